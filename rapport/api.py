@@ -1,0 +1,108 @@
+"""The management API: `/api/v1/...`, OpenAPI at `/api/docs`, one error shape.
+
+Every error leaves as `{"error": {"code", "message", "details"}}`; validation errors
+name the offending field in `message` and list every problem in `details`.
+"""
+
+import json
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
+
+from rapport.core.errors import RapportError, error_body
+from rapport.core.middleware import status_code_name
+from rapport.tenancy.api import ROUTERS as TENANCY_ROUTERS
+from rapport.tenancy.auth import ApiTokenAuth, WorkspaceSessionAuth
+
+
+class InvalidJsonError(ValueError):
+    pass
+
+
+class JsonParser(Parser):
+    def parse_body(self, request: HttpRequest) -> Any:
+        try:
+            return json.loads(request.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidJsonError(str(exc)) from exc
+
+
+api = NinjaAPI(
+    title="Rapport API",
+    version="1",
+    description=(
+        "Manage a Rapport workspace. Authenticate with `Authorization: Bearer <token>` "
+        "(create tokens with `rapport workspace create` or `POST /api/v1/tokens`)."
+    ),
+    auth=[ApiTokenAuth(), WorkspaceSessionAuth()],
+    parser=JsonParser(),
+    urls_namespace="api",
+    docs_url="/docs",
+)
+
+for prefix, router in TENANCY_ROUTERS:
+    api.add_router(prefix, router)
+
+
+def _respond(request: HttpRequest, status: int, code: str, message: str, details=None):
+    return api.create_response(request, error_body(code, message, details), status=status)
+
+
+def _field_of(loc: tuple | list) -> str:
+    parts = list(loc)
+    if not parts:
+        return "body"
+    source = parts[0]
+    # Ninja puts the body under the view's parameter name: ("body", "payload", "name").
+    rest = parts[2:] if source == "body" else parts[1:]
+    return ".".join(str(p) for p in rest) or str(source)
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    details = [
+        {
+            "field": _field_of(err.get("loc", ())),
+            "message": err.get("msg", ""),
+            "type": err.get("type"),
+        }
+        for err in exc.errors
+    ]
+    first = details[0] if details else {"field": "body", "message": "invalid"}
+    more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+    message = f"Invalid value for '{first['field']}': {first['message']}{more}"
+    return _respond(request, 422, "validation_error", message, details)
+
+
+@api.exception_handler(AuthenticationError)
+def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    response = _respond(
+        request,
+        401,
+        "unauthorized",
+        "Missing, malformed, expired or revoked credentials: send 'Authorization: Bearer <token>'",
+    )
+    response["WWW-Authenticate"] = 'Bearer realm="rapport"'
+    return response
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, InvalidJsonError):
+        return _respond(
+            request, 400, "invalid_json", f"Request body is not valid JSON: {exc.__cause__}"
+        )
+    return _respond(request, exc.status_code, status_code_name(exc.status_code), str(exc))
+
+
+@api.exception_handler(RapportError)
+def on_rapport_error(request: HttpRequest, exc: RapportError) -> HttpResponse:
+    return _respond(request, exc.status, exc.code, exc.message, exc.details)
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _respond(request, 404, "not_found", str(exc) or "Not found")

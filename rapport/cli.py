@@ -1,0 +1,179 @@
+"""The `rapport` command.
+
+`rapport serve`, `rapport worker`, `rapport migrate`, `rapport quickstart`, the
+commands each app adds (`rapport workspace ...`, `rapport user ...`), and any Django
+management command by its own name (`rapport shell`, `rapport check --deploy`).
+Errors are one line on stderr and a non-zero exit, never a traceback.
+"""
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from rapport.core.clitools import django_setup, fail
+
+EXIT_ERROR = 1
+
+
+def _django_command(name: str) -> click.Command:
+    @click.command(
+        name=name,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        add_help_option=False,
+    )
+    @click.pass_context
+    def passthrough(ctx: click.Context) -> None:
+        django_setup()
+        from django.core.management import execute_from_command_line
+
+        execute_from_command_line(["rapport", name, *ctx.args])
+
+    return passthrough
+
+
+class RapportGroup(click.Group):
+    """Own commands first; any other name goes to Django's management commands."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        return _django_command(cmd_name)
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_paragraph()
+        formatter.write_text(
+            "Any Django management command also runs by its name, e.g. "
+            "'rapport shell' or 'rapport check --deploy'."
+        )
+
+
+@click.group(cls=RapportGroup)
+@click.version_option(package_name="rapport")
+def cli() -> None:
+    """Rapport: know your customers and keep them."""
+
+
+def _pending_migrations() -> list[str]:
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return [f"{migration.app_label}.{migration.name}" for migration, _ in plan]
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Web worker processes (default: WEB_CONCURRENCY or 2 per core + 1).",
+)
+@click.option("--no-collectstatic", is_flag=True, help="Skip collecting static files.")
+def serve(host: str, port: int, workers: int | None, no_collectstatic: bool) -> None:
+    """Serve the web UI and the APIs with gunicorn."""
+    django_setup()
+    pending = _pending_migrations()
+    if pending:
+        fail(f"{len(pending)} database migration(s) not applied; run 'rapport migrate' first")
+    if not no_collectstatic:
+        from django.core.management import call_command
+
+        call_command("collectstatic", interactive=False, verbosity=0)
+    if workers is None:
+        workers = int(os.environ.get("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1) + 1))
+    args = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "rapport.wsgi:application",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--access-logfile",
+        "-",
+        "--graceful-timeout",
+        "20",
+    ]
+    click.echo(f"Rapport listening on http://{host}:{port}/ ({workers} workers)", err=True)
+    sys.stdout.flush()
+    os.execv(sys.executable, args)  # noqa: S606 - replaces this process with gunicorn
+
+
+@cli.command()
+@click.option("--queue", "queue_name", default="*", show_default=True, help="Queue to work.")
+@click.option("--batch", is_flag=True, help="Run what is due, then exit.")
+@click.option("--interval", default=1.0, show_default=True, type=float, help="Poll interval (s).")
+def worker(queue_name: str, batch: bool, interval: float) -> None:
+    """Run background tasks from the database queue. Start as many as you like, on
+    any machine that reaches the database."""
+    django_setup()
+    from django.core.management import call_command
+
+    options: dict[str, Any] = {"queue_name": queue_name, "interval": interval, "batch": batch}
+    call_command("db_worker", **options)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Create or update the database schema (Django's migrate)."""
+    django_setup()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["rapport", "migrate", "--no-input", *ctx.args])
+
+
+def _register_app_commands(group: click.Group) -> None:
+    from rapport.tenancy.cli import quickstart, token, user, workspace
+
+    for command in (workspace, user, token, quickstart):
+        group.add_command(command)
+
+
+_register_app_commands(cli)
+
+
+def _run(entry: Callable[..., Any], argv: list[str] | None) -> int:
+    from django.core.exceptions import ImproperlyConfigured
+    from django.core.management import CommandError
+    from django.db import DatabaseError
+
+    from rapport.core.errors import RapportError
+
+    try:
+        result = entry(args=argv, prog_name="rapport", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("rapport: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        if isinstance(exc, click.UsageError):
+            exc.show()
+        else:
+            click.echo(f"rapport: error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except (RapportError, CommandError, ImproperlyConfigured) as exc:
+        click.echo(f"rapport: error: {exc}", err=True)
+        return EXIT_ERROR
+    except DatabaseError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        click.echo(f"rapport: error: database: {first_line}", err=True)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(_run(cli.main, argv))
+
+
+if __name__ == "__main__":
+    main()

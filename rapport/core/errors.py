@@ -1,0 +1,45 @@
+"""Errors that services raise and that every interface (API, UI, CLI) turns into its
+own answer: the API into `{"error": {"code", "message", "details"}}` with the status
+below, the CLI into one line and a non-zero exit."""
+
+from typing import Any
+
+
+class RapportError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details
+
+
+class InvalidInputError(RapportError):
+    status = 422
+    code = "validation_error"
+
+    def __init__(self, message: str, *, field: str, code: str | None = None) -> None:
+        super().__init__(message, code=code, details=[{"field": field, "message": message}])
+        self.field = field
+
+
+class NotFoundError(RapportError):
+    status = 404
+    code = "not_found"
+
+
+class ConflictError(RapportError):
+    status = 409
+    code = "conflict"
+
+
+class PermissionDeniedError(RapportError):
+    status = 403
+    code = "forbidden"
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}

@@ -1,0 +1,113 @@
+"""Keeps the API's promise of one error shape, whatever part of the stack answers.
+
+Django itself answers some requests before a Ninja view runs (an unknown URL, a body
+over the size limit, a method not allowed, a database that went away). For API paths
+this middleware turns those answers into `{"error": {...}}` JSON too.
+"""
+
+import logging
+from collections.abc import Callable
+from http import HTTPStatus
+
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from rapport.core.errors import RapportError, error_body
+
+logger = logging.getLogger(__name__)
+
+API_PATH_PREFIXES = ("/api/", "/v1/")
+BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PATH_PREFIXES)
+
+
+def error_response(status: int, code: str, message: str, details=None) -> JsonResponse:
+    return JsonResponse(error_body(code, message, details), status=status)
+
+
+def status_code_name(status: int) -> str:
+    return STATUS_CODES.get(status, "error")
+
+
+class ApiErrorMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not is_api_path(request.path):
+            return self.get_response(request)
+        too_big = self._refuse_oversized(request)
+        if too_big is not None:
+            return too_big
+        response = self.get_response(request)
+        return self._shape(response)
+
+    def _refuse_oversized(self, request: HttpRequest) -> HttpResponse | None:
+        if request.method not in BODY_METHODS:
+            return None
+        limit = settings.RAPPORT_API_MAX_BODY_BYTES
+        raw_length = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            length = int(raw_length)
+        except ValueError:
+            return error_response(400, "bad_request", "Content-Length header is not a number")
+        if length > limit:
+            return error_response(
+                413,
+                "payload_too_large",
+                f"Request body is {length} bytes; the limit is {limit} bytes",
+                {"limit_bytes": limit},
+            )
+        return None
+
+    def _shape(self, response: HttpResponse) -> HttpResponse:
+        if response.status_code < 400:
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        status = response.status_code
+        message = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+        details = None
+        if status == 405 and response.has_header("Allow"):
+            details = {"allowed_methods": response["Allow"].split(", ")}
+            message = f"Method not allowed; allowed: {response['Allow']}"
+        shaped = error_response(status, status_code_name(status), message, details)
+        if response.has_header("Allow"):
+            shaped["Allow"] = response["Allow"]
+        return shaped
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        if not is_api_path(request.path):
+            return None
+        if isinstance(exc, RapportError):
+            return error_response(exc.status, exc.code, exc.message, exc.details)
+        if isinstance(exc, OperationalError | InterfaceError) or (
+            isinstance(exc, DatabaseError) and "connect" in str(exc).lower()
+        ):
+            logger.warning("database unavailable for %s: %s", request.path, exc)
+            response = error_response(
+                503, "service_unavailable", "The database is unavailable; retry later"
+            )
+            response["Retry-After"] = "5"
+            return response
+        logger.exception("unhandled error on %s", request.path)
+        return error_response(500, "internal_error", "Internal server error")

@@ -1,0 +1,369 @@
+"""Management API for the workspace itself: who am I, members, API tokens, sources and
+their write keys, and the audit log."""
+
+import uuid
+from datetime import datetime
+
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema
+from ninja.pagination import LimitOffsetPagination, paginate
+from pydantic import AwareDatetime, ConfigDict
+
+from rapport.tenancy import selectors, services
+from rapport.tenancy.models import Source
+from rapport.tenancy.permissions import Role
+
+# --- Schemas --------------------------------------------------------------------------
+
+
+class InputSchema(Schema):
+    # A misspelt field is an error, not silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class WorkspaceOut(Schema):
+    id: uuid.UUID
+    name: str
+    created_at: datetime
+
+
+class WorkspaceIn(InputSchema):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class UserRef(Schema):
+    id: uuid.UUID
+    email: str
+    name: str
+
+
+class TokenRef(Schema):
+    id: uuid.UUID
+    name: str
+
+
+class MeOut(Schema):
+    workspace: WorkspaceOut
+    role: Role
+    permissions: list[str]
+    user: UserRef | None
+    token: TokenRef | None
+
+
+class MemberOut(Schema):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    email: str
+    name: str
+    role: Role
+    created_at: datetime
+
+    @staticmethod
+    def resolve_email(obj) -> str:
+        return obj.user.email
+
+    @staticmethod
+    def resolve_name(obj) -> str:
+        return obj.user.name
+
+
+class MemberIn(InputSchema):
+    email: str = Field(max_length=254)
+    role: Role
+    name: str = Field("", max_length=150)
+    password: str | None = Field(None, min_length=1, max_length=128)
+
+
+class MemberCreatedOut(Schema):
+    member: MemberOut
+    temporary_password: str | None = Field(
+        None, description="Set only when a new login was created without a password"
+    )
+
+
+class MemberPatch(InputSchema):
+    role: Role
+
+
+class TokenOut(Schema):
+    id: uuid.UUID
+    name: str
+    role: Role
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenIn(InputSchema):
+    name: str = Field(min_length=1, max_length=100)
+    role: Role
+    expires_at: AwareDatetime | None = None
+
+
+class TokenCreatedOut(TokenOut):
+    token: str = Field(description="The token itself. Shown this once; store it safely.")
+
+
+class TokenFilter(Schema):
+    include_revoked: bool = False
+
+
+class WriteKeyOut(Schema):
+    id: uuid.UUID
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class WriteKeyCreatedOut(WriteKeyOut):
+    write_key: str = Field(description="The write key itself. Shown this once.")
+
+
+class SourceOut(Schema):
+    id: uuid.UUID
+    name: str
+    kind: Source.Kind
+    created_at: datetime
+    disabled_at: datetime | None
+    write_keys: list[WriteKeyOut]
+
+    @staticmethod
+    def resolve_write_keys(obj) -> list:
+        return list(obj.write_keys.all())
+
+
+class SourceCreatedOut(SourceOut):
+    write_key: str = Field(description="The first write key. Shown this once.")
+
+
+class SourceIn(InputSchema):
+    name: str = Field(min_length=1, max_length=100)
+    kind: Source.Kind = Source.Kind.HTTP
+
+
+class SourcePatch(InputSchema):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class AuditEntryOut(Schema):
+    id: uuid.UUID
+    created_at: datetime
+    actor: str = Field(alias="actor_label")
+    action: str
+    target_type: str
+    target_id: str
+    details: dict
+    ip_address: str | None
+
+
+class AuditFilter(Schema):
+    action: str | None = Field(None, max_length=100, description="e.g. token.create or token")
+    actor: str | None = Field(None, max_length=200)
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+
+
+# --- Endpoints ------------------------------------------------------------------------
+
+me_router = Router(tags=["access"])
+workspace_router = Router(tags=["workspace"])
+members_router = Router(tags=["members"])
+tokens_router = Router(tags=["tokens"])
+sources_router = Router(tags=["sources"])
+audit_router = Router(tags=["audit log"])
+
+
+@me_router.get("", response=MeOut, summary="Who the caller is, in which workspace, with what")
+def me_get(request: HttpRequest):
+    principal = request.auth
+    principal.require("workspace.read")
+    return {
+        "workspace": principal.workspace,
+        "role": principal.role,
+        "permissions": principal.permissions,
+        "user": principal.user,
+        "token": principal.token,
+    }
+
+
+@workspace_router.get("", response=WorkspaceOut)
+def workspace_get(request: HttpRequest):
+    request.auth.require("workspace.read")
+    return request.auth.workspace
+
+
+@workspace_router.patch("", response=WorkspaceOut)
+def workspace_update(request: HttpRequest, payload: WorkspaceIn):
+    request.auth.require("workspace.manage")
+    return services.workspace_update(
+        workspace=request.auth.workspace, name=payload.name, actor=request.auth.actor
+    )
+
+
+@members_router.get("", response=list[MemberOut])
+@paginate(LimitOffsetPagination)
+def member_list(request: HttpRequest):
+    request.auth.require("workspace.read")
+    return selectors.member_list(workspace=request.auth.workspace)
+
+
+@members_router.post("", response={201: MemberCreatedOut})
+def member_add(request: HttpRequest, payload: MemberIn):
+    request.auth.require("members.manage")
+    membership, password = services.member_add(
+        workspace=request.auth.workspace,
+        email=payload.email,
+        role=payload.role,
+        name=payload.name,
+        password=payload.password,
+        actor=request.auth.actor,
+    )
+    return 201, {"member": membership, "temporary_password": password}
+
+
+@members_router.get("/{member_id}", response=MemberOut)
+def member_get(request: HttpRequest, member_id: uuid.UUID):
+    request.auth.require("workspace.read")
+    return selectors.member_get(workspace=request.auth.workspace, member_id=member_id)
+
+
+@members_router.patch("/{member_id}", response=MemberOut)
+def member_change_role(request: HttpRequest, member_id: uuid.UUID, payload: MemberPatch):
+    request.auth.require("members.manage")
+    membership = selectors.member_get(workspace=request.auth.workspace, member_id=member_id)
+    return services.member_change_role(
+        membership=membership, role=payload.role, actor=request.auth.actor
+    )
+
+
+@members_router.delete("/{member_id}", response={204: None})
+def member_remove(request: HttpRequest, member_id: uuid.UUID):
+    request.auth.require("members.manage")
+    membership = selectors.member_get(workspace=request.auth.workspace, member_id=member_id)
+    services.member_remove(membership=membership, actor=request.auth.actor)
+    return 204, None
+
+
+@tokens_router.get("", response=list[TokenOut])
+@paginate(LimitOffsetPagination)
+def api_token_list(request: HttpRequest, filters: Query[TokenFilter]):
+    request.auth.require("tokens.manage")
+    return selectors.api_token_list(
+        workspace=request.auth.workspace, include_revoked=filters.include_revoked
+    )
+
+
+@tokens_router.post("", response={201: TokenCreatedOut})
+def api_token_create(request: HttpRequest, payload: TokenIn):
+    request.auth.require("tokens.manage")
+    token, raw = services.api_token_create(
+        workspace=request.auth.workspace,
+        name=payload.name,
+        role=payload.role,
+        expires_at=payload.expires_at,
+        actor=request.auth.actor,
+    )
+    token.token = raw
+    return 201, token
+
+
+@tokens_router.get("/{token_id}", response=TokenOut)
+def api_token_get(request: HttpRequest, token_id: uuid.UUID):
+    request.auth.require("tokens.manage")
+    return selectors.api_token_get(workspace=request.auth.workspace, token_id=token_id)
+
+
+@tokens_router.delete("/{token_id}", response={204: None})
+def api_token_revoke(request: HttpRequest, token_id: uuid.UUID):
+    request.auth.require("tokens.manage")
+    token = selectors.api_token_get(workspace=request.auth.workspace, token_id=token_id)
+    services.api_token_revoke(token=token, actor=request.auth.actor)
+    return 204, None
+
+
+@sources_router.get("", response=list[SourceOut])
+@paginate(LimitOffsetPagination)
+def source_list(request: HttpRequest):
+    request.auth.require("sources.read")
+    return selectors.source_list(workspace=request.auth.workspace)
+
+
+@sources_router.post("", response={201: SourceCreatedOut})
+def source_create(request: HttpRequest, payload: SourceIn):
+    request.auth.require("sources.manage")
+    source, raw = services.source_create(
+        workspace=request.auth.workspace,
+        name=payload.name,
+        kind=payload.kind,
+        actor=request.auth.actor,
+    )
+    source = selectors.source_get(workspace=request.auth.workspace, source_id=source.pk)
+    source.write_key = raw
+    return 201, source
+
+
+@sources_router.get("/{source_id}", response=SourceOut)
+def source_get(request: HttpRequest, source_id: uuid.UUID):
+    request.auth.require("sources.read")
+    return selectors.source_get(workspace=request.auth.workspace, source_id=source_id)
+
+
+@sources_router.patch("/{source_id}", response=SourceOut)
+def source_update(request: HttpRequest, source_id: uuid.UUID, payload: SourcePatch):
+    request.auth.require("sources.manage")
+    source = selectors.source_get(workspace=request.auth.workspace, source_id=source_id)
+    services.source_update(source=source, name=payload.name, actor=request.auth.actor)
+    return selectors.source_get(workspace=request.auth.workspace, source_id=source_id)
+
+
+@sources_router.post("/{source_id}/disable", response=SourceOut)
+def source_disable(request: HttpRequest, source_id: uuid.UUID):
+    request.auth.require("sources.manage")
+    source = selectors.source_get(workspace=request.auth.workspace, source_id=source_id)
+    services.source_disable(source=source, actor=request.auth.actor)
+    return selectors.source_get(workspace=request.auth.workspace, source_id=source_id)
+
+
+@sources_router.post("/{source_id}/write-keys", response={201: WriteKeyCreatedOut})
+def write_key_create(request: HttpRequest, source_id: uuid.UUID):
+    request.auth.require("sources.manage")
+    source = selectors.source_get(workspace=request.auth.workspace, source_id=source_id)
+    key, raw = services.write_key_create(source=source, actor=request.auth.actor)
+    key.write_key = raw
+    return 201, key
+
+
+@sources_router.delete("/{source_id}/write-keys/{key_id}", response={204: None})
+def write_key_revoke(request: HttpRequest, source_id: uuid.UUID, key_id: uuid.UUID):
+    request.auth.require("sources.manage")
+    key = selectors.write_key_get(
+        workspace=request.auth.workspace, source_id=source_id, key_id=key_id
+    )
+    services.write_key_revoke(write_key=key, actor=request.auth.actor)
+    return 204, None
+
+
+@audit_router.get("", response=list[AuditEntryOut])
+@paginate(LimitOffsetPagination)
+def audit_log_list(request: HttpRequest, filters: Query[AuditFilter]):
+    request.auth.require("audit.read")
+    return selectors.audit_log_list(
+        workspace=request.auth.workspace,
+        action=filters.action,
+        actor=filters.actor,
+        since=filters.since,
+        until=filters.until,
+    )
+
+
+ROUTERS = [
+    ("v1/me", me_router),
+    ("v1/workspace", workspace_router),
+    ("v1/members", members_router),
+    ("v1/tokens", tokens_router),
+    ("v1/sources", sources_router),
+    ("v1/audit-log", audit_router),
+]

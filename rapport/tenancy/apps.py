@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class TenancyConfig(AppConfig):
+    name = "rapport.tenancy"
+    label = "tenancy"
+    verbose_name = "Workspaces and access"

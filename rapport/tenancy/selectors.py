@@ -1,0 +1,147 @@
+"""Reads of workspaces, members, tokens, sources and the audit log. Every selector
+that returns domain rows takes the workspace first: a row of another workspace is
+simply not found."""
+
+import uuid
+from datetime import datetime
+
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+
+from rapport.core.errors import NotFoundError
+from rapport.tenancy.keys import API_TOKEN_PREFIX, secret_hash, secret_looks_valid
+from rapport.tenancy.models import (
+    ApiToken,
+    AuditLogEntry,
+    Membership,
+    Source,
+    User,
+    Workspace,
+    WriteKey,
+)
+
+
+def _get(queryset: QuerySet, *, what: str, pk: uuid.UUID):
+    obj = queryset.filter(pk=pk).first()
+    if obj is None:
+        raise NotFoundError(f"No {what} with id {pk} in this workspace")
+    return obj
+
+
+def workspace_list() -> QuerySet[Workspace]:
+    return Workspace.objects.order_by("name")
+
+
+def workspace_get_by_name(*, name: str) -> Workspace:
+    workspace = Workspace.objects.filter(name__iexact=name.strip()).first()
+    if workspace is None:
+        raise NotFoundError(f"No workspace named {name!r}")
+    return workspace
+
+
+def workspace_list_for_user(*, user: User) -> QuerySet[Workspace]:
+    return Workspace.objects.filter(
+        pk__in=Membership.objects.filter(user=user).values("workspace_id")
+    ).order_by("name")
+
+
+def membership_for_user(*, workspace: Workspace, user: User) -> Membership | None:
+    return Membership.objects.filter(workspace=workspace, user=user).first()
+
+
+def member_list(*, workspace: Workspace) -> QuerySet[Membership]:
+    return (
+        Membership.objects.filter(workspace=workspace)
+        .select_related("user")
+        .order_by("user__email")
+    )
+
+
+def member_get(*, workspace: Workspace, member_id: uuid.UUID) -> Membership:
+    return _get(member_list(workspace=workspace), what="member", pk=member_id)
+
+
+def api_token_list(*, workspace: Workspace, include_revoked: bool = False) -> QuerySet[ApiToken]:
+    tokens = ApiToken.objects.filter(workspace=workspace).order_by("-created_at", "id")
+    if not include_revoked:
+        tokens = tokens.filter(revoked_at__isnull=True)
+    return tokens
+
+
+def api_token_get(*, workspace: Workspace, token_id: uuid.UUID) -> ApiToken:
+    return _get(
+        api_token_list(workspace=workspace, include_revoked=True), what="token", pk=token_id
+    )
+
+
+def api_token_get_by_secret(*, raw: str, now: datetime | None = None) -> ApiToken | None:
+    """The live token whose secret this is, or None (malformed, unknown, revoked or
+    expired alike: the caller answers 401 without saying which)."""
+    if not secret_looks_valid(raw, prefix=API_TOKEN_PREFIX):
+        return None
+    token = (
+        ApiToken.objects.select_related("workspace", "created_by")
+        .filter(token_hash=secret_hash(raw), revoked_at__isnull=True)
+        .first()
+    )
+    if token is None:
+        return None
+    if token.expires_at is not None and token.expires_at <= (now or timezone.now()):
+        return None
+    return token
+
+
+def source_list(*, workspace: Workspace) -> QuerySet[Source]:
+    return (
+        Source.objects.filter(workspace=workspace)
+        .prefetch_related(
+            Prefetch("write_keys", queryset=WriteKey.objects.order_by("-created_at", "id"))
+        )
+        .order_by("name")
+    )
+
+
+def source_get(*, workspace: Workspace, source_id: uuid.UUID) -> Source:
+    return _get(source_list(workspace=workspace), what="source", pk=source_id)
+
+
+def write_key_get(*, workspace: Workspace, source_id: uuid.UUID, key_id: uuid.UUID) -> WriteKey:
+    keys = WriteKey.objects.filter(workspace=workspace, source_id=source_id).select_related(
+        "source"
+    )
+    return _get(keys, what="write key", pk=key_id)
+
+
+def write_key_get_by_secret(*, raw: str) -> WriteKey | None:
+    """The live write key whose secret this is, with its source and workspace."""
+    if not secret_looks_valid(raw):
+        return None
+    return (
+        WriteKey.objects.select_related("source", "workspace")
+        .filter(key_hash=secret_hash(raw), revoked_at__isnull=True)
+        .first()
+    )
+
+
+def audit_log_list(
+    *,
+    workspace: Workspace,
+    action: str | None = None,
+    actor: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[AuditLogEntry]:
+    entries = AuditLogEntry.objects.filter(workspace=workspace).order_by("-created_at", "-id")
+    if action:
+        entries = (
+            entries.filter(action=action)
+            if "." in action
+            else entries.filter(action__startswith=f"{action}.")
+        )
+    if actor:
+        entries = entries.filter(actor_label__icontains=actor)
+    if since:
+        entries = entries.filter(created_at__gte=since)
+    if until:
+        entries = entries.filter(created_at__lt=until)
+    return entries

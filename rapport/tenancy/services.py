@@ -1,0 +1,446 @@
+"""Every change to workspaces, members, tokens and sources, each recorded in the audit
+log in the same transaction as the change itself."""
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from rapport.core.errors import ConflictError, InvalidInputError
+from rapport.tenancy.keys import (
+    API_TOKEN_PREFIX,
+    secret_display_prefix,
+    secret_generate,
+    secret_hash,
+)
+from rapport.tenancy.models import (
+    ApiToken,
+    AuditLogEntry,
+    Membership,
+    Source,
+    User,
+    Workspace,
+    WriteKey,
+)
+from rapport.tenancy.permissions import Role
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is making a change: a signed-in person, an API token, or the system (CLI,
+    a task). Services take it so that the audit log can say who did what."""
+
+    label: str
+    user: User | None = None
+    token: ApiToken | None = None
+    ip_address: str | None = None
+
+    @classmethod
+    def system(cls, label: str = "system") -> "Actor":
+        return cls(label=label)
+
+    @classmethod
+    def for_user(cls, user: User, *, ip_address: str | None = None) -> "Actor":
+        return cls(label=user.email, user=user, ip_address=ip_address)
+
+    @classmethod
+    def for_token(cls, token: ApiToken, *, ip_address: str | None = None) -> "Actor":
+        return cls(label=f"token:{token.name}", token=token, ip_address=ip_address)
+
+
+def audit_log_record(
+    *,
+    workspace: Workspace,
+    actor: Actor,
+    action: str,
+    target: Any = None,
+    details: dict[str, Any] | None = None,
+) -> AuditLogEntry:
+    return AuditLogEntry.objects.create(
+        workspace=workspace,
+        actor_user=actor.user,
+        actor_token=actor.token,
+        actor_label=actor.label[:200],
+        action=action,
+        target_type=target._meta.label_lower if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        details=details or {},
+        ip_address=actor.ip_address,
+    )
+
+
+def audit_log_prune(*, workspace: Workspace, older_than_days: int) -> int:
+    if older_than_days < 30:
+        raise InvalidInputError("Audit entries are kept at least 30 days", field="older_than_days")
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    deleted, _ = AuditLogEntry.objects.filter(workspace=workspace, created_at__lt=cutoff).delete()
+    return deleted
+
+
+# --- Workspaces -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewWorkspace:
+    workspace: Workspace
+    source: Source
+    write_key: str
+    token: str
+
+
+def _clean_name(value: str, *, field: str, max_length: int = 100) -> str:
+    cleaned = " ".join((value or "").split())
+    if not cleaned:
+        raise InvalidInputError(f"{field} must not be empty", field=field)
+    if len(cleaned) > max_length:
+        raise InvalidInputError(f"{field} must be at most {max_length} characters", field=field)
+    return cleaned
+
+
+def workspace_create(*, name: str, actor: Actor) -> NewWorkspace:
+    """A new workspace with what it needs to be used at once: a first source with its
+    write key (for sending data) and an admin API token (for managing it)."""
+    name = _clean_name(name, field="name")
+    with transaction.atomic():
+        if Workspace.objects.filter(name__iexact=name).exists():
+            raise ConflictError(f"A workspace named {name!r} already exists", code="name_taken")
+        try:
+            with transaction.atomic():
+                workspace = Workspace.objects.create(name=name)
+        except IntegrityError as exc:
+            raise ConflictError(
+                f"A workspace named {name!r} already exists", code="name_taken"
+            ) from exc
+        audit_log_record(
+            workspace=workspace, actor=actor, action="workspace.create", target=workspace
+        )
+        source, write_key = source_create(
+            workspace=workspace, name="Default", kind=Source.Kind.HTTP, actor=actor
+        )
+        _, token = api_token_create(
+            workspace=workspace, name="Admin token", role=Role.ADMIN, actor=actor
+        )
+    return NewWorkspace(workspace=workspace, source=source, write_key=write_key, token=token)
+
+
+def workspace_update(*, workspace: Workspace, name: str, actor: Actor) -> Workspace:
+    name = _clean_name(name, field="name")
+    with transaction.atomic():
+        if Workspace.objects.filter(name__iexact=name).exclude(pk=workspace.pk).exists():
+            raise ConflictError(f"A workspace named {name!r} already exists", code="name_taken")
+        before = workspace.name
+        workspace.name = name
+        workspace.save(update_fields=["name", "updated_at"])
+        audit_log_record(
+            workspace=workspace,
+            actor=actor,
+            action="workspace.update",
+            target=workspace,
+            details={"name": [before, name]},
+        )
+    return workspace
+
+
+# --- Members --------------------------------------------------------------------------
+
+
+def _clean_email(value: str) -> str:
+    email = (value or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise InvalidInputError(f"{value!r} is not a valid email address", field="email") from exc
+    return email
+
+
+def _clean_role(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError as exc:
+        choices = ", ".join(Role.values)
+        raise InvalidInputError(f"Unknown role {value!r}; one of: {choices}", field="role") from exc
+
+
+def _check_password(password: str, *, user: User | None = None) -> None:
+    try:
+        validate_password(password, user=user)
+    except ValidationError as exc:
+        raise InvalidInputError(" ".join(exc.messages), field="password") from exc
+
+
+def user_create(*, email: str, password: str | None, name: str = "") -> tuple[User, str | None]:
+    """A person who can sign in. Without a password, one is generated and returned
+    once so that it can be handed over."""
+    email = _clean_email(email)
+    generated = None
+    if password is None:
+        generated = password = secrets.token_urlsafe(12)
+    candidate = User(email=email, name=name)
+    _check_password(password, user=candidate)
+    if User.objects.filter(email__iexact=email).exists():
+        raise ConflictError(f"A user with email {email} already exists", code="email_taken")
+    user = User.objects.create_user(email=email, password=password, name=name.strip()[:150])
+    return user, generated
+
+
+def member_add(
+    *,
+    workspace: Workspace,
+    email: str,
+    role: str,
+    actor: Actor,
+    name: str = "",
+    password: str | None = None,
+) -> tuple[Membership, str | None]:
+    """Give a person a role in the workspace, creating their login if they have none.
+    Returns the membership and, for a new login without a given password, the
+    generated one (shown once)."""
+    email = _clean_email(email)
+    role = _clean_role(role)
+    with transaction.atomic():
+        user = User.objects.filter(email__iexact=email).first()
+        generated = None
+        if user is None:
+            user, generated = user_create(email=email, password=password, name=name)
+        elif Membership.objects.filter(workspace=workspace, user=user).exists():
+            raise ConflictError(
+                f"{email} is already a member of this workspace", code="member_exists"
+            )
+        membership = Membership.objects.create(workspace=workspace, user=user, role=role)
+        audit_log_record(
+            workspace=workspace,
+            actor=actor,
+            action="member.add",
+            target=membership,
+            details={"email": email, "role": role.value},
+        )
+    return membership, generated
+
+
+def _ensure_another_admin(*, membership: Membership) -> None:
+    # Lock the workspace's admin rows so that two admins demoting each other at once
+    # cannot both succeed and leave the workspace with nobody to manage it.
+    admins = list(
+        Membership.objects.select_for_update()
+        .filter(workspace_id=membership.workspace_id, role=Role.ADMIN)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    if admins == [membership.id]:
+        raise ConflictError(
+            "This is the workspace's last admin; make someone else admin first",
+            code="last_admin",
+        )
+
+
+def member_change_role(*, membership: Membership, role: str, actor: Actor) -> Membership:
+    role = _clean_role(role)
+    with transaction.atomic():
+        if membership.role == Role.ADMIN and role != Role.ADMIN:
+            _ensure_another_admin(membership=membership)
+        before = membership.role
+        membership.role = role
+        membership.save(update_fields=["role", "updated_at"])
+        audit_log_record(
+            workspace=membership.workspace,
+            actor=actor,
+            action="member.change_role",
+            target=membership,
+            details={"email": membership.user.email, "role": [before, role.value]},
+        )
+    return membership
+
+
+def member_remove(*, membership: Membership, actor: Actor) -> None:
+    with transaction.atomic():
+        if membership.role == Role.ADMIN:
+            _ensure_another_admin(membership=membership)
+        audit_log_record(
+            workspace=membership.workspace,
+            actor=actor,
+            action="member.remove",
+            target=membership,
+            details={"email": membership.user.email, "role": membership.role},
+        )
+        membership.delete()
+
+
+# --- API tokens -----------------------------------------------------------------------
+
+
+def api_token_create(
+    *,
+    workspace: Workspace,
+    name: str,
+    role: str,
+    actor: Actor,
+    expires_at: datetime | None = None,
+) -> tuple[ApiToken, str]:
+    """A new token; the returned string is the only time the token is seen in clear."""
+    name = _clean_name(name, field="name")
+    role = _clean_role(role)
+    if expires_at is not None and expires_at <= timezone.now():
+        raise InvalidInputError("expires_at must be in the future", field="expires_at")
+    raw = secret_generate(prefix=API_TOKEN_PREFIX)
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            workspace=workspace,
+            name=name,
+            role=role,
+            prefix=secret_display_prefix(raw),
+            token_hash=secret_hash(raw),
+            created_by=actor.user,
+            expires_at=expires_at,
+        )
+        audit_log_record(
+            workspace=workspace,
+            actor=actor,
+            action="token.create",
+            target=token,
+            details={"name": name, "role": role.value},
+        )
+    return token, raw
+
+
+def api_token_revoke(*, token: ApiToken, actor: Actor) -> ApiToken:
+    with transaction.atomic():
+        if token.revoked_at is None:
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at", "updated_at"])
+            audit_log_record(
+                workspace=token.workspace,
+                actor=actor,
+                action="token.revoke",
+                target=token,
+                details={"name": token.name},
+            )
+    return token
+
+
+# Writing last_used_at on every request would turn every read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def api_token_mark_used(*, token: ApiToken) -> None:
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+
+
+# --- Sources and write keys -----------------------------------------------------------
+
+
+def _clean_source_kind(value: str) -> str:
+    if value not in Source.Kind.values:
+        choices = ", ".join(Source.Kind.values)
+        raise InvalidInputError(f"Unknown source kind {value!r}; one of: {choices}", field="kind")
+    return value
+
+
+def source_create(
+    *, workspace: Workspace, name: str, actor: Actor, kind: str = Source.Kind.HTTP
+) -> tuple[Source, str]:
+    """A new source with its first write key (returned in clear, once)."""
+    name = _clean_name(name, field="name")
+    kind = _clean_source_kind(kind)
+    with transaction.atomic():
+        if Source.objects.filter(workspace=workspace, name__iexact=name).exists():
+            raise ConflictError(f"A source named {name!r} already exists", code="name_taken")
+        source = Source.objects.create(workspace=workspace, name=name, kind=kind)
+        audit_log_record(
+            workspace=workspace,
+            actor=actor,
+            action="source.create",
+            target=source,
+            details={"name": name, "kind": kind},
+        )
+        _, raw = write_key_create(source=source, actor=actor)
+    return source, raw
+
+
+def source_update(*, source: Source, name: str, actor: Actor) -> Source:
+    name = _clean_name(name, field="name")
+    with transaction.atomic():
+        taken = (
+            Source.objects.filter(workspace_id=source.workspace_id, name__iexact=name)
+            .exclude(pk=source.pk)
+            .exists()
+        )
+        if taken:
+            raise ConflictError(f"A source named {name!r} already exists", code="name_taken")
+        before = source.name
+        source.name = name
+        source.save(update_fields=["name", "updated_at"])
+        audit_log_record(
+            workspace=source.workspace,
+            actor=actor,
+            action="source.update",
+            target=source,
+            details={"name": [before, name]},
+        )
+    return source
+
+
+def source_disable(*, source: Source, actor: Actor) -> Source:
+    """Stop accepting data from a source: every key it has is revoked."""
+    with transaction.atomic():
+        now = timezone.now()
+        if source.disabled_at is None:
+            source.disabled_at = now
+            source.save(update_fields=["disabled_at", "updated_at"])
+        revoked = WriteKey.objects.filter(source=source, revoked_at__isnull=True).update(
+            revoked_at=now, updated_at=now
+        )
+        audit_log_record(
+            workspace=source.workspace,
+            actor=actor,
+            action="source.disable",
+            target=source,
+            details={"name": source.name, "keys_revoked": revoked},
+        )
+    return source
+
+
+def write_key_create(*, source: Source, actor: Actor) -> tuple[WriteKey, str]:
+    """A further write key for a source: rotation is create-new, then revoke-old once
+    the senders use the new one, so no event is refused in between."""
+    if source.disabled_at is not None:
+        raise ConflictError("The source is disabled", code="source_disabled")
+    raw = secret_generate()
+    with transaction.atomic():
+        key = WriteKey.objects.create(
+            workspace_id=source.workspace_id,
+            source=source,
+            prefix=secret_display_prefix(raw),
+            key_hash=secret_hash(raw),
+        )
+        audit_log_record(
+            workspace=source.workspace,
+            actor=actor,
+            action="write_key.create",
+            target=key,
+            details={"source": source.name, "prefix": key.prefix},
+        )
+    return key, raw
+
+
+def write_key_revoke(*, write_key: WriteKey, actor: Actor) -> WriteKey:
+    with transaction.atomic():
+        if write_key.revoked_at is None:
+            write_key.revoked_at = timezone.now()
+            write_key.save(update_fields=["revoked_at", "updated_at"])
+            audit_log_record(
+                workspace=write_key.source.workspace,
+                actor=actor,
+                action="write_key.revoke",
+                target=write_key,
+                details={"source": write_key.source.name, "prefix": write_key.prefix},
+            )
+    return write_key

@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from rapport.api import api
+from rapport.core.health import healthz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("api/", api.urls),
+    path("admin/", admin.site.urls),
+    path("", include("rapport.web.urls")),
+]
