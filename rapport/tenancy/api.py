@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import AwareDatetime, ConfigDict
 
@@ -221,7 +221,7 @@ def member_add(request: HttpRequest, payload: MemberIn):
         password=payload.password,
         actor=request.auth.actor,
     )
-    return 201, {"member": membership, "temporary_password": password}
+    return Status(201, {"member": membership, "temporary_password": password})
 
 
 @members_router.get("/{member_id}", response=MemberOut)
@@ -244,7 +244,7 @@ def member_remove(request: HttpRequest, member_id: uuid.UUID):
     request.auth.require("members.manage")
     membership = selectors.member_get(workspace=request.auth.workspace, member_id=member_id)
     services.member_remove(membership=membership, actor=request.auth.actor)
-    return 204, None
+    return Status(204, None)
 
 
 @tokens_router.get("", response=list[TokenOut])
@@ -267,7 +267,7 @@ def api_token_create(request: HttpRequest, payload: TokenIn):
         actor=request.auth.actor,
     )
     token.token = raw
-    return 201, token
+    return Status(201, token)
 
 
 @tokens_router.get("/{token_id}", response=TokenOut)
@@ -281,7 +281,7 @@ def api_token_revoke(request: HttpRequest, token_id: uuid.UUID):
     request.auth.require("tokens.manage")
     token = selectors.api_token_get(workspace=request.auth.workspace, token_id=token_id)
     services.api_token_revoke(token=token, actor=request.auth.actor)
-    return 204, None
+    return Status(204, None)
 
 
 @sources_router.get("", response=list[SourceOut])
@@ -302,7 +302,7 @@ def source_create(request: HttpRequest, payload: SourceIn):
     )
     source = selectors.source_get(workspace=request.auth.workspace, source_id=source.pk)
     source.write_key = raw
-    return 201, source
+    return Status(201, source)
 
 
 @sources_router.get("/{source_id}", response=SourceOut)
@@ -333,7 +333,7 @@ def write_key_create(request: HttpRequest, source_id: uuid.UUID):
     source = selectors.source_get(workspace=request.auth.workspace, source_id=source_id)
     key, raw = services.write_key_create(source=source, actor=request.auth.actor)
     key.write_key = raw
-    return 201, key
+    return Status(201, key)
 
 
 @sources_router.delete("/{source_id}/write-keys/{key_id}", response={204: None})
@@ -343,7 +343,7 @@ def write_key_revoke(request: HttpRequest, source_id: uuid.UUID, key_id: uuid.UU
         workspace=request.auth.workspace, source_id=source_id, key_id=key_id
     )
     services.write_key_revoke(write_key=key, actor=request.auth.actor)
-    return 204, None
+    return Status(204, None)
 
 
 @audit_router.get("", response=list[AuditEntryOut])

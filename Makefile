@@ -1,0 +1,48 @@
+# Rapport's two commands: `make run` and `make test`. See README.md.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test lint format bench worker clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed-run
+
+## run: set up (venv, install, migrate, demo workspace) and serve on http://$(HOST):$(PORT)
+run: $(VENV)/.installed-run
+	$(BIN)/rapport quickstart --url http://$(HOST):$(PORT)
+	$(BIN)/rapport serve --host $(HOST) --port $(PORT)
+
+## test: install what the tests need and run the whole suite (DATABASE_URL picks the database)
+test: $(VENV)/.installed-dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## worker: run a background worker against the same database
+worker: $(VENV)/.installed-run
+	$(BIN)/rapport worker
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## bench: run the benchmarks under bench/ (figures printed and written to bench/results/)
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,63 @@
+"""A small closed-loop HTTP load generator: N threads, each on one keep-alive
+connection, a fixed number of requests in all (bounded in count and time)."""
+
+import http.client
+import statistics
+import threading
+import time
+from urllib.parse import urlparse
+
+
+def hammer(
+    url: str,
+    path: str,
+    *,
+    requests: int,
+    threads: int = 8,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    time_limit_s: float = 120.0,
+) -> dict:
+    parsed = urlparse(url)
+    per_thread = requests // threads
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    deadline = time.monotonic() + time_limit_s
+
+    def worker() -> None:
+        nonlocal errors
+        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+        mine, bad = [], 0
+        for _ in range(per_thread):
+            if time.monotonic() > deadline:
+                break
+            started = time.perf_counter()
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - started)
+            if response.status >= 400:
+                bad += 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            errors += bad
+
+    started = time.perf_counter()
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "seconds": round(elapsed, 3),
+        "requests_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 2),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),
+    }

@@ -1,0 +1,71 @@
+"""Every operation the API exposes, read from its OpenAPI schema, so that the
+cross-cutting tests (isolation, roles, bad input) cover new endpoints by themselves."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from rapport.api import api
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    path_params: tuple[str, ...]
+    body_schema: dict | None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.method, self.path)
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def url(self, values: dict[str, str]) -> str:
+        return self.path.format(**{name: values[name] for name in self.path_params})
+
+
+def _resolve(schema: dict, ref_or_schema: dict) -> dict:
+    ref = ref_or_schema.get("$ref")
+    if ref is None:
+        return ref_or_schema
+    name = ref.rsplit("/", 1)[-1]
+    return schema["components"]["schemas"][name]
+
+
+def api_operations() -> list[Operation]:
+    schema = api.get_openapi_schema()
+    operations = []
+    for path, methods in schema["paths"].items():
+        for method, op in methods.items():
+            params = tuple(p["name"] for p in op.get("parameters", []) if p["in"] == "path")
+            body = op.get("requestBody")
+            body_schema = (
+                _resolve(schema, body["content"]["application/json"]["schema"]) if body else None
+            )
+            operations.append(Operation(method.upper(), path, params, body_schema))
+    return operations
+
+
+OPERATIONS = api_operations()
+
+# A valid body for each operation that takes one. A new endpoint with a body must add
+# one here (test_every_body_operation_has_an_example fails until it does).
+EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("PATCH", "/api/v1/workspace"): {"name": "Renamed workspace"},
+    ("POST", "/api/v1/members"): {
+        "email": "new.person@example.com",
+        "role": "analyst",
+        "password": "a-long-passphrase-42",
+    },
+    ("PATCH", "/api/v1/members/{member_id}"): {"role": "analyst"},
+    ("POST", "/api/v1/tokens"): {"name": "Reporting", "role": "analyst"},
+    ("POST", "/api/v1/sources"): {"name": "Website", "kind": "website"},
+    ("PATCH", "/api/v1/sources/{source_id}"): {"name": "Renamed source"},
+}
+
+
+def example_body(operation: Operation) -> dict[str, Any] | None:
+    if operation.body_schema is None:
+        return None
+    return EXAMPLE_BODIES[operation.key]

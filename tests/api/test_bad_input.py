@@ -1,0 +1,158 @@
+"""Malformed JSON, wrong types, unknown fields, oversized bodies and bad ids get a 4xx
+in the error shape, name the field, and change nothing."""
+
+import uuid
+
+import pytest
+
+from tests.api.operations import EXAMPLE_BODIES, OPERATIONS, example_body
+from tests.api.snapshots import database_counts
+
+WITH_BODY = [op for op in OPERATIONS if op.body_schema is not None]
+WITH_IDS = [op for op in OPERATIONS if op.path_params]
+WRONG_VALUES = [123, 4.5, True, None, ["a"], {"a": 1}, "x" * 5000]
+
+
+def _assert_error(response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status, response.content
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "details"}
+    assert error["message"]
+    if code:
+        assert error["code"] == code
+    return error
+
+
+def test_every_body_operation_has_an_example():
+    assert {op.key for op in WITH_BODY} == set(EXAMPLE_BODIES)
+
+
+@pytest.mark.parametrize("operation", WITH_BODY, ids=str)
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"name":', b"not json", b"{'single': 'quotes'}", b"\xff\xfe\x00", b'{"a": 1}}'],
+    ids=["truncated", "text", "single-quotes", "binary", "trailing"],
+)
+def test_malformed_json_is_400(operation, raw, tenant):
+    before = database_counts()
+    response = tenant.api().request(operation.method, operation.url(tenant.path_objects()), raw=raw)
+    _assert_error(response, 400, "invalid_json")
+    assert database_counts() == before
+
+
+@pytest.mark.parametrize("operation", WITH_BODY, ids=str)
+@pytest.mark.parametrize("body", [[], [1, 2], "text", 7, None], ids=repr)
+def test_body_of_wrong_shape_is_422(operation, body, tenant):
+    before = database_counts()
+    raw = b"null" if body is None else None
+    response = tenant.api().request(
+        operation.method, operation.url(tenant.path_objects()), body, raw=raw
+    )
+    assert response.status_code in (400, 422), response.content
+    _assert_error(response, response.status_code)
+    assert database_counts() == before
+
+
+def _fields(operation) -> list[str]:
+    return list(operation.body_schema.get("properties", {}))
+
+
+@pytest.mark.parametrize(
+    ("operation", "field"),
+    [(op, field) for op in WITH_BODY for field in _fields(op)],
+    ids=lambda v: str(v),
+)
+def test_wrong_type_for_each_field_names_the_field(operation, field, tenant):
+    before = database_counts()
+    url = operation.url(tenant.path_objects())
+    for wrong in WRONG_VALUES:
+        body = {**example_body(operation), field: wrong}
+        response = tenant.api().request(operation.method, url, body)
+        if response.status_code < 300:
+            # Some values are legitimately accepted (a null for an optional field, a
+            # long free-text name is not one of them). Undo nothing: just make sure it
+            # was a value the schema allows.
+            assert wrong is None, f"{field}={wrong!r} was accepted: {response.content}"
+            before = database_counts()
+            continue
+        error = _assert_error(response, 422, "validation_error")
+        assert field in error["message"]
+        assert any(detail["field"] == field for detail in error["details"])
+        assert database_counts() == before
+
+
+@pytest.mark.parametrize("operation", WITH_BODY, ids=str)
+def test_unknown_field_is_refused(operation, tenant):
+    before = database_counts()
+    body = {**example_body(operation), "is_superuser": True}
+    response = tenant.api().request(operation.method, operation.url(tenant.path_objects()), body)
+    error = _assert_error(response, 422, "validation_error")
+    assert "is_superuser" in error["message"]
+    assert database_counts() == before
+
+
+@pytest.mark.parametrize("operation", WITH_BODY, ids=str)
+def test_oversized_body_is_413(operation, tenant, settings):
+    before = database_counts()
+    body = {**example_body(operation), "padding": "x" * (settings.RAPPORT_API_MAX_BODY_BYTES + 1)}
+    response = tenant.api().request(operation.method, operation.url(tenant.path_objects()), body)
+    error = _assert_error(response, 413, "payload_too_large")
+    assert str(settings.RAPPORT_API_MAX_BODY_BYTES) in error["message"]
+    assert database_counts() == before
+
+
+@pytest.mark.parametrize("operation", WITH_IDS, ids=str)
+@pytest.mark.parametrize("bad_id", ["not-a-uuid", "1 OR 1=1", "%27%3B--"])
+def test_malformed_ids_are_422_naming_the_parameter(operation, bad_id, tenant):
+    before = database_counts()
+    values = {name: bad_id for name in operation.path_params}
+    response = tenant.api().request(
+        operation.method, operation.url(values), example_body(operation)
+    )
+    error = _assert_error(response, 422, "validation_error")
+    assert operation.path_params[0] in error["message"]
+    assert database_counts() == before
+
+
+@pytest.mark.parametrize("operation", WITH_IDS, ids=str)
+def test_unknown_ids_are_404(operation, tenant):
+    before = database_counts()
+    values = {name: str(uuid.uuid4()) for name in operation.path_params}
+    response = tenant.api().request(
+        operation.method, operation.url(values), example_body(operation)
+    )
+    _assert_error(response, 404, "not_found")
+    assert database_counts() == before
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=abc", "limit=0", "limit=100000", "offset=-1", "offset=x"],
+)
+def test_bad_pagination_is_422(query, tenant):
+    response = tenant.api().get(f"/api/v1/sources?{query}")
+    error = _assert_error(response, 422, "validation_error")
+    assert query.split("=")[0] in error["message"]
+
+
+def test_unknown_path_and_wrong_method_answer_in_the_error_shape(tenant):
+    _assert_error(tenant.api().get("/api/v1/nothing-here"), 404, "not_found")
+    error = _assert_error(tenant.api().request("PUT", "/api/v1/me"), 405, "method_not_allowed")
+    assert error["details"]["allowed_methods"] == ["GET"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "<script>alert(1)</script>",
+        "'; DROP TABLE tenancy_source; --",
+        "Robert'); DELETE FROM tenancy_workspace;--",
+        "Ünïcødé 名前 🚀",
+    ],
+)
+def test_hostile_names_are_stored_verbatim(name, tenant):
+    response = tenant.api().post("/api/v1/sources", {"name": name})
+    assert response.status_code == 201, response.content
+    assert response.json()["name"] == name
+    listed = tenant.api().get("/api/v1/sources").json()["items"]
+    assert name in [source["name"] for source in listed]

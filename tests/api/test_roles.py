@@ -1,0 +1,58 @@
+"""Each role against each endpoint gets exactly the access the table below says."""
+
+import pytest
+
+from rapport.tenancy.models import AuditLogEntry
+from rapport.tenancy.permissions import Role
+from tests.api.operations import OPERATIONS, example_body
+
+ALL = {role.value for role in Role}
+ADMIN = {"admin"}
+SOURCE_READERS = {"admin", "marketer", "analyst"}
+
+EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
+    ("GET", "/api/v1/me"): ALL,
+    ("GET", "/api/v1/workspace"): ALL,
+    ("PATCH", "/api/v1/workspace"): ADMIN,
+    ("GET", "/api/v1/members"): ALL,
+    ("POST", "/api/v1/members"): ADMIN,
+    ("GET", "/api/v1/members/{member_id}"): ALL,
+    ("PATCH", "/api/v1/members/{member_id}"): ADMIN,
+    ("DELETE", "/api/v1/members/{member_id}"): ADMIN,
+    ("GET", "/api/v1/tokens"): ADMIN,
+    ("POST", "/api/v1/tokens"): ADMIN,
+    ("GET", "/api/v1/tokens/{token_id}"): ADMIN,
+    ("DELETE", "/api/v1/tokens/{token_id}"): ADMIN,
+    ("GET", "/api/v1/sources"): SOURCE_READERS,
+    ("POST", "/api/v1/sources"): ADMIN,
+    ("GET", "/api/v1/sources/{source_id}"): SOURCE_READERS,
+    ("PATCH", "/api/v1/sources/{source_id}"): ADMIN,
+    ("POST", "/api/v1/sources/{source_id}/disable"): ADMIN,
+    ("POST", "/api/v1/sources/{source_id}/write-keys"): ADMIN,
+    ("DELETE", "/api/v1/sources/{source_id}/write-keys/{key_id}"): ADMIN,
+    ("GET", "/api/v1/audit-log"): ADMIN,
+}
+
+
+def test_every_endpoint_has_an_expected_access_row():
+    assert {op.key for op in OPERATIONS} == set(EXPECTED_ACCESS)
+
+
+@pytest.mark.parametrize("role", sorted(ALL))
+@pytest.mark.parametrize("operation", OPERATIONS, ids=str)
+def test_role_gets_exactly_its_access(operation, role, tenant):
+    allowed = role in EXPECTED_ACCESS[operation.key]
+    audit_before = AuditLogEntry.objects.count()
+
+    response = tenant.api(role).request(
+        operation.method, operation.url(tenant.path_objects()), example_body(operation)
+    )
+
+    if allowed:
+        assert 200 <= response.status_code < 300, response.content
+    else:
+        assert response.status_code == 403, response.content
+        error = response.json()["error"]
+        assert error["code"] == "forbidden"
+        assert role in error["message"]
+        assert AuditLogEntry.objects.count() == audit_before

@@ -1,0 +1,94 @@
+"""Signing in to the web UI, the home page, switching workspace, signing out."""
+
+import pytest
+from django.test import Client
+
+from rapport.tenancy.services import Actor, member_add
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def person(tenant):
+    return tenant.extra_member.user
+
+
+def test_pages_need_a_sign_in(db):
+    response = Client().get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+
+
+def test_sign_in_page_is_labelled_and_protected(db):
+    response = Client().get("/login/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert '<label for="id_username">' in html and '<label for="id_password">' in html
+    assert "csrfmiddlewaretoken" in html
+    assert "<script" not in html
+
+
+def test_wrong_password_is_refused(person):
+    response = Client().post("/login/", {"username": person.email, "password": "wrong"})
+    assert response.status_code == 200
+    assert "do not match" in response.content.decode()
+
+
+def test_sign_in_shows_the_workspace(person, tenant):
+    client = Client()
+    response = client.post("/login/", {"username": person.email, "password": PASSWORD}, follow=True)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<h1>Alpha</h1>" in html
+    assert "Marketer" in html
+    # A marketer sees sources but not the audit log.
+    assert "Sources" in html and "Recent changes" not in html
+
+
+def test_names_are_escaped(person, tenant):
+    from rapport.tenancy.services import source_create
+
+    source_create(
+        workspace=tenant.workspace, name="<script>alert(1)</script>", actor=Actor.system()
+    )
+    client = Client()
+    client.login(username=person.email, password=PASSWORD)
+    html = client.get("/").content.decode()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_switching_to_a_workspace_one_belongs_to(person, tenant, other_tenant):
+    member_add(
+        workspace=other_tenant.workspace, email=person.email, role="agent", actor=Actor.system()
+    )
+    client = Client()
+    client.login(username=person.email, password=PASSWORD)
+    assert "<h1>Alpha</h1>" in client.get("/").content.decode()
+
+    client.post("/workspace/switch/", {"workspace": str(other_tenant.workspace.pk)})
+    html = client.get("/").content.decode()
+    assert "<h1>Beta</h1>" in html and "Support agent" in html
+    assert client.get("/api/v1/workspace").json()["name"] == "Beta"
+
+
+def test_cannot_switch_to_a_workspace_one_does_not_belong_to(person, tenant, other_tenant):
+    client = Client()
+    client.login(username=person.email, password=PASSWORD)
+    client.post("/workspace/switch/", {"workspace": str(other_tenant.workspace.pk)})
+    client.post("/workspace/switch/", {"workspace": "'; DROP TABLE x;--"})
+    assert "<h1>Alpha</h1>" in client.get("/").content.decode()
+    assert client.get("/api/v1/workspace").json()["name"] == "Alpha"
+
+
+def test_sign_out(person):
+    client = Client()
+    client.login(username=person.email, password=PASSWORD)
+    assert client.post("/logout/").status_code == 302
+    assert client.get("/").status_code == 302
+
+
+def test_api_docs_are_served_without_a_cdn(db):
+    html = Client().get("/api/docs").content.decode()
+    assert "/static/ninja/swagger-ui-bundle.js" in html
+    assert "cdn" not in html.lower()
