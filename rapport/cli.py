@@ -117,7 +117,13 @@ def worker(queue_name: str, batch: bool, interval: float) -> None:
     django_setup()
     from django.core.management import call_command
 
-    options: dict[str, Any] = {"queue_name": queue_name, "interval": interval, "batch": batch}
+    options: dict[str, Any] = {
+        "queue_name": queue_name,
+        "interval": interval,
+        "batch": batch,
+        # A batch run is for scripts and tests: start at once.
+        "no_startup_delay": batch,
+    }
     call_command("db_worker", **options)
 
 

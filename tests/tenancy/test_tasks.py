@@ -4,11 +4,11 @@ a worker runs it."""
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from rapport.cli import _run, cli
 from rapport.tenancy.models import AuditLogEntry
 from rapport.tenancy.services import Actor, audit_log_record
 from rapport.tenancy.tasks import audit_log_prune
@@ -32,7 +32,7 @@ def test_task_enqueued_in_a_committed_transaction_is_run_by_the_worker(tenant):
         result = audit_log_prune.enqueue(workspace_id=str(tenant.workspace.pk), older_than_days=365)
     assert DBTaskResult.objects.filter(status="READY").count() == 1
 
-    call_command("db_worker", batch=True, no_startup_delay=True, verbosity=0)
+    assert _run(cli.main, ["worker", "--batch"]) == 0
 
     result.refresh()
     assert result.status == "SUCCESSFUL"
