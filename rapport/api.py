@@ -14,6 +14,7 @@ from ninja.parser import Parser
 
 from rapport.core.errors import RapportError, error_body
 from rapport.core.middleware import status_code_name
+from rapport.ingest.api import ROUTERS as INGEST_ROUTERS
 from rapport.tenancy.api import ROUTERS as TENANCY_ROUTERS
 from rapport.tenancy.auth import ApiTokenAuth, WorkspaceSessionAuth
 
@@ -43,7 +44,7 @@ api = NinjaAPI(
     docs_url="/docs",
 )
 
-for prefix, router in TENANCY_ROUTERS:
+for prefix, router in [*TENANCY_ROUTERS, *INGEST_ROUTERS]:
     api.add_router(prefix, router)
 
 

@@ -138,9 +138,10 @@ def migrate(ctx: click.Context) -> None:
 
 
 def _register_app_commands(group: click.Group) -> None:
+    from rapport.ingest.cli import import_
     from rapport.tenancy.cli import quickstart, token, user, workspace
 
-    for command in (workspace, user, token, quickstart):
+    for command in (workspace, user, token, quickstart, import_):
         group.add_command(command)
 
 

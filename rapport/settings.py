@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "rapport.tenancy",
+    "rapport.ingest",
     "rapport.web",
 ]
 
@@ -194,6 +195,7 @@ WHITENOISE_USE_FINDERS = True
 
 # The management API refuses bodies above this size with a 413 before parsing them.
 RAPPORT_API_MAX_BODY_BYTES = int(os.environ.get("RAPPORT_API_MAX_BODY_BYTES", 1024 * 1024))
+RAPPORT_UPLOAD_MAX_BYTES = int(os.environ.get("RAPPORT_UPLOAD_MAX_BYTES", 512 * 1024 * 1024))
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(RAPPORT_API_MAX_BODY_BYTES, 2_621_440)
 NINJA_PAGINATION_PER_PAGE = 50
 NINJA_PAGINATION_MAX_LIMIT = 500

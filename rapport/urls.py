@@ -7,6 +7,7 @@ from rapport.core.health import healthz
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/", api.urls),
+    path("", include("rapport.ingest.urls")),
     path("admin/", admin.site.urls),
     path("", include("rapport.web.urls")),
 ]

@@ -65,6 +65,9 @@ class ApiErrorMiddleware:
         if request.method not in BODY_METHODS:
             return None
         limit = settings.RAPPORT_API_MAX_BODY_BYTES
+        if request.META.get("CONTENT_TYPE", "").startswith("multipart/form-data"):
+            # File uploads (imports) stream to disk and may be much larger.
+            limit = settings.RAPPORT_UPLOAD_MAX_BYTES
         raw_length = request.META.get("CONTENT_LENGTH") or "0"
         try:
             length = int(raw_length)

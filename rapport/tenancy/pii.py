@@ -31,3 +31,33 @@ def mask_phone(value: str | None) -> str | None:
     if len(digits) <= 2:
         return "•" * len(digits)
     return "•" * (len(digits) - 2) + digits[-2:]
+
+
+_EMAIL_KEYS = {"email", "emailaddress", "mail"}
+_PHONE_KEYS = {"phone", "phonenumber", "mobile", "mobilephone", "mobilenumber", "tel", "sms"}
+_EMAIL_ANYWHERE = re.compile(r"[^@\s\"'<>]+@[^@\s\"'<>]+\.[A-Za-z]{2,}")
+
+
+def _key(name) -> str:
+    return str(name).lower().replace("_", "").replace("-", "")
+
+
+def mask_personal_data(value):
+    """A copy of a JSON value with emails and phone numbers masked: under keys that
+    name them (`email`, `phone`, `mobile`, ...), and any email address in any string."""
+    if isinstance(value, dict):
+        masked = {}
+        for name, item in value.items():
+            key = _key(name)
+            if key in _EMAIL_KEYS and isinstance(item, str):
+                masked[name] = mask_email(item)
+            elif key in _PHONE_KEYS and isinstance(item, str | int) and not isinstance(item, bool):
+                masked[name] = mask_phone(str(item))
+            else:
+                masked[name] = mask_personal_data(item)
+        return masked
+    if isinstance(value, list):
+        return [mask_personal_data(item) for item in value]
+    if isinstance(value, str) and "@" in value:
+        return _EMAIL_ANYWHERE.sub(lambda m: mask_email(m.group(0)), value)
+    return value

@@ -2,7 +2,10 @@
 that returns domain rows takes the workspace first: a row of another workspace is
 simply not found."""
 
+import threading
+import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Prefetch, QuerySet
@@ -121,6 +124,57 @@ def write_key_get_by_secret(*, raw: str) -> WriteKey | None:
         .filter(key_hash=secret_hash(raw), revoked_at__isnull=True)
         .first()
     )
+
+
+@dataclass(frozen=True)
+class WriteKeyGrant:
+    """What a live write key lets its holder do: send to this source of this workspace."""
+
+    workspace_id: uuid.UUID
+    source_id: uuid.UUID
+    write_key_id: uuid.UUID
+
+
+# Ingestion checks a write key on every request; a database look-up each time would
+# cost more than storing the event. A revoked key stops working at once in the process
+# that revoked it and within WRITE_KEY_CACHE_SECONDS everywhere else.
+WRITE_KEY_CACHE_SECONDS = 5.0
+_write_key_cache: dict[str, tuple[float, WriteKeyGrant | None]] = {}
+_write_key_cache_lock = threading.Lock()
+
+
+def write_key_cache_clear() -> None:
+    with _write_key_cache_lock:
+        _write_key_cache.clear()
+
+
+def write_key_resolve(*, raw: str) -> WriteKeyGrant | None:
+    """The grant of a live write key, or None (unknown, malformed or revoked)."""
+    if not secret_looks_valid(raw):
+        return None
+    digest = secret_hash(raw)
+    now = time.monotonic()
+    cached = _write_key_cache.get(digest)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    key = (
+        WriteKey.objects.filter(key_hash=digest, revoked_at__isnull=True)
+        .only("id", "workspace_id", "source_id", "last_used_at")
+        .first()
+    )
+    grant = None
+    if key is not None:
+        grant = WriteKeyGrant(
+            workspace_id=key.workspace_id, source_id=key.source_id, write_key_id=key.pk
+        )
+        from rapport.tenancy.services import write_key_mark_used
+
+        write_key_mark_used(write_key=key)
+    with _write_key_cache_lock:
+        if len(_write_key_cache) > 10_000:
+            _write_key_cache.clear()
+        _write_key_cache[digest] = (now + WRITE_KEY_CACHE_SECONDS, grant)
+    return grant
 
 
 def audit_log_list(

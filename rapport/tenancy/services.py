@@ -29,6 +29,7 @@ from rapport.tenancy.models import (
     WriteKey,
 )
 from rapport.tenancy.permissions import Role
+from rapport.tenancy.selectors import write_key_cache_clear
 
 
 @dataclass(frozen=True)
@@ -337,6 +338,13 @@ def api_token_mark_used(*, token: ApiToken) -> None:
 # --- Sources and write keys -----------------------------------------------------------
 
 
+def write_key_mark_used(*, write_key: WriteKey) -> None:
+    now = timezone.now()
+    if write_key.last_used_at is None or now - write_key.last_used_at > LAST_USED_RESOLUTION:
+        WriteKey.objects.filter(pk=write_key.pk).update(last_used_at=now)
+        write_key.last_used_at = now
+
+
 def _clean_source_kind(value: str) -> str:
     if value not in Source.Kind.values:
         choices = ", ".join(Source.Kind.values)
@@ -398,6 +406,7 @@ def source_disable(*, source: Source, actor: Actor) -> Source:
         revoked = WriteKey.objects.filter(source=source, revoked_at__isnull=True).update(
             revoked_at=now, updated_at=now
         )
+        transaction.on_commit(write_key_cache_clear)
         audit_log_record(
             workspace=source.workspace,
             actor=actor,
@@ -436,6 +445,7 @@ def write_key_revoke(*, write_key: WriteKey, actor: Actor) -> WriteKey:
         if write_key.revoked_at is None:
             write_key.revoked_at = timezone.now()
             write_key.save(update_fields=["revoked_at", "updated_at"])
+            transaction.on_commit(write_key_cache_clear)
             audit_log_record(
                 workspace=write_key.source.workspace,
                 actor=actor,

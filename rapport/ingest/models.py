@@ -1,0 +1,133 @@
+from django.db import models
+from uuid_utils.compat import uuid7
+
+from rapport.core.models import WorkspaceOwnedModel
+
+
+class EventType(models.TextChoices):
+    IDENTIFY = "identify"
+    TRACK = "track"
+    PAGE = "page"
+    SCREEN = "screen"
+    GROUP = "group"
+    ALIAS = "alias"
+
+
+class Event(models.Model):
+    """One Segment-spec call as stored: the corrected time, the ids, and what the
+    client sent. Written only by `events_ingest`."""
+
+    # Time-ordered ids keep the primary key index append-only under heavy ingestion.
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    workspace = models.ForeignKey(
+        "tenancy.Workspace", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    source = models.ForeignKey(
+        "tenancy.Source", null=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    message_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=8, choices=EventType.choices)
+    # The track event's name, or the page or screen name.
+    event = models.CharField(max_length=255, blank=True)
+    user_id = models.CharField(max_length=255, blank=True)
+    anonymous_id = models.CharField(max_length=255, blank=True)
+    group_id = models.CharField(max_length=255, blank=True)
+    previous_id = models.CharField(max_length=255, blank=True)
+    # timestamp is the corrected time of the event; the rest is what the client said.
+    timestamp = models.DateTimeField()
+    received_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    original_timestamp = models.DateTimeField(null=True, blank=True)
+    in_future = models.BooleanField(default=False)
+    properties = models.JSONField(default=dict, blank=True)
+    traits = models.JSONField(default=dict, blank=True)
+    context = models.JSONField(default=dict, blank=True)
+    integrations = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "message_id"], name="ingest_event_message_id_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "-timestamp"], name="ingest_event_ws_time"),
+            models.Index(
+                fields=["workspace", "user_id", "-timestamp"], name="ingest_event_ws_user"
+            ),
+            models.Index(
+                fields=["workspace", "anonymous_id", "-timestamp"], name="ingest_event_ws_anon"
+            ),
+            models.Index(fields=["workspace", "event", "-timestamp"], name="ingest_event_ws_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event or ''} {self.message_id}"
+
+
+class QuarantinedEvent(models.Model):
+    """An item that was refused, kept with the reason so that whoever sends it can
+    see what to fix."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    workspace = models.ForeignKey(
+        "tenancy.Workspace", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    source = models.ForeignKey(
+        "tenancy.Source", null=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    received_at = models.DateTimeField()
+    reason = models.TextField()
+    field = models.CharField(max_length=100, blank=True)
+    message_id = models.CharField(max_length=255, blank=True)
+    payload = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "-received_at"], name="ingest_quarantine_ws_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+class ImportJob(WorkspaceOwnedModel):
+    """A file being imported. Progress is committed with each chunk of rows, so that a
+    re-run of the same file resumes where it stopped and stores nothing twice."""
+
+    class Kind(models.TextChoices):
+        EVENTS = "events", "Events (JSON Lines)"
+        CUSTOMERS = "customers", "Customers (CSV)"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    filename = models.CharField(max_length=255)
+    file_sha256 = models.CharField(max_length=64)
+    file_size = models.BigIntegerField(default=0)
+    stored_path = models.CharField(max_length=500, blank=True)
+    id_column = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    rows_done = models.BigIntegerField(default=0)
+    accepted = models.BigIntegerField(default=0)
+    rejected = models.BigIntegerField(default=0)
+    # The first reasons for rejection, with their line numbers.
+    errors = models.JSONField(default=list, blank=True)
+    failure = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "kind", "file_sha256", "id_column"],
+                name="ingest_importjob_file_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} import of {self.filename}"

@@ -1,0 +1,17 @@
+from rapport.tenancy.permissions import ALL_ROLES, Role, permission_register
+
+permission_register(
+    code="events.read",
+    description="Read stored events (emails and phones masked without pii.read)",
+    roles=ALL_ROLES,
+)
+permission_register(
+    code="events.quarantine.read",
+    description="Read rejected events and why they were rejected",
+    roles={Role.ADMIN, Role.MARKETER, Role.ANALYST},
+)
+permission_register(
+    code="imports.manage",
+    description="Import customers and events from files",
+    roles={Role.ADMIN, Role.MARKETER},
+)

@@ -1,0 +1,173 @@
+"""The Segment Spec as Rapport reads it: one raw item in, one row to store or one
+reason to refuse it. Pure functions, no database.
+
+Timestamps: `timestamp` is the corrected time, `receivedAt - (sentAt -
+originalTimestamp)`, when the client sent `originalTimestamp` and `sentAt` (a device
+with a wrong clock is thereby corrected). An explicit `timestamp` without
+`originalTimestamp` is honoured as it is (server libraries and historical imports).
+With neither, the event happened when it was received.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+MAX_EVENT_BYTES = 32 * 1024
+MAX_REQUEST_BYTES = 500 * 1024
+MAX_ID_LENGTH = 255
+FUTURE_TOLERANCE = timedelta(days=1)
+TYPES = ("identify", "track", "page", "screen", "group", "alias")
+OBJECT_FIELDS = ("properties", "traits", "context", "integrations")
+
+
+class Invalid(Exception):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Refused:
+    index: int
+    field: str
+    reason: str
+    message_id: str
+    payload: Any
+
+
+def parse_time(value: Any, field: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Invalid(field, f"{field} must be an ISO-8601 date-time string")
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise Invalid(field, f"{field} is not an ISO-8601 date-time: {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    if not 1970 <= parsed.year <= 2200:
+        raise Invalid(field, f"{field} is out of range: {value[:40]!r}")
+    return parsed.astimezone(UTC)
+
+
+def _id(item: dict, field: str, *, required: bool = False) -> str:
+    value = item.get(field)
+    if value is None or value == "":
+        if required:
+            raise Invalid(field, f"{field} is required")
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise Invalid(field, f"{field} must be a string or a number")
+    text = str(value).strip() if isinstance(value, str) else str(value)
+    if not text:
+        if required:
+            raise Invalid(field, f"{field} is required")
+        return ""
+    if len(text) > MAX_ID_LENGTH:
+        raise Invalid(field, f"{field} is longer than {MAX_ID_LENGTH} characters")
+    return text
+
+
+def _object(item: dict, field: str) -> dict:
+    value = item.get(field)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Invalid(field, f"{field} must be an object")
+    return value
+
+
+def event_parse(
+    raw: Any,
+    *,
+    received_at: datetime,
+    forced_type: str | None = None,
+    batch_context: dict | None = None,
+    batch_sent_at: datetime | None = None,
+) -> dict:
+    """One item as the keyword arguments of an `Event` row, or `Invalid`."""
+    if not isinstance(raw, dict):
+        raise Invalid("item", "each event must be a JSON object")
+    if len(orjson.dumps(raw)) > MAX_EVENT_BYTES:
+        raise Invalid("item", f"event is larger than the {MAX_EVENT_BYTES // 1024} KB limit")
+    kind = forced_type or raw.get("type")
+    if kind not in TYPES:
+        raise Invalid("type", f"type must be one of {', '.join(TYPES)}")
+
+    message_id = _id(raw, "messageId") or str(uuid.uuid4())
+    user_id = _id(raw, "userId")
+    anonymous_id = _id(raw, "anonymousId")
+    objects = {field: _object(raw, field) for field in OBJECT_FIELDS}
+    if batch_context:
+        objects["context"] = {**batch_context, **objects["context"]}
+
+    row = {
+        "message_id": message_id,
+        "type": kind,
+        "event": "",
+        "user_id": user_id,
+        "anonymous_id": anonymous_id,
+        "group_id": "",
+        "previous_id": "",
+    }
+    if kind == "track":
+        name = raw.get("event")
+        if not isinstance(name, str) or not name.strip():
+            raise Invalid("event", "event (the name of the action) is required for track")
+        if len(name) > MAX_ID_LENGTH:
+            raise Invalid("event", f"event is longer than {MAX_ID_LENGTH} characters")
+        row["event"] = name.strip()
+    elif kind in ("page", "screen"):
+        name = raw.get("name")
+        if name is not None and not isinstance(name, str):
+            raise Invalid("name", "name must be a string")
+        row["event"] = (name or "").strip()[:MAX_ID_LENGTH]
+    elif kind == "group":
+        row["group_id"] = _id(raw, "groupId", required=True)
+    elif kind == "alias":
+        row["previous_id"] = _id(raw, "previousId", required=True)
+        row["user_id"] = _id(raw, "userId", required=True)
+    if not row["user_id"] and not row["anonymous_id"]:
+        raise Invalid("userId", "userId or anonymousId is required")
+
+    explicit = parse_time(raw.get("timestamp"), "timestamp")
+    original = parse_time(raw.get("originalTimestamp"), "originalTimestamp")
+    sent_at = parse_time(raw.get("sentAt"), "sentAt") or batch_sent_at
+    if original is not None and sent_at is not None:
+        timestamp = received_at - (sent_at - original)
+    elif explicit is not None:
+        timestamp = explicit
+    elif original is not None:
+        timestamp = original
+    else:
+        timestamp = received_at
+
+    row.update(
+        timestamp=timestamp,
+        received_at=received_at,
+        sent_at=sent_at,
+        original_timestamp=original if original is not None else explicit,
+        in_future=timestamp > received_at + FUTURE_TOLERANCE,
+        **objects,
+    )
+    return row
+
+
+def refused_from(index: int, raw: Any, error: Invalid) -> Refused:
+    message_id = ""
+    if isinstance(raw, dict) and isinstance(raw.get("messageId"), str | int):
+        message_id = str(raw["messageId"])[:MAX_ID_LENGTH]
+    payload = raw
+    try:
+        if len(orjson.dumps(raw)) > MAX_EVENT_BYTES:
+            payload = {"truncated": True}
+    except TypeError:
+        payload = None
+    return Refused(
+        index=index, field=error.field, reason=error.reason, message_id=message_id, payload=payload
+    )

@@ -1,0 +1,197 @@
+"""The HTTP Tracking API, compatible with Segment's and RudderStack's SDKs:
+`POST /v1/identify|track|page|screen|group|alias|batch`.
+
+Authentication is the source's write key, as HTTP Basic user name (empty password) or
+`writeKey` in the body. A 200 means every accepted event is committed; a refused item
+of a batch is quarantined with its reason and does not sink the others.
+"""
+
+import base64
+import binascii
+import zlib
+
+import orjson
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from rapport.core.errors import error_body
+from rapport.ingest.services import Destination, events_ingest, events_parse
+from rapport.ingest.spec import MAX_REQUEST_BYTES, Invalid, parse_time
+from rapport.tenancy.selectors import write_key_resolve
+
+MAX_BATCH_ITEMS = 2500
+
+
+def _json(data: dict, status: int = 200) -> HttpResponse:
+    return HttpResponse(orjson.dumps(data), status=status, content_type="application/json")
+
+
+def _error(status: int, code: str, message: str, details=None) -> HttpResponse:
+    response = _json(error_body(code, message, details), status)
+    if status == 401:
+        response["WWW-Authenticate"] = 'Basic realm="rapport"'
+    return response
+
+
+class RequestRefused(Exception):
+    def __init__(self, response: HttpResponse) -> None:
+        self.response = response
+
+
+def _body(request: HttpRequest) -> bytes:
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
+        raise RequestRefused(_too_big())
+    body = request.body
+    encoding = request.headers.get("Content-Encoding", "").lower().strip()
+    if encoding == "gzip":
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            body = inflater.decompress(body, MAX_REQUEST_BYTES + 1)
+        except zlib.error:
+            raise RequestRefused(
+                _error(400, "bad_request", "Body is not valid gzip (Content-Encoding: gzip)")
+            ) from None
+        if inflater.unconsumed_tail or not inflater.eof:
+            raise RequestRefused(_too_big())
+    elif encoding not in ("", "identity"):
+        raise RequestRefused(
+            _error(415, "unsupported_media_type", f"Content-Encoding {encoding!r} is not supported")
+        )
+    if len(body) > MAX_REQUEST_BYTES:
+        raise RequestRefused(_too_big())
+    return body
+
+
+def _too_big() -> HttpResponse:
+    return _error(
+        413,
+        "payload_too_large",
+        f"Request body is larger than the {MAX_REQUEST_BYTES // 1024} KB limit",
+        {"limit_bytes": MAX_REQUEST_BYTES},
+    )
+
+
+def _write_key(request: HttpRequest, payload: dict) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.split(":", 1)[0]
+    key = payload.get("writeKey")
+    return key if isinstance(key, str) else None
+
+
+def _destination(request: HttpRequest, payload: dict) -> Destination:
+    key = _write_key(request, payload)
+    grant = write_key_resolve(raw=key) if key else None
+    if grant is None:
+        raise RequestRefused(
+            _error(
+                401,
+                "unauthorized",
+                "Missing, unknown or revoked write key: send it as the HTTP Basic user name",
+            )
+        )
+    return Destination(workspace_id=grant.workspace_id, source_id=grant.source_id)
+
+
+def _parse_payload(request: HttpRequest) -> dict:
+    body = _body(request)
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestRefused(
+            _error(400, "invalid_json", f"Body is not valid JSON: {exc}")
+        ) from None
+    if not isinstance(payload, dict):
+        raise RequestRefused(_error(400, "bad_request", "Body must be a JSON object"))
+    return payload
+
+
+def _ingest(request: HttpRequest, kind: str | None) -> HttpResponse:
+    received_at = timezone.now()
+    try:
+        payload = _parse_payload(request)
+        destination = _destination(request, payload)
+        if kind is None:
+            items = payload.get("batch")
+            if not isinstance(items, list):
+                return _error(400, "bad_request", "batch must be a list of events")
+            if len(items) > MAX_BATCH_ITEMS:
+                return _error(
+                    413, "payload_too_large", f"batch has more than {MAX_BATCH_ITEMS} events"
+                )
+            context = payload.get("context")
+            batch_context = context if isinstance(context, dict) else None
+            try:
+                batch_sent_at = parse_time(payload.get("sentAt"), "sentAt")
+            except Invalid as error:
+                return _error(422, "validation_error", error.reason, [{"field": "sentAt"}])
+        else:
+            items, batch_context, batch_sent_at = [payload], None, None
+    except RequestRefused as refused:
+        return refused.response
+
+    rows, refused = events_parse(
+        items,
+        received_at=received_at,
+        forced_type=kind,
+        batch_context=batch_context,
+        batch_sent_at=batch_sent_at,
+    )
+    if any(item.reason.startswith("event is larger") for item in refused):
+        # A limit, not a mistake in one item: the request is refused whole.
+        return _error(
+            413,
+            "payload_too_large",
+            "An event is larger than the 32 KB limit",
+            {"limit_bytes": 32 * 1024},
+        )
+    try:
+        result = events_ingest(
+            destination=destination, rows=rows, refused=refused, received_at=received_at
+        )
+    except DatabaseError:
+        response = _error(503, "service_unavailable", "Events could not be stored; retry later")
+        response["Retry-After"] = "5"
+        return response
+
+    errors = [{"index": r.index, "field": r.field, "reason": r.reason} for r in result.refused]
+    if kind is not None and errors:
+        error = errors[0]
+        return _error(
+            400, "validation_error", f"Invalid '{error['field']}': {error['reason']}", errors
+        )
+    return _json(
+        {
+            "success": True,
+            "accepted": result.accepted,
+            "rejected": result.rejected,
+            "errors": errors,
+        }
+    )
+
+
+def _endpoint(kind: str | None):
+    @csrf_exempt
+    @require_POST
+    def view(request: HttpRequest) -> HttpResponse:
+        return _ingest(request, kind)
+
+    view.__name__ = f"tracking_{kind or 'batch'}"
+    return view
+
+
+identify = _endpoint("identify")
+track = _endpoint("track")
+page = _endpoint("page")
+screen = _endpoint("screen")
+group = _endpoint("group")
+alias = _endpoint("alias")
+batch = _endpoint(None)
