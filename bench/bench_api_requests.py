@@ -4,13 +4,13 @@ ratio against /healthz (one database round trip, no auth) on the same server."""
 import os
 
 from bench.load import hammer
-from bench.server import running_server
+from tests.live_server import live_server
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "4000"))
 
 
 def run() -> dict:
-    with running_server(workers=2) as server:
+    with live_server(workers=2, database_url=os.environ.get("BENCH_DATABASE_URL", "")) as server:
         auth = {"Authorization": f"Bearer {server.token}"}
         hammer(server.url, "/healthz", requests=400)  # warm up every worker
         baseline = hammer(server.url, "/healthz", requests=REQUESTS)
@@ -18,7 +18,7 @@ def run() -> dict:
         sources = hammer(server.url, "/api/v1/sources", requests=REQUESTS, headers=auth)
         unauthorized = hammer(server.url, "/api/v1/me", requests=REQUESTS)
     return {
-        "database": server.database.split(":", 1)[0],
+        "database": server.env["DATABASE_URL"].split(":", 1)[0],
         "healthz": baseline,
         "api_me": me,
         "api_sources_list": sources,

@@ -12,7 +12,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
-from rapport.core.errors import RapportError, error_body
+from rapport.core.errors import InvalidInputError, RapportError, error_body
 from rapport.core.middleware import status_code_name
 from rapport.ingest.api import ROUTERS as INGEST_ROUTERS
 from rapport.tenancy.api import ROUTERS as TENANCY_ROUTERS
@@ -101,7 +101,10 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 @api.exception_handler(RapportError)
 def on_rapport_error(request: HttpRequest, exc: RapportError) -> HttpResponse:
-    return _respond(request, exc.status, exc.code, exc.message, exc.details)
+    message = exc.message
+    if isinstance(exc, InvalidInputError):
+        message = f"Invalid value for '{exc.field}': {exc.message}"
+    return _respond(request, exc.status, exc.code, message, exc.details)
 
 
 @api.exception_handler(Http404)

@@ -12,9 +12,11 @@ from rapport.tenancy.services import workspace_create as _workspace_create
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
+def _test_settings(settings, tmp_path):
     # PBKDF2's deliberate slowness is for attackers, not for the test suite.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Uploaded files and other local state go to a folder of the test's own.
+    settings.DATA_DIR = tmp_path
 
 
 class ApiClient:
@@ -68,16 +70,20 @@ class Tenant:
 
     def path_objects(self) -> dict[str, str]:
         """A value of this workspace for every path parameter the API has."""
+        from rapport.ingest.models import Event, ImportJob
+
         source = self.created.source
         return {
             "member_id": str(self.extra_member.pk),
             "token_id": str(ApiToken.objects.get(workspace=self.workspace, name="Admin token").pk),
             "source_id": str(source.pk),
             "key_id": str(source.write_keys.order_by("created_at").first().pk),
+            "event_id": str(Event.objects.filter(workspace=self.workspace).first().pk),
+            "import_id": str(ImportJob.objects.filter(workspace=self.workspace).first().pk),
         }
 
 
-def tenant_create(name: str) -> Tenant:
+def tenant_create(name: str, *, sample_data: bool = True) -> Tenant:
     actor = Actor.system("tests")
     created = _workspace_create(name=name, actor=actor)
     tokens = {Role.ADMIN.value: created.token}
@@ -94,7 +100,52 @@ def tenant_create(name: str) -> Tenant:
         password="correct-horse-battery",
         actor=actor,
     )
+    if sample_data:
+        _sample_data(created, actor)
     return Tenant(created=created, tokens=tokens, extra_member=extra)
+
+
+def _sample_data(created: NewWorkspace, actor: Actor) -> None:
+    """An event with personal data, a refused one, and a finished import."""
+    import tempfile
+    from pathlib import Path
+
+    from django.utils import timezone
+
+    from rapport.ingest.services import (
+        Destination,
+        events_ingest,
+        events_parse,
+        import_job_create,
+        import_run,
+    )
+
+    now = timezone.now()
+    rows, refused = events_parse(
+        [
+            {
+                "type": "identify",
+                "userId": f"{created.workspace.name}-u1",
+                "traits": {"email": "jane.doe@example.com", "phone": "+44 20 7946 0958"},
+            },
+            {"type": "track", "userId": "u1", "messageId": "refused-1"},
+        ],
+        received_at=now,
+    )
+    destination = Destination(workspace_id=created.workspace.pk, source_id=created.source.pk)
+    events_ingest(destination=destination, rows=rows, refused=refused, received_at=now)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "customers.csv"
+        path.write_text(f"id,email\n{created.workspace.name}-c1,c1@example.com\n")
+        job = import_job_create(
+            workspace=created.workspace,
+            kind="customers",
+            path=path,
+            filename=path.name,
+            id_column="id",
+            actor=actor,
+        )
+        import_run(import_job_id=job.pk, path=path)
 
 
 @pytest.fixture

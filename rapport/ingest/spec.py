@@ -105,6 +105,11 @@ def event_parse(
     objects = {field: _object(raw, field) for field in OBJECT_FIELDS}
     if batch_context:
         objects["context"] = {**batch_context, **objects["context"]}
+    context_traits = objects["context"].get("traits")
+    if kind == "identify" and isinstance(context_traits, dict):
+        # RudderStack's SDKs (and analytics.js for some calls) send a person's traits
+        # in context.traits; the top-level ones win where both name a trait.
+        objects["traits"] = {**context_traits, **objects["traits"]}
 
     row = {
         "message_id": message_id,

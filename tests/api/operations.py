@@ -13,6 +13,7 @@ class Operation:
     path: str
     path_params: tuple[str, ...]
     body_schema: dict | None
+    multipart: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -39,11 +40,11 @@ def api_operations() -> list[Operation]:
     for path, methods in schema["paths"].items():
         for method, op in methods.items():
             params = tuple(p["name"] for p in op.get("parameters", []) if p["in"] == "path")
-            body = op.get("requestBody")
-            body_schema = (
-                _resolve(schema, body["content"]["application/json"]["schema"]) if body else None
-            )
-            operations.append(Operation(method.upper(), path, params, body_schema))
+            content = (op.get("requestBody") or {}).get("content", {})
+            multipart = "multipart/form-data" in content
+            body = content.get("application/json") or content.get("multipart/form-data")
+            body_schema = _resolve(schema, body["schema"]) if body else None
+            operations.append(Operation(method.upper(), path, params, body_schema, multipart))
     return operations
 
 
@@ -65,7 +66,28 @@ EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+# Multipart operations (file uploads): their form fields, and a file.
+EXAMPLE_FORMS: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/v1/imports"): {"kind": "customers", "id_column": "id"},
+}
+
+
 def example_body(operation: Operation) -> dict[str, Any] | None:
-    if operation.body_schema is None:
+    if operation.body_schema is None or operation.multipart:
         return None
     return EXAMPLE_BODIES[operation.key]
+
+
+def operation_call(client, operation: Operation, path_values: dict[str, str]):
+    """Call an operation with a valid body (JSON, or a form with a file)."""
+    url = operation.url(path_values)
+    if operation.multipart:
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        form = {
+            **EXAMPLE_FORMS[operation.key],
+            "file": SimpleUploadedFile("people.csv", b"id,email\nx1,x1@example.com\n"),
+        }
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {client.token}"} if client.token else {}
+        return client.client.post(url, data=form, **headers)
+    return client.request(operation.method, url, example_body(operation))

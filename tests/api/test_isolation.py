@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.api.operations import OPERATIONS, example_body
+from tests.api.operations import OPERATIONS, operation_call
 from tests.api.snapshots import workspace_snapshot
 
 WITH_IDS = [op for op in OPERATIONS if op.path_params]
@@ -20,9 +20,7 @@ def test_other_workspace_objects_are_not_found(operation, tenant, other_tenant):
     assert not missing, f"add a value for {missing} to Tenant.path_objects()"
     before = workspace_snapshot(other_tenant.workspace)
 
-    response = tenant.api().request(
-        operation.method, operation.url(theirs), example_body(operation)
-    )
+    response = operation_call(tenant.api(), operation, theirs)
 
     assert response.status_code == 404, response.content
     assert response.json()["error"]["code"] == "not_found"
@@ -33,14 +31,14 @@ def test_other_workspace_objects_are_not_found(operation, tenant, other_tenant):
 def test_mixing_own_and_other_workspace_ids_is_not_found(operation, tenant, other_tenant):
     mixed = tenant.path_objects()
     mixed[operation.path_params[-1]] = other_tenant.path_objects()[operation.path_params[-1]]
-    response = tenant.api().request(operation.method, operation.url(mixed), example_body(operation))
+    response = operation_call(tenant.api(), operation, mixed)
     assert response.status_code == 404
 
 
 @pytest.mark.parametrize("operation", WITHOUT_IDS, ids=str)
 def test_collection_endpoints_show_nothing_of_other_workspaces(operation, tenant, other_tenant):
     before = workspace_snapshot(other_tenant.workspace)
-    response = tenant.api().request(operation.method, operation.path, example_body(operation))
+    response = operation_call(tenant.api(), operation, {})
 
     assert response.status_code < 300, response.content
     text = response.content.decode()

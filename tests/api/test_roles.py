@@ -4,7 +4,7 @@ import pytest
 
 from rapport.tenancy.models import AuditLogEntry
 from rapport.tenancy.permissions import Role
-from tests.api.operations import OPERATIONS, example_body
+from tests.api.operations import OPERATIONS, operation_call
 
 ALL = {role.value for role in Role}
 ADMIN = {"admin"}
@@ -31,6 +31,12 @@ EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/sources/{source_id}/write-keys"): ADMIN,
     ("DELETE", "/api/v1/sources/{source_id}/write-keys/{key_id}"): ADMIN,
     ("GET", "/api/v1/audit-log"): ADMIN,
+    ("GET", "/api/v1/events"): ALL,
+    ("GET", "/api/v1/events/quarantine"): SOURCE_READERS,
+    ("GET", "/api/v1/events/{event_id}"): ALL,
+    ("GET", "/api/v1/imports"): {"admin", "marketer"},
+    ("POST", "/api/v1/imports"): {"admin", "marketer"},
+    ("GET", "/api/v1/imports/{import_id}"): {"admin", "marketer"},
 }
 
 
@@ -44,9 +50,7 @@ def test_role_gets_exactly_its_access(operation, role, tenant):
     allowed = role in EXPECTED_ACCESS[operation.key]
     audit_before = AuditLogEntry.objects.count()
 
-    response = tenant.api(role).request(
-        operation.method, operation.url(tenant.path_objects()), example_body(operation)
-    )
+    response = operation_call(tenant.api(role), operation, tenant.path_objects())
 
     if allowed:
         assert 200 <= response.status_code < 300, response.content
