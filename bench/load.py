@@ -5,6 +5,7 @@ import http.client
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from urllib.parse import urlparse
 
 
@@ -16,9 +17,11 @@ def hammer(
     threads: int = 8,
     method: str = "GET",
     body: bytes | None = None,
+    body_for: Callable[[int], bytes] | None = None,
     headers: dict[str, str] | None = None,
     time_limit_s: float = 120.0,
 ) -> dict:
+    """`body_for(i)` gives request i its own body (so that events are new ones)."""
     parsed = urlparse(url)
     per_thread = requests // threads
     latencies: list[float] = []
@@ -26,15 +29,16 @@ def hammer(
     lock = threading.Lock()
     deadline = time.monotonic() + time_limit_s
 
-    def worker() -> None:
+    def worker(offset: int) -> None:
         nonlocal errors
         conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
         mine, bad = [], 0
-        for _ in range(per_thread):
+        for n in range(per_thread):
             if time.monotonic() > deadline:
                 break
+            payload = body_for(offset + n) if body_for is not None else body
             started = time.perf_counter()
-            conn.request(method, path, body=body, headers=headers or {})
+            conn.request(method, path, body=payload, headers=headers or {})
             response = conn.getresponse()
             response.read()
             mine.append(time.perf_counter() - started)
@@ -46,7 +50,7 @@ def hammer(
             errors += bad
 
     started = time.perf_counter()
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    pool = [threading.Thread(target=worker, args=(t * per_thread,)) for t in range(threads)]
     for thread in pool:
         thread.start()
     for thread in pool:

@@ -9,6 +9,7 @@ Errors are one line on stderr and a non-zero exit, never a traceback.
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -73,11 +74,26 @@ def _pending_migrations() -> list[str]:
     "--workers",
     type=click.IntRange(1, 64),
     default=None,
-    help="Web worker processes (default: WEB_CONCURRENCY or 2 per core + 1).",
+    help="Worker processes (default: WEB_CONCURRENCY, or one per core + 1).",
 )
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    default=16,
+    show_default=True,
+    help="Request threads per worker.",
+)
+@click.option("--access-log", is_flag=True, help="Log every request to stdout.")
 @click.option("--no-collectstatic", is_flag=True, help="Skip collecting static files.")
-def serve(host: str, port: int, workers: int | None, no_collectstatic: bool) -> None:
-    """Serve the web UI and the APIs with gunicorn."""
+def serve(
+    host: str,
+    port: int,
+    workers: int | None,
+    threads: int,
+    access_log: bool,
+    no_collectstatic: bool,
+) -> None:
+    """Serve the web UI and the APIs (granian: HTTP in Rust, Django in threads)."""
     django_setup()
     pending = _pending_migrations()
     if pending:
@@ -87,24 +103,35 @@ def serve(host: str, port: int, workers: int | None, no_collectstatic: bool) -> 
 
         call_command("collectstatic", interactive=False, verbosity=0)
     if workers is None:
-        workers = int(os.environ.get("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1) + 1))
+        workers = int(os.environ.get("WEB_CONCURRENCY", (os.cpu_count() or 1) + 1))
+    granian = str(Path(sys.executable).parent / "granian")
     args = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "rapport.wsgi:application",
-        "--bind",
-        f"{host}:{port}",
+        granian,
+        "--interface",
+        "wsgi",
+        "--host",
+        host,
+        "--port",
+        str(port),
         "--workers",
         str(workers),
-        "--access-logfile",
-        "-",
-        "--graceful-timeout",
-        "20",
+        # Threads let the Tracking API commit concurrent requests together.
+        "--blocking-threads",
+        str(threads),
+        "--no-ws",
+        "--respawn-failed-workers",
+        "--log-level",
+        "warning",
     ]
-    click.echo(f"Rapport listening on http://{host}:{port}/ ({workers} workers)", err=True)
+    if access_log:
+        args.append("--access-log")
+    args.append("rapport.wsgi:application")
+    click.echo(
+        f"Rapport listening on http://{host}:{port}/ ({workers} workers x {threads} threads)",
+        err=True,
+    )
     sys.stdout.flush()
-    os.execv(sys.executable, args)  # noqa: S606 - replaces this process with gunicorn
+    os.execv(granian, args)  # noqa: S606 - replaces this process with the server
 
 
 @cli.command()

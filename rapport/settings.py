@@ -170,6 +170,9 @@ TASKS = {
     }
 }
 
+# The Tracking API commits concurrent requests together (rapport/ingest/group_commit.py).
+RAPPORT_INGEST_GROUP_COMMIT = env_bool("RAPPORT_INGEST_GROUP_COMMIT", True)
+
 # --- Internationalisation -------------------------------------------------------------
 
 LANGUAGE_CODE = "en"

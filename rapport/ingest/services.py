@@ -18,6 +18,7 @@ from rapport.core.errors import ConflictError, InvalidInputError
 from rapport.ingest import files
 from rapport.ingest.models import Event, ImportJob, QuarantinedEvent
 from rapport.ingest.spec import Invalid, Refused, event_parse, refused_from
+from rapport.ingest.writer import events_write
 from rapport.tenancy.models import Source, Workspace
 from rapport.tenancy.services import Actor, audit_log_record, source_create
 
@@ -86,6 +87,14 @@ def events_parse(
     return list(rows.values()), refused
 
 
+@dataclass(frozen=True)
+class IngestBatch:
+    destination: Destination
+    rows: list[dict]
+    refused: list[Refused]
+    received_at: datetime
+
+
 def events_ingest(
     *,
     destination: Destination,
@@ -96,34 +105,52 @@ def events_ingest(
     """Store parsed rows and quarantine refused items, all in one transaction; the
     downstream task is enqueued in it too, so nothing is handed on that did not commit.
     A messageId already stored in the workspace is acknowledged and not stored again."""
+    batch = IngestBatch(
+        destination=destination, rows=rows, refused=refused, received_at=received_at
+    )
+    return events_ingest_many(batches=[batch])[0]
+
+
+def events_ingest_many(*, batches: list[IngestBatch]) -> list[IngestResult]:
+    """Several requests' events in one transaction (see group_commit): one write, one
+    commit, one downstream task per workspace."""
     from rapport.ingest.tasks import events_dispatch
 
-    events = [
-        Event(workspace_id=destination.workspace_id, source_id=destination.source_id, **row)
-        for row in rows
-    ]
-    quarantined = [
-        QuarantinedEvent(
-            workspace_id=destination.workspace_id,
-            source_id=destination.source_id,
-            received_at=received_at,
-            reason=item.reason,
-            field=item.field,
-            message_id=item.message_id,
-            payload=item.payload,
+    events: list[dict] = []
+    quarantined: list[QuarantinedEvent] = []
+    by_workspace: dict[str, list[str]] = {}
+    results = []
+    for batch in batches:
+        workspace_id, source_id = batch.destination.workspace_id, batch.destination.source_id
+        message_ids = [row["message_id"] for row in batch.rows]
+        events += [
+            {**row, "workspace_id": workspace_id, "source_id": source_id} for row in batch.rows
+        ]
+        by_workspace.setdefault(str(workspace_id), []).extend(message_ids)
+        quarantined += [
+            QuarantinedEvent(
+                workspace_id=workspace_id,
+                source_id=source_id,
+                received_at=batch.received_at,
+                reason=item.reason,
+                field=item.field,
+                message_id=item.message_id,
+                payload=item.payload,
+            )
+            for item in batch.refused
+        ]
+        results.append(
+            IngestResult(accepted=len(batch.rows), refused=batch.refused, message_ids=message_ids)
         )
-        for item in refused
-    ]
-    message_ids = [row["message_id"] for row in rows]
     with transaction.atomic():
         if events:
-            Event.objects.bulk_create(events, ignore_conflicts=True)
-            events_dispatch.enqueue(
-                workspace_id=str(destination.workspace_id), message_ids=message_ids
-            )
+            events_write(events)
+            for workspace_id, message_ids in by_workspace.items():
+                if message_ids:
+                    events_dispatch.enqueue(workspace_id=workspace_id, message_ids=message_ids)
         if quarantined:
             QuarantinedEvent.objects.bulk_create(quarantined)
-    return IngestResult(accepted=len(events), refused=refused, message_ids=message_ids)
+    return results
 
 
 def events_dispatch(*, workspace_id: Any, message_ids: list[str]) -> int:

@@ -93,8 +93,12 @@ def event_parse(
     """One item as the keyword arguments of an `Event` row, or `Invalid`."""
     if not isinstance(raw, dict):
         raise Invalid("item", "each event must be a JSON object")
-    if len(orjson.dumps(raw)) > MAX_EVENT_BYTES:
+    encoded = orjson.dumps(raw)
+    if len(encoded) > MAX_EVENT_BYTES:
         raise Invalid("item", f"event is larger than the {MAX_EVENT_BYTES // 1024} KB limit")
+    if b"\\u0000" in encoded:
+        # PostgreSQL cannot store a NUL character in JSON; neither can most destinations.
+        raise Invalid("item", "event contains a NUL character (\\u0000)")
     kind = forced_type or raw.get("type")
     if kind not in TYPES:
         raise Invalid("type", f"type must be one of {', '.join(TYPES)}")

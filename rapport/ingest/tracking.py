@@ -11,6 +11,7 @@ import binascii
 import zlib
 
 import orjson
+from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -18,7 +19,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from rapport.core.errors import error_body
-from rapport.ingest.services import Destination, events_ingest, events_parse
+from rapport.ingest.group_commit import ingest_grouped
+from rapport.ingest.services import Destination, IngestBatch, events_ingest_many, events_parse
 from rapport.ingest.spec import MAX_REQUEST_BYTES, Invalid, parse_time
 from rapport.tenancy.selectors import write_key_resolve
 
@@ -153,11 +155,15 @@ def _ingest(request: HttpRequest, kind: str | None) -> HttpResponse:
             "An event is larger than the 32 KB limit",
             {"limit_bytes": 32 * 1024},
         )
+    batch = IngestBatch(
+        destination=destination, rows=rows, refused=refused, received_at=received_at
+    )
     try:
-        result = events_ingest(
-            destination=destination, rows=rows, refused=refused, received_at=received_at
-        )
-    except DatabaseError:
+        if settings.RAPPORT_INGEST_GROUP_COMMIT:
+            result = ingest_grouped(batch)
+        else:
+            result = events_ingest_many(batches=[batch])[0]
+    except (DatabaseError, TimeoutError):
         response = _error(503, "service_unavailable", "Events could not be stored; retry later")
         response["Retry-After"] = "5"
         return response

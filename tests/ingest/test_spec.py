@@ -37,6 +37,7 @@ def parse(raw, **kwargs):
         ),
         ({"type": "page", "anonymousId": "a", "name": 3}, "name"),
         ("not an object", "item"),
+        ({"type": "identify", "userId": "u", "traits": {"name": "a\x00b"}}, "item"),
     ],
 )
 def test_invalid_items_name_the_field(raw, field):

@@ -226,7 +226,7 @@ def test_get_is_not_allowed(tracker):
 
 def test_a_failed_write_is_503_never_2xx(tracker):
     with mock.patch(
-        "rapport.ingest.models.Event.objects.bulk_create",
+        "rapport.ingest.services.events_write",
         side_effect=OperationalError("could not write"),
     ):
         response = tracker.send("/v1/track", CALLS["/v1/track"])

@@ -1,0 +1,108 @@
+"""Group commit for the Tracking API.
+
+Committing each request's events in a transaction of its own makes the commit, the
+round trips and the downstream task row the cost of every single-event call. Instead
+each server process has one writer thread: concurrent requests hand it their parsed
+events and wait; it writes everything queued so far in one transaction
+(`events_ingest_many`) and then releases each request with its own result, or with the
+error that stopped the write. A 2xx therefore still means committed. The writer never
+waits for more work: at low load a request is written alone and at once; under load
+the requests that arrive during one write form the next.
+
+Used when RAPPORT_INGEST_GROUP_COMMIT is on (the default for a server); tests that run
+inside one database transaction call `events_ingest` directly.
+"""
+
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+
+from django.db import close_old_connections, connection
+
+from rapport.ingest.services import IngestBatch, IngestResult, events_ingest_many
+
+logger = logging.getLogger(__name__)
+
+MAX_ROWS_PER_COMMIT = 5000
+_STOP = object()
+WAIT_SECONDS = 30
+
+
+class GroupCommitter:
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[IngestBatch, Future]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, batch: IngestBatch) -> IngestResult:
+        """Block until the batch is committed; raise what the write raised."""
+        self._ensure_writer()
+        future: Future[IngestResult] = Future()
+        self._queue.put((batch, future))
+        return future.result(timeout=WAIT_SECONDS)
+
+    def _ensure_writer(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="rapport-ingest-writer", daemon=True
+                )
+                self._thread.start()
+
+    def stop(self) -> None:
+        """Finish what is queued, close the writer's connection and end its thread."""
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            self._queue.put(_STOP)
+            thread.join(timeout=WAIT_SECONDS)
+
+    def _take(self) -> list[tuple[IngestBatch, Future]] | None:
+        first = self._queue.get()
+        if first is _STOP:
+            return None
+        taken = [first]
+        rows = len(first[0].rows)
+        while rows < MAX_ROWS_PER_COMMIT:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                self._queue.put(_STOP)
+                break
+            taken.append(item)
+            rows += len(item[0].rows)
+        return taken
+
+    def _run(self) -> None:
+        while True:
+            taken = self._take()
+            if taken is None:
+                connection.close()
+                return
+            live = [
+                (batch, future) for batch, future in taken if future.set_running_or_notify_cancel()
+            ]
+            if not live:
+                continue
+            try:
+                close_old_connections()
+                results = events_ingest_many(batches=[batch for batch, _ in live])
+            except BaseException as exc:  # every waiting request must hear of it
+                logger.warning("group commit of %d requests failed: %s", len(live), exc)
+                connection.close()
+                for _, future in live:
+                    future.set_exception(exc)
+                continue
+            for (_, future), result in zip(live, results, strict=True):
+                future.set_result(result)
+
+
+_committer = GroupCommitter()
+
+
+def ingest_grouped(batch: IngestBatch) -> IngestResult:
+    return _committer.submit(batch)
