@@ -8,7 +8,9 @@ unset, a fresh SQLite file. BENCH_SOAK_SECONDS sets the memory run (default 600)
 import base64
 import json
 import os
+import shutil
 import sqlite3
+import subprocess
 import time
 import uuid
 from datetime import UTC, datetime
@@ -23,7 +25,11 @@ BATCH_SIZE = 100
 BATCH_REQUESTS = int(os.environ.get("BENCH_BATCH_REQUESTS", "1000"))
 TRACK_REQUESTS = int(os.environ.get("BENCH_TRACK_REQUESTS", "12000"))
 SOAK_SECONDS = float(os.environ.get("BENCH_SOAK_SECONDS", "600"))
-WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
+# As `rapport serve` chooses: one process on SQLite, one per core + 1 on PostgreSQL.
+WORKERS = int(os.environ.get("BENCH_WORKERS", "0")) or None
+WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "15"))
+WRK_DIR = Path(__file__).parent / "wrk"
+TRACK_CONNECTIONS = int(os.environ.get("BENCH_TRACK_CONNECTIONS", "32"))
 RUN = uuid.uuid4().hex[:8]
 
 
@@ -131,62 +137,95 @@ def _rss_mb(master_pid: int) -> float:
     return round(total / 1024, 1)
 
 
+def _wrk(url: str, script: str, *, auth: str, connections: int, seconds: int, run: str) -> dict:
+    """Load from wrk (C, a few percent of one core), so that the server has the machine."""
+    result = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(WRK_DIR / script),
+            url,
+        ],
+        env={**os.environ, "RAPPORT_AUTH": auth, "RAPPORT_RUN": f"{RUN}-{run}"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    )
+    line = next(x for x in result.stdout.splitlines() if x.startswith("JSON "))
+    figures = json.loads(line[5:])
+    figures["requests_per_s"] = round(figures["requests"] / figures["seconds"], 1)
+    figures["load_generator"] = "wrk"
+    return figures
+
+
+def _track_body(i: int) -> bytes:
+    event = _event(i)
+    event["messageId"] = f"track-{event['messageId']}"
+    return orjson.dumps(event)
+
+
+def _load(server, headers: dict, auth: str, *, single: bool) -> dict:
+    script, connections = ("track.lua", TRACK_CONNECTIONS) if single else ("batch.lua", 8)
+    if shutil.which("wrk"):
+        _wrk(server.url, script, auth=auth, connections=connections, seconds=3, run=f"warm{single}")
+        return _wrk(
+            server.url,
+            script,
+            auth=auth,
+            connections=connections,
+            seconds=WRK_SECONDS,
+            run=f"load{single}",
+        )
+    # Without wrk (apt-get install wrk) the Python generator shares the two cores.
+    path = "/v1/track" if single else "/v1/batch"
+    body = _track_body if single else (lambda i: _batch_body(i, "load"))
+    requests = TRACK_REQUESTS if single else BATCH_REQUESTS
+    hammer(
+        server.url,
+        path,
+        requests=200,
+        method="POST",
+        headers=headers,
+        body_for=lambda i: _track_body(10_000_000 + i) if single else _batch_body(i, "warm"),
+    )
+    figures = hammer(
+        server.url,
+        path,
+        requests=requests,
+        threads=16 if single else 8,
+        method="POST",
+        headers=headers,
+        body_for=body,
+    )
+    figures["load_generator"] = "python threads"
+    return figures
+
+
 def run() -> dict:
     database = os.environ.get("BENCH_DATABASE_URL", "")
     results: dict = {"database": "postgresql" if database.startswith("postgres") else "sqlite"}
-    with live_server(workers=WORKERS, database_url=database) as server:
+    workers = WORKERS or (3 if results["database"] == "postgresql" else 1)
+    with live_server(workers=workers, database_url=database) as server:
         auth = "Basic " + base64.b64encode(f"{server.write_key}:".encode()).decode()
         headers = {"Authorization": auth, "Content-Type": "application/json"}
         workspace_id = server.api("/api/v1/me")["workspace"]["id"]
-        results["workers"] = WORKERS
+        results["workers"] = workers
 
-        hammer(
-            server.url,
-            "/v1/batch",
-            requests=40,
-            method="POST",
-            headers=headers,
-            body_for=lambda i: _batch_body(i, "warm"),
-        )
-        batch = hammer(
-            server.url,
-            "/v1/batch",
-            requests=BATCH_REQUESTS,
-            threads=8,
-            method="POST",
-            headers=headers,
-            body_for=lambda i: _batch_body(i, "batch"),
-        )
+        batch = _load(server, headers, auth, single=False)
         batch["events_per_s"] = round(batch["requests_per_s"] * BATCH_SIZE, 1)
         results["batch_100"] = batch
-        raw = _raw_insert(
-            server.env["DATABASE_URL"], workspace_id, BATCH_REQUESTS * BATCH_SIZE // 2
-        )
+        raw_count = min(int(batch["requests"] * BATCH_SIZE), 200_000)
+        raw = _raw_insert(server.env["DATABASE_URL"], workspace_id, raw_count)
         results["raw_bulk_insert_events_per_s"] = round(raw, 1)
         results["batch_vs_raw_insert"] = round(batch["events_per_s"] / raw, 3)
 
-        def track_body(i: int) -> bytes:
-            event = _event(i)
-            event["messageId"] = f"track-{event['messageId']}"
-            return orjson.dumps(event)
-
-        hammer(
-            server.url,
-            "/v1/track",
-            requests=400,
-            method="POST",
-            headers=headers,
-            body_for=lambda i: track_body(10_000_000 + i),
-        )
-        results["track_single"] = hammer(
-            server.url,
-            "/v1/track",
-            requests=TRACK_REQUESTS,
-            threads=16,
-            method="POST",
-            headers=headers,
-            body_for=track_body,
-        )
+        results["track_single"] = _load(server, headers, auth, single=True)
+        results["events_stored"] = server.api("/api/v1/events?limit=1")["count"]
 
         rss = [(0, _rss_mb(server.process.pid))]
         started = time.monotonic()

@@ -58,6 +58,19 @@ def cli() -> None:
     """Rapport: know your customers and keep them."""
 
 
+def _default_workers() -> int:
+    if os.environ.get("WEB_CONCURRENCY"):
+        return int(os.environ["WEB_CONCURRENCY"])
+    from django.db import connection
+
+    # SQLite has one write lock for the whole file: processes would queue on it (and its
+    # busy handler sleeps), while one process's threads share a single group-commit
+    # writer and do not contend at all.
+    if connection.vendor == "sqlite":
+        return 1
+    return (os.cpu_count() or 1) + 1
+
+
 def _pending_migrations() -> list[str]:
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
@@ -74,7 +87,8 @@ def _pending_migrations() -> list[str]:
     "--workers",
     type=click.IntRange(1, 64),
     default=None,
-    help="Worker processes (default: WEB_CONCURRENCY, or one per core + 1).",
+    help="Worker processes (default: WEB_CONCURRENCY, else 1 on SQLite, one per core + 1 on "
+    "PostgreSQL).",
 )
 @click.option(
     "--threads",
@@ -103,7 +117,7 @@ def serve(
 
         call_command("collectstatic", interactive=False, verbosity=0)
     if workers is None:
-        workers = int(os.environ.get("WEB_CONCURRENCY", (os.cpu_count() or 1) + 1))
+        workers = _default_workers()
     granian = str(Path(sys.executable).parent / "granian")
     args = [
         granian,

@@ -172,6 +172,7 @@ TASKS = {
 
 # The Tracking API commits concurrent requests together (rapport/ingest/group_commit.py).
 RAPPORT_INGEST_GROUP_COMMIT = env_bool("RAPPORT_INGEST_GROUP_COMMIT", True)
+RAPPORT_INGEST_WRITERS = int(os.environ.get("RAPPORT_INGEST_WRITERS", "1"))
 
 # --- Internationalisation -------------------------------------------------------------
 
