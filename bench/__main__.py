@@ -21,7 +21,8 @@ def main(names: list[str]) -> None:
         module = importlib.import_module(f"bench.{name}")
         print(f"== {name}: {module.__doc__.strip().splitlines()[0]}", flush=True)
         figures = module.run()
-        (RESULTS / f"{name}.json").write_text(json.dumps(figures, indent=2))
+        suffix = f"-{figures['database']}" if "database" in figures else ""
+        (RESULTS / f"{name}{suffix}.json").write_text(json.dumps(figures, indent=2))
         print(json.dumps(figures, indent=2), flush=True)
 
 

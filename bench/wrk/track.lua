@@ -1,35 +1,7 @@
 -- One new single-event /v1/track call per request, each with its own messageId.
--- RAPPORT_AUTH (the Basic header) and RAPPORT_RUN come from the environment.
-local counter = 0
-local run = os.getenv("RAPPORT_RUN") or "run"
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = os.getenv("RAPPORT_AUTH")
-
-function setup(thread)
-  thread:set("id", counter)
-  counter = counter + 1
-end
-
-function init(args)
-  n = 0
-end
+dofile(debug.getinfo(1, "S").source:match("@(.*/)") .. "common.lua")
 
 request = function()
   n = n + 1
-  local body = string.format(
-    '{"userId":"user-%d","anonymousId":"anon-%d","event":"Product Viewed",' ..
-    '"messageId":"%s-%d-%d","originalTimestamp":"2026-11-01T10:00:00.000Z",' ..
-    '"properties":{"product_id":"sku-%d","price":19.99,"currency":"EUR"},' ..
-    '"context":{"ip":"10.0.0.1","userAgent":"Mozilla/5.0","page":{"path":"/p/1"}}}',
-    n % 50000, n % 80000, run, id, n, n % 997)
-  return wrk.format(nil, "/v1/track", nil, body)
-end
-
-done = function(summary, latency, requests)
-  io.write(string.format("JSON {\"requests\": %d, \"errors\": %d, \"seconds\": %.3f, " ..
-    "\"p50_ms\": %.2f, \"p99_ms\": %.2f}\n",
-    summary.requests, summary.errors.status + summary.errors.connect + summary.errors.read +
-    summary.errors.write + summary.errors.timeout, summary.duration / 1e6,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+  return wrk.format(nil, "/v1/track", nil, event_json(n))
 end

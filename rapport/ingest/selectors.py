@@ -3,7 +3,7 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from rapport.core.errors import NotFoundError
+from rapport.core.selectors import object_get
 from rapport.ingest.models import Event, ImportJob, QuarantinedEvent
 from rapport.tenancy.models import Workspace
 
@@ -38,10 +38,7 @@ def event_list(
 
 
 def event_get(*, workspace: Workspace, event_id: uuid.UUID) -> Event:
-    event = Event.objects.filter(workspace=workspace, pk=event_id).first()
-    if event is None:
-        raise NotFoundError(f"No event with id {event_id} in this workspace")
-    return event
+    return object_get(Event.objects.filter(workspace=workspace), what="event", pk=event_id)
 
 
 def quarantine_list(
@@ -60,7 +57,4 @@ def import_job_list(*, workspace: Workspace) -> QuerySet[ImportJob]:
 
 
 def import_job_get(*, workspace: Workspace, import_id: uuid.UUID) -> ImportJob:
-    job = import_job_list(workspace=workspace).filter(pk=import_id).first()
-    if job is None:
-        raise NotFoundError(f"No import with id {import_id} in this workspace")
-    return job
+    return object_get(import_job_list(workspace=workspace), what="import", pk=import_id)

@@ -12,6 +12,7 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from rapport.core.errors import NotFoundError
+from rapport.core.selectors import object_get
 from rapport.tenancy.keys import API_TOKEN_PREFIX, secret_hash, secret_looks_valid
 from rapport.tenancy.models import (
     ApiToken,
@@ -22,13 +23,6 @@ from rapport.tenancy.models import (
     Workspace,
     WriteKey,
 )
-
-
-def _get(queryset: QuerySet, *, what: str, pk: uuid.UUID):
-    obj = queryset.filter(pk=pk).first()
-    if obj is None:
-        raise NotFoundError(f"No {what} with id {pk} in this workspace")
-    return obj
 
 
 def workspace_list() -> QuerySet[Workspace]:
@@ -60,8 +54,8 @@ def member_list(*, workspace: Workspace) -> QuerySet[Membership]:
     )
 
 
-def member_get(*, workspace: Workspace, member_id: uuid.UUID) -> Membership:
-    return _get(member_list(workspace=workspace), what="member", pk=member_id)
+def memberobject_get(*, workspace: Workspace, member_id: uuid.UUID) -> Membership:
+    return object_get(member_list(workspace=workspace), what="member", pk=member_id)
 
 
 def api_token_list(*, workspace: Workspace, include_revoked: bool = False) -> QuerySet[ApiToken]:
@@ -71,8 +65,8 @@ def api_token_list(*, workspace: Workspace, include_revoked: bool = False) -> Qu
     return tokens
 
 
-def api_token_get(*, workspace: Workspace, token_id: uuid.UUID) -> ApiToken:
-    return _get(
+def api_tokenobject_get(*, workspace: Workspace, token_id: uuid.UUID) -> ApiToken:
+    return object_get(
         api_token_list(workspace=workspace, include_revoked=True), what="token", pk=token_id
     )
 
@@ -104,15 +98,17 @@ def source_list(*, workspace: Workspace) -> QuerySet[Source]:
     )
 
 
-def source_get(*, workspace: Workspace, source_id: uuid.UUID) -> Source:
-    return _get(source_list(workspace=workspace), what="source", pk=source_id)
+def sourceobject_get(*, workspace: Workspace, source_id: uuid.UUID) -> Source:
+    return object_get(source_list(workspace=workspace), what="source", pk=source_id)
 
 
-def write_key_get(*, workspace: Workspace, source_id: uuid.UUID, key_id: uuid.UUID) -> WriteKey:
+def write_keyobject_get(
+    *, workspace: Workspace, source_id: uuid.UUID, key_id: uuid.UUID
+) -> WriteKey:
     keys = WriteKey.objects.filter(workspace=workspace, source_id=source_id).select_related(
         "source"
     )
-    return _get(keys, what="write key", pk=key_id)
+    return object_get(keys, what="write key", pk=key_id)
 
 
 def write_key_get_by_secret(*, raw: str) -> WriteKey | None:
