@@ -54,7 +54,7 @@ def member_list(*, workspace: Workspace) -> QuerySet[Membership]:
     )
 
 
-def memberget(*, workspace: Workspace, member_id: uuid.UUID) -> Membership:
+def member_get(*, workspace: Workspace, member_id: uuid.UUID) -> Membership:
     return object_get(member_list(workspace=workspace), what="member", pk=member_id)
 
 
@@ -65,7 +65,7 @@ def api_token_list(*, workspace: Workspace, include_revoked: bool = False) -> Qu
     return tokens
 
 
-def api_tokenget(*, workspace: Workspace, token_id: uuid.UUID) -> ApiToken:
+def api_token_get(*, workspace: Workspace, token_id: uuid.UUID) -> ApiToken:
     return object_get(
         api_token_list(workspace=workspace, include_revoked=True), what="token", pk=token_id
     )
@@ -98,11 +98,11 @@ def source_list(*, workspace: Workspace) -> QuerySet[Source]:
     )
 
 
-def sourceget(*, workspace: Workspace, source_id: uuid.UUID) -> Source:
+def source_get(*, workspace: Workspace, source_id: uuid.UUID) -> Source:
     return object_get(source_list(workspace=workspace), what="source", pk=source_id)
 
 
-def write_keyget(
+def write_key_get(
     *, workspace: Workspace, source_id: uuid.UUID, key_id: uuid.UUID
 ) -> WriteKey:
     keys = WriteKey.objects.filter(workspace=workspace, source_id=source_id).select_related(
