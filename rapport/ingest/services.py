@@ -330,6 +330,9 @@ def import_run(
         status=ImportJob.Status.DONE, finished_at=timezone.now()
     )
     job.refresh_from_db()
+    if job.stored_path:
+        # An uploaded copy is no longer needed once every row is stored.
+        Path(job.stored_path).unlink(missing_ok=True)
     return job
 
 

@@ -111,7 +111,7 @@ def _upload(tenant, content: bytes, **form):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_uploaded_import_is_run_by_a_worker(tenant):
+def test_uploaded_import_is_run_by_a_worker(tenant, settings):
     content = (
         b"customer_id,email,orders\n"
         b"k1,k1@example.com,3\n"
@@ -134,6 +134,7 @@ def test_uploaded_import_is_run_by_a_worker(tenant):
     )
     assert done["errors"] == [{"row": 3, "field": "customer_id", "reason": "customer_id is empty"}]
     assert Event.objects.get(user_id="k2").traits == {"email": "k2@example.com", "orders": 5}
+    assert not list((settings.DATA_DIR / "imports").iterdir())
 
     again = _upload(tenant, content, kind="customers", id_column="customer_id")
     assert again.json()["id"] == job["id"]
