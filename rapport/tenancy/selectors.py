@@ -102,9 +102,7 @@ def source_get(*, workspace: Workspace, source_id: uuid.UUID) -> Source:
     return object_get(source_list(workspace=workspace), what="source", pk=source_id)
 
 
-def write_key_get(
-    *, workspace: Workspace, source_id: uuid.UUID, key_id: uuid.UUID
-) -> WriteKey:
+def write_key_get(*, workspace: Workspace, source_id: uuid.UUID, key_id: uuid.UUID) -> WriteKey:
     keys = WriteKey.objects.filter(workspace=workspace, source_id=source_id).select_related(
         "source"
     )
