@@ -30,6 +30,10 @@ class Invalid(Exception):
         self.reason = reason
 
 
+class TooLarge(Invalid):
+    """Over a size limit: the whole request is refused, not only this item."""
+
+
 @dataclass(frozen=True)
 class Refused:
     index: int
@@ -37,6 +41,7 @@ class Refused:
     reason: str
     message_id: str
     payload: Any
+    over_limit: bool = False
 
 
 def parse_time(value: Any, field: str) -> datetime | None:
@@ -95,7 +100,7 @@ def event_parse(
         raise Invalid("item", "each event must be a JSON object")
     encoded = orjson.dumps(raw)
     if len(encoded) > MAX_EVENT_BYTES:
-        raise Invalid("item", f"event is larger than the {MAX_EVENT_BYTES // 1024} KB limit")
+        raise TooLarge("item", f"event is larger than the {MAX_EVENT_BYTES // 1024} KB limit")
     if b"\\u0000" in encoded:
         # PostgreSQL cannot store a NUL character in JSON; neither can most destinations.
         raise Invalid("item", "event contains a NUL character (\\u0000)")
@@ -178,5 +183,10 @@ def refused_from(index: int, raw: Any, error: Invalid) -> Refused:
     except TypeError:
         payload = None
     return Refused(
-        index=index, field=error.field, reason=error.reason, message_id=message_id, payload=payload
+        index=index,
+        field=error.field,
+        reason=error.reason,
+        message_id=message_id,
+        payload=payload,
+        over_limit=isinstance(error, TooLarge),
     )

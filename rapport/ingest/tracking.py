@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 from rapport.core.errors import error_body
 from rapport.ingest.group_commit import ingest_grouped
 from rapport.ingest.services import Destination, IngestBatch, events_ingest_many, events_parse
-from rapport.ingest.spec import MAX_REQUEST_BYTES, Invalid, parse_time
+from rapport.ingest.spec import MAX_EVENT_BYTES, MAX_REQUEST_BYTES, Invalid, parse_time
 from rapport.tenancy.selectors import write_key_resolve
 
 MAX_BATCH_ITEMS = 2500
@@ -147,13 +147,13 @@ def _ingest(request: HttpRequest, kind: str | None) -> HttpResponse:
         batch_context=batch_context,
         batch_sent_at=batch_sent_at,
     )
-    if any(item.reason.startswith("event is larger") for item in refused):
+    if any(item.over_limit for item in refused):
         # A limit, not a mistake in one item: the request is refused whole.
         return _error(
             413,
             "payload_too_large",
-            "An event is larger than the 32 KB limit",
-            {"limit_bytes": 32 * 1024},
+            f"An event is larger than the {MAX_EVENT_BYTES // 1024} KB limit",
+            {"limit_bytes": MAX_EVENT_BYTES},
         )
     batch = IngestBatch(
         destination=destination, rows=rows, refused=refused, received_at=received_at
