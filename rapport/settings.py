@@ -83,6 +83,8 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "rapport.tenancy",
     "rapport.ingest",
+    "rapport.profiles",
+    "rapport.identity",
     "rapport.web",
 ]
 

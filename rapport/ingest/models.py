@@ -26,6 +26,15 @@ class Event(models.Model):
         "tenancy.Source", null=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     message_id = models.CharField(max_length=255)
+    # The customer, once identity resolution has run (follows merges and unmerges).
+    profile = models.ForeignKey(
+        "profiles.Profile",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
     type = models.CharField(max_length=8, choices=EventType.choices)
     # The track event's name, or the page or screen name.
     event = models.CharField(max_length=255, blank=True)
@@ -59,6 +68,10 @@ class Event(models.Model):
                 fields=["workspace", "anonymous_id", "-timestamp"], name="ingest_event_ws_anon"
             ),
             models.Index(fields=["workspace", "event", "-timestamp"], name="ingest_event_ws_name"),
+            # The profile's timeline.
+            models.Index(
+                fields=["workspace", "profile", "-timestamp"], name="ingest_event_ws_profile"
+            ),
         ]
 
     def __str__(self) -> str:

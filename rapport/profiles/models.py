@@ -1,0 +1,31 @@
+from django.db import models
+from uuid_utils.compat import uuid7
+
+
+class Profile(models.Model):
+    """One customer, whatever channels and devices they used. A profile merged into
+    another keeps its row (`merged_into`) so that the merge can be undone."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    workspace = models.ForeignKey(
+        "tenancy.Workspace", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    # Latest value of each trait, and where and when each value came from:
+    # {"plan": {"at": "2026-01-01T00:00:00+00:00", "source_id": "...", "message_id": "..."}}
+    traits = models.JSONField(default=dict, blank=True)
+    trait_sources = models.JSONField(default=dict, blank=True)
+    first_seen_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "-last_seen_at"], name="profiles_ws_last_seen"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.pk)
