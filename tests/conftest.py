@@ -74,6 +74,7 @@ class Tenant:
     def path_objects(self) -> dict[str, str]:
         """A value of this workspace for every path parameter the API has."""
         from rapport.ingest.models import Event, ImportJob
+        from rapport.profiles.models import Profile
 
         source = self.created.source
         return {
@@ -83,6 +84,7 @@ class Tenant:
             "key_id": str(source.write_keys.order_by("created_at").first().pk),
             "event_id": str(Event.objects.filter(workspace=self.workspace).first().pk),
             "import_id": str(ImportJob.objects.filter(workspace=self.workspace).first().pk),
+            "profile_id": str(Profile.objects.filter(workspace=self.workspace).first().pk),
         }
 
 
@@ -117,6 +119,7 @@ def _sample_data(created: NewWorkspace, actor: Actor) -> None:
 
     from rapport.ingest.services import (
         Destination,
+        events_dispatch,
         events_ingest,
         events_parse,
         import_job_create,
@@ -136,7 +139,8 @@ def _sample_data(created: NewWorkspace, actor: Actor) -> None:
         received_at=now,
     )
     destination = Destination(workspace_id=created.workspace.pk, source_id=created.source.pk)
-    events_ingest(destination=destination, rows=rows, refused=refused, received_at=now)
+    stored = events_ingest(destination=destination, rows=rows, refused=refused, received_at=now)
+    events_dispatch(workspace_id=created.workspace.pk, message_ids=stored.message_ids)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "customers.csv"
         path.write_text(f"id,email\n{created.workspace.name}-c1,c1@example.com\n")

@@ -75,7 +75,7 @@ class ImportOut(Schema):
     finished_at: datetime | None
 
 
-def _masked(principal, item, *fields: str):
+def masked(principal, item, *fields: str):
     """The item with personal data masked in the named JSON fields, for roles that may
     not see it."""
     if principal.can_see_pii:
@@ -96,7 +96,7 @@ def event_list(request: HttpRequest, filters: Query[EventFilter]):
     events = selectors.event_list(workspace=request.auth.workspace, **filters.dict())
     if request.auth.can_see_pii:
         return events
-    return _MaskedQuerySet(events, request.auth)
+    return MaskedPage(events, request.auth)
 
 
 @events_router.get("/quarantine", response=list[QuarantinedOut], summary="Refused events")
@@ -106,19 +106,19 @@ def quarantine_list(request: HttpRequest, filters: Query[QuarantineFilter]):
     items = selectors.quarantine_list(workspace=request.auth.workspace, **filters.dict())
     if request.auth.can_see_pii:
         return items
-    return _MaskedQuerySet(items, request.auth, fields=("payload",))
+    return MaskedPage(items, request.auth, fields=("payload",))
 
 
 @events_router.get("/{event_id}", response=EventOut)
 def event_get(request: HttpRequest, event_id: uuid.UUID):
     request.auth.require("events.read")
     event = selectors.event_get(workspace=request.auth.workspace, event_id=event_id)
-    return _masked(request.auth, event, "properties", "traits", "context")
+    return masked(request.auth, event, "properties", "traits", "context")
 
 
-class _MaskedQuerySet:
-    """A queryset whose sliced rows come out masked: pagination counts and slices it
-    as usual, and only the page shown is masked."""
+class MaskedPage:
+    """A queryset whose sliced rows come out masked for roles without pii.read:
+    pagination counts and slices it as usual, and only the page shown is masked."""
 
     def __init__(self, queryset, principal, fields=("properties", "traits", "context")):
         self.queryset = queryset
@@ -132,7 +132,7 @@ class _MaskedQuerySet:
         return self.count()
 
     def __getitem__(self, key):
-        return [_masked(self.principal, item, *self.fields) for item in self.queryset[key]]
+        return [masked(self.principal, item, *self.fields) for item in self.queryset[key]]
 
 
 @imports_router.get("", response=list[ImportOut])

@@ -37,6 +37,9 @@ EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/imports"): {"admin", "marketer"},
     ("POST", "/api/v1/imports"): {"admin", "marketer"},
     ("GET", "/api/v1/imports/{import_id}"): {"admin", "marketer"},
+    ("GET", "/api/v1/profiles"): ALL,
+    ("GET", "/api/v1/profiles/{profile_id}"): ALL,
+    ("GET", "/api/v1/profiles/{profile_id}/timeline"): ALL,
 }
 
 

@@ -1,0 +1,111 @@
+"""Customers: find them by any identifier or trait, see one with its identities and
+where each trait came from, and its timeline."""
+
+import uuid
+from datetime import datetime
+
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema
+from ninja.pagination import LimitOffsetPagination, paginate
+
+from rapport.ingest.api import EventOut, MaskedPage
+from rapport.ingest.models import EventType
+from rapport.profiles import selectors
+from rapport.tenancy.pii import mask_email, mask_personal_data, mask_phone
+
+
+class IdentityOut(Schema):
+    kind: str
+    value: str
+    created_at: datetime
+
+
+class ProfileSummaryOut(Schema):
+    id: uuid.UUID
+    traits: dict
+    first_seen_at: datetime | None
+    last_seen_at: datetime | None
+
+
+class ProfileOut(ProfileSummaryOut):
+    trait_sources: dict
+    identities: list[IdentityOut]
+    merged_into: uuid.UUID | None = Field(None, alias="merged_into_id")
+    created_at: datetime
+
+
+class ProfileFilter(Schema):
+    q: str | None = Field(
+        None,
+        max_length=255,
+        description="Any identifier: user id, email, phone, anonymous or external id",
+    )
+    trait: str | None = Field(None, max_length=300, description="name:value")
+
+
+class TimelineFilter(Schema):
+    type: EventType | None = None
+    event: str | None = Field(None, max_length=255)
+
+
+def _mask_identity(kind: str, value: str) -> str:
+    if kind == "email":
+        return mask_email(value)
+    if kind == "phone":
+        return mask_phone(value)
+    return value
+
+
+def _profile_out(profile, principal) -> dict:
+    identities = [
+        {"kind": i.kind, "value": i.value, "created_at": i.created_at}
+        for i in sorted(profile.identifiers.all(), key=lambda i: (i.kind, i.value))
+    ]
+    data = {
+        "id": profile.pk,
+        "traits": profile.traits,
+        "trait_sources": profile.trait_sources,
+        "identities": identities,
+        "merged_into_id": profile.merged_into_id,
+        "first_seen_at": profile.first_seen_at,
+        "last_seen_at": profile.last_seen_at,
+        "created_at": profile.created_at,
+    }
+    if not principal.can_see_pii:
+        data["traits"] = mask_personal_data(profile.traits)
+        for identity in identities:
+            identity["value"] = _mask_identity(identity["kind"], identity["value"])
+    return data
+
+
+router = Router(tags=["profiles"])
+
+
+@router.get("", response=list[ProfileSummaryOut], summary="Find customers")
+@paginate(LimitOffsetPagination)
+def profile_list(request: HttpRequest, filters: Query[ProfileFilter]):
+    request.auth.require("profiles.read")
+    profiles = selectors.profile_search(
+        workspace=request.auth.workspace, q=filters.q, trait=filters.trait
+    )
+    return MaskedPage(profiles, request.auth, fields=("traits",))
+
+
+@router.get("/{profile_id}", response=ProfileOut)
+def profile_get(request: HttpRequest, profile_id: uuid.UUID):
+    request.auth.require("profiles.read")
+    profile = selectors.profile_get(workspace=request.auth.workspace, profile_id=profile_id)
+    return _profile_out(profile, request.auth)
+
+
+@router.get("/{profile_id}/timeline", response=list[EventOut], summary="The customer's timeline")
+@paginate(LimitOffsetPagination)
+def profile_timeline(request: HttpRequest, profile_id: uuid.UUID, filters: Query[TimelineFilter]):
+    request.auth.require("profiles.read")
+    events = selectors.profile_timeline(
+        workspace=request.auth.workspace, profile_id=profile_id, **filters.dict()
+    )
+    return MaskedPage(events, request.auth)
+
+
+ROUTERS = [("v1/profiles", router)]

@@ -1,0 +1,69 @@
+import uuid
+
+from django.db.models import QuerySet, TextField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
+
+from rapport.core.errors import InvalidInputError
+from rapport.core.selectors import object_get
+from rapport.identity.models import Identifier
+from rapport.identity.normalize import normalize_email, normalize_phone
+from rapport.ingest.models import Event
+from rapport.profiles.models import Profile
+from rapport.tenancy.models import Workspace
+
+
+def profile_list(*, workspace: Workspace, include_merged: bool = False) -> QuerySet[Profile]:
+    profiles = Profile.objects.filter(workspace=workspace)
+    if not include_merged:
+        profiles = profiles.filter(merged_into__isnull=True)
+    return profiles.order_by("-last_seen_at", "-id")
+
+
+def profile_search(
+    *, workspace: Workspace, q: str | None = None, trait: str | None = None
+) -> QuerySet[Profile]:
+    """Profiles holding an identifier equal to `q` (as typed, or normalised as an email
+    or a phone number), and/or whose trait has a value (`trait` = "name:value")."""
+    profiles = profile_list(workspace=workspace)
+    if q:
+        text = q.strip()
+        candidates = {text, text.lower()}
+        candidates |= {v for v in (normalize_email(text), normalize_phone(text)) if v}
+        holders = Identifier.objects.filter(workspace=workspace, value__in=candidates)
+        profiles = profiles.filter(pk__in=holders.values("profile_id"))
+    if trait:
+        name, sep, value = trait.partition(":")
+        if not sep or not name.strip():
+            raise InvalidInputError("trait must be written name:value", field="trait")
+        # A literal key: a name like "plan__icontains" is a trait name, not a lookup.
+        profiles = profiles.annotate(
+            _trait=Cast(KeyTextTransform(name.strip(), "traits"), TextField())
+        ).filter(_trait=value.strip())
+    return profiles
+
+
+def profile_get(*, workspace: Workspace, profile_id: uuid.UUID) -> Profile:
+    return object_get(
+        Profile.objects.filter(workspace=workspace).prefetch_related("identifiers"),
+        what="profile",
+        pk=profile_id,
+    )
+
+
+def profile_timeline(
+    *,
+    workspace: Workspace,
+    profile_id: uuid.UUID,
+    type: str | None = None,
+    event: str | None = None,
+) -> QuerySet[Event]:
+    """Everything the customer did, newest first (events now; messages, tickets, orders
+    and points join as their apps arrive)."""
+    profile = profile_get(workspace=workspace, profile_id=profile_id)
+    events = Event.objects.filter(workspace=workspace, profile=profile)
+    if type:
+        events = events.filter(type=type)
+    if event:
+        events = events.filter(event=event)
+    return events.order_by("-timestamp", "-id")
