@@ -57,6 +57,12 @@ class ApiClient:
 
 
 @dataclass
+class _Sample:
+    merge: Any
+    other: Any
+
+
+@dataclass
 class Tenant:
     """A workspace with a token per role and a few objects to act on."""
 
@@ -73,8 +79,18 @@ class Tenant:
 
     def path_objects(self) -> dict[str, str]:
         """A value of this workspace for every path parameter the API has."""
+        from rapport.identity.models import ProfileMerge
         from rapport.ingest.models import Event, ImportJob
         from rapport.profiles.models import Profile
+
+        sample = _Sample(
+            merge=ProfileMerge.objects.filter(workspace=self.workspace).first(),
+            other=Profile.objects.filter(
+                workspace=self.workspace,
+                merged_into__isnull=True,
+                identifiers__value=f"{self.workspace.name}-u3",
+            ).first(),
+        )
 
         source = self.created.source
         return {
@@ -84,7 +100,9 @@ class Tenant:
             "key_id": str(source.write_keys.order_by("created_at").first().pk),
             "event_id": str(Event.objects.filter(workspace=self.workspace).first().pk),
             "import_id": str(ImportJob.objects.filter(workspace=self.workspace).first().pk),
-            "profile_id": str(Profile.objects.filter(workspace=self.workspace).first().pk),
+            "profile_id": str(sample.merge.survivor_id),
+            "other_profile_id": str(sample.other.pk),
+            "merge_id": str(sample.merge.pk),
         }
 
 
@@ -141,6 +159,25 @@ def _sample_data(created: NewWorkspace, actor: Actor) -> None:
     destination = Destination(workspace_id=created.workspace.pk, source_id=created.source.pk)
     stored = events_ingest(destination=destination, rows=rows, refused=refused, received_at=now)
     events_dispatch(workspace_id=created.workspace.pk, message_ids=stored.message_ids)
+    # Two more customers: one merged by hand into the first, one left to merge.
+    name = created.workspace.name
+    more, _ = events_parse(
+        [
+            {"type": "identify", "userId": f"{name}-u2"},
+            {"type": "identify", "userId": f"{name}-u3"},
+        ],
+        received_at=now,
+    )
+    stored = events_ingest(destination=destination, rows=more, refused=[], received_at=now)
+    events_dispatch(workspace_id=created.workspace.pk, message_ids=stored.message_ids)
+    from rapport.identity.services import profile_merge
+    from rapport.profiles.models import Profile
+
+    first, second = (
+        Profile.objects.get(workspace=created.workspace, identifiers__value=f"{name}-{u}")
+        for u in ("u1", "u2")
+    )
+    profile_merge(survivor=first, merged=second, reason="same person", actor=actor)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "customers.csv"
         path.write_text(f"id,email\n{created.workspace.name}-c1,c1@example.com\n")

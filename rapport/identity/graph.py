@@ -80,17 +80,28 @@ class Graph:
         return profile
 
     def _violation(self, profiles: list[uuid.UUID], identities: list[Identity]) -> str | None:
-        """Why these profiles and identifiers cannot be one profile, or None if they can."""
+        """Why these profiles and identifiers cannot be one profile, or None if they can.
+
+        A limit stops growth only: a profile a person merged by hand may already hold
+        more than the limit, and an event naming only what it holds still joins it."""
         union: dict[str, set[str]] = {}
         for profile in profiles:
             for identity in self.held.get(profile, ()):
                 union.setdefault(identity.kind, set()).add(identity.value)
+        grows: set[str] = set()
         for identity in identities:
-            union.setdefault(identity.kind, set()).add(identity.value)
-        for kind, values in sorted(union.items()):
+            values = union.setdefault(identity.kind, set())
+            if identity.value not in values:
+                grows.add(identity.kind)
+                values.add(identity.value)
+        if len(profiles) > 1:
+            grows = set(union)
+        for kind in sorted(grows):
             limit = self.rules.limit(kind)
-            if len(values) > limit:
-                return f"one profile would hold {len(values)} {kind} values; the limit is {limit}"
+            if len(union[kind]) > limit:
+                return (
+                    f"one profile would hold {len(union[kind])} {kind} values; the limit is {limit}"
+                )
         return None
 
     def resolve(self, identities: list[Identity], *, event_key: str) -> uuid.UUID | None:

@@ -14,14 +14,17 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Max, Min
 from django.utils import timezone
 from uuid_utils.compat import uuid7
 
+from rapport.core.errors import ConflictError, InvalidInputError, NotFoundError
 from rapport.identity.graph import DEFAULT_LIMITS, DEFAULT_PRIORITIES, Graph, Rules
 from rapport.identity.models import Identifier, IdentityCase, IdentityRules, ProfileMerge
 from rapport.identity.normalize import DEFAULT_BLOCKED_VALUES, Identity, identities_of
 from rapport.ingest.models import Event
 from rapport.profiles.models import Profile
+from rapport.tenancy.services import Actor, audit_log_record
 
 
 def identity_rules_get(*, workspace_id: Any) -> IdentityRules:
@@ -154,24 +157,10 @@ def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
             for p in Profile.objects.filter(pk__in=touched | {m.merged for m in graph.merges})
         }
         for merge in graph.merges:
-            survivor, merged = profiles[merge.survivor], profiles[merge.merged]
-            Identifier.objects.filter(profile_id=merge.merged).update(profile_id=merge.survivor)
-            Event.objects.filter(profile_id=merge.merged).update(profile_id=merge.survivor)
-            _combine_traits(survivor, merged)
-            if merged.first_seen_at and (
-                survivor.first_seen_at is None or merged.first_seen_at < survivor.first_seen_at
-            ):
-                survivor.first_seen_at = merged.first_seen_at
-            if merged.last_seen_at and (
-                survivor.last_seen_at is None or merged.last_seen_at > survivor.last_seen_at
-            ):
-                survivor.last_seen_at = merged.last_seen_at
-            merged.merged_into_id = merge.survivor
-            ProfileMerge.objects.create(
-                workspace_id=workspace_id,
-                survivor_id=merge.survivor,
-                merged_id=merge.merged,
-                identifiers=[[i.kind, i.value] for i in merge.identities],
+            _merge_rows(
+                survivor=profiles[merge.survivor],
+                merged=profiles[merge.merged],
+                identities=[[i.kind, i.value] for i in merge.identities],
                 automatic=True,
                 reason="shared identifier",
                 actor_label="identity resolution",
@@ -221,3 +210,177 @@ def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
             ]
         )
     return len(final)
+
+
+def _merge_rows(
+    *,
+    survivor: Profile,
+    merged: Profile,
+    identities: list[list[str]],
+    automatic: bool,
+    reason: str,
+    actor_label: str,
+    message_id: str = "",
+) -> ProfileMerge:
+    """Move everything of `merged` to `survivor` (the caller saves both profiles)."""
+    Identifier.objects.filter(profile_id=merged.pk).update(profile_id=survivor.pk)
+    Event.objects.filter(profile_id=merged.pk).update(profile_id=survivor.pk)
+    _combine_traits(survivor, merged)
+    if merged.first_seen_at and (
+        survivor.first_seen_at is None or merged.first_seen_at < survivor.first_seen_at
+    ):
+        survivor.first_seen_at = merged.first_seen_at
+    if merged.last_seen_at and (
+        survivor.last_seen_at is None or merged.last_seen_at > survivor.last_seen_at
+    ):
+        survivor.last_seen_at = merged.last_seen_at
+    merged.merged_into_id = survivor.pk
+    return ProfileMerge.objects.create(
+        workspace_id=survivor.workspace_id,
+        survivor_id=survivor.pk,
+        merged_id=merged.pk,
+        identifiers=identities,
+        automatic=automatic,
+        reason=reason,
+        actor_label=actor_label,
+        message_id=message_id,
+    )
+
+
+def profile_merge(*, survivor: Profile, merged: Profile, reason: str, actor: Actor) -> ProfileMerge:
+    """A person's merge of two profiles they know to be one customer. Unlike automatic
+    merges it may join profiles with different user ids. Undo with `profile_unmerge`."""
+    if survivor.workspace_id != merged.workspace_id:
+        raise NotFoundError("No such profile in this workspace")
+    if survivor.pk == merged.pk:
+        raise InvalidInputError("A profile cannot be merged with itself", field="other")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInputError("Say why these are the same customer", field="reason")
+    with transaction.atomic():
+        _workspace_lock(survivor.workspace_id)
+        survivor = Profile.objects.select_for_update().get(pk=survivor.pk)
+        merged = Profile.objects.select_for_update().get(pk=merged.pk)
+        for profile in (survivor, merged):
+            if profile.merged_into_id is not None:
+                raise ConflictError(
+                    f"Profile {profile.pk} was merged into {profile.merged_into_id}; "
+                    "merge that one instead",
+                    code="already_merged",
+                )
+        identities = [
+            [kind, value]
+            for kind, value in Identifier.objects.filter(profile_id=merged.pk)
+            .order_by("kind", "value")
+            .values_list("kind", "value")
+        ]
+        merge = _merge_rows(
+            survivor=survivor,
+            merged=merged,
+            identities=identities,
+            automatic=False,
+            reason=reason[:2000],
+            actor_label=actor.label,
+        )
+        now = timezone.now()
+        survivor.updated_at = merged.updated_at = now
+        Profile.objects.bulk_update(
+            [survivor, merged],
+            [
+                "traits",
+                "trait_sources",
+                "first_seen_at",
+                "last_seen_at",
+                "merged_into",
+                "updated_at",
+            ],
+        )
+        audit_log_record(
+            workspace=survivor.workspace,
+            actor=actor,
+            action="profile.merge",
+            target=merge,
+            details={"survivor": str(survivor.pk), "merged": str(merged.pk), "reason": reason},
+        )
+    return merge
+
+
+def _recompute(profile: Profile, rules: IdentityRules) -> None:
+    """Traits and first/last seen from the profile's own events, as resolution would
+    have set them."""
+    profile.traits, profile.trait_sources = {}, {}
+    events = Event.objects.filter(profile_id=profile.pk)
+    bounds = events.aggregate(first=Min("timestamp"), last=Max("timestamp"))
+    profile.first_seen_at, profile.last_seen_at = bounds["first"], bounds["last"]
+    for event in events.exclude(traits={}).order_by("timestamp", "id").iterator():
+        _apply_traits(profile, event)
+
+
+def profile_unmerge(*, merge: ProfileMerge, actor: Actor) -> ProfileMerge:
+    """Undo a merge: the merged profile gets back the identifiers it brought and the
+    events they identify; both profiles' traits and first/last seen are recomputed from
+    their events. Events and identifiers that arrived since follow the same rule."""
+    with transaction.atomic():
+        _workspace_lock(merge.workspace_id)
+        merge = ProfileMerge.objects.select_for_update().get(pk=merge.pk)
+        if merge.unmerged_at is not None:
+            raise ConflictError("This merge was already undone", code="already_unmerged")
+        rules = identity_rules_get(workspace_id=merge.workspace_id)
+        restored = Profile.objects.select_for_update().get(pk=merge.merged_id)
+        moved = {(kind, value) for kind, value in merge.identifiers}
+        holders = Identifier.objects.filter(workspace_id=merge.workspace_id)
+        holder_ids = set()
+        for identifier in holders.filter(value__in={v for _, v in moved}):
+            if (identifier.kind, identifier.value) in moved:
+                holder_ids.add(identifier.profile_id)
+                identifier.profile_id = restored.pk
+                identifier.save(update_fields=["profile"])
+        holder_ids.add(merge.survivor_id)
+        owner = {
+            Identity(kind, value): profile_id
+            for kind, value, profile_id in holders.filter(
+                profile_id__in=holder_ids | {restored.pk}
+            ).values_list("kind", "value", "profile_id")
+        }
+        graph_rules = Rules(priorities=rules.priorities or {}, limits=rules.limits or {})
+        back = []
+        for event in Event.objects.filter(profile_id__in=holder_ids).iterator():
+            identities = sorted(
+                _event_identities(event, rules),
+                key=lambda i: (graph_rules.priority(i.kind), i.kind, i.value),
+            )
+            strongest = next((owner[i] for i in identities if i in owner), None)
+            if strongest == restored.pk:
+                back.append(event.pk)
+        Event.objects.filter(pk__in=back).update(profile_id=restored.pk)
+        restored.merged_into_id = None
+        touched = [restored, *Profile.objects.select_for_update().filter(pk__in=holder_ids)]
+        now = timezone.now()
+        for profile in touched:
+            _recompute(profile, rules)
+            profile.updated_at = now
+        Profile.objects.bulk_update(
+            touched,
+            [
+                "traits",
+                "trait_sources",
+                "first_seen_at",
+                "last_seen_at",
+                "merged_into",
+                "updated_at",
+            ],
+        )
+        merge.unmerged_at = now
+        merge.save(update_fields=["unmerged_at", "updated_at"])
+        audit_log_record(
+            workspace=restored.workspace,
+            actor=actor,
+            action="profile.unmerge",
+            target=merge,
+            details={
+                "survivor": str(merge.survivor_id),
+                "restored": str(restored.pk),
+                "events": len(back),
+            },
+        )
+    return merge

@@ -7,7 +7,10 @@ from datetime import datetime
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import LimitOffsetPagination, paginate
+from pydantic import ConfigDict
 
+from rapport.identity import selectors as identity_selectors
+from rapport.identity import services as identity_services
 from rapport.ingest.api import EventOut, MaskedPage
 from rapport.ingest.models import EventType
 from rapport.profiles import selectors
@@ -78,7 +81,34 @@ def _profile_out(profile, principal) -> dict:
     return data
 
 
+class MergeIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    other: uuid.UUID = Field(description="The profile to merge into this one")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class MergeOut(Schema):
+    id: uuid.UUID
+    survivor: uuid.UUID = Field(alias="survivor_id")
+    merged: uuid.UUID = Field(alias="merged_id")
+    identifiers: list[list[str]]
+    automatic: bool
+    reason: str
+    actor: str = Field(alias="actor_label")
+    message_id: str
+    created_at: datetime
+    unmerged_at: datetime | None
+
+
 router = Router(tags=["profiles"])
+
+
+@router.post("/merges/{merge_id}/unmerge", response=MergeOut, summary="Undo a merge")
+def profile_unmerge(request: HttpRequest, merge_id: uuid.UUID):
+    request.auth.require("profiles.merge")
+    merge = identity_selectors.merge_get(workspace=request.auth.workspace, merge_id=merge_id)
+    return identity_services.profile_unmerge(merge=merge, actor=request.auth.actor)
 
 
 @router.get("", response=list[ProfileSummaryOut], summary="Find customers")
@@ -96,6 +126,29 @@ def profile_get(request: HttpRequest, profile_id: uuid.UUID):
     request.auth.require("profiles.read")
     profile = selectors.profile_get(workspace=request.auth.workspace, profile_id=profile_id)
     return _profile_out(profile, request.auth)
+
+
+@router.post(
+    "/{profile_id}/merge", response=MergeOut, summary="Merge another profile into this one"
+)
+def profile_merge(request: HttpRequest, profile_id: uuid.UUID, payload: MergeIn):
+    request.auth.require("profiles.merge")
+    workspace = request.auth.workspace
+    survivor = selectors.profile_get(workspace=workspace, profile_id=profile_id)
+    merged = selectors.profile_get(workspace=workspace, profile_id=payload.other)
+    return identity_services.profile_merge(
+        survivor=survivor, merged=merged, reason=payload.reason, actor=request.auth.actor
+    )
+
+
+@router.get(
+    "/{profile_id}/merges", response=list[MergeOut], summary="Merges this profile took part in"
+)
+@paginate(LimitOffsetPagination)
+def profile_merge_list(request: HttpRequest, profile_id: uuid.UUID):
+    request.auth.require("profiles.read")
+    profile = selectors.profile_get(workspace=request.auth.workspace, profile_id=profile_id)
+    return identity_selectors.merge_list(workspace=request.auth.workspace, profile=profile)
 
 
 @router.get("/{profile_id}/timeline", response=list[EventOut], summary="The customer's timeline")

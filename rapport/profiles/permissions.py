@@ -1,7 +1,12 @@
-from rapport.tenancy.permissions import ALL_ROLES, permission_register
+from rapport.tenancy.permissions import ALL_ROLES, Role, permission_register
 
 permission_register(
     code="profiles.read",
     description="Find customers and see their profile and timeline (masked without pii.read)",
     roles=ALL_ROLES,
+)
+permission_register(
+    code="profiles.merge",
+    description="Merge two profiles of one customer, and undo merges",
+    roles={Role.ADMIN, Role.MARKETER, Role.SALES, Role.AGENT},
 )

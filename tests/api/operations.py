@@ -63,6 +63,10 @@ EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/tokens"): {"name": "Reporting", "role": "analyst"},
     ("POST", "/api/v1/sources"): {"name": "Website", "kind": "website"},
     ("PATCH", "/api/v1/sources/{source_id}"): {"name": "Renamed source"},
+    ("POST", "/api/v1/profiles/{profile_id}/merge"): {
+        "other": "{other_profile_id}",
+        "reason": "Same customer, two sign-ups",
+    },
 }
 
 
@@ -72,10 +76,19 @@ EXAMPLE_FORMS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
-def example_body(operation: Operation) -> dict[str, Any] | None:
+def example_body(
+    operation: Operation, values: dict[str, str] | None = None
+) -> dict[str, Any] | None:
+    """A valid body; "{name}" strings are filled from the path objects in `values`."""
     if operation.body_schema is None or operation.multipart:
         return None
-    return EXAMPLE_BODIES[operation.key]
+    body = EXAMPLE_BODIES[operation.key]
+    if values is None:
+        return body
+    return {
+        key: value.format(**values) if isinstance(value, str) and "{" in value else value
+        for key, value in body.items()
+    }
 
 
 def operation_call(client, operation: Operation, path_values: dict[str, str]):
@@ -90,4 +103,4 @@ def operation_call(client, operation: Operation, path_values: dict[str, str]):
         }
         headers = {"HTTP_AUTHORIZATION": f"Bearer {client.token}"} if client.token else {}
         return client.client.post(url, data=form, **headers)
-    return client.request(operation.method, url, example_body(operation))
+    return client.request(operation.method, url, example_body(operation, path_values))

@@ -66,7 +66,7 @@ def test_wrong_type_for_each_field_names_the_field(operation, field, tenant):
     before = database_counts()
     url = operation.url(tenant.path_objects())
     for wrong in WRONG_VALUES:
-        body = {**example_body(operation), field: wrong}
+        body = {**example_body(operation, tenant.path_objects()), field: wrong}
         response = tenant.api().request(operation.method, url, body)
         if response.status_code < 300:
             # Some values are legitimately accepted (a null for an optional field, a
@@ -84,7 +84,7 @@ def test_wrong_type_for_each_field_names_the_field(operation, field, tenant):
 @pytest.mark.parametrize("operation", WITH_BODY, ids=str)
 def test_unknown_field_is_refused(operation, tenant):
     before = database_counts()
-    body = {**example_body(operation), "is_superuser": True}
+    body = {**example_body(operation, tenant.path_objects()), "is_superuser": True}
     response = tenant.api().request(operation.method, operation.url(tenant.path_objects()), body)
     error = _assert_error(response, 422, "validation_error")
     assert "is_superuser" in error["message"]
@@ -94,7 +94,10 @@ def test_unknown_field_is_refused(operation, tenant):
 @pytest.mark.parametrize("operation", WITH_BODY, ids=str)
 def test_oversized_body_is_413(operation, tenant, settings):
     before = database_counts()
-    body = {**example_body(operation), "padding": "x" * (settings.RAPPORT_API_MAX_BODY_BYTES + 1)}
+    body = {
+        **example_body(operation, tenant.path_objects()),
+        "padding": "x" * (settings.RAPPORT_API_MAX_BODY_BYTES + 1),
+    }
     response = tenant.api().request(operation.method, operation.url(tenant.path_objects()), body)
     error = _assert_error(response, 413, "payload_too_large")
     assert str(settings.RAPPORT_API_MAX_BODY_BYTES) in error["message"]
@@ -107,7 +110,7 @@ def test_malformed_ids_are_422_naming_the_parameter(operation, bad_id, tenant):
     before = database_counts()
     values = {name: bad_id for name in operation.path_params}
     response = tenant.api().request(
-        operation.method, operation.url(values), example_body(operation)
+        operation.method, operation.url(values), example_body(operation, tenant.path_objects())
     )
     error = _assert_error(response, 422, "validation_error")
     assert operation.path_params[0] in error["message"]
@@ -119,7 +122,7 @@ def test_unknown_ids_are_404(operation, tenant):
     before = database_counts()
     values = {name: str(uuid.uuid4()) for name in operation.path_params}
     response = tenant.api().request(
-        operation.method, operation.url(values), example_body(operation)
+        operation.method, operation.url(values), example_body(operation, tenant.path_objects())
     )
     _assert_error(response, 404, "not_found")
     assert database_counts() == before

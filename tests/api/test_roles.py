@@ -40,6 +40,9 @@ EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/profiles"): ALL,
     ("GET", "/api/v1/profiles/{profile_id}"): ALL,
     ("GET", "/api/v1/profiles/{profile_id}/timeline"): ALL,
+    ("GET", "/api/v1/profiles/{profile_id}/merges"): ALL,
+    ("POST", "/api/v1/profiles/{profile_id}/merge"): {"admin", "marketer", "sales", "agent"},
+    ("POST", "/api/v1/profiles/merges/{merge_id}/unmerge"): {"admin", "marketer", "sales", "agent"},
 }
 
 

@@ -188,3 +188,21 @@ def test_phone_with_a_default_region():
         {"anonymous_id": "a", "traits": {"phone": "020 7946 0958"}}, default_region="GB"
     )
     assert Identity("phone", "+442079460958") in found
+
+
+def test_a_profile_over_a_limit_still_takes_its_own_events():
+    # A person merged two user ids by hand: the profile holds two, over the limit of one.
+    profile = uuid.UUID(int=99)
+    g = Graph(
+        rules=Rules(),
+        owner={Identity("user_id", "a"): profile, Identity("user_id", "b"): profile},
+        held={profile: {Identity("user_id", "a"), Identity("user_id", "b")}},
+    )
+    assert g.resolve([Identity("user_id", "b")], event_key="e1") == profile
+    assert g.dropped == []
+    # ...but it does not grow further: the new user id is dropped, the event still joins.
+    assert (
+        g.resolve([Identity("user_id", "b"), Identity("user_id", "c")], event_key="e2") == profile
+    )
+    assert Identity("user_id", "c") not in g.held[profile]
+    assert [d.identity for d in g.dropped] == [Identity("user_id", "c")]
