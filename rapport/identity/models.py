@@ -97,3 +97,26 @@ class IdentityCase(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value} ({self.reason})"
+
+
+class Suppression(models.Model):
+    """An identifier of an erased person: events carrying it are dropped. Only its
+    SHA-256 is kept, so the suppression list itself holds no personal data."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    workspace = models.ForeignKey(
+        "tenancy.Workspace", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    kind = models.CharField(max_length=64)
+    value_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "value_hash", "kind"], name="identity_suppression_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value_hash[:12]}…"

@@ -7,6 +7,7 @@ statements, under a per-workspace lock so that two workers never resolve the sam
 workspace at once.
 """
 
+import hashlib
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -20,7 +21,13 @@ from uuid_utils.compat import uuid7
 
 from rapport.core.errors import ConflictError, InvalidInputError, NotFoundError
 from rapport.identity.graph import DEFAULT_LIMITS, DEFAULT_PRIORITIES, Graph, Rules
-from rapport.identity.models import Identifier, IdentityCase, IdentityRules, ProfileMerge
+from rapport.identity.models import (
+    Identifier,
+    IdentityCase,
+    IdentityRules,
+    ProfileMerge,
+    Suppression,
+)
 from rapport.identity.normalize import DEFAULT_BLOCKED_VALUES, Identity, identities_of
 from rapport.ingest.models import Event
 from rapport.profiles.models import Profile
@@ -124,6 +131,13 @@ def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
         _workspace_lock(workspace_id)
         rules = identity_rules_get(workspace_id=workspace_id)
         carried = {event.id: _event_identities(event, rules) for event in events}
+        suppressed = _suppressed(workspace_id, carried.values())
+        if suppressed:
+            # An erased person's identifiers: their events are dropped, not resolved.
+            dropped = [e.id for e in events if suppressed.intersection(carried[e.id])]
+            Event.objects.filter(pk__in=dropped).delete()
+            events = [e for e in events if e.id not in set(dropped)]
+            carried = {e.id: carried[e.id] for e in events}
         wanted = {identity for identities in carried.values() for identity in identities}
         graph = _load_graph(workspace_id, wanted, rules)
         resolved = {
@@ -384,3 +398,111 @@ def profile_unmerge(*, merge: ProfileMerge, actor: Actor) -> ProfileMerge:
             },
         )
     return merge
+
+
+def _value_hash(identity: Identity) -> str:
+    return hashlib.sha256(f"{identity.kind}:{identity.value}".encode()).hexdigest()
+
+
+def _suppressed(workspace_id: Any, carried: Iterable[list[Identity]]) -> set[Identity]:
+    by_hash = {_value_hash(i): i for identities in carried for i in identities}
+    if not by_hash:
+        return set()
+    hits = Suppression.objects.filter(
+        workspace_id=workspace_id, value_hash__in=list(by_hash)
+    ).values_list("value_hash", flat=True)
+    return {by_hash[h] for h in hits}
+
+
+def _family(profile: Profile) -> list[uuid.UUID]:
+    """The profile and every profile merged into it, directly or through others."""
+    family, frontier = [profile.pk], [profile.pk]
+    while frontier:
+        frontier = list(
+            Profile.objects.filter(merged_into_id__in=frontier).values_list("pk", flat=True)
+        )
+        family += frontier
+    return family
+
+
+def profile_export(*, profile: Profile, actor: Actor) -> dict[str, Any]:
+    """Everything Rapport holds about one person, as JSON-ready data (recorded in the
+    audit log as an export of personal data)."""
+    family = _family(profile)
+    identifiers = Identifier.objects.filter(profile_id__in=family).order_by("kind", "value")
+    events = Event.objects.filter(profile_id__in=family).order_by("timestamp", "id")
+    data = {
+        "profile": {
+            "id": str(profile.pk),
+            "traits": profile.traits,
+            "trait_sources": profile.trait_sources,
+            "first_seen_at": profile.first_seen_at,
+            "last_seen_at": profile.last_seen_at,
+            "merged_profiles": [str(p) for p in family[1:]],
+        },
+        "identifiers": [{"kind": i.kind, "value": i.value} for i in identifiers],
+        "events": [
+            {
+                "message_id": e.message_id,
+                "type": e.type,
+                "event": e.event,
+                "timestamp": e.timestamp,
+                "received_at": e.received_at,
+                "user_id": e.user_id,
+                "anonymous_id": e.anonymous_id,
+                "properties": e.properties,
+                "traits": e.traits,
+                "context": e.context,
+            }
+            for e in events.iterator()
+        ],
+        "exported_at": timezone.now(),
+    }
+    audit_log_record(
+        workspace=profile.workspace,
+        actor=actor,
+        action="pii.export",
+        target=profile,
+        details={"identifiers": len(data["identifiers"]), "events": len(data["events"])},
+    )
+    return data
+
+
+def profile_erase(*, profile: Profile, actor: Actor) -> dict[str, int]:
+    """Erase a person: traits, identifiers and events removed, the identifiers
+    suppressed so that later events carrying them are dropped. The audit entry keeps
+    counts, never the data."""
+    with transaction.atomic():
+        _workspace_lock(profile.workspace_id)
+        family = _family(profile)
+        identities = [
+            Identity(kind, value)
+            for kind, value in Identifier.objects.filter(profile_id__in=family).values_list(
+                "kind", "value"
+            )
+        ]
+        Suppression.objects.bulk_create(
+            [
+                Suppression(
+                    workspace_id=profile.workspace_id, kind=i.kind, value_hash=_value_hash(i)
+                )
+                for i in identities
+            ],
+            ignore_conflicts=True,
+        )
+        events, _ = Event.objects.filter(profile_id__in=family).delete()
+        IdentityCase.objects.filter(
+            workspace_id=profile.workspace_id, value__in=[i.value for i in identities]
+        ).delete()
+        ProfileMerge.objects.filter(survivor_id__in=family).delete()
+        ProfileMerge.objects.filter(merged_id__in=family).delete()
+        Identifier.objects.filter(profile_id__in=family).delete()
+        Profile.objects.filter(pk__in=family).delete()
+        counts = {"profiles": len(family), "identifiers": len(identities), "events": events}
+        audit_log_record(
+            workspace=profile.workspace,
+            actor=actor,
+            action="profile.erase",
+            details={"profile": str(profile.pk), **counts},
+        )
+    return counts

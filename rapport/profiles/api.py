@@ -151,6 +151,26 @@ def profile_merge_list(request: HttpRequest, profile_id: uuid.UUID):
     return identity_selectors.merge_list(workspace=request.auth.workspace, profile=profile)
 
 
+@router.get("/{profile_id}/export", summary="Everything held about this person (JSON)")
+def profile_export(request: HttpRequest, profile_id: uuid.UUID):
+    request.auth.require("pii.export")
+    profile = selectors.profile_get(workspace=request.auth.workspace, profile_id=profile_id)
+    return identity_services.profile_export(profile=profile, actor=request.auth.actor)
+
+
+class ErasedOut(Schema):
+    profiles: int
+    identifiers: int
+    events: int
+
+
+@router.post("/{profile_id}/erase", response=ErasedOut, summary="Erase this person")
+def profile_erase(request: HttpRequest, profile_id: uuid.UUID):
+    request.auth.require("profiles.erase")
+    profile = selectors.profile_get(workspace=request.auth.workspace, profile_id=profile_id)
+    return identity_services.profile_erase(profile=profile, actor=request.auth.actor)
+
+
 @router.get("/{profile_id}/timeline", response=list[EventOut], summary="The customer's timeline")
 @paginate(LimitOffsetPagination)
 def profile_timeline(request: HttpRequest, profile_id: uuid.UUID, filters: Query[TimelineFilter]):

@@ -10,3 +10,8 @@ permission_register(
     description="Merge two profiles of one customer, and undo merges",
     roles={Role.ADMIN, Role.MARKETER, Role.SALES, Role.AGENT},
 )
+permission_register(
+    code="profiles.erase",
+    description="Erase a customer's personal data (recorded in the audit log)",
+    roles={Role.ADMIN},
+)

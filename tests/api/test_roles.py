@@ -43,6 +43,8 @@ EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/profiles/{profile_id}/merges"): ALL,
     ("POST", "/api/v1/profiles/{profile_id}/merge"): {"admin", "marketer", "sales", "agent"},
     ("POST", "/api/v1/profiles/merges/{merge_id}/unmerge"): {"admin", "marketer", "sales", "agent"},
+    ("GET", "/api/v1/profiles/{profile_id}/export"): ADMIN,
+    ("POST", "/api/v1/profiles/{profile_id}/erase"): ADMIN,
 }
 
 
