@@ -14,6 +14,7 @@ from ninja.parser import Parser
 
 from rapport.core.errors import InvalidInputError, RapportError, error_body
 from rapport.core.middleware import status_code_name
+from rapport.identity.api import ROUTERS as IDENTITY_ROUTERS
 from rapport.ingest.api import ROUTERS as INGEST_ROUTERS
 from rapport.profiles.api import ROUTERS as PROFILE_ROUTERS
 from rapport.tenancy.api import ROUTERS as TENANCY_ROUTERS
@@ -45,7 +46,7 @@ api = NinjaAPI(
     docs_url="/docs",
 )
 
-for prefix, router in [*TENANCY_ROUTERS, *INGEST_ROUTERS, *PROFILE_ROUTERS]:
+for prefix, router in [*TENANCY_ROUTERS, *INGEST_ROUTERS, *PROFILE_ROUTERS, *IDENTITY_ROUTERS]:
     api.add_router(prefix, router)
 
 

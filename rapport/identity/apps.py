@@ -7,6 +7,7 @@ class IdentityConfig(AppConfig):
     verbose_name = "Identity resolution"
 
     def ready(self) -> None:
+        from rapport.identity import permissions  # noqa: F401 - registers permissions
         from rapport.identity.services import events_resolve
         from rapport.ingest.services import event_consumer_register
 

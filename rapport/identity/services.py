@@ -8,12 +8,14 @@ workspace at once.
 """
 
 import hashlib
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+import phonenumbers
 from django.db import connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
@@ -28,9 +30,15 @@ from rapport.identity.models import (
     ProfileMerge,
     Suppression,
 )
-from rapport.identity.normalize import DEFAULT_BLOCKED_VALUES, Identity, identities_of
+from rapport.identity.normalize import (
+    BUILT_IN_KINDS,
+    DEFAULT_BLOCKED_VALUES,
+    Identity,
+    identities_of,
+)
 from rapport.ingest.models import Event
 from rapport.profiles.models import Profile
+from rapport.tenancy.models import Workspace
 from rapport.tenancy.services import Actor, audit_log_record
 
 
@@ -43,6 +51,74 @@ def identity_rules_get(*, workspace_id: Any) -> IdentityRules:
             "blocked_values": list(DEFAULT_BLOCKED_VALUES),
         },
     )
+    return rules
+
+
+KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
+
+
+def identity_rules_update(
+    *,
+    workspace: Workspace,
+    actor: Actor,
+    priorities: dict[str, int] | None = None,
+    limits: dict[str, int] | None = None,
+    external_kinds: list[str] | None = None,
+    blocked_values: list[str] | None = None,
+    default_phone_region: str | None = None,
+) -> IdentityRules:
+    """Change what is given; the rest stays. New rules apply to events resolved from
+    now on; profiles already merged stay merged."""
+    rules = identity_rules_get(workspace_id=workspace.pk)
+    changes: dict[str, Any] = {}
+    if external_kinds is not None:
+        for kind in external_kinds:
+            if not KIND_PATTERN.match(kind) or kind in BUILT_IN_KINDS:
+                raise InvalidInputError(
+                    f"{kind!r} is not a usable identifier kind (lower-case letters, digits and _; "
+                    f"not one of {', '.join(BUILT_IN_KINDS)})",
+                    field="external_kinds",
+                )
+        changes["external_kinds"] = sorted(set(external_kinds))
+    known = set(BUILT_IN_KINDS) | set(changes.get("external_kinds", rules.external_kinds))
+    for name, mapping, low, high in (
+        ("priorities", priorities, 1, 100),
+        ("limits", limits, 1, 1000),
+    ):
+        if mapping is None:
+            continue
+        for kind, number in mapping.items():
+            if kind not in known:
+                raise InvalidInputError(f"unknown identifier kind {kind!r}", field=name)
+            if not low <= number <= high:
+                raise InvalidInputError(f"{name} of {kind} must be {low} to {high}", field=name)
+        changes[name] = {**getattr(rules, name), **mapping}
+    if blocked_values is not None:
+        changes["blocked_values"] = sorted({v.strip().lower() for v in blocked_values})
+    if default_phone_region is not None:
+        region = default_phone_region.strip().upper()
+        if region and region not in phonenumbers.SUPPORTED_REGIONS:
+            raise InvalidInputError(
+                f"{default_phone_region!r} is not a region code like GB or US",
+                field="default_phone_region",
+            )
+        changes["default_phone_region"] = region
+    with transaction.atomic():
+        for name, value in changes.items():
+            setattr(rules, name, value)
+        rules.save()
+        audit_log_record(
+            workspace=workspace,
+            actor=actor,
+            action="identity.rules.update",
+            target=rules,
+            details={k: v for k, v in changes.items() if k != "blocked_values"}
+            | (
+                {"blocked_values": len(changes["blocked_values"])}
+                if "blocked_values" in changes
+                else {}
+            ),
+        )
     return rules
 
 

@@ -63,6 +63,13 @@ EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/tokens"): {"name": "Reporting", "role": "analyst"},
     ("POST", "/api/v1/sources"): {"name": "Website", "kind": "website"},
     ("PATCH", "/api/v1/sources/{source_id}"): {"name": "Renamed source"},
+    ("PATCH", "/api/v1/identity/rules"): {
+        "external_kinds": ["loyalty_card"],
+        "limits": {"anonymous_id": 10, "loyalty_card": 1},
+        "priorities": {"loyalty_card": 2},
+        "blocked_values": ["n/a"],
+        "default_phone_region": "GB",
+    },
     ("POST", "/api/v1/profiles/{profile_id}/merge"): {
         "other": "{other_profile_id}",
         "reason": "Same customer, two sign-ups",

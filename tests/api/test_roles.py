@@ -45,6 +45,8 @@ EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/profiles/merges/{merge_id}/unmerge"): {"admin", "marketer", "sales", "agent"},
     ("GET", "/api/v1/profiles/{profile_id}/export"): ADMIN,
     ("POST", "/api/v1/profiles/{profile_id}/erase"): ADMIN,
+    ("GET", "/api/v1/identity/rules"): ALL,
+    ("PATCH", "/api/v1/identity/rules"): ADMIN,
 }
 
 
