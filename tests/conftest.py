@@ -81,7 +81,7 @@ class Tenant:
         """A value of this workspace for every path parameter the API has."""
         from rapport.identity.models import ProfileMerge
         from rapport.ingest.models import Event, ImportJob
-        from rapport.profiles.models import Profile
+        from rapport.profiles.models import Account, Profile
 
         sample = _Sample(
             merge=ProfileMerge.objects.filter(workspace=self.workspace).first(),
@@ -103,6 +103,7 @@ class Tenant:
             "profile_id": str(sample.merge.survivor_id),
             "other_profile_id": str(sample.other.pk),
             "merge_id": str(sample.merge.pk),
+            "account_id": str(Account.objects.filter(workspace=self.workspace).first().pk),
         }
 
 
@@ -165,6 +166,12 @@ def _sample_data(created: NewWorkspace, actor: Actor) -> None:
         [
             {"type": "identify", "userId": f"{name}-u2"},
             {"type": "identify", "userId": f"{name}-u3"},
+            {
+                "type": "group",
+                "userId": f"{name}-u1",
+                "groupId": f"{name}-acme",
+                "traits": {"name": "Acme"},
+            },
         ],
         received_at=now,
     )

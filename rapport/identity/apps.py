@@ -12,4 +12,4 @@ class IdentityConfig(AppConfig):
         from rapport.ingest.services import event_consumer_register
 
         # Identity resolution is the first consumer of every stored event.
-        event_consumer_register(events_resolve)
+        event_consumer_register(events_resolve, order=10)

@@ -38,6 +38,7 @@ from rapport.identity.normalize import (
 )
 from rapport.ingest.models import Event
 from rapport.profiles.models import Profile
+from rapport.profiles.services import account_members_move, account_members_recompute
 from rapport.tenancy.models import Workspace
 from rapport.tenancy.services import Actor, audit_log_record
 
@@ -315,6 +316,7 @@ def _merge_rows(
     """Move everything of `merged` to `survivor` (the caller saves both profiles)."""
     Identifier.objects.filter(profile_id=merged.pk).update(profile_id=survivor.pk)
     Event.objects.filter(profile_id=merged.pk).update(profile_id=survivor.pk)
+    account_members_move(source_profile_id=merged.pk, target_profile_id=survivor.pk)
     _combine_traits(survivor, merged)
     if merged.first_seen_at and (
         survivor.first_seen_at is None or merged.first_seen_at < survivor.first_seen_at
@@ -448,6 +450,7 @@ def profile_unmerge(*, merge: ProfileMerge, actor: Actor) -> ProfileMerge:
         now = timezone.now()
         for profile in touched:
             _recompute(profile, rules)
+            account_members_recompute(workspace_id=merge.workspace_id, profile_id=profile.pk)
             profile.updated_at = now
         Profile.objects.bulk_update(
             touched,

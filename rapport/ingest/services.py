@@ -47,17 +47,18 @@ class IngestResult:
 # Downstream consumers (identity resolution, segments, journeys) register here and get
 # every stored event, in batches, from the `events_dispatch` task.
 EventConsumer = Callable[[Any, list[Event]], None]
-_CONSUMERS: list[EventConsumer] = []
+_CONSUMERS: list[tuple[int, EventConsumer]] = []
 
 
-def event_consumer_register(consumer: EventConsumer) -> None:
-    if consumer not in _CONSUMERS:
-        _CONSUMERS.append(consumer)
+def event_consumer_register(consumer: EventConsumer, *, order: int = 100) -> None:
+    """Consumers run in `order` (identity resolution is 10: later ones see profiles)."""
+    if all(existing is not consumer for _, existing in _CONSUMERS):
+        _CONSUMERS.append((order, consumer))
+        _CONSUMERS.sort(key=lambda item: item[0])
 
 
 def event_consumer_unregister(consumer: EventConsumer) -> None:
-    if consumer in _CONSUMERS:
-        _CONSUMERS.remove(consumer)
+    _CONSUMERS[:] = [(o, c) for o, c in _CONSUMERS if c is not consumer]
 
 
 def events_parse(
@@ -160,7 +161,7 @@ def events_dispatch(*, workspace_id: Any, message_ids: list[str]) -> int:
             "timestamp", "id"
         )
     )
-    for consumer in list(_CONSUMERS):
+    for _, consumer in list(_CONSUMERS):
         consumer(workspace_id, events)
     return len(events)
 

@@ -181,4 +181,68 @@ def profile_timeline(request: HttpRequest, profile_id: uuid.UUID, filters: Query
     return MaskedPage(events, request.auth)
 
 
-ROUTERS = [("v1/profiles", router)]
+class AccountRef(Schema):
+    id: uuid.UUID
+    group_id: str
+    name: str
+
+
+class AccountSummaryOut(AccountRef):
+    traits: dict
+    parent_id: uuid.UUID | None
+    first_seen_at: datetime | None
+    last_seen_at: datetime | None
+
+
+class AccountOut(AccountSummaryOut):
+    trait_sources: dict
+    parent: AccountRef | None
+    children: list[AccountRef]
+    members: int
+
+    @staticmethod
+    def resolve_children(obj) -> list:
+        return list(obj.children.order_by("name", "group_id"))
+
+    @staticmethod
+    def resolve_members(obj) -> int:
+        return obj.members.count()
+
+
+class AccountFilter(Schema):
+    q: str | None = Field(None, max_length=255, description="Part of the name, or the group id")
+
+
+accounts_router = Router(tags=["accounts"])
+
+
+@accounts_router.get("", response=list[AccountSummaryOut], summary="Companies")
+@paginate(LimitOffsetPagination)
+def account_list(request: HttpRequest, filters: Query[AccountFilter]):
+    request.auth.require("profiles.read")
+    return selectors.account_list(workspace=request.auth.workspace, q=filters.q)
+
+
+@accounts_router.get("/{account_id}", response=AccountOut)
+def account_get(request: HttpRequest, account_id: uuid.UUID):
+    request.auth.require("profiles.read")
+    return selectors.account_get(workspace=request.auth.workspace, account_id=account_id)
+
+
+@accounts_router.get("/{account_id}/members", response=list[ProfileSummaryOut])
+@paginate(LimitOffsetPagination)
+def account_members(request: HttpRequest, account_id: uuid.UUID):
+    request.auth.require("profiles.read")
+    members = selectors.account_members(workspace=request.auth.workspace, account_id=account_id)
+    return MaskedPage(members, request.auth, fields=("traits",))
+
+
+@accounts_router.get("/{account_id}/timeline", response=list[EventOut])
+@paginate(LimitOffsetPagination)
+def account_timeline(request: HttpRequest, account_id: uuid.UUID):
+    request.auth.require("profiles.read")
+    events = selectors.account_timeline(workspace=request.auth.workspace, account_id=account_id)
+    return MaskedPage(events, request.auth)
+
+
+ROUTERS = [("v1/profiles", router), ("v1/accounts", accounts_router)]

@@ -29,3 +29,52 @@ class Profile(models.Model):
 
     def __str__(self) -> str:
         return str(self.pk)
+
+
+class Account(models.Model):
+    """A company (B2B customer) known from `group` calls, with its parent company."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    workspace = models.ForeignKey(
+        "tenancy.Workspace", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    group_id = models.CharField(max_length=255)
+    name = models.CharField(max_length=255, blank=True)
+    traits = models.JSONField(default=dict, blank=True)
+    trait_sources = models.JSONField(default=dict, blank=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    first_seen_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "group_id"], name="profiles_account_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["workspace", "name"], name="profiles_account_ws_name")]
+
+    def __str__(self) -> str:
+        return self.name or self.group_id
+
+
+class AccountMember(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    workspace = models.ForeignKey(
+        "tenancy.Workspace", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="members")
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="account_links")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "profile"], name="profiles_member_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.profile_id} in {self.account_id}"

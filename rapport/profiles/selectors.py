@@ -1,6 +1,6 @@
 import uuid
 
-from django.db.models import QuerySet, TextField
+from django.db.models import Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
@@ -9,7 +9,7 @@ from rapport.core.selectors import object_get
 from rapport.identity.models import Identifier
 from rapport.identity.normalize import normalize_email, normalize_phone
 from rapport.ingest.models import Event
-from rapport.profiles.models import Profile
+from rapport.profiles.models import Account, AccountMember, Profile
 from rapport.tenancy.models import Workspace
 
 
@@ -67,3 +67,34 @@ def profile_timeline(
     if event:
         events = events.filter(event=event)
     return events.order_by("-timestamp", "-id")
+
+
+def account_list(*, workspace: Workspace, q: str | None = None) -> QuerySet[Account]:
+    accounts = Account.objects.filter(workspace=workspace)
+    if q:
+        accounts = accounts.filter(Q(name__icontains=q.strip()) | Q(group_id=q.strip()))
+    return accounts.order_by("name", "group_id")
+
+
+def account_get(*, workspace: Workspace, account_id: uuid.UUID) -> Account:
+    return object_get(
+        Account.objects.filter(workspace=workspace).select_related("parent"),
+        what="account",
+        pk=account_id,
+    )
+
+
+def account_members(*, workspace: Workspace, account_id: uuid.UUID) -> QuerySet[Profile]:
+    account = account_get(workspace=workspace, account_id=account_id)
+    return profile_list(workspace=workspace).filter(account_links__account=account)
+
+
+def account_timeline(*, workspace: Workspace, account_id: uuid.UUID) -> QuerySet[Event]:
+    """Everything the account's people did, and the account's own group calls."""
+    account = account_get(workspace=workspace, account_id=account_id)
+    members = AccountMember.objects.filter(account=account).values("profile_id")
+    return (
+        Event.objects.filter(workspace=workspace)
+        .filter(Q(profile_id__in=members) | Q(group_id=account.group_id))
+        .order_by("-timestamp", "-id")
+    )

@@ -46,6 +46,10 @@ EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/profiles/{profile_id}/export"): ADMIN,
     ("POST", "/api/v1/profiles/{profile_id}/erase"): ADMIN,
     ("GET", "/api/v1/identity/rules"): ALL,
+    ("GET", "/api/v1/accounts"): ALL,
+    ("GET", "/api/v1/accounts/{account_id}"): ALL,
+    ("GET", "/api/v1/accounts/{account_id}/members"): ALL,
+    ("GET", "/api/v1/accounts/{account_id}/timeline"): ALL,
     ("PATCH", "/api/v1/identity/rules"): ADMIN,
 }
 
