@@ -38,7 +38,12 @@ from rapport.identity.normalize import (
 )
 from rapport.ingest.models import Event
 from rapport.profiles.models import Profile
-from rapport.profiles.services import account_members_move, account_members_recompute
+from rapport.profiles.services import (
+    account_members_move,
+    account_members_recompute,
+    consents_move,
+    consents_restore,
+)
 from rapport.tenancy.models import Workspace
 from rapport.tenancy.services import Actor, audit_log_record
 
@@ -317,6 +322,7 @@ def _merge_rows(
     Identifier.objects.filter(profile_id=merged.pk).update(profile_id=survivor.pk)
     Event.objects.filter(profile_id=merged.pk).update(profile_id=survivor.pk)
     account_members_move(source_profile_id=merged.pk, target_profile_id=survivor.pk)
+    consents_move(source_profile_id=merged.pk, target_profile_id=survivor.pk)
     _combine_traits(survivor, merged)
     if merged.first_seen_at and (
         survivor.first_seen_at is None or merged.first_seen_at < survivor.first_seen_at
@@ -446,6 +452,8 @@ def profile_unmerge(*, merge: ProfileMerge, actor: Actor) -> ProfileMerge:
                 back.append(event.pk)
         Event.objects.filter(pk__in=back).update(profile_id=restored.pk)
         restored.merged_into_id = None
+        restored.save(update_fields=["merged_into"])
+        consents_restore(profile_id=restored.pk, family=_family(restored))
         touched = [restored, *Profile.objects.select_for_update().filter(pk__in=holder_ids)]
         now = timezone.now()
         for profile in touched:

@@ -5,15 +5,17 @@ import uuid
 from datetime import datetime
 
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
-from pydantic import ConfigDict
+from pydantic import AwareDatetime, ConfigDict
 
 from rapport.identity import selectors as identity_selectors
 from rapport.identity import services as identity_services
 from rapport.ingest.api import EventOut, MaskedPage
 from rapport.ingest.models import EventType
 from rapport.profiles import selectors
+from rapport.profiles import services as profile_services
+from rapport.profiles.models import ConsentChannel, ConsentPurpose, ConsentStatus
 from rapport.tenancy.pii import mask_email, mask_personal_data, mask_phone
 
 
@@ -179,6 +181,63 @@ def profile_timeline(request: HttpRequest, profile_id: uuid.UUID, filters: Query
         workspace=request.auth.workspace, profile_id=profile_id, **filters.dict()
     )
     return MaskedPage(events, request.auth)
+
+
+class ConsentOut(Schema):
+    channel: ConsentChannel
+    purpose: ConsentPurpose
+    status: ConsentStatus
+    at: datetime | None
+    expires_at: datetime | None
+    expired: bool
+    source: str
+
+
+class ConsentChangeOut(Schema):
+    id: uuid.UUID
+    channel: ConsentChannel
+    purpose: ConsentPurpose
+    status: ConsentStatus
+    at: datetime
+    expires_at: datetime | None
+    source: str
+
+
+class ConsentIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: ConsentChannel
+    purpose: ConsentPurpose
+    status: ConsentStatus
+    expires_at: AwareDatetime | None = None
+
+
+@router.get("/{profile_id}/consents", response=list[ConsentOut], summary="Consent now")
+def consent_current(request: HttpRequest, profile_id: uuid.UUID):
+    request.auth.require("profiles.read")
+    return selectors.consent_current(workspace=request.auth.workspace, profile_id=profile_id)
+
+
+@router.get("/{profile_id}/consents/history", response=list[ConsentChangeOut])
+@paginate(LimitOffsetPagination)
+def consent_history(request: HttpRequest, profile_id: uuid.UUID):
+    request.auth.require("profiles.read")
+    return selectors.consent_history(workspace=request.auth.workspace, profile_id=profile_id)
+
+
+@router.post("/{profile_id}/consents", response={201: ConsentChangeOut}, summary="Record consent")
+def consent_set(request: HttpRequest, profile_id: uuid.UUID, payload: ConsentIn):
+    request.auth.require("profiles.consent.manage")
+    profile = selectors.profile_get(workspace=request.auth.workspace, profile_id=profile_id)
+    change = profile_services.consent_set(
+        profile=profile,
+        channel=payload.channel,
+        purpose=payload.purpose,
+        status=payload.status,
+        expires_at=payload.expires_at,
+        actor=request.auth.actor,
+    )
+    return Status(201, change)
 
 
 class AccountRef(Schema):

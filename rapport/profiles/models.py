@@ -78,3 +78,53 @@ class AccountMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.profile_id} in {self.account_id}"
+
+
+class ConsentChannel(models.TextChoices):
+    EMAIL = "email"
+    SMS = "sms"
+    PUSH = "push"
+    PHONE = "phone"
+    DIRECT_MAIL = "direct_mail"
+
+
+class ConsentPurpose(models.TextChoices):
+    MARKETING = "marketing"
+    TRANSACTIONAL = "transactional"
+
+
+class ConsentStatus(models.TextChoices):
+    GRANTED = "granted"
+    DENIED = "denied"
+    UNKNOWN = "unknown"
+
+
+class ConsentChange(models.Model):
+    """One statement of consent (from an event or a person), kept forever. The current
+    consent of a profile is, per channel and purpose, its latest statement."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    workspace = models.ForeignKey(
+        "tenancy.Workspace", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="consents")
+    # The profile it was first recorded on; merges move `profile`, never this.
+    origin_profile_id = models.UUIDField()
+    channel = models.CharField(max_length=20, choices=ConsentChannel.choices)
+    purpose = models.CharField(max_length=20, choices=ConsentPurpose.choices)
+    status = models.CharField(max_length=10, choices=ConsentStatus.choices)
+    at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # "event:<messageId>" or "api:<who>"
+    source = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["profile", "channel", "purpose", "-at"], name="profiles_consent_latest"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}/{self.purpose}: {self.status}"

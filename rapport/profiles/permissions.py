@@ -15,3 +15,8 @@ permission_register(
     description="Erase a customer's personal data (recorded in the audit log)",
     roles={Role.ADMIN},
 )
+permission_register(
+    code="profiles.consent.manage",
+    description="Record a customer's consent (a call, a signed form)",
+    roles={Role.ADMIN, Role.MARKETER, Role.SALES, Role.AGENT},
+)

@@ -3,13 +3,22 @@ import uuid
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
+from django.utils import timezone
 
 from rapport.core.errors import InvalidInputError
 from rapport.core.selectors import object_get
 from rapport.identity.models import Identifier
 from rapport.identity.normalize import normalize_email, normalize_phone
 from rapport.ingest.models import Event
-from rapport.profiles.models import Account, AccountMember, Profile
+from rapport.profiles.models import (
+    Account,
+    AccountMember,
+    ConsentChange,
+    ConsentChannel,
+    ConsentPurpose,
+    ConsentStatus,
+    Profile,
+)
 from rapport.tenancy.models import Workspace
 
 
@@ -98,3 +107,34 @@ def account_timeline(*, workspace: Workspace, account_id: uuid.UUID) -> QuerySet
         .filter(Q(profile_id__in=members) | Q(group_id=account.group_id))
         .order_by("-timestamp", "-id")
     )
+
+
+def consent_history(*, workspace: Workspace, profile_id: uuid.UUID) -> QuerySet[ConsentChange]:
+    profile = profile_get(workspace=workspace, profile_id=profile_id)
+    return ConsentChange.objects.filter(profile=profile).order_by("-at", "-id")
+
+
+def consent_current(*, workspace: Workspace, profile_id: uuid.UUID) -> list[dict]:
+    """Per channel and purpose: the latest statement, or unknown; a granted consent past
+    its expiry counts as unknown."""
+    now = timezone.now()
+    latest: dict[tuple[str, str], ConsentChange] = {}
+    for change in consent_history(workspace=workspace, profile_id=profile_id):
+        latest.setdefault((change.channel, change.purpose), change)
+    current = []
+    for channel in ConsentChannel.values:
+        for purpose in ConsentPurpose.values:
+            change = latest.get((channel, purpose))
+            expired = bool(change and change.expires_at and change.expires_at <= now)
+            current.append(
+                {
+                    "channel": channel,
+                    "purpose": purpose,
+                    "status": ConsentStatus.UNKNOWN if change is None or expired else change.status,
+                    "at": change.at if change else None,
+                    "expires_at": change.expires_at if change else None,
+                    "expired": expired,
+                    "source": change.source if change else "",
+                }
+            )
+    return current

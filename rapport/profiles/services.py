@@ -1,15 +1,19 @@
 """Accounts (companies) from `group` calls: created on first sight, traits latest-wins
 with their source, a parent account from the `parent_group_id` trait, and the caller's
-profile as a member."""
+profile as a member. Consent statements from events and from people, kept as history."""
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from rapport.core.errors import InvalidInputError
 from rapport.ingest.models import Event, EventType
-from rapport.profiles.models import Account, AccountMember
+from rapport.profiles.consent import statements_in
+from rapport.profiles.models import Account, AccountMember, ConsentChange, Profile
+from rapport.tenancy.services import Actor, audit_log_record
 
 PARENT_TRAITS = ("parent_group_id", "parentGroupId", "parent_id")
 
@@ -109,3 +113,78 @@ def account_members_recompute(*, workspace_id: Any, profile_id: Any) -> None:
             for account in accounts
         ]
     )
+
+
+# --- Consent --------------------------------------------------------------------------
+
+
+def consents_from_events(workspace_id: Any, events: Iterable[Event]) -> int:
+    """The `events_dispatch` consumer for consent statements (after identity
+    resolution). Running it twice on the same events records nothing twice."""
+    candidates = [e.pk for e in events if statements_in(traits=e.traits, context=e.context)]
+    if not candidates:
+        return 0
+    created = 0
+    with transaction.atomic():
+        for event in Event.objects.filter(pk__in=candidates, profile__isnull=False):
+            source = f"event:{event.message_id}"
+            for statement in statements_in(traits=event.traits, context=event.context):
+                _, made = ConsentChange.objects.get_or_create(
+                    workspace_id=workspace_id,
+                    profile_id=event.profile_id,
+                    channel=statement.channel,
+                    purpose=statement.purpose,
+                    source=source,
+                    defaults={
+                        "origin_profile_id": event.profile_id,
+                        "status": statement.status,
+                        "at": event.timestamp,
+                        "expires_at": statement.expires_at,
+                    },
+                )
+                created += made
+    return created
+
+
+def consent_set(
+    *,
+    profile: Profile,
+    channel: str,
+    purpose: str,
+    status: str,
+    actor: Actor,
+    expires_at: datetime | None = None,
+) -> ConsentChange:
+    """A person records consent (a phone call, a signed form)."""
+    if expires_at is not None and expires_at <= timezone.now():
+        raise InvalidInputError("expires_at must be in the future", field="expires_at")
+    with transaction.atomic():
+        change = ConsentChange.objects.create(
+            workspace_id=profile.workspace_id,
+            profile=profile,
+            origin_profile_id=profile.pk,
+            channel=channel,
+            purpose=purpose,
+            status=status,
+            at=timezone.now(),
+            expires_at=expires_at,
+            source=f"api:{actor.label}"[:300],
+        )
+        audit_log_record(
+            workspace=profile.workspace,
+            actor=actor,
+            action="consent.set",
+            target=profile,
+            details={"channel": channel, "purpose": purpose, "status": status},
+        )
+    return change
+
+
+def consents_move(*, source_profile_id: Any, target_profile_id: Any) -> None:
+    ConsentChange.objects.filter(profile_id=source_profile_id).update(profile_id=target_profile_id)
+
+
+def consents_restore(*, profile_id: Any, family: Iterable[Any]) -> None:
+    """After an unmerge: statements first recorded on the restored profile (or on a
+    profile merged into it) come back to it."""
+    ConsentChange.objects.filter(origin_profile_id__in=list(family)).update(profile_id=profile_id)

@@ -70,6 +70,11 @@ EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "blocked_values": ["n/a"],
         "default_phone_region": "GB",
     },
+    ("POST", "/api/v1/profiles/{profile_id}/consents"): {
+        "channel": "sms",
+        "purpose": "marketing",
+        "status": "denied",
+    },
     ("POST", "/api/v1/profiles/{profile_id}/merge"): {
         "other": "{other_profile_id}",
         "reason": "Same customer, two sign-ups",
