@@ -21,6 +21,7 @@ from django.db.models import Max, Min
 from django.utils import timezone
 from uuid_utils.compat import uuid7
 
+from rapport.core.bulk import rows_update
 from rapport.core.errors import ConflictError, InvalidInputError, NotFoundError
 from rapport.identity.graph import DEFAULT_LIMITS, DEFAULT_PRIORITIES, Graph, Rules
 from rapport.identity.models import (
@@ -177,6 +178,29 @@ def _load_graph(workspace_id: Any, wanted: set[Identity], rules: IdentityRules) 
     )
 
 
+PROFILE_FIELDS = [
+    "traits",
+    "trait_sources",
+    "first_seen_at",
+    "last_seen_at",
+    "merged_into_id",
+    "updated_at",
+]
+
+
+def _profiles_save(profiles: Iterable[Profile]) -> None:
+    """Save what resolution, merges and unmerges change, in one statement."""
+    now = timezone.now()
+    rows_update(
+        Profile,
+        [
+            {"id": p.pk, **{f: getattr(p, f) for f in PROFILE_FIELDS}, "updated_at": now}
+            for p in profiles
+        ],
+        fields=PROFILE_FIELDS,
+    )
+
+
 def _newer(source: dict | None, at: datetime) -> bool:
     return source is None or source.get("at", "") <= at.isoformat()
 
@@ -213,6 +237,7 @@ def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
         _workspace_lock(workspace_id)
         rules = identity_rules_get(workspace_id=workspace_id)
         carried = {event.id: _event_identities(event, rules) for event in events}
+        event_profiles = {event.id: event.profile_id for event in events}
         suppressed = _suppressed(workspace_id, carried.values())
         if suppressed:
             # An erased person's identifiers: their events are dropped, not resolved.
@@ -262,11 +287,15 @@ def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
                 actor_label="identity resolution",
                 message_id=merge.event_key,
             )
-        by_profile: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-        for event_id, profile_id in final.items():
-            by_profile[profile_id].append(event_id)
-        for profile_id, event_ids in by_profile.items():
-            Event.objects.filter(pk__in=event_ids).update(profile_id=profile_id)
+        rows_update(
+            Event,
+            [
+                {"id": event_id, "profile_id": profile_id}
+                for event_id, profile_id in final.items()
+                if event_profiles.get(event_id) != profile_id
+            ],
+            fields=["profile_id"],
+        )
         for event in events:
             profile = profiles.get(final.get(event.id))
             if profile is not None and event.traits:
@@ -278,20 +307,7 @@ def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
                 profile.first_seen_at = first
             if profile.last_seen_at is None or last > profile.last_seen_at:
                 profile.last_seen_at = last
-        now = timezone.now()
-        for profile in profiles.values():
-            profile.updated_at = now
-        Profile.objects.bulk_update(
-            list(profiles.values()),
-            [
-                "traits",
-                "trait_sources",
-                "first_seen_at",
-                "last_seen_at",
-                "merged_into",
-                "updated_at",
-            ],
-        )
+        _profiles_save(profiles.values())
         IdentityCase.objects.bulk_create(
             [
                 IdentityCase(
@@ -380,19 +396,7 @@ def profile_merge(*, survivor: Profile, merged: Profile, reason: str, actor: Act
             reason=reason[:2000],
             actor_label=actor.label,
         )
-        now = timezone.now()
-        survivor.updated_at = merged.updated_at = now
-        Profile.objects.bulk_update(
-            [survivor, merged],
-            [
-                "traits",
-                "trait_sources",
-                "first_seen_at",
-                "last_seen_at",
-                "merged_into",
-                "updated_at",
-            ],
-        )
+        _profiles_save([survivor, merged])
         audit_log_record(
             workspace=survivor.workspace,
             actor=actor,
@@ -459,18 +463,7 @@ def profile_unmerge(*, merge: ProfileMerge, actor: Actor) -> ProfileMerge:
         for profile in touched:
             _recompute(profile, rules)
             account_members_recompute(workspace_id=merge.workspace_id, profile_id=profile.pk)
-            profile.updated_at = now
-        Profile.objects.bulk_update(
-            touched,
-            [
-                "traits",
-                "trait_sources",
-                "first_seen_at",
-                "last_seen_at",
-                "merged_into",
-                "updated_at",
-            ],
-        )
+        _profiles_save(touched)
         merge.unmerged_at = now
         merge.save(update_fields=["unmerged_at", "updated_at"])
         audit_log_record(

@@ -1,0 +1,145 @@
+"""Identity resolution throughput: N identify/track/page calls from N*0.3 people, each
+browsing anonymously on one or two devices, most of them signing up at some point,
+stored through the ingestion service and resolved in batches as a worker does.
+
+Target (issue 4): 1,000,000 calls with 300,000 people in under 2 minutes.
+BENCH_IDENTITY_EVENTS sets N (default 1,000,000); BENCH_DATABASE_URL picks PostgreSQL.
+"""
+
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+
+EVENTS = int(os.environ.get("BENCH_IDENTITY_EVENTS", "1000000"))
+BATCH = 5000
+
+
+def _calls(n: int, seed: int = 7):
+    """Realistic stitching: anonymous first, a sign-up joining devices, then known."""
+    rng = random.Random(seed)
+    people = max(1, int(n * 0.3))
+    devices = {
+        p: [f"anon-{p}-{d}" for d in range(1 + (rng.random() < 0.35))] for p in range(people)
+    }
+    known: set[int] = set()
+    for i in range(n):
+        p = rng.randrange(people)
+        anon = rng.choice(devices[p])
+        if p not in known and rng.random() < 0.25:
+            known.add(p)
+            yield {
+                "type": "identify",
+                "anonymousId": anon,
+                "userId": f"user-{p}",
+                "traits": {"email": f"person{p}@example.com", "plan": rng.choice(["free", "pro"])},
+                "messageId": f"b{i}",
+            }
+        elif p in known and rng.random() < 0.6:
+            yield {
+                "type": "track",
+                "userId": f"user-{p}",
+                "anonymousId": anon,
+                "event": "Order Completed",
+                "properties": {"revenue": 10},
+                "messageId": f"b{i}",
+            }
+        else:
+            yield {"type": "page", "anonymousId": anon, "name": "Home", "messageId": f"b{i}"}
+
+
+def _child() -> dict:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    call_command("migrate", verbosity=0)
+    from rapport.identity.services import events_resolve
+    from rapport.ingest.models import Event
+    from rapport.ingest.services import Destination, events_ingest, events_parse
+    from rapport.profiles.models import Profile
+    from rapport.tenancy.services import Actor, workspace_create
+
+    created = workspace_create(name=f"Bench {uuid.uuid4().hex[:6]}", actor=Actor.system("bench"))
+    destination = Destination(workspace_id=created.workspace.pk, source_id=created.source.pk)
+    started = time.perf_counter()
+    batch, message_batches = [], []
+    for call in _calls(EVENTS):
+        batch.append(call)
+        if len(batch) == BATCH:
+            now = timezone.now()
+            rows, _ = events_parse(batch, received_at=now)
+            message_batches.append(
+                events_ingest(
+                    destination=destination, rows=rows, refused=[], received_at=now
+                ).message_ids
+            )
+            batch = []
+    if batch:
+        now = timezone.now()
+        rows, _ = events_parse(batch, received_at=now)
+        message_batches.append(
+            events_ingest(
+                destination=destination, rows=rows, refused=[], received_at=now
+            ).message_ids
+        )
+    stored_s = time.perf_counter() - started
+
+    started = time.perf_counter()
+    for message_ids in message_batches:
+        events = list(
+            Event.objects.filter(workspace_id=created.workspace.pk, message_id__in=message_ids)
+        )
+        events_resolve(created.workspace.pk, events)
+    resolve_s = time.perf_counter() - started
+    profiles = Profile.objects.filter(workspace=created.workspace, merged_into__isnull=True).count()
+    unresolved = Event.objects.filter(workspace=created.workspace, profile__isnull=True).count()
+    return {
+        "events": EVENTS,
+        "people_in_data": int(EVENTS * 0.3),
+        "live_profiles": profiles,
+        "unresolved_events": unresolved,
+        "store_seconds": round(stored_s, 1),
+        "resolve_seconds": round(resolve_s, 1),
+        "resolved_events_per_s": round(EVENTS / resolve_s, 1),
+        "target_seconds": 120,
+    }
+
+
+def run() -> dict:
+    import json
+    import tempfile
+
+    from tests.live_server import _database
+
+    with (
+        tempfile.TemporaryDirectory(prefix="rapport-bench-") as data_dir,
+        _database(data_dir, os.environ.get("BENCH_DATABASE_URL", "")) as url,
+    ):
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "RAPPORT_DATA_DIR": data_dir,
+            "DJANGO_SETTINGS_MODULE": "rapport.settings",
+            "LOG_LEVEL": "WARNING",
+        }
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.bench_identity", "--child"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        figures = json.loads(out.stdout.strip().splitlines()[-1])
+        figures["database"] = "postgresql" if url.startswith("postgres") else "sqlite"
+        return figures
+
+
+if __name__ == "__main__" and "--child" in sys.argv:
+    import json
+
+    print(json.dumps(_child()))
