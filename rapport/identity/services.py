@@ -21,7 +21,7 @@ from django.db.models import Max, Min
 from django.utils import timezone
 from uuid_utils.compat import uuid7
 
-from rapport.core.bulk import rows_update
+from rapport.core.bulk import rows_insert, rows_update
 from rapport.core.errors import ConflictError, InvalidInputError, NotFoundError
 from rapport.identity.graph import DEFAULT_LIMITS, DEFAULT_PRIORITIES, Graph, Rules
 from rapport.identity.models import (
@@ -258,19 +258,33 @@ def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
             if event.id in final:
                 seen[final[event.id]].append(event.timestamp)
         # New profiles are created bare; first and last seen are set below like any other's.
-        Profile.objects.bulk_create(
-            [Profile(id=profile_id, workspace_id=workspace_id) for profile_id in graph.created]
-        )
-        Identifier.objects.bulk_create(
+        now = timezone.now()
+        rows_insert(
+            Profile,
             [
-                Identifier(
-                    workspace_id=workspace_id,
-                    profile_id=graph.live(profile_id),
-                    kind=identity.kind,
-                    value=identity.value,
-                )
+                {
+                    "id": profile_id,
+                    "workspace_id": workspace_id,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for profile_id in graph.created
+            ],
+            conflict=["id"],
+        )
+        rows_insert(
+            Identifier,
+            [
+                {
+                    "workspace_id": workspace_id,
+                    "profile_id": graph.live(profile_id),
+                    "kind": identity.kind,
+                    "value": identity.value,
+                    "created_at": now,
+                }
                 for identity, profile_id in graph.attached.items()
-            ]
+            ],
+            conflict=["workspace_id", "value", "kind"],
         )
         touched = set(final.values()) | {graph.live(m.survivor) for m in graph.merges}
         profiles = {
