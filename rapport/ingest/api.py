@@ -24,6 +24,7 @@ class EventOut(Schema):
     group_id: str
     previous_id: str
     source_id: uuid.UUID | None
+    profile_id: uuid.UUID | None
     timestamp: datetime
     received_at: datetime
     sent_at: datetime | None
@@ -40,6 +41,9 @@ class EventFilter(Schema):
     type: EventType | None = None
     event: str | None = Field(None, max_length=255, description="Event name (track), or page name")
     source_id: uuid.UUID | None = None
+    profile_id: uuid.UUID | None = Field(
+        None, description="The customer (after a merge, the survivor)"
+    )
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
 

@@ -16,6 +16,7 @@ def event_list(
     type: str | None = None,
     event: str | None = None,
     source_id: uuid.UUID | None = None,
+    profile_id: uuid.UUID | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> QuerySet[Event]:
@@ -30,6 +31,8 @@ def event_list(
         events = events.filter(event=event)
     if source_id:
         events = events.filter(source_id=source_id)
+    if profile_id:
+        events = events.filter(profile_id=profile_id)
     if since:
         events = events.filter(timestamp__gte=since)
     if until:

@@ -166,3 +166,13 @@ def test_upload_without_a_file_is_422(tenant):
     )
     assert response.status_code == 422
     assert "file" in response.json()["error"]["message"]
+
+
+def test_events_filter_by_profile(events, tenant):
+    from rapport.identity.services import events_resolve
+
+    events_resolve(tenant.workspace.pk, list(Event.objects.filter(workspace=tenant.workspace)))
+    ann = Event.objects.get(event="Signed Up").profile_id
+    response = tenant.api("admin").get(f"/api/v1/events?profile_id={ann}")
+    assert [item["event"] for item in response.json()["items"]] == ["Order Completed", "Signed Up"]
+    assert all(item["profile_id"] == str(ann) for item in response.json()["items"])
