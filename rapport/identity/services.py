@@ -350,7 +350,10 @@ def _merge_rows(
 ) -> ProfileMerge:
     """Move everything of `merged` to `survivor` (the caller saves both profiles)."""
     Identifier.objects.filter(profile_id=merged.pk).update(profile_id=survivor.pk)
-    Event.objects.filter(profile_id=merged.pk).update(profile_id=survivor.pk)
+    # With the workspace, so that the (workspace, profile, timestamp) index serves it.
+    Event.objects.filter(workspace_id=merged.workspace_id, profile_id=merged.pk).update(
+        profile_id=survivor.pk
+    )
     account_members_move(source_profile_id=merged.pk, target_profile_id=survivor.pk)
     consents_move(source_profile_id=merged.pk, target_profile_id=survivor.pk)
     _combine_traits(survivor, merged)
@@ -425,7 +428,7 @@ def _recompute(profile: Profile, rules: IdentityRules) -> None:
     """Traits and first/last seen from the profile's own events, as resolution would
     have set them."""
     profile.traits, profile.trait_sources = {}, {}
-    events = Event.objects.filter(profile_id=profile.pk)
+    events = Event.objects.filter(workspace_id=profile.workspace_id, profile_id=profile.pk)
     bounds = events.aggregate(first=Min("timestamp"), last=Max("timestamp"))
     profile.first_seen_at, profile.last_seen_at = bounds["first"], bounds["last"]
     for event in events.exclude(traits={}).order_by("timestamp", "id").iterator():
@@ -460,7 +463,9 @@ def profile_unmerge(*, merge: ProfileMerge, actor: Actor) -> ProfileMerge:
         }
         graph_rules = Rules(priorities=rules.priorities or {}, limits=rules.limits or {})
         back = []
-        for event in Event.objects.filter(profile_id__in=holder_ids).iterator():
+        for event in Event.objects.filter(
+            workspace_id=merge.workspace_id, profile_id__in=holder_ids
+        ).iterator():
             identities = sorted(
                 _event_identities(event, rules),
                 key=lambda i: (graph_rules.priority(i.kind), i.kind, i.value),
@@ -524,7 +529,9 @@ def profile_export(*, profile: Profile, actor: Actor) -> dict[str, Any]:
     audit log as an export of personal data)."""
     family = _family(profile)
     identifiers = Identifier.objects.filter(profile_id__in=family).order_by("kind", "value")
-    events = Event.objects.filter(profile_id__in=family).order_by("timestamp", "id")
+    events = Event.objects.filter(
+        workspace_id=profile.workspace_id, profile_id__in=family
+    ).order_by("timestamp", "id")
     data = {
         "profile": {
             "id": str(profile.pk),
@@ -584,7 +591,9 @@ def profile_erase(*, profile: Profile, actor: Actor) -> dict[str, int]:
             ],
             ignore_conflicts=True,
         )
-        events, _ = Event.objects.filter(profile_id__in=family).delete()
+        events, _ = Event.objects.filter(
+            workspace_id=profile.workspace_id, profile_id__in=family
+        ).delete()
         IdentityCase.objects.filter(
             workspace_id=profile.workspace_id, value__in=[i.value for i in identities]
         ).delete()

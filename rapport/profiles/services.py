@@ -102,9 +102,9 @@ def account_members_recompute(*, workspace_id: Any, profile_id: Any) -> None:
     """Memberships from the profile's own group calls (after an unmerge)."""
     AccountMember.objects.filter(profile_id=profile_id).delete()
     group_ids = set(
-        Event.objects.filter(profile_id=profile_id, type=EventType.GROUP).values_list(
-            "group_id", flat=True
-        )
+        Event.objects.filter(
+            workspace_id=workspace_id, profile_id=profile_id, type=EventType.GROUP
+        ).values_list("group_id", flat=True)
     )
     accounts = Account.objects.filter(workspace_id=workspace_id, group_id__in=group_ids)
     AccountMember.objects.bulk_create(
