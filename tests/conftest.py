@@ -77,6 +77,25 @@ class Tenant:
     def api(self, role: str = Role.ADMIN) -> ApiClient:
         return ApiClient(self.tokens[role])
 
+    def send(self, *items: dict) -> list[str]:
+        """Events through the ingestion service and the downstream consumers (identity,
+        accounts, consent), as the Tracking API and a worker would; their messageIds."""
+        from django.utils import timezone
+
+        from rapport.ingest.services import (
+            Destination,
+            events_dispatch,
+            events_ingest,
+            events_parse,
+        )
+
+        now = timezone.now()
+        rows, refused = events_parse(list(items), received_at=now)
+        destination = Destination(workspace_id=self.workspace.pk, source_id=self.created.source.pk)
+        stored = events_ingest(destination=destination, rows=rows, refused=refused, received_at=now)
+        events_dispatch(workspace_id=self.workspace.pk, message_ids=stored.message_ids)
+        return stored.message_ids
+
     def path_objects(self) -> dict[str, str]:
         """A value of this workspace for every path parameter the API has."""
         from rapport.identity.models import ProfileMerge

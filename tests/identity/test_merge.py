@@ -1,11 +1,9 @@
 """Manual merge and unmerge: unmerge restores both profiles exactly."""
 
 import pytest
-from django.utils import timezone
 
 from rapport.identity.models import Identifier, ProfileMerge
 from rapport.ingest.models import Event
-from rapport.ingest.services import Destination, events_dispatch, events_ingest, events_parse
 from rapport.profiles.models import Profile
 from rapport.tenancy.models import AuditLogEntry
 from tests.conftest import tenant_create
@@ -16,15 +14,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def shop():
     tenant = tenant_create("Merges", sample_data=False)
-    destination = Destination(workspace_id=tenant.workspace.pk, source_id=tenant.created.source.pk)
-
-    def send(*items):
-        now = timezone.now()
-        rows, _ = events_parse(list(items), received_at=now)
-        stored = events_ingest(destination=destination, rows=rows, refused=[], received_at=now)
-        events_dispatch(workspace_id=tenant.workspace.pk, message_ids=stored.message_ids)
-
-    tenant.send = send
     return tenant
 
 

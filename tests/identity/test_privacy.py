@@ -4,11 +4,9 @@ left and later events for their identifiers are dropped."""
 import json
 
 import pytest
-from django.utils import timezone
 
 from rapport.identity.models import Identifier, IdentityCase, ProfileMerge, Suppression
 from rapport.ingest.models import Event
-from rapport.ingest.services import Destination, events_dispatch, events_ingest, events_parse
 from rapport.profiles.models import Profile
 from rapport.tenancy.models import AuditLogEntry
 from tests.conftest import tenant_create
@@ -19,16 +17,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def shop():
     tenant = tenant_create("Privacy", sample_data=False)
-    destination = Destination(workspace_id=tenant.workspace.pk, source_id=tenant.created.source.pk)
-
-    def send(*items):
-        now = timezone.now()
-        rows, _ = events_parse(list(items), received_at=now)
-        stored = events_ingest(destination=destination, rows=rows, refused=[], received_at=now)
-        events_dispatch(workspace_id=tenant.workspace.pk, message_ids=stored.message_ids)
-
-    tenant.send = send
-    send(
+    tenant.send(
         {"type": "page", "anonymousId": "laptop", "messageId": "p1"},
         {"type": "page", "anonymousId": "phone", "messageId": "p2"},
         {

@@ -1,10 +1,8 @@
 """Per-workspace identity rules: what they accept, and that resolution follows them."""
 
 import pytest
-from django.utils import timezone
 
 from rapport.ingest.models import Event
-from rapport.ingest.services import Destination, events_dispatch, events_ingest, events_parse
 from rapport.tenancy.models import AuditLogEntry
 from tests.conftest import tenant_create
 
@@ -14,15 +12,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def shop():
     tenant = tenant_create("Rules", sample_data=False)
-    destination = Destination(workspace_id=tenant.workspace.pk, source_id=tenant.created.source.pk)
-
-    def send(*items):
-        now = timezone.now()
-        rows, _ = events_parse(list(items), received_at=now)
-        stored = events_ingest(destination=destination, rows=rows, refused=[], received_at=now)
-        events_dispatch(workspace_id=tenant.workspace.pk, message_ids=stored.message_ids)
-
-    tenant.send = send
     return tenant
 
 

@@ -2,9 +2,7 @@
 follow merges and unmerges."""
 
 import pytest
-from django.utils import timezone
 
-from rapport.ingest.services import Destination, events_dispatch, events_ingest, events_parse
 from rapport.profiles.models import Account, AccountMember, Profile
 from tests.conftest import tenant_create
 
@@ -14,16 +12,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def b2b():
     tenant = tenant_create("B2B", sample_data=False)
-    destination = Destination(workspace_id=tenant.workspace.pk, source_id=tenant.created.source.pk)
-
-    def send(*items):
-        now = timezone.now()
-        rows, refused = events_parse(list(items), received_at=now)
-        assert not refused
-        stored = events_ingest(destination=destination, rows=rows, refused=[], received_at=now)
-        events_dispatch(workspace_id=tenant.workspace.pk, message_ids=stored.message_ids)
-
-    tenant.send = send
     return tenant
 
 

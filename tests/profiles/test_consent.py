@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from rapport.ingest.services import Destination, events_dispatch, events_ingest, events_parse
 from rapport.profiles.consent import statements_in
 from rapport.profiles.models import ConsentChange, Profile
 from rapport.tenancy.models import AuditLogEntry
@@ -18,16 +17,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def shop():
     tenant = tenant_create("Consent", sample_data=False)
-    destination = Destination(workspace_id=tenant.workspace.pk, source_id=tenant.created.source.pk)
-
-    def send(*items):
-        now = timezone.now()
-        rows, refused = events_parse(list(items), received_at=now)
-        assert not refused
-        stored = events_ingest(destination=destination, rows=rows, refused=[], received_at=now)
-        events_dispatch(workspace_id=tenant.workspace.pk, message_ids=stored.message_ids)
-
-    tenant.send = send
     return tenant
 
 
