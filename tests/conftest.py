@@ -143,62 +143,39 @@ def tenant_create(name: str, *, sample_data: bool = True) -> Tenant:
         password="correct-horse-battery",
         actor=actor,
     )
+    tenant = Tenant(created=created, tokens=tokens, extra_member=extra)
     if sample_data:
-        _sample_data(created, actor)
-    return Tenant(created=created, tokens=tokens, extra_member=extra)
+        _sample_data(tenant, actor)
+    return tenant
 
 
-def _sample_data(created: NewWorkspace, actor: Actor) -> None:
-    """An event with personal data, a refused one, and a finished import."""
+def _sample_data(tenant: Tenant, actor: Actor) -> None:
+    """An event with personal data, a refused one, three customers (two merged by hand),
+    an account, and a finished import."""
     import tempfile
     from pathlib import Path
 
-    from django.utils import timezone
-
-    from rapport.ingest.services import (
-        Destination,
-        events_dispatch,
-        events_ingest,
-        events_parse,
-        import_job_create,
-        import_run,
-    )
-
-    now = timezone.now()
-    rows, refused = events_parse(
-        [
-            {
-                "type": "identify",
-                "userId": f"{created.workspace.name}-u1",
-                "traits": {"email": "jane.doe@example.com", "phone": "+44 20 7946 0958"},
-            },
-            {"type": "track", "userId": "u1", "messageId": "refused-1"},
-        ],
-        received_at=now,
-    )
-    destination = Destination(workspace_id=created.workspace.pk, source_id=created.source.pk)
-    stored = events_ingest(destination=destination, rows=rows, refused=refused, received_at=now)
-    events_dispatch(workspace_id=created.workspace.pk, message_ids=stored.message_ids)
-    # Two more customers: one merged by hand into the first, one left to merge.
-    name = created.workspace.name
-    more, _ = events_parse(
-        [
-            {"type": "identify", "userId": f"{name}-u2"},
-            {"type": "identify", "userId": f"{name}-u3"},
-            {
-                "type": "group",
-                "userId": f"{name}-u1",
-                "groupId": f"{name}-acme",
-                "traits": {"name": "Acme"},
-            },
-        ],
-        received_at=now,
-    )
-    stored = events_ingest(destination=destination, rows=more, refused=[], received_at=now)
-    events_dispatch(workspace_id=created.workspace.pk, message_ids=stored.message_ids)
     from rapport.identity.services import profile_merge
+    from rapport.ingest.services import import_job_create, import_run
     from rapport.profiles.models import Profile
 
+    created, name = tenant.created, tenant.workspace.name
+    tenant.send(
+        {
+            "type": "identify",
+            "userId": f"{name}-u1",
+            "traits": {"email": "jane.doe@example.com", "phone": "+44 20 7946 0958"},
+        },
+        {"type": "track", "userId": "u1", "messageId": "refused-1"},
+        {"type": "identify", "userId": f"{name}-u2"},
+        {"type": "identify", "userId": f"{name}-u3"},
+        {
+            "type": "group",
+            "userId": f"{name}-u1",
+            "groupId": f"{name}-acme",
+            "traits": {"name": "Acme"},
+        },
+    )
     first, second = (
         Profile.objects.get(workspace=created.workspace, identifiers__value=f"{name}-{u}")
         for u in ("u1", "u2")

@@ -2,11 +2,9 @@
 `events_dispatch`, resolved to profiles in the database."""
 
 import pytest
-from django.utils import timezone
 
 from rapport.identity.models import Identifier, IdentityCase, ProfileMerge
 from rapport.ingest.models import Event
-from rapport.ingest.services import Destination, events_dispatch, events_ingest, events_parse
 from rapport.profiles.models import Profile
 from tests.conftest import tenant_create
 
@@ -16,20 +14,14 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def send():
     tenant = tenant_create("Ident", sample_data=False)
-    destination = Destination(workspace_id=tenant.workspace.pk, source_id=tenant.created.source.pk)
     counter = {"n": 0}
 
     def _send(*items):
-        now = timezone.now()
         stamped = []
         for item in items:
             counter["n"] += 1
             stamped.append({"messageId": f"m{counter['n']}", **item})
-        rows, refused = events_parse(stamped, received_at=now)
-        assert not refused, refused
-        result = events_ingest(destination=destination, rows=rows, refused=[], received_at=now)
-        events_dispatch(workspace_id=tenant.workspace.pk, message_ids=result.message_ids)
-        return [Event.objects.get(message_id=m) for m in result.message_ids]
+        return [Event.objects.get(message_id=m) for m in tenant.send(*stamped)]
 
     _send.workspace = tenant.workspace
     return _send
@@ -149,17 +141,7 @@ def test_resolving_the_same_events_again_changes_nothing(send):
 def test_profiles_of_two_workspaces_never_mix(send):
     send({"type": "identify", "userId": "same-id"})
     other = tenant_create("Other", sample_data=False)
-    now = timezone.now()
-    rows, _ = events_parse(
-        [{"type": "identify", "userId": "same-id", "messageId": "x"}], received_at=now
-    )
-    result = events_ingest(
-        destination=Destination(workspace_id=other.workspace.pk, source_id=other.created.source.pk),
-        rows=rows,
-        refused=[],
-        received_at=now,
-    )
-    events_dispatch(workspace_id=other.workspace.pk, message_ids=result.message_ids)
+    other.send({"type": "identify", "userId": "same-id", "messageId": "x"})
     assert Profile.objects.count() == 2
     assert (
         profile_of("m1") != Event.objects.get(workspace=other.workspace, message_id="x").profile_id

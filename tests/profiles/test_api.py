@@ -2,9 +2,7 @@
 identities and trait sources, its timeline; masked for roles without pii.read."""
 
 import pytest
-from django.utils import timezone
 
-from rapport.ingest.services import Destination, events_dispatch, events_ingest, events_parse
 from rapport.profiles.models import Profile
 from tests.conftest import tenant_create
 
@@ -12,7 +10,6 @@ from tests.conftest import tenant_create
 @pytest.fixture
 def shop(db):
     tenant = tenant_create("Shop", sample_data=False)
-    destination = Destination(workspace_id=tenant.workspace.pk, source_id=tenant.created.source.pk)
     items = [
         {
             "type": "page",
@@ -45,12 +42,7 @@ def shop(db):
             "timestamp": "2026-01-04T09:00:00Z",
         },
     ]
-    now = timezone.now()
-    rows, _ = events_parse(
-        [{**item, "messageId": f"s{i}"} for i, item in enumerate(items)], received_at=now
-    )
-    stored = events_ingest(destination=destination, rows=rows, refused=[], received_at=now)
-    events_dispatch(workspace_id=tenant.workspace.pk, message_ids=stored.message_ids)
+    tenant.send(*[{**item, "messageId": f"s{i}"} for i, item in enumerate(items)])
     return tenant
 
 
