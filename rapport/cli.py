@@ -179,10 +179,11 @@ def migrate(ctx: click.Context) -> None:
 
 
 def _register_app_commands(group: click.Group) -> None:
+    from rapport.identity.cli import identity
     from rapport.ingest.cli import import_
     from rapport.tenancy.cli import quickstart, token, user, workspace
 
-    for command in (workspace, user, token, quickstart, import_):
+    for command in (workspace, user, token, quickstart, import_, identity):
         group.add_command(command)
 
 

@@ -98,9 +98,9 @@ class Tenant:
 
     def path_objects(self) -> dict[str, str]:
         """A value of this workspace for every path parameter the API has."""
-        from rapport.identity.models import ProfileMerge
+        from rapport.identity.models import DuplicateCandidate, ProfileMerge
         from rapport.ingest.models import Event, ImportJob
-        from rapport.profiles.models import Account, Profile
+        from rapport.profiles.models import Account, AccountMerge, Profile
 
         sample = _Sample(
             merge=ProfileMerge.objects.filter(workspace=self.workspace).first(),
@@ -112,6 +112,8 @@ class Tenant:
         )
 
         source = self.created.source
+        name = self.workspace.name
+        merge = AccountMerge.objects.filter(workspace=self.workspace).first()
         return {
             "member_id": str(self.extra_member.pk),
             "token_id": str(ApiToken.objects.get(workspace=self.workspace, name="Admin token").pk),
@@ -122,7 +124,14 @@ class Tenant:
             "profile_id": str(sample.merge.survivor_id),
             "other_profile_id": str(sample.other.pk),
             "merge_id": str(sample.merge.pk),
-            "account_id": str(Account.objects.filter(workspace=self.workspace).first().pk),
+            "account_id": str(merge.survivor_id),
+            "other_account_id": str(
+                Account.objects.get(workspace=self.workspace, group_id=f"{name}-globex").pk
+            ),
+            "account_merge_id": str(merge.pk),
+            "candidate_id": str(
+                DuplicateCandidate.objects.filter(workspace=self.workspace).first().pk
+            ),
         }
 
 
@@ -155,9 +164,12 @@ def _sample_data(tenant: Tenant, actor: Actor) -> None:
     import tempfile
     from pathlib import Path
 
+    from rapport.identity.models import DuplicateCandidate
     from rapport.identity.services import profile_merge
-    from rapport.ingest.services import import_job_create, import_run
-    from rapport.profiles.models import Profile
+    from rapport.ingest.models import Event
+    from rapport.ingest.services import events_dispatch, import_job_create, import_run
+    from rapport.profiles.models import Account, Profile
+    from rapport.profiles.services import account_merge
 
     created, name = tenant.created, tenant.workspace.name
     tenant.send(
@@ -175,6 +187,20 @@ def _sample_data(tenant: Tenant, actor: Actor) -> None:
             "groupId": f"{name}-acme",
             "traits": {"name": "Acme"},
         },
+        {
+            "type": "group",
+            "userId": f"{name}-u3",
+            "groupId": f"{name}-acme-2",
+            "traits": {"name": "ACME Inc."},
+        },
+        {"type": "group", "userId": f"{name}-u3", "groupId": f"{name}-globex"},
+    )
+    accounts = {a.group_id: a for a in Account.objects.filter(workspace=created.workspace)}
+    account_merge(
+        survivor=accounts[f"{name}-acme"],
+        merged=accounts[f"{name}-acme-2"],
+        reason="same company",
+        actor=actor,
     )
     first, second = (
         Profile.objects.get(workspace=created.workspace, identifiers__value=f"{name}-{u}")
@@ -193,6 +219,28 @@ def _sample_data(tenant: Tenant, actor: Actor) -> None:
             actor=actor,
         )
         import_run(import_job_id=job.pk, path=path)
+    # The import's rows through the consumers, as a worker would.
+    events_dispatch(
+        workspace_id=created.workspace.pk,
+        message_ids=list(
+            Event.objects.filter(workspace=created.workspace, profile__isnull=True).values_list(
+                "message_id", flat=True
+            )
+        ),
+    )
+    a, b = sorted(
+        Profile.objects.filter(
+            workspace=created.workspace, identifiers__value__in=[f"{name}-u3", f"{name}-c1"]
+        ).values_list("pk", flat=True)
+    )
+    DuplicateCandidate.objects.create(
+        workspace=created.workspace,
+        kind="profile",
+        record_a=a,
+        record_b=b,
+        probability=0.97,
+        agreeing_fields=["last_name", "birthday"],
+    )
 
 
 @pytest.fixture

@@ -41,6 +41,13 @@ class IdentityRules(WorkspaceOwnedModel):
     external_kinds = models.JSONField(default=list, blank=True)
     blocked_values = models.JSONField(default=list, blank=True)
     default_phone_region = models.CharField(max_length=2, blank=True)
+    # Probabilistic duplicates: pairs at or above `duplicate_min_probability` are kept
+    # for review; at or above `duplicate_auto_merge_probability` (if set) they are merged
+    # without a person, unless both profiles hold a different user_id.
+    duplicate_min_probability = models.FloatField(default=0.9)
+    duplicate_auto_merge_probability = models.FloatField(null=True, blank=True)
+    # Extra traits to compare, {"trait": "name|text|email|phone|code|date|exact"}.
+    duplicate_fields = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
@@ -120,3 +127,46 @@ class Suppression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value_hash[:12]}…"
+
+
+class DuplicateCandidate(WorkspaceOwnedModel):
+    """Two profiles (or two accounts) that share no identifier but look like one
+    customer, with Splink's match probability and the fields that agree. A person
+    merges or dismisses it; a dismissed pair is not proposed again."""
+
+    class Kind(models.TextChoices):
+        PROFILE = "profile"
+        ACCOUNT = "account"
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        MERGED = "merged"
+        DISMISSED = "dismissed"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # The two records' ids, the smaller first (profiles.Profile or profiles.Account).
+    record_a = models.UUIDField()
+    record_b = models.UUIDField()
+    probability = models.FloatField()
+    agreeing_fields = models.JSONField(default=list)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    reviewed_by = models.CharField(max_length=200, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_reason = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "kind", "record_a", "record_b"],
+                name="identity_duplicate_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["workspace", "kind", "status", "-probability"],
+                name="identity_duplicate_review",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.record_a} ~ {self.record_b} ({self.probability:.3f})"

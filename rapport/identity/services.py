@@ -17,14 +17,16 @@ from typing import Any
 
 import phonenumbers
 from django.db import connection, transaction
-from django.db.models import Max, Min
+from django.db.models import Max, Min, Q
 from django.utils import timezone
 from uuid_utils.compat import uuid7
 
 from rapport.core.bulk import rows_insert, rows_update
 from rapport.core.errors import ConflictError, InvalidInputError, NotFoundError
+from rapport.identity import duplicates
 from rapport.identity.graph import DEFAULT_LIMITS, DEFAULT_PRIORITIES, Graph, Rules
 from rapport.identity.models import (
+    DuplicateCandidate,
     Identifier,
     IdentityCase,
     IdentityRules,
@@ -38,10 +40,11 @@ from rapport.identity.normalize import (
     identities_of,
 )
 from rapport.ingest.models import Event
-from rapport.profiles.models import Profile
+from rapport.profiles.models import Account, Profile
 from rapport.profiles.services import (
     account_members_move,
     account_members_recompute,
+    account_merge,
     consents_move,
     consents_restore,
 )
@@ -73,6 +76,9 @@ def identity_rules_update(
     external_kinds: list[str] | None = None,
     blocked_values: list[str] | None = None,
     default_phone_region: str | None = None,
+    duplicate_min_probability: float | None = None,
+    duplicate_auto_merge_probability: Any = ...,
+    duplicate_fields: dict[str, str] | None = None,
 ) -> IdentityRules:
     """Change what is given; the rest stays. New rules apply to events resolved from
     now on; profiles already merged stay merged."""
@@ -110,6 +116,30 @@ def identity_rules_update(
                 field="default_phone_region",
             )
         changes["default_phone_region"] = region
+    if duplicate_min_probability is not None:
+        if not 0.5 <= duplicate_min_probability <= 1:
+            raise InvalidInputError("must be 0.5 to 1", field="duplicate_min_probability")
+        changes["duplicate_min_probability"] = duplicate_min_probability
+    if duplicate_auto_merge_probability is not ...:
+        threshold = duplicate_auto_merge_probability
+        if threshold is not None and not 0.9 <= threshold <= 1:
+            raise InvalidInputError(
+                "must be 0.9 to 1, or null to never merge without a person",
+                field="duplicate_auto_merge_probability",
+            )
+        changes["duplicate_auto_merge_probability"] = threshold
+    if duplicate_fields is not None:
+        for trait, field_kind in duplicate_fields.items():
+            if not trait or len(trait) > 200:
+                raise InvalidInputError(
+                    "trait names are 1 to 200 characters", field="duplicate_fields"
+                )
+            if field_kind not in duplicates.FIELD_KINDS:
+                raise InvalidInputError(
+                    f"{field_kind!r} is not one of {', '.join(duplicates.FIELD_KINDS)}",
+                    field="duplicate_fields",
+                )
+        changes["duplicate_fields"] = dict(duplicate_fields)
     with transaction.atomic():
         for name, value in changes.items():
             setattr(rules, name, value)
@@ -599,6 +629,9 @@ def profile_erase(*, profile: Profile, actor: Actor) -> dict[str, int]:
         ).delete()
         ProfileMerge.objects.filter(survivor_id__in=family).delete()
         ProfileMerge.objects.filter(merged_id__in=family).delete()
+        DuplicateCandidate.objects.filter(
+            Q(record_a__in=family) | Q(record_b__in=family), workspace_id=profile.workspace_id
+        ).delete()
         Identifier.objects.filter(profile_id__in=family).delete()
         Profile.objects.filter(pk__in=family).delete()
         counts = {"profiles": len(family), "identifiers": len(identities), "events": events}
@@ -609,3 +642,222 @@ def profile_erase(*, profile: Profile, actor: Actor) -> dict[str, int]:
             details={"profile": str(profile.pk), **counts},
         )
     return counts
+
+
+# --- Probabilistic duplicates ------------------------------------------------------------
+
+
+def _duplicate_fields(kind: str, rules: IdentityRules) -> tuple[duplicates.FieldSpec, ...]:
+    if kind == DuplicateCandidate.Kind.ACCOUNT:
+        return duplicates.ACCOUNT_FIELDS
+    extra = tuple(
+        duplicates.FieldSpec(re.sub(r"\W", "_", trait).lower()[:60], field_kind, (trait,))
+        for trait, field_kind in sorted((rules.duplicate_fields or {}).items())
+    )
+    return duplicates.PROFILE_FIELDS + extra
+
+
+def _duplicate_records(workspace_id: Any, kind: str, fields) -> tuple[list[dict], dict, dict]:
+    """The live records to compare, their field labels, and each record's user id (or
+    an account's group id)."""
+    if kind == DuplicateCandidate.Kind.ACCOUNT:
+        rows = Account.objects.filter(workspace_id=workspace_id, merged_into__isnull=True)
+        keys = {}
+        items = []
+        for pk, group_id, name, traits in rows.values_list(
+            "id", "group_id", "name", "traits"
+        ).iterator(chunk_size=5000):
+            keys[str(pk)] = group_id
+            items.append((pk, {"name": name, **(traits or {})}))
+        records, labels = duplicates.records_build(items, fields)
+        return records, labels, keys
+    live = Profile.objects.filter(workspace_id=workspace_id, merged_into__isnull=True)
+    records, labels = duplicates.records_build(
+        live.values_list("id", "traits").iterator(chunk_size=5000), fields
+    )
+    keys: dict[str, str] = {}
+    for profile_id, value in (
+        Identifier.objects.filter(workspace_id=workspace_id, kind="user_id")
+        .order_by("created_at")
+        .values_list("profile_id", "value")
+        .iterator(chunk_size=5000)
+    ):
+        keys.setdefault(str(profile_id), value)
+    return records, labels, keys
+
+
+def duplicates_find(
+    *, workspace_id: Any, kind: str = "profile", min_probability: float | None = None
+) -> list[dict[str, Any]]:
+    """Pairs of live profiles (or accounts) that look like one customer, most probable
+    first, leaving out pairs a person already dismissed. Profiles:
+    {profile_a, profile_b, user_id_a, user_id_b, probability, agreeing_fields};
+    accounts: {account_a, account_b, group_id_a, group_id_b, ...}."""
+    if kind not in DuplicateCandidate.Kind.values:
+        raise InvalidInputError("kind must be profile or account", field="kind")
+    rules = identity_rules_get(workspace_id=workspace_id)
+    if min_probability is None:
+        min_probability = rules.duplicate_min_probability
+    if not 0 <= min_probability <= 1:
+        raise InvalidInputError("must be between 0 and 1", field="min_probability")
+    fields = _duplicate_fields(kind, rules)
+    records, labels, keys = _duplicate_records(workspace_id, kind, fields)
+    pairs = duplicates.pairs_score(records, fields, min_probability=min_probability)
+    dismissed = set(
+        DuplicateCandidate.objects.filter(
+            workspace_id=workspace_id, kind=kind, status=DuplicateCandidate.Status.DISMISSED
+        ).values_list("record_a", "record_b")
+    )
+    record, key = ("profile", "user_id") if kind == "profile" else ("account", "group_id")
+    found = []
+    for pair in pairs:
+        if (uuid.UUID(pair.a), uuid.UUID(pair.b)) in dismissed:
+            continue
+        found.append(
+            {
+                f"{record}_a": pair.a,
+                f"{record}_b": pair.b,
+                f"{key}_a": keys.get(pair.a),
+                f"{key}_b": keys.get(pair.b),
+                "probability": round(pair.probability, 6),
+                "agreeing_fields": [labels.get(name, name) for name in pair.agreeing_fields],
+            }
+        )
+    return found
+
+
+def duplicate_candidates_refresh(
+    *, workspace: Workspace, kind: str, actor: Actor, found: list[dict] | None = None
+) -> dict:
+    """Find duplicates again and keep them for review: new pairs open, pairs no longer
+    found (or no longer live) closed, reviewed pairs untouched. Profiles above the
+    workspace's auto-merge probability are merged, unless both hold a user id."""
+    if found is None:
+        found = duplicates_find(workspace_id=workspace.pk, kind=kind)
+    record = "profile" if kind == "profile" else "account"
+    key = "user_id" if kind == "profile" else "group_id"
+    rules = identity_rules_get(workspace_id=workspace.pk)
+    now = timezone.now()
+    with transaction.atomic():
+        existing = {
+            (c.record_a, c.record_b): c
+            for c in DuplicateCandidate.objects.select_for_update().filter(
+                workspace=workspace, kind=kind
+            )
+        }
+        seen = set()
+        created = updated = 0
+        for pair in found:
+            ids = (uuid.UUID(pair[f"{record}_a"]), uuid.UUID(pair[f"{record}_b"]))
+            seen.add(ids)
+            candidate = existing.get(ids)
+            if candidate is None:
+                existing[ids] = DuplicateCandidate.objects.create(
+                    workspace=workspace,
+                    kind=kind,
+                    record_a=ids[0],
+                    record_b=ids[1],
+                    probability=pair["probability"],
+                    agreeing_fields=pair["agreeing_fields"],
+                )
+                created += 1
+            elif candidate.status == DuplicateCandidate.Status.OPEN:
+                candidate.probability = pair["probability"]
+                candidate.agreeing_fields = pair["agreeing_fields"]
+                candidate.save(update_fields=["probability", "agreeing_fields", "updated_at"])
+                updated += 1
+        stale = [
+            c.pk
+            for ids, c in existing.items()
+            if ids not in seen and c.status == DuplicateCandidate.Status.OPEN
+        ]
+        DuplicateCandidate.objects.filter(pk__in=stale).delete()
+        audit_log_record(
+            workspace=workspace,
+            actor=actor,
+            action="identity.duplicates.refresh",
+            target=rules,
+            details={"kind": kind, "found": len(found), "new": created, "closed": len(stale)},
+        )
+    merged = 0
+    threshold = rules.duplicate_auto_merge_probability
+    if kind == "profile" and threshold is not None:
+        for pair in found:
+            if pair["probability"] < threshold:
+                break
+            if pair[f"{key}_a"] and pair[f"{key}_b"] and pair[f"{key}_a"] != pair[f"{key}_b"]:
+                continue  # two known user ids: a person decides
+            candidate = existing[(uuid.UUID(pair["profile_a"]), uuid.UUID(pair["profile_b"]))]
+            try:
+                duplicate_candidate_merge(
+                    candidate=candidate,
+                    reason=f"probable duplicate ({pair['probability']:.4f}), merged automatically",
+                    actor=Actor.system("duplicate detection"),
+                )
+                merged += 1
+            except (ConflictError, NotFoundError):
+                continue  # one of them was merged meanwhile; the next refresh sees anew
+    return {
+        "found": len(found),
+        "new": created,
+        "updated": updated,
+        "closed": len(stale),
+        "merged": merged,
+        "at": now.isoformat(),
+    }
+
+
+def duplicate_candidate_merge(
+    *, candidate: DuplicateCandidate, reason: str, actor: Actor, survivor: str = "a"
+) -> DuplicateCandidate:
+    """Merge the pair (into record `a` unless `survivor` is "b") and close it."""
+
+    if candidate.status != DuplicateCandidate.Status.OPEN:
+        raise ConflictError(f"This pair was already {candidate.status}", code="already_reviewed")
+    if survivor not in ("a", "b"):
+        raise InvalidInputError('must be "a" or "b"', field="survivor")
+    keep, drop = (
+        (candidate.record_a, candidate.record_b)
+        if survivor == "a"
+        else (candidate.record_b, candidate.record_a)
+    )
+    model = Profile if candidate.kind == DuplicateCandidate.Kind.PROFILE else Account
+    records = {
+        r.pk: r
+        for r in model.objects.filter(workspace_id=candidate.workspace_id, pk__in=[keep, drop])
+    }
+    if len(records) != 2:
+        raise NotFoundError(f"One of these {candidate.kind}s no longer exists")
+    with transaction.atomic():
+        if model is Profile:
+            profile_merge(survivor=records[keep], merged=records[drop], reason=reason, actor=actor)
+        else:
+            account_merge(survivor=records[keep], merged=records[drop], reason=reason, actor=actor)
+        candidate.status = DuplicateCandidate.Status.MERGED
+        candidate.reviewed_by = actor.label
+        candidate.reviewed_at = timezone.now()
+        candidate.review_reason = reason[:2000]
+        candidate.save()
+    return candidate
+
+
+def duplicate_candidate_dismiss(
+    *, candidate: DuplicateCandidate, reason: str, actor: Actor
+) -> DuplicateCandidate:
+    """Not the same customer: the pair is closed and not proposed again."""
+    if candidate.status != DuplicateCandidate.Status.OPEN:
+        raise ConflictError(f"This pair was already {candidate.status}", code="already_reviewed")
+    with transaction.atomic():
+        candidate.status = DuplicateCandidate.Status.DISMISSED
+        candidate.reviewed_by = actor.label
+        candidate.reviewed_at = timezone.now()
+        candidate.review_reason = (reason or "").strip()[:2000]
+        candidate.save()
+        audit_log_record(
+            workspace=candidate.workspace,
+            actor=actor,
+            action="identity.duplicate.dismiss",
+            target=candidate,
+            details={"a": str(candidate.record_a), "b": str(candidate.record_b)},
+        )
+    return candidate

@@ -14,7 +14,9 @@ def import_() -> None:
     where it stopped and stores nothing twice."""
 
 
-def _run_import(*, kind: str, path: Path, id_column: str, workspace_name, as_json: bool) -> None:
+def _run_import(
+    *, kind: str, path: Path, id_column: str, workspace_name, as_json: bool, background: bool
+) -> None:
     django_setup()
     from rapport.ingest import files
     from rapport.ingest.services import import_job_create, import_run
@@ -40,6 +42,12 @@ def _run_import(*, kind: str, path: Path, id_column: str, workspace_name, as_jso
             job = import_run(import_job_id=job.pk, path=path, progress=bar.update)
     else:
         job = import_run(import_job_id=job.pk, path=path)
+    if not background:
+        # Identity resolution and the other consumers of the stored events, as a
+        # worker would run them, so the customers are in their profiles on return.
+        if not as_json:
+            click.echo("Resolving profiles...")
+        _queue_drain()
     summary = {
         "import_id": str(job.pk),
         "file": path.name,
@@ -60,14 +68,37 @@ def _run_import(*, kind: str, path: Path, id_column: str, workspace_name, as_jso
         click.echo(f"  ... see GET /api/v1/imports/{job.pk} for the first {len(job.errors)}")
 
 
+def _queue_drain() -> None:
+    import logging
+
+    from django.core.management import call_command
+
+    logging.getLogger("django_tasks").setLevel(logging.WARNING)
+    call_command("db_worker", queue_name="default", batch=True, no_startup_delay=True, verbosity=0)
+
+
+background_option = click.option(
+    "--background",
+    is_flag=True,
+    help="Leave identity resolution of the imported rows to running workers "
+    "(default: do it before returning).",
+)
+
+
 @import_.command("events")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @workspace_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def import_events(file: Path, workspace_name: str | None, as_json: bool) -> None:
+@background_option
+def import_events(file: Path, workspace_name: str | None, as_json: bool, background: bool) -> None:
     """Import events from FILE, one Segment-spec JSON object per line."""
     _run_import(
-        kind="events", path=file, id_column="", workspace_name=workspace_name, as_json=as_json
+        kind="events",
+        path=file,
+        id_column="",
+        workspace_name=workspace_name,
+        as_json=as_json,
+        background=background,
     )
 
 
@@ -76,7 +107,10 @@ def import_events(file: Path, workspace_name: str | None, as_json: bool) -> None
 @click.option("--id-column", required=True, help="The column holding each customer's user id.")
 @workspace_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def import_customers(file: Path, id_column: str, workspace_name: str | None, as_json: bool) -> None:
+@background_option
+def import_customers(
+    file: Path, id_column: str, workspace_name: str | None, as_json: bool, background: bool
+) -> None:
     """Import customers from a CSV FILE: each row an identify; the other columns become
     traits, with numbers and true/false recognised."""
     _run_import(
@@ -85,4 +119,5 @@ def import_customers(file: Path, id_column: str, workspace_name: str | None, as_
         id_column=id_column,
         workspace_name=workspace_name,
         as_json=as_json,
+        background=background,
     )

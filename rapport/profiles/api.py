@@ -255,6 +255,7 @@ class AccountSummaryOut(AccountRef):
 
 class AccountOut(AccountSummaryOut):
     trait_sources: dict
+    merged_into: uuid.UUID | None = Field(None, alias="merged_into_id")
     parent: AccountRef | None
     children: list[AccountRef]
     members: int
@@ -273,6 +274,41 @@ class AccountFilter(Schema):
 
 
 accounts_router = Router(tags=["accounts"])
+
+
+class AccountMergeIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    other: uuid.UUID = Field(description="The account to merge into this one")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class AccountMergeOut(Schema):
+    id: uuid.UUID
+    survivor: uuid.UUID = Field(alias="survivor_id")
+    merged: uuid.UUID = Field(alias="merged_id")
+    members: list[list]
+    children: list[str]
+    reason: str
+    actor: str = Field(alias="actor_label")
+    created_at: datetime
+    unmerged_at: datetime | None
+
+
+@accounts_router.get("/merges", response=list[AccountMergeOut], summary="Account merges")
+@paginate(LimitOffsetPagination)
+def account_merge_list(request: HttpRequest):
+    request.auth.require("profiles.read")
+    return selectors.account_merge_list(workspace=request.auth.workspace)
+
+
+@accounts_router.post(
+    "/merges/{account_merge_id}/unmerge", response=AccountMergeOut, summary="Undo an account merge"
+)
+def account_unmerge(request: HttpRequest, account_merge_id: uuid.UUID):
+    request.auth.require("profiles.merge")
+    merge = selectors.account_merge_get(workspace=request.auth.workspace, merge_id=account_merge_id)
+    return profile_services.account_unmerge(merge=merge, actor=request.auth.actor)
 
 
 @accounts_router.get("", response=list[AccountSummaryOut], summary="Companies")
@@ -302,6 +338,21 @@ def account_timeline(request: HttpRequest, account_id: uuid.UUID):
     request.auth.require("profiles.read")
     events = selectors.account_timeline(workspace=request.auth.workspace, account_id=account_id)
     return MaskedPage(events, request.auth)
+
+
+@accounts_router.post(
+    "/{account_id}/merge",
+    response=AccountMergeOut,
+    summary="Merge another account (the same company) into this one",
+)
+def account_merge(request: HttpRequest, account_id: uuid.UUID, payload: AccountMergeIn):
+    request.auth.require("profiles.merge")
+    workspace = request.auth.workspace
+    survivor = selectors.account_get(workspace=workspace, account_id=account_id)
+    merged = selectors.account_get(workspace=workspace, account_id=payload.other)
+    return profile_services.account_merge(
+        survivor=survivor, merged=merged, reason=payload.reason, actor=request.auth.actor
+    )
 
 
 ROUTERS = [("v1/profiles", router), ("v1/accounts", accounts_router)]

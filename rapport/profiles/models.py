@@ -47,6 +47,11 @@ class Account(models.Model):
     )
     first_seen_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    # A duplicate merged into another account keeps its row so the merge can be undone;
+    # group calls for its group_id then land on the survivor.
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -60,6 +65,32 @@ class Account(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.group_id
+
+
+class AccountMerge(models.Model):
+    """Two accounts joined by a person: what moved, so the merge can be undone."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    workspace = models.ForeignKey(
+        "tenancy.Workspace", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    survivor = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    merged = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    # Profile ids whose membership moved, and child account ids whose parent moved.
+    members = models.JSONField(default=list)
+    children = models.JSONField(default=list)
+    reason = models.TextField(blank=True)
+    actor_label = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    unmerged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "-created_at"], name="profiles_acctmerge_ws_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merged_id} into {self.survivor_id}"
 
 
 class AccountMember(models.Model):

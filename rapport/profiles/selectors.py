@@ -13,6 +13,7 @@ from rapport.ingest.models import Event
 from rapport.profiles.models import (
     Account,
     AccountMember,
+    AccountMerge,
     ConsentChange,
     ConsentChannel,
     ConsentPurpose,
@@ -78,8 +79,12 @@ def profile_timeline(
     return events.order_by("-timestamp", "-id")
 
 
-def account_list(*, workspace: Workspace, q: str | None = None) -> QuerySet[Account]:
+def account_list(
+    *, workspace: Workspace, q: str | None = None, include_merged: bool = False
+) -> QuerySet[Account]:
     accounts = Account.objects.filter(workspace=workspace)
+    if not include_merged:
+        accounts = accounts.filter(merged_into__isnull=True)
     if q:
         accounts = accounts.filter(Q(name__icontains=q.strip()) | Q(group_id=q.strip()))
     return accounts.order_by("name", "group_id")
@@ -98,13 +103,26 @@ def account_members(*, workspace: Workspace, account_id: uuid.UUID) -> QuerySet[
     return profile_list(workspace=workspace).filter(account_links__account=account)
 
 
+def account_merged_group_ids(account: Account) -> list[str]:
+    """Group ids of the accounts merged into this one, directly or through others."""
+    found, frontier = [], [account.pk]
+    while frontier:
+        rows = list(
+            Account.objects.filter(merged_into_id__in=frontier).values_list("pk", "group_id")
+        )
+        found += [group_id for _, group_id in rows]
+        frontier = [pk for pk, _ in rows]
+    return found
+
+
 def account_timeline(*, workspace: Workspace, account_id: uuid.UUID) -> QuerySet[Event]:
     """Everything the account's people did, and the account's own group calls."""
     account = account_get(workspace=workspace, account_id=account_id)
     members = AccountMember.objects.filter(account=account).values("profile_id")
+    group_ids = [account.group_id, *account_merged_group_ids(account)]
     return (
         Event.objects.filter(workspace=workspace)
-        .filter(Q(profile_id__in=members) | Q(group_id=account.group_id))
+        .filter(Q(profile_id__in=members) | Q(group_id__in=group_ids))
         .order_by("-timestamp", "-id")
     )
 
@@ -138,3 +156,16 @@ def consent_current(*, workspace: Workspace, profile_id: uuid.UUID) -> list[dict
                 }
             )
     return current
+
+
+def account_merge_list(
+    *, workspace: Workspace, account: Account | None = None
+) -> QuerySet[AccountMerge]:
+    merges = AccountMerge.objects.filter(workspace=workspace)
+    if account is not None:
+        merges = merges.filter(Q(survivor=account) | Q(merged=account))
+    return merges.order_by("-created_at", "-id")
+
+
+def account_merge_get(*, workspace: Workspace, merge_id: uuid.UUID) -> AccountMerge:
+    return object_get(account_merge_list(workspace=workspace), what="account merge", pk=merge_id)

@@ -9,20 +9,34 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from rapport.core.errors import InvalidInputError
+from rapport.core.errors import ConflictError, InvalidInputError, NotFoundError
 from rapport.ingest.models import Event, EventType
 from rapport.profiles.consent import statements_in
-from rapport.profiles.models import Account, AccountMember, ConsentChange, Profile
+from rapport.profiles.models import (
+    Account,
+    AccountMember,
+    AccountMerge,
+    ConsentChange,
+    Profile,
+)
 from rapport.tenancy.services import Actor, audit_log_record
 
 PARENT_TRAITS = ("parent_group_id", "parentGroupId", "parent_id")
 
 
+def _live_account(account: Account) -> Account:
+    """The account itself, or the one it was merged into (followed to the end)."""
+    seen = set()
+    while account.merged_into_id is not None and account.pk not in seen:
+        seen.add(account.pk)
+        account = Account.objects.get(pk=account.merged_into_id)
+    return account
+
+
 def _account_for(workspace_id: Any, group_id: str, cache: dict[str, Account]) -> Account:
     if group_id not in cache:
-        cache[group_id], _ = Account.objects.get_or_create(
-            workspace_id=workspace_id, group_id=group_id
-        )
+        account, _ = Account.objects.get_or_create(workspace_id=workspace_id, group_id=group_id)
+        cache[group_id] = _live_account(account)
     return cache[group_id]
 
 
@@ -106,13 +120,133 @@ def account_members_recompute(*, workspace_id: Any, profile_id: Any) -> None:
             workspace_id=workspace_id, profile_id=profile_id, type=EventType.GROUP
         ).values_list("group_id", flat=True)
     )
-    accounts = Account.objects.filter(workspace_id=workspace_id, group_id__in=group_ids)
+    accounts = {
+        _live_account(account).pk
+        for account in Account.objects.filter(workspace_id=workspace_id, group_id__in=group_ids)
+    }
     AccountMember.objects.bulk_create(
         [
-            AccountMember(workspace_id=workspace_id, account=account, profile_id=profile_id)
-            for account in accounts
+            AccountMember(workspace_id=workspace_id, account_id=account_id, profile_id=profile_id)
+            for account_id in accounts
         ]
     )
+
+
+def account_merge(*, survivor: Account, merged: Account, reason: str, actor: Actor) -> AccountMerge:
+    """A person's merge of two accounts they know to be one company (the "second legal
+    entity" case). Members, child accounts and traits the survivor lacks move over;
+    later group calls for the merged group_id land on the survivor. Undo with
+    `account_unmerge`."""
+    if survivor.workspace_id != merged.workspace_id:
+        raise NotFoundError("No such account in this workspace")
+    if survivor.pk == merged.pk:
+        raise InvalidInputError("An account cannot be merged with itself", field="other")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInputError("Say why these are the same company", field="reason")
+    with transaction.atomic():
+        survivor = Account.objects.select_for_update().get(pk=survivor.pk)
+        merged = Account.objects.select_for_update().get(pk=merged.pk)
+        for account in (survivor, merged):
+            if account.merged_into_id is not None:
+                raise ConflictError(
+                    f"Account {account.pk} was merged into {account.merged_into_id}; "
+                    "merge that one instead",
+                    code="already_merged",
+                )
+        if survivor.parent_id == merged.pk or merged.parent_id == survivor.pk:
+            raise ConflictError(
+                "One of these accounts is the other's parent company; a subsidiary is not a "
+                "duplicate. Change the hierarchy first if it is wrong.",
+                code="parent_and_child",
+            )
+        already = set(
+            AccountMember.objects.filter(account=survivor).values_list("profile_id", flat=True)
+        )
+        members = []
+        for profile_id in AccountMember.objects.filter(account=merged).values_list(
+            "profile_id", flat=True
+        ):
+            members.append([str(profile_id), profile_id in already])
+        AccountMember.objects.filter(account=merged, profile_id__in=already).delete()
+        AccountMember.objects.filter(account=merged).update(account=survivor)
+        children = [
+            str(pk)
+            for pk in Account.objects.filter(parent=merged)
+            .exclude(pk=survivor.pk)
+            .values_list("pk", flat=True)
+        ]
+        Account.objects.filter(pk__in=children).update(parent=survivor)
+        added = []
+        for name, value in merged.traits.items():
+            if name not in survivor.traits:
+                survivor.traits[name] = value
+                survivor.trait_sources[name] = merged.trait_sources.get(name, {})
+                added.append(name)
+        for bound, pick in (("first_seen_at", min), ("last_seen_at", max)):
+            values = [v for v in (getattr(survivor, bound), getattr(merged, bound)) if v]
+            setattr(survivor, bound, pick(values) if values else None)
+        survivor.save()
+        merged.merged_into = survivor
+        merged.save(update_fields=["merged_into", "updated_at"])
+        merge = AccountMerge.objects.create(
+            workspace_id=survivor.workspace_id,
+            survivor=survivor,
+            merged=merged,
+            members=members,
+            children=children,
+            reason=reason[:2000],
+            actor_label=actor.label,
+        )
+        audit_log_record(
+            workspace=survivor.workspace,
+            actor=actor,
+            action="account.merge",
+            target=merge,
+            details={
+                "survivor": str(survivor.pk),
+                "merged": str(merged.pk),
+                "reason": reason,
+                "traits_added": added,
+            },
+        )
+    return merge
+
+
+def account_unmerge(*, merge: AccountMerge, actor: Actor) -> AccountMerge:
+    """Undo an account merge: the merged account's members and child accounts go back,
+    and the survivor loses the traits it only had from the merged account."""
+    with transaction.atomic():
+        merge = AccountMerge.objects.select_for_update().get(pk=merge.pk)
+        if merge.unmerged_at is not None:
+            raise ConflictError("This merge was already undone", code="already_unmerged")
+        survivor = Account.objects.select_for_update().get(pk=merge.survivor_id)
+        restored = Account.objects.select_for_update().get(pk=merge.merged_id)
+        for profile_id, was_in_survivor in merge.members:
+            if not was_in_survivor:
+                AccountMember.objects.filter(account=survivor, profile_id=profile_id).delete()
+            if Profile.objects.filter(pk=profile_id).exists():
+                AccountMember.objects.get_or_create(
+                    workspace_id=merge.workspace_id, account=restored, profile_id=profile_id
+                )
+        Account.objects.filter(pk__in=merge.children, parent=survivor).update(parent=restored)
+        for name, source in restored.trait_sources.items():
+            if survivor.trait_sources.get(name) == source:
+                survivor.traits.pop(name, None)
+                survivor.trait_sources.pop(name, None)
+        survivor.save()
+        restored.merged_into = None
+        restored.save(update_fields=["merged_into", "updated_at"])
+        merge.unmerged_at = timezone.now()
+        merge.save(update_fields=["unmerged_at"])
+        audit_log_record(
+            workspace=survivor.workspace,
+            actor=actor,
+            action="account.unmerge",
+            target=merge,
+            details={"survivor": str(survivor.pk), "restored": str(restored.pk)},
+        )
+    return merge
 
 
 # --- Consent --------------------------------------------------------------------------

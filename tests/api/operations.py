@@ -79,6 +79,16 @@ EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "other": "{other_profile_id}",
         "reason": "Same customer, two sign-ups",
     },
+    ("POST", "/api/v1/accounts/{account_id}/merge"): {
+        "other": "{other_account_id}",
+        "reason": "The same company under a second legal name",
+    },
+    ("POST", "/api/v1/identity/duplicates/scan"): {"kind": "profile"},
+    ("POST", "/api/v1/identity/duplicates/{candidate_id}/merge"): {
+        "reason": "Same birthday and address",
+        "survivor": "b",
+    },
+    ("POST", "/api/v1/identity/duplicates/{candidate_id}/dismiss"): {"reason": "Twins"},
 }
 
 

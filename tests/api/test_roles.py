@@ -10,6 +10,7 @@ ALL = {role.value for role in Role}
 ADMIN = {"admin"}
 SOURCE_READERS = {"admin", "marketer", "analyst"}
 
+MERGERS = {"admin", "marketer", "sales", "agent"}
 EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/me"): ALL,
     ("GET", "/api/v1/workspace"): ALL,
@@ -54,6 +55,13 @@ EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/accounts/{account_id}/members"): ALL,
     ("GET", "/api/v1/accounts/{account_id}/timeline"): ALL,
     ("PATCH", "/api/v1/identity/rules"): ADMIN,
+    ("GET", "/api/v1/accounts/merges"): ALL,
+    ("POST", "/api/v1/accounts/{account_id}/merge"): MERGERS,
+    ("POST", "/api/v1/accounts/merges/{account_merge_id}/unmerge"): MERGERS,
+    ("GET", "/api/v1/identity/duplicates"): ALL,
+    ("POST", "/api/v1/identity/duplicates/scan"): MERGERS,
+    ("POST", "/api/v1/identity/duplicates/{candidate_id}/merge"): MERGERS,
+    ("POST", "/api/v1/identity/duplicates/{candidate_id}/dismiss"): MERGERS,
 }
 
 
