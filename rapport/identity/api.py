@@ -36,7 +36,9 @@ class RulesPatch(Schema):
         None, strict=True, description="Keep pairs at least this probable for review (0.5 to 1)"
     )
     duplicate_auto_merge_probability: float | None = Field(
-        None, strict=True, description="Merge profile pairs at least this probable (0.9 to 1); null: never"
+        None,
+        strict=True,
+        description="Merge profile pairs at least this probable (0.9 to 1); null: never",
     )
     duplicate_fields: dict[str, str] | None = Field(
         None, max_length=50, description="Extra traits to compare: trait -> kind"

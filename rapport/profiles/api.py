@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, ConfigDict
 
 from rapport.identity import selectors as identity_selectors
 from rapport.identity import services as identity_services
-from rapport.ingest.api import EventOut, MaskedPage
+from rapport.ingest.api import EventOut, MaskedPage, masked
 from rapport.ingest.models import EventType
 from rapport.profiles import selectors
 from rapport.profiles import services as profile_services
@@ -49,8 +49,18 @@ class ProfileFilter(Schema):
 
 
 class TimelineFilter(Schema):
+    kind: str | None = Field(
+        None,
+        max_length=100,
+        description="Comma-separated: event, trait_change, merge, unmerge, consent",
+    )
+    channel: str | None = Field(
+        None, max_length=50, description="website, mobile, server, import, http; email, sms..."
+    )
     type: EventType | None = None
     event: str | None = Field(None, max_length=255)
+    cursor: str | None = Field(None, max_length=300)
+    limit: int = Field(50, ge=1, le=200)
 
 
 def _mask_identity(kind: str, value: str) -> str:
@@ -173,14 +183,59 @@ def profile_erase(request: HttpRequest, profile_id: uuid.UUID):
     return identity_services.profile_erase(profile=profile, actor=request.auth.actor)
 
 
-@router.get("/{profile_id}/timeline", response=list[EventOut], summary="The customer's timeline")
-@paginate(LimitOffsetPagination)
+class TimelineEntryOut(Schema):
+    kind: str = Field(description="event, trait_change, merge, unmerge or consent")
+    id: uuid.UUID
+    at: datetime
+    channel: str = Field(description="Source kind for events; consent channel for consent")
+    title: str
+    event: EventOut | None = None
+    merge: MergeOut | None = None
+    consent: "ConsentChangeOut | None" = None
+
+
+class TimelinePageOut(Schema):
+    items: list[TimelineEntryOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next, older page")
+
+
+def _timeline_out(page, principal) -> dict:
+    items = []
+    for entry in page.items:
+        item = {
+            "kind": entry.kind,
+            "id": entry.id,
+            "at": entry.at,
+            "channel": entry.channel,
+            "title": entry.title,
+        }
+        if "event" in entry.data:
+            item["event"] = masked(
+                principal, entry.data["event"], "properties", "traits", "context"
+            )
+        item.update({k: v for k, v in entry.data.items() if k != "event"})
+        items.append(item)
+    return {"items": items, "next_cursor": page.next_cursor}
+
+
+@router.get(
+    "/{profile_id}/timeline",
+    response=TimelinePageOut,
+    summary="The customer's timeline, newest first (cursor-paged)",
+)
 def profile_timeline(request: HttpRequest, profile_id: uuid.UUID, filters: Query[TimelineFilter]):
     request.auth.require("profiles.read")
-    events = selectors.profile_timeline(
-        workspace=request.auth.workspace, profile_id=profile_id, **filters.dict()
+    page = selectors.profile_timeline(
+        workspace=request.auth.workspace,
+        profile_id=profile_id,
+        kinds=[k.strip() for k in filters.kind.split(",") if k.strip()] if filters.kind else None,
+        channel=filters.channel,
+        type=filters.type,
+        event=filters.event,
+        cursor=filters.cursor,
+        limit=filters.limit,
     )
-    return MaskedPage(events, request.auth)
+    return _timeline_out(page, request.auth)
 
 
 class ConsentOut(Schema):

@@ -1,4 +1,8 @@
+import base64
+import binascii
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
@@ -7,9 +11,9 @@ from django.utils import timezone
 
 from rapport.core.errors import InvalidInputError
 from rapport.core.selectors import object_get
-from rapport.identity.models import Identifier
+from rapport.identity.models import Identifier, ProfileMerge
 from rapport.identity.normalize import normalize_email, normalize_phone
-from rapport.ingest.models import Event
+from rapport.ingest.models import Event, EventType
 from rapport.profiles.models import (
     Account,
     AccountMember,
@@ -20,7 +24,7 @@ from rapport.profiles.models import (
     ConsentStatus,
     Profile,
 )
-from rapport.tenancy.models import Workspace
+from rapport.tenancy.models import Source, Workspace
 
 
 def profile_list(*, workspace: Workspace, include_merged: bool = False) -> QuerySet[Profile]:
@@ -61,22 +65,169 @@ def profile_get(*, workspace: Workspace, profile_id: uuid.UUID) -> Profile:
     )
 
 
+TIMELINE_KINDS = ("event", "trait_change", "merge", "unmerge", "consent")
+TIMELINE_MAX_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One thing known about the customer: `kind` says what it is, `at` when it was,
+    `channel` through what (a source kind for events, a consent channel), `data` the
+    details (the event, the traits set, the merge or the consent statement)."""
+
+    kind: str
+    id: uuid.UUID
+    at: datetime
+    channel: str
+    title: str
+    data: dict
+
+    @property
+    def key(self) -> tuple:
+        return (self.at, self.id, self.kind)
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    items: list[TimelineEntry]
+    next_cursor: str | None
+
+
+def _cursor_encode(entry: TimelineEntry) -> str:
+    raw = f"{entry.at.isoformat()}|{entry.id}|{entry.kind}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, entry_id, kind = raw.split("|")
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None or kind not in TIMELINE_KINDS:
+            raise ValueError(kind)
+        return moment, uuid.UUID(entry_id), kind
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise InvalidInputError("not a cursor this endpoint gave out", field="cursor") from None
+
+
+def _before(queryset, at_field: str, cursor):
+    """Rows strictly older than the cursor, in (at, id) order."""
+    if cursor is None:
+        return queryset
+    at, entry_id, _ = cursor
+    return queryset.filter(Q(**{f"{at_field}__lt": at}) | Q(**{at_field: at, "id__lt": entry_id}))
+
+
+def _event_entry(event: Event, channels: dict) -> TimelineEntry:
+    has_traits = event.type == EventType.IDENTIFY and bool(event.traits)
+    if has_traits:
+        title = "Traits set: " + ", ".join(sorted(event.traits)[:10])
+    elif event.type == EventType.TRACK:
+        title = event.event
+    elif event.type in (EventType.PAGE, EventType.SCREEN):
+        title = f"Viewed {event.event or event.properties.get('path') or event.type}"
+    else:
+        title = event.type.capitalize()
+    return TimelineEntry(
+        kind="trait_change" if has_traits else "event",
+        id=event.pk,
+        at=event.timestamp,
+        channel=channels.get(event.source_id, ""),
+        title=str(title)[:300],
+        data={"event": event},
+    )
+
+
 def profile_timeline(
     *,
     workspace: Workspace,
     profile_id: uuid.UUID,
+    kinds: list[str] | None = None,
+    channel: str | None = None,
     type: str | None = None,
     event: str | None = None,
-) -> QuerySet[Event]:
-    """Everything the customer did, newest first (events now; messages, tickets, orders
-    and points join as their apps arrive)."""
+    cursor: str | None = None,
+    limit: int = 50,
+) -> TimelinePage:
+    """Everything known about the customer, newest first: events, trait changes (the
+    identify calls that set traits), merges and unmerges, consent changes. Paged by a
+    cursor (keyset: each page is one index range scan, however long the history),
+    filterable by kind and channel; `type` and `event` narrow the events."""
     profile = profile_get(workspace=workspace, profile_id=profile_id)
-    events = Event.objects.filter(workspace=workspace, profile=profile)
-    if type:
-        events = events.filter(type=type)
-    if event:
-        events = events.filter(event=event)
-    return events.order_by("-timestamp", "-id")
+    for kind in kinds or ():
+        if kind not in TIMELINE_KINDS:
+            raise InvalidInputError(
+                f"{kind!r} is not one of {', '.join(TIMELINE_KINDS)}", field="kind"
+            )
+    if not 1 <= limit <= TIMELINE_MAX_LIMIT:
+        raise InvalidInputError(f"must be 1 to {TIMELINE_MAX_LIMIT}", field="limit")
+    wanted = set(kinds or TIMELINE_KINDS)
+    after = _cursor_decode(cursor) if cursor else None
+    channels = dict(Source.objects.filter(workspace=workspace).values_list("id", "kind"))
+    candidates: list[TimelineEntry] = []
+
+    if wanted & {"event", "trait_change"}:
+        events = Event.objects.filter(workspace=workspace, profile=profile)
+        if type:
+            events = events.filter(type=type)
+        if event:
+            events = events.filter(event=event)
+        if channel:
+            events = events.filter(
+                source_id__in=[pk for pk, kind in channels.items() if kind == channel]
+            )
+        sets_traits = Q(type=EventType.IDENTIFY) & ~Q(traits={})
+        if "event" not in wanted:
+            events = events.filter(sets_traits)
+        elif "trait_change" not in wanted:
+            events = events.exclude(sets_traits)
+        events = _before(events, "timestamp", after).order_by("-timestamp", "-id")
+        candidates += [_event_entry(row, channels) for row in events[: limit + 1]]
+
+    if wanted & {"consent"}:
+        consents = ConsentChange.objects.filter(profile=profile)
+        if channel:
+            consents = consents.filter(channel=channel)
+        for change in _before(consents, "at", after).order_by("-at", "-id")[: limit + 1]:
+            candidates.append(
+                TimelineEntry(
+                    kind="consent",
+                    id=change.pk,
+                    at=change.at,
+                    channel=change.channel,
+                    title=f"{change.channel} {change.purpose}: {change.status}",
+                    data={"consent": change},
+                )
+            )
+
+    if wanted & {"merge", "unmerge"} and not channel:
+        for merge in ProfileMerge.objects.filter(
+            Q(survivor=profile) | Q(merged=profile), workspace=workspace
+        ):
+            other = merge.merged_id if merge.survivor_id == profile.pk else merge.survivor_id
+            moments = [("merge", merge.created_at)]
+            if merge.unmerged_at:
+                moments.append(("unmerge", merge.unmerged_at))
+            for kind, at in moments:
+                if kind in wanted:
+                    verb = "Merged with" if kind == "merge" else "Unmerged from"
+                    candidates.append(
+                        TimelineEntry(
+                            kind=kind,
+                            id=merge.pk,
+                            at=at,
+                            channel="",
+                            title=f"{verb} profile {other}",
+                            data={"merge": merge},
+                        )
+                    )
+
+    if after is not None:
+        candidates = [c for c in candidates if c.key < after]
+    candidates.sort(key=lambda c: c.key, reverse=True)
+    page = candidates[:limit]
+    more = len(candidates) > limit
+    return TimelinePage(items=page, next_cursor=_cursor_encode(page[-1]) if more else None)
 
 
 def account_list(

@@ -115,7 +115,19 @@ def test_roles_without_pii_read_see_masked_identities_and_traits(role, shop):
 def test_timeline_is_everything_the_customer_did_newest_first(shop):
     jane = Profile.objects.get(workspace=shop.workspace, identifiers__value="cust-1")
     timeline = shop.api("admin").get(f"/api/v1/profiles/{jane.pk}/timeline").json()
-    assert timeline["count"] == 3
-    assert [e["type"] for e in timeline["items"]] == ["track", "identify", "page"]
+    assert [(e["kind"], e["event"]["type"]) for e in timeline["items"]] == [
+        ("event", "track"),
+        ("trait_change", "identify"),
+        ("event", "page"),
+    ]
+    assert timeline["items"][0]["title"] == "Order Completed"
+    assert timeline["items"][1]["title"] == "Traits set: age, email, phone, plan"
+    assert timeline["next_cursor"] is None
     tracks = shop.api("admin").get(f"/api/v1/profiles/{jane.pk}/timeline?type=track").json()
-    assert [e["event"] for e in tracks["items"]] == ["Order Completed"]
+    assert [e["event"]["event"] for e in tracks["items"]] == ["Order Completed"]
+
+
+def test_timeline_masks_personal_data_for_roles_without_pii_read(shop):
+    jane = Profile.objects.get(workspace=shop.workspace, identifiers__value="cust-1")
+    timeline = shop.api("analyst").get(f"/api/v1/profiles/{jane.pk}/timeline").json()
+    assert "jane.doe@example.com" not in str(timeline).lower()
