@@ -58,9 +58,13 @@ def _child() -> dict:
     from django.utils import timezone
 
     call_command("migrate", verbosity=0)
-    from rapport.identity.services import events_resolve
     from rapport.ingest.models import Event
-    from rapport.ingest.services import Destination, events_ingest, events_parse
+    from rapport.ingest.services import (
+        Destination,
+        events_dispatch,
+        events_ingest,
+        events_parse,
+    )
     from rapport.profiles.models import Profile
     from rapport.tenancy.services import Actor, workspace_create
 
@@ -91,10 +95,8 @@ def _child() -> dict:
 
     started = time.perf_counter()
     for message_ids in message_batches:
-        events = list(
-            Event.objects.filter(workspace_id=created.workspace.pk, message_id__in=message_ids)
-        )
-        events_resolve(created.workspace.pk, events)
+        # What a worker runs for each stored batch: every consumer, identity first.
+        events_dispatch(workspace_id=created.workspace.pk, message_ids=message_ids)
     resolve_s = time.perf_counter() - started
     profiles = Profile.objects.filter(workspace=created.workspace, merged_into__isnull=True).count()
     unresolved = Event.objects.filter(workspace=created.workspace, profile__isnull=True).count()

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "ninja",
     "django_tasks",
     "django_tasks_db",
+    "rapport.core",
     "rapport.tenancy",
     "rapport.ingest",
     "rapport.profiles",

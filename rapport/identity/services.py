@@ -40,7 +40,7 @@ from rapport.identity.normalize import (
     identities_of,
 )
 from rapport.ingest.models import Event
-from rapport.profiles.models import Account, Profile
+from rapport.profiles.models import Account, AccountMember, ConsentChange, Profile
 from rapport.profiles.services import (
     account_members_move,
     account_members_recompute,
@@ -188,14 +188,14 @@ def _load_graph(workspace_id: Any, wanted: set[Identity], rules: IdentityRules) 
     owner: dict[Identity, uuid.UUID] = {}
     values = {identity.value for identity in wanted}
     for kind, value, profile_id in Identifier.objects.filter(
-        workspace_id=workspace_id, value__in=values
+        workspace_id=workspace_id, value__any=values
     ).values_list("kind", "value", "profile_id"):
         identity = Identity(kind, value)
         if identity in wanted:
             owner[identity] = profile_id
     held: dict[uuid.UUID, set[Identity]] = defaultdict(set)
     for kind, value, profile_id in Identifier.objects.filter(
-        workspace_id=workspace_id, profile_id__in=set(owner.values())
+        workspace_id=workspace_id, profile_id__any=set(owner.values())
     ).values_list("kind", "value", "profile_id"):
         identity = Identity(kind, value)
         held[profile_id].add(identity)
@@ -319,18 +319,9 @@ def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
         touched = set(final.values()) | {graph.live(m.survivor) for m in graph.merges}
         profiles = {
             p.pk: p
-            for p in Profile.objects.filter(pk__in=touched | {m.merged for m in graph.merges})
+            for p in Profile.objects.filter(pk__any=touched | {m.merged for m in graph.merges})
         }
-        for merge in graph.merges:
-            _merge_rows(
-                survivor=profiles[merge.survivor],
-                merged=profiles[merge.merged],
-                identities=[[i.kind, i.value] for i in merge.identities],
-                automatic=True,
-                reason="shared identifier",
-                actor_label="identity resolution",
-                message_id=merge.event_key,
-            )
+        _merges_apply(workspace_id, graph, profiles)
         rows_update(
             Event,
             [
@@ -386,16 +377,7 @@ def _merge_rows(
     )
     account_members_move(source_profile_id=merged.pk, target_profile_id=survivor.pk)
     consents_move(source_profile_id=merged.pk, target_profile_id=survivor.pk)
-    _combine_traits(survivor, merged)
-    if merged.first_seen_at and (
-        survivor.first_seen_at is None or merged.first_seen_at < survivor.first_seen_at
-    ):
-        survivor.first_seen_at = merged.first_seen_at
-    if merged.last_seen_at and (
-        survivor.last_seen_at is None or merged.last_seen_at > survivor.last_seen_at
-    ):
-        survivor.last_seen_at = merged.last_seen_at
-    merged.merged_into_id = survivor.pk
+    _combine_profiles(survivor, merged)
     return ProfileMerge.objects.create(
         workspace_id=survivor.workspace_id,
         survivor_id=survivor.pk,
@@ -406,6 +388,75 @@ def _merge_rows(
         actor_label=actor_label,
         message_id=message_id,
     )
+
+
+def _merges_apply(workspace_id: Any, graph: Graph, profiles: dict[uuid.UUID, Profile]) -> None:
+    """The merges resolution found in a batch, in a few statements whatever their
+    number: identifiers and stored events of every merged profile move to the live
+    profile at the end of its chain; the rarer account memberships and consents move
+    merge by merge, in order."""
+    merges = graph.merges
+    if not merges:
+        return
+    target = {m.merged: graph.live(m.merged) for m in merges}
+    rows_update(
+        Identifier,
+        [
+            {"id": pk, "profile_id": target[profile_id]}
+            for pk, profile_id in Identifier.objects.filter(
+                workspace_id=workspace_id, profile_id__any=list(target)
+            ).values_list("id", "profile_id")
+        ],
+        fields=["profile_id"],
+    )
+    rows_update(
+        Event,
+        [
+            {"id": pk, "profile_id": target[profile_id]}
+            for pk, profile_id in Event.objects.filter(
+                workspace_id=workspace_id, profile_id__any=list(target)
+            ).values_list("id", "profile_id")
+        ],
+        fields=["profile_id"],
+    )
+    merged_ids = list(target)
+    if AccountMember.objects.filter(profile_id__any=merged_ids).exists():
+        for m in merges:
+            account_members_move(source_profile_id=m.merged, target_profile_id=m.survivor)
+    if ConsentChange.objects.filter(profile_id__any=merged_ids).exists():
+        for m in merges:
+            consents_move(source_profile_id=m.merged, target_profile_id=m.survivor)
+    for m in merges:
+        _combine_profiles(profiles[m.survivor], profiles[m.merged])
+    ProfileMerge.objects.bulk_create(
+        [
+            ProfileMerge(
+                workspace_id=workspace_id,
+                survivor_id=m.survivor,
+                merged_id=m.merged,
+                identifiers=[[i.kind, i.value] for i in m.identities],
+                automatic=True,
+                reason="shared identifier",
+                actor_label="identity resolution",
+                message_id=m.event_key,
+            )
+            for m in merges
+        ]
+    )
+
+
+def _combine_profiles(survivor: Profile, merged: Profile) -> None:
+    """Traits (latest wins) and first/last seen of `merged` into `survivor`."""
+    _combine_traits(survivor, merged)
+    if merged.first_seen_at and (
+        survivor.first_seen_at is None or merged.first_seen_at < survivor.first_seen_at
+    ):
+        survivor.first_seen_at = merged.first_seen_at
+    if merged.last_seen_at and (
+        survivor.last_seen_at is None or merged.last_seen_at > survivor.last_seen_at
+    ):
+        survivor.last_seen_at = merged.last_seen_at
+    merged.merged_into_id = survivor.pk
 
 
 def profile_merge(*, survivor: Profile, merged: Profile, reason: str, actor: Actor) -> ProfileMerge:
@@ -533,12 +584,18 @@ def _value_hash(identity: Identity) -> str:
     return hashlib.sha256(f"{identity.kind}:{identity.value}".encode()).hexdigest()
 
 
+def _has_suppressions(workspace_id: Any) -> bool:
+    return Suppression.objects.filter(workspace_id=workspace_id).exists()
+
+
 def _suppressed(workspace_id: Any, carried: Iterable[list[Identity]]) -> set[Identity]:
+    if not _has_suppressions(workspace_id):
+        return set()
     by_hash = {_value_hash(i): i for identities in carried for i in identities}
     if not by_hash:
         return set()
     hits = Suppression.objects.filter(
-        workspace_id=workspace_id, value_hash__in=list(by_hash)
+        workspace_id=workspace_id, value_hash__any=list(by_hash)
     ).values_list("value_hash", flat=True)
     return {by_hash[h] for h in hits}
 

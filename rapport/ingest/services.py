@@ -156,10 +156,11 @@ def events_ingest_many(*, batches: list[IngestBatch]) -> list[IngestResult]:
 
 def events_dispatch(*, workspace_id: Any, message_ids: list[str]) -> int:
     """Hand stored events to every registered consumer, oldest first."""
+    # Consumers read identities, traits and context; properties stay in the database.
     events = list(
-        Event.objects.filter(workspace_id=workspace_id, message_id__in=message_ids).order_by(
-            "timestamp", "id"
-        )
+        Event.objects.filter(workspace_id=workspace_id, message_id__any=message_ids)
+        .defer("properties")
+        .order_by("timestamp", "id")
     )
     for _, consumer in list(_CONSUMERS):
         consumer(workspace_id, events)

@@ -129,7 +129,8 @@ def test_events_file_keeps_explicit_times_and_reports_bad_lines(tenant, tmp_path
     assert track.source.name == "File import" and track.source.kind == "import"
 
 
-@pytest.mark.django_db
+# The CLI runs the queued resolution as a worker does, outside any test transaction.
+@pytest.mark.django_db(transaction=True)
 def test_cli_import_summary_and_rerun(tenant, tmp_path, capsys):
     path = _customers(tmp_path, 5)
     args = ["import", "customers", str(path), "--id-column", "id", "--workspace", "Alpha", "--json"]
@@ -142,9 +143,11 @@ def test_cli_import_summary_and_rerun(tenant, tmp_path, capsys):
     assert first["import_id"] == second["import_id"]
     assert Event.objects.filter(user_id__startswith="c").count() == 5
     assert ImportJob.objects.filter(workspace=tenant.workspace, kind="customers").count() == 1
+    # Resolved before the command returned: each row is a customer profile.
+    assert not Event.objects.filter(user_id__startswith="c", profile__isnull=True).exists()
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_cli_import_text_output_lists_reasons(tenant, tmp_path, capsys):
     path = tmp_path / "bad.csv"
     path.write_text("id,name\n,nameless\nok,Fine\nx,too,many\n")

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "rapport.core"
+    label = "core"
+    verbose_name = "Rapport core"
+
+    def ready(self) -> None:
+        from rapport.core.lookups import lookups_register
+
+        lookups_register()
