@@ -10,6 +10,7 @@ from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import ConfigDict
 
 from rapport.identity import selectors, services, tasks
+from rapport.ingest.api import MaskedPage
 from rapport.tenancy.pii import mask_personal_data
 
 
@@ -136,17 +137,8 @@ def _duplicates_out(candidates, principal) -> list[dict]:
     return out
 
 
-class DuplicatePage:
+class DuplicatePage(MaskedPage):
     """Pagination over candidates that fetches both records of the page shown only."""
-
-    def __init__(self, queryset, principal):
-        self.queryset, self.principal = queryset, principal
-
-    def count(self) -> int:
-        return self.queryset.count()
-
-    def __len__(self) -> int:
-        return self.count()
 
     def __getitem__(self, key):
         return _duplicates_out(list(self.queryset[key]), self.principal)

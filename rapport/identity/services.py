@@ -47,6 +47,7 @@ from rapport.profiles.services import (
     account_merge,
     consents_move,
     consents_restore,
+    merge_request_check,
 )
 from rapport.tenancy.models import Workspace
 from rapport.tenancy.services import Actor, audit_log_record
@@ -462,13 +463,7 @@ def _combine_profiles(survivor: Profile, merged: Profile) -> None:
 def profile_merge(*, survivor: Profile, merged: Profile, reason: str, actor: Actor) -> ProfileMerge:
     """A person's merge of two profiles they know to be one customer. Unlike automatic
     merges it may join profiles with different user ids. Undo with `profile_unmerge`."""
-    if survivor.workspace_id != merged.workspace_id:
-        raise NotFoundError("No such profile in this workspace")
-    if survivor.pk == merged.pk:
-        raise InvalidInputError("A profile cannot be merged with itself", field="other")
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInputError("Say why these are the same customer", field="reason")
+    reason = merge_request_check(survivor, merged, reason, what="profile", same="customer")
     with transaction.atomic():
         _workspace_lock(survivor.workspace_id)
         survivor = Profile.objects.select_for_update().get(pk=survivor.pk)
@@ -864,6 +859,14 @@ def duplicate_candidates_refresh(
     }
 
 
+def _review_close(candidate: DuplicateCandidate, status: str, *, reason: str, actor: Actor) -> None:
+    candidate.status = status
+    candidate.reviewed_by = actor.label
+    candidate.reviewed_at = timezone.now()
+    candidate.review_reason = (reason or "").strip()[:2000]
+    candidate.save()
+
+
 def duplicate_candidate_merge(
     *, candidate: DuplicateCandidate, reason: str, actor: Actor, survivor: str = "a"
 ) -> DuplicateCandidate:
@@ -890,11 +893,7 @@ def duplicate_candidate_merge(
             profile_merge(survivor=records[keep], merged=records[drop], reason=reason, actor=actor)
         else:
             account_merge(survivor=records[keep], merged=records[drop], reason=reason, actor=actor)
-        candidate.status = DuplicateCandidate.Status.MERGED
-        candidate.reviewed_by = actor.label
-        candidate.reviewed_at = timezone.now()
-        candidate.review_reason = reason[:2000]
-        candidate.save()
+        _review_close(candidate, DuplicateCandidate.Status.MERGED, reason=reason, actor=actor)
     return candidate
 
 
@@ -905,11 +904,7 @@ def duplicate_candidate_dismiss(
     if candidate.status != DuplicateCandidate.Status.OPEN:
         raise ConflictError(f"This pair was already {candidate.status}", code="already_reviewed")
     with transaction.atomic():
-        candidate.status = DuplicateCandidate.Status.DISMISSED
-        candidate.reviewed_by = actor.label
-        candidate.reviewed_at = timezone.now()
-        candidate.review_reason = (reason or "").strip()[:2000]
-        candidate.save()
+        _review_close(candidate, DuplicateCandidate.Status.DISMISSED, reason=reason, actor=actor)
         audit_log_record(
             workspace=candidate.workspace,
             actor=actor,

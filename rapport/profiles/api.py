@@ -96,7 +96,7 @@ def _profile_out(profile, principal) -> dict:
 class MergeIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    other: uuid.UUID = Field(description="The profile to merge into this one")
+    other: uuid.UUID = Field(description="The profile (or account) to merge into this one")
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -331,13 +331,6 @@ class AccountFilter(Schema):
 accounts_router = Router(tags=["accounts"])
 
 
-class AccountMergeIn(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-    other: uuid.UUID = Field(description="The account to merge into this one")
-    reason: str = Field(min_length=1, max_length=2000)
-
-
 class AccountMergeOut(Schema):
     id: uuid.UUID
     survivor: uuid.UUID = Field(alias="survivor_id")
@@ -400,7 +393,7 @@ def account_timeline(request: HttpRequest, account_id: uuid.UUID):
     response=AccountMergeOut,
     summary="Merge another account (the same company) into this one",
 )
-def account_merge(request: HttpRequest, account_id: uuid.UUID, payload: AccountMergeIn):
+def account_merge(request: HttpRequest, account_id: uuid.UUID, payload: MergeIn):
     request.auth.require("profiles.merge")
     workspace = request.auth.workspace
     survivor = selectors.account_get(workspace=workspace, account_id=account_id)

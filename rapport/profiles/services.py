@@ -132,18 +132,26 @@ def account_members_recompute(*, workspace_id: Any, profile_id: Any) -> None:
     )
 
 
+def merge_request_check(survivor, merged, reason: str, *, what: str, same: str) -> str:
+    """A person's request to merge two records (profiles or accounts) of one workspace:
+    two different records and a reason. Returns the reason, trimmed."""
+    if survivor.workspace_id != merged.workspace_id:
+        raise NotFoundError(f"No such {what} in this workspace")
+    if survivor.pk == merged.pk:
+        article = "An" if what[0] in "aeiou" else "A"
+        raise InvalidInputError(f"{article} {what} cannot be merged with itself", field="other")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInputError(f"Say why these are the same {same}", field="reason")
+    return reason
+
+
 def account_merge(*, survivor: Account, merged: Account, reason: str, actor: Actor) -> AccountMerge:
     """A person's merge of two accounts they know to be one company (the "second legal
     entity" case). Members, child accounts and traits the survivor lacks move over;
     later group calls for the merged group_id land on the survivor. Undo with
     `account_unmerge`."""
-    if survivor.workspace_id != merged.workspace_id:
-        raise NotFoundError("No such account in this workspace")
-    if survivor.pk == merged.pk:
-        raise InvalidInputError("An account cannot be merged with itself", field="other")
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInputError("Say why these are the same company", field="reason")
+    reason = merge_request_check(survivor, merged, reason, what="account", same="company")
     with transaction.atomic():
         survivor = Account.objects.select_for_update().get(pk=survivor.pk)
         merged = Account.objects.select_for_update().get(pk=merged.pk)
