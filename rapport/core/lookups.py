@@ -25,8 +25,20 @@ def _any_sql(lookup, compiler, connection):
     return f"{lhs} = ANY(%s::{array_type})", [*lhs_params, values]
 
 
+def _direct_values(lookup) -> list | None:
+    """Strings and UUIDs need no preparation: skip Django's per-value pass over a list
+    of thousands."""
+    if lookup.rhs_is_direct_value() and all(isinstance(v, str | uuid.UUID) for v in lookup.rhs):
+        return list(lookup.rhs)
+    return None
+
+
 class Any(In):
     lookup_name = "any"
+
+    def get_prep_lookup(self):
+        direct = _direct_values(self)
+        return super().get_prep_lookup() if direct is None else direct
 
     def as_sql(self, compiler, connection):
         if connection.vendor != "postgresql":
@@ -36,6 +48,10 @@ class Any(In):
 
 class RelatedAny(RelatedIn):
     lookup_name = "any"
+
+    def get_prep_lookup(self):
+        direct = _direct_values(self)
+        return super().get_prep_lookup() if direct is None else direct
 
     def as_sql(self, compiler, connection):
         if connection.vendor != "postgresql":

@@ -86,7 +86,7 @@ class Graph:
         more than the limit, and an event naming only what it holds still joins it."""
         union: dict[str, set[str]] = {}
         for profile in profiles:
-            for identity in self.held.get(profile, ()):
+            for identity in self.held[profile]:
                 union.setdefault(identity.kind, set()).add(identity.value)
         grows: set[str] = set()
         for identity in identities:
@@ -106,6 +106,10 @@ class Graph:
 
     def resolve(self, identities: list[Identity], *, event_key: str) -> uuid.UUID | None:
         """The profile this event belongs to (None if it carries no usable identifier)."""
+        # Most events name only identifiers one profile already holds: nothing can grow.
+        owners = {self.owner.get(identity) for identity in identities}
+        if len(owners) == 1 and None not in owners:
+            return owners.pop()
         ids = sorted(identities, key=lambda i: (self.rules.priority(i.kind), i.kind, i.value))
         removed: list[tuple[Identity, str]] = []
         while ids:

@@ -2,7 +2,7 @@
 dropped. Pure functions, no database."""
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import phonenumbers
 
@@ -35,10 +35,17 @@ DEFAULT_BLOCKED_VALUES = (
 )
 
 
-@dataclass(frozen=True, order=True)
-class Identity:
+class Identity(NamedTuple):
+    """One identifier: hashed and compared as a plain tuple, since resolution keys
+    dictionaries by millions of them."""
+
     kind: str
     value: str
+
+
+def blocked_set(values: Iterable[str]) -> frozenset[str]:
+    """Blocked values as `identities_of` compares them (once per batch, not per event)."""
+    return values if isinstance(values, frozenset) else frozenset(v.lower() for v in values)
 
 
 def normalize_email(raw: str) -> str | None:
@@ -84,14 +91,14 @@ def identities_of(
     event: dict,
     *,
     external_kinds: Iterable[str] = (),
-    blocked: Iterable[str] = DEFAULT_BLOCKED_VALUES,
+    blocked: Iterable[str] = DEFAULT_BLOCKED_VALUES,  # or a `blocked_set`
     default_region: str | None = None,
 ) -> list[Identity]:
     """Every identifier an event carries: its user and anonymous ids, the email and
     phone in its traits (top level or context.traits), external ids declared by the
     workspace (`context.externalIds` entries of those types, or traits of those names);
     alias's previousId counts as an anonymous id."""
-    blocked_values = {b.lower() for b in blocked}
+    blocked_values = blocked_set(blocked)
     context = event.get("context") or {}
     traits = {**(context.get("traits") or {}), **(event.get("traits") or {})}
     raw: list[tuple[str, object]] = [
@@ -110,6 +117,8 @@ def identities_of(
             raw.append((kind, traits[kind]))
     found: list[Identity] = []
     for kind, value in raw:
+        if value is None or value == "":
+            continue
         normalized = normalize(kind, value, default_region=default_region)
         if normalized is None or normalized.lower() in blocked_values:
             continue

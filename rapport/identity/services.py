@@ -37,6 +37,7 @@ from rapport.identity.normalize import (
     BUILT_IN_KINDS,
     DEFAULT_BLOCKED_VALUES,
     Identity,
+    blocked_set,
     identities_of,
 )
 from rapport.ingest.models import Event
@@ -170,7 +171,7 @@ def _workspace_lock(workspace_id: Any) -> None:
             )
 
 
-def _event_identities(event: Event, rules: IdentityRules) -> list[Identity]:
+def _event_identities(event: Any, rules: IdentityRules, blocked: frozenset) -> list[Identity]:
     return identities_of(
         {
             "user_id": event.user_id,
@@ -180,23 +181,35 @@ def _event_identities(event: Event, rules: IdentityRules) -> list[Identity]:
             "context": event.context,
         },
         external_kinds=rules.external_kinds,
-        blocked=rules.blocked_values,
+        blocked=blocked,
         default_region=rules.default_phone_region or None,
     )
 
 
-def _load_graph(workspace_id: Any, wanted: set[Identity], rules: IdentityRules) -> Graph:
+def _load_graph(workspace_id: Any, carried: list[list[Identity]], rules: IdentityRules) -> Graph:
+    """Who owns each identifier the batch carries, and every identifier of the owners
+    the batch may grow or merge. An event whose identifiers all belong to one profile
+    already changes nothing in the graph (`Graph.resolve` takes it without looking at
+    what that profile holds), so its profile's identifiers are not read."""
+    wanted = {identity for identities in carried for identity in identities}
     owner: dict[Identity, uuid.UUID] = {}
-    values = {identity.value for identity in wanted}
     for kind, value, profile_id in Identifier.objects.filter(
-        workspace_id=workspace_id, value__any=values
+        workspace_id=workspace_id, value__any={identity.value for identity in wanted}
     ).values_list("kind", "value", "profile_id"):
         identity = Identity(kind, value)
         if identity in wanted:
             owner[identity] = profile_id
+    growing: set[uuid.UUID] = set()
+    for identities in carried:
+        owners = {owner.get(identity) for identity in identities}
+        if len(owners) > 1 or None in owners:
+            growing |= owners
+    growing.discard(None)
     held: dict[uuid.UUID, set[Identity]] = defaultdict(set)
+    # By profile id alone (ids are unique, and these came from the workspace's own
+    # identifiers): the profile index then serves it whatever the planner's statistics.
     for kind, value, profile_id in Identifier.objects.filter(
-        workspace_id=workspace_id, profile_id__any=set(owner.values())
+        profile_id__any=growing
     ).values_list("kind", "value", "profile_id"):
         identity = Identity(kind, value)
         held[profile_id].add(identity)
@@ -230,6 +243,36 @@ def _profiles_save(profiles: Iterable[Profile]) -> None:
         ],
         fields=PROFILE_FIELDS,
     )
+
+
+def _profiles_seen_extend(rows: list[tuple[uuid.UUID, datetime, datetime]]) -> None:
+    """Widen first and last seen of many profiles, given as (id, first, last), in one
+    statement, without reading them."""
+    if not rows:
+        return
+    now = timezone.now()
+    table = connection.ops.quote_name(Profile._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            ids, firsts, lasts = (list(column) for column in zip(*rows, strict=True))
+            cursor.execute(
+                f"UPDATE {table} AS p SET first_seen_at = LEAST(p.first_seen_at, r.first), "
+                "last_seen_at = GREATEST(p.last_seen_at, r.last), updated_at = %s "
+                "FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[]) "
+                "AS r(id, first, last) WHERE p.id = r.id",
+                [now, ids, firsts, lasts],
+            )
+        else:
+            adapt = connection.ops.adapt_datetimefield_value
+            cursor.executemany(
+                f"UPDATE {table} SET first_seen_at = MIN(COALESCE(first_seen_at, %s), %s), "
+                "last_seen_at = MAX(COALESCE(last_seen_at, %s), %s), updated_at = %s "
+                "WHERE id = %s",
+                [
+                    (adapt(first), adapt(first), adapt(last), adapt(last), adapt(now), pk.hex)
+                    for pk, first, last in rows
+                ],
+            )
 
 
 def _newer(source: dict | None, at: datetime) -> bool:
@@ -267,17 +310,17 @@ def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
     with transaction.atomic():
         _workspace_lock(workspace_id)
         rules = identity_rules_get(workspace_id=workspace_id)
-        carried = {event.id: _event_identities(event, rules) for event in events}
+        blocked = blocked_set(rules.blocked_values)
+        carried = {event.id: _event_identities(event, rules, blocked) for event in events}
         event_profiles = {event.id: event.profile_id for event in events}
         suppressed = _suppressed(workspace_id, carried.values())
         if suppressed:
             # An erased person's identifiers: their events are dropped, not resolved.
-            dropped = [e.id for e in events if suppressed.intersection(carried[e.id])]
+            dropped = {e.id for e in events if suppressed.intersection(carried[e.id])}
             Event.objects.filter(pk__in=dropped).delete()
-            events = [e for e in events if e.id not in set(dropped)]
+            events = [e for e in events if e.id not in dropped]
             carried = {e.id: carried[e.id] for e in events}
-        wanted = {identity for identities in carried.values() for identity in identities}
-        graph = _load_graph(workspace_id, wanted, rules)
+        graph = _load_graph(workspace_id, list(carried.values()), rules)
         resolved = {
             event.id: graph.resolve(carried[event.id], event_key=event.message_id)
             for event in events
@@ -288,21 +331,22 @@ def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
         for event in events:
             if event.id in final:
                 seen[final[event.id]].append(event.timestamp)
-        # New profiles are created bare; first and last seen are set below like any other's.
+        # New profiles are written with their first and last seen; traits follow below.
         now = timezone.now()
-        rows_insert(
-            Profile,
-            [
+        created = []
+        for profile_id in graph.created:
+            times = seen.pop(profile_id, None)
+            created.append(
                 {
                     "id": profile_id,
                     "workspace_id": workspace_id,
+                    "first_seen_at": min(times) if times else None,
+                    "last_seen_at": max(times) if times else None,
                     "created_at": now,
                     "updated_at": now,
                 }
-                for profile_id in graph.created
-            ],
-            conflict=["id"],
-        )
+            )
+        rows_insert(Profile, created, conflict=["id"])
         rows_insert(
             Identifier,
             [
@@ -317,10 +361,15 @@ def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
             ],
             conflict=["workspace_id", "value", "kind"],
         )
-        touched = set(final.values()) | {graph.live(m.survivor) for m in graph.merges}
+        # Profiles whose traits may change or that take part in a merge are read and
+        # written whole; for the rest only first and last seen move, in one statement.
+        merging = {m.merged for m in graph.merges} | {m.survivor for m in graph.merges}
+        with_traits = {final[e.id] for e in events if e.traits and e.id in final}
         profiles = {
             p.pk: p
-            for p in Profile.objects.filter(pk__any=touched | {m.merged for m in graph.merges})
+            for p in Profile.objects.filter(
+                pk__any=with_traits | merging | {graph.live(p) for p in merging}
+            )
         }
         _merges_apply(workspace_id, graph, profiles)
         rows_update(
@@ -336,13 +385,18 @@ def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
             profile = profiles.get(final.get(event.id))
             if profile is not None and event.traits:
                 _apply_traits(profile, event)
+        seen_only = []
         for profile_id, times in seen.items():
-            profile = profiles[profile_id]
             first, last = min(times), max(times)
+            profile = profiles.get(profile_id)
+            if profile is None:
+                seen_only.append((profile_id, first, last))
+                continue
             if profile.first_seen_at is None or first < profile.first_seen_at:
                 profile.first_seen_at = first
             if profile.last_seen_at is None or last > profile.last_seen_at:
                 profile.last_seen_at = last
+        _profiles_seen_extend(seen_only)
         _profiles_save(profiles.values())
         IdentityCase.objects.bulk_create(
             [
@@ -404,8 +458,9 @@ def _merges_apply(workspace_id: Any, graph: Graph, profiles: dict[uuid.UUID, Pro
         Identifier,
         [
             {"id": pk, "profile_id": target[profile_id]}
+            # By profile id alone, as in `_load_graph`.
             for pk, profile_id in Identifier.objects.filter(
-                workspace_id=workspace_id, profile_id__any=list(target)
+                profile_id__any=list(target)
             ).values_list("id", "profile_id")
         ],
         fields=["profile_id"],
@@ -543,7 +598,7 @@ def profile_unmerge(*, merge: ProfileMerge, actor: Actor) -> ProfileMerge:
             workspace_id=merge.workspace_id, profile_id__in=holder_ids
         ).iterator():
             identities = sorted(
-                _event_identities(event, rules),
+                _event_identities(event, rules, blocked_set(rules.blocked_values)),
                 key=lambda i: (graph_rules.priority(i.kind), i.kind, i.value),
             )
             strongest = next((owner[i] for i in identities if i in owner), None)

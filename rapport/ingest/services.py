@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import transaction
@@ -44,9 +44,37 @@ class IngestResult:
         return len(self.refused)
 
 
+class DispatchedEvent(NamedTuple):
+    """A stored event as consumers get it: the ids, the time, the traits and the parts
+    of `context` that identify or state consent (`traits`, `externalIds`, `consent`).
+    Properties and the rest of the context stay in the database; a consumer that needs
+    them reads the `Event` by `id`."""
+
+    id: Any
+    message_id: str
+    type: str
+    event: str
+    timestamp: datetime
+    user_id: str
+    anonymous_id: str
+    previous_id: str
+    group_id: str
+    source_id: Any
+    profile_id: Any
+    traits: dict
+    context: dict
+
+    @property
+    def pk(self) -> Any:
+        return self.id
+
+
+CONTEXT_KEYS_DISPATCHED = ("traits", "externalIds", "consent")
+
+
 # Downstream consumers (identity resolution, segments, journeys) register here and get
 # every stored event, in batches, from the `events_dispatch` task.
-EventConsumer = Callable[[Any, list[Event]], None]
+EventConsumer = Callable[[Any, list[DispatchedEvent]], None]
 _CONSUMERS: list[tuple[int, EventConsumer]] = []
 
 
@@ -156,15 +184,35 @@ def events_ingest_many(*, batches: list[IngestBatch]) -> list[IngestResult]:
 
 def events_dispatch(*, workspace_id: Any, message_ids: list[str]) -> int:
     """Hand stored events to every registered consumer, oldest first."""
-    # Consumers read identities, traits and context; properties stay in the database.
-    events = list(
-        Event.objects.filter(workspace_id=workspace_id, message_id__any=message_ids)
-        .defer("properties")
-        .order_by("timestamp", "id")
-    )
+    events = events_dispatched(workspace_id=workspace_id, message_ids=message_ids)
     for _, consumer in list(_CONSUMERS):
         consumer(workspace_id, events)
     return len(events)
+
+
+def events_dispatched(*, workspace_id: Any, message_ids: list[str]) -> list[DispatchedEvent]:
+    """The stored events of these message ids as consumers get them, oldest first. Read
+    as plain rows: a worker hands on thousands at a time, and model instances with every
+    column would cost more than the consumers' work."""
+    rows = (
+        Event.objects.filter(workspace_id=workspace_id, message_id__any=message_ids)
+        .order_by("timestamp", "id")
+        .values_list(
+            *DispatchedEvent._fields[:-1], *(f"context__{key}" for key in CONTEXT_KEYS_DISPATCHED)
+        )
+    )
+    width = len(DispatchedEvent._fields) - 1
+    return [
+        DispatchedEvent(
+            *row[:width],
+            {
+                key: value
+                for key, value in zip(CONTEXT_KEYS_DISPATCHED, row[width:], strict=True)
+                if value is not None
+            },
+        )
+        for row in rows
+    ]
 
 
 # --- File imports ---------------------------------------------------------------------
