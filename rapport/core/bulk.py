@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from django.db import connection, models
+from django.utils import timezone
 
 
 def _sqlite_converter(field: models.Field) -> Callable[[Any], Any]:
@@ -105,3 +106,56 @@ def rows_update(
             assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in targets)
             key = connection.ops.quote_name(pk.column)
             cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {key} = %s", values)
+
+
+def rows_widen(
+    model: type[models.Model],
+    rows: Sequence[tuple[Any, Any, Any]],
+    *,
+    low: str,
+    high: str,
+) -> None:
+    """Widen a range kept in two columns of many rows, given as (pk, low, high): `low`
+    becomes the lesser and `high` the greater of the stored and the given value (a NULL
+    stored value takes the given one); `updated_at` is set when the model has it. One
+    statement, no read."""
+    if not rows:
+        return
+    meta = model._meta
+    table = connection.ops.quote_name(meta.db_table)
+    key = connection.ops.quote_name(meta.pk.column)
+    low_field, high_field = meta.get_field(low), meta.get_field(high)
+    lo, hi = (connection.ops.quote_name(f.column) for f in (low_field, high_field))
+    stamp = any(f.name == "updated_at" for f in meta.concrete_fields)
+    now = [timezone.now()] if stamp else []
+    touch = ", updated_at = %s" if stamp else ""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            keys, lows, highs = (list(column) for column in zip(*rows, strict=True))
+            cursor.execute(
+                f"UPDATE {table} AS t SET {lo} = LEAST(t.{lo}, r.low), "
+                f"{hi} = GREATEST(t.{hi}, r.high){touch} "
+                f"FROM unnest(%s::{meta.pk.db_type(connection)}[], "
+                f"%s::{low_field.db_type(connection)}[], %s::{high_field.db_type(connection)}[]) "
+                f"AS r(key, low, high) WHERE t.{key} = r.key",
+                [*now, keys, lows, highs],
+            )
+        else:
+            convert_key = _sqlite_converter(meta.pk)
+            convert_low, convert_high = _sqlite_converter(low_field), _sqlite_converter(high_field)
+            extra = [connection.ops.adapt_datetimefield_value(now[0])] if stamp else []
+            cursor.executemany(
+                f"UPDATE {table} SET {lo} = MIN(COALESCE({lo}, %s), %s), "
+                f"{hi} = MAX(COALESCE({hi}, %s), %s){touch} WHERE {key} = %s",
+                [
+                    (
+                        convert_low(low_value),
+                        convert_low(low_value),
+                        convert_high(high_value),
+                        convert_high(high_value),
+                        *extra,
+                        convert_key(pk),
+                    )
+                    for pk, low_value, high_value in rows
+                ],
+            )

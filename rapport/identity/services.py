@@ -21,7 +21,7 @@ from django.db.models import Max, Min, Q
 from django.utils import timezone
 from uuid_utils.compat import uuid7
 
-from rapport.core.bulk import rows_insert, rows_update
+from rapport.core.bulk import rows_insert, rows_update, rows_widen
 from rapport.core.errors import ConflictError, InvalidInputError, NotFoundError
 from rapport.identity import duplicates
 from rapport.identity.graph import DEFAULT_LIMITS, DEFAULT_PRIORITIES, Graph, Rules
@@ -208,9 +208,9 @@ def _load_graph(workspace_id: Any, carried: list[list[Identity]], rules: Identit
     held: dict[uuid.UUID, set[Identity]] = defaultdict(set)
     # By profile id alone (ids are unique, and these came from the workspace's own
     # identifiers): the profile index then serves it whatever the planner's statistics.
-    for kind, value, profile_id in Identifier.objects.filter(
-        profile_id__any=growing
-    ).values_list("kind", "value", "profile_id"):
+    for kind, value, profile_id in Identifier.objects.filter(profile_id__any=growing).values_list(
+        "kind", "value", "profile_id"
+    ):
         identity = Identity(kind, value)
         held[profile_id].add(identity)
         owner[identity] = profile_id
@@ -243,36 +243,6 @@ def _profiles_save(profiles: Iterable[Profile]) -> None:
         ],
         fields=PROFILE_FIELDS,
     )
-
-
-def _profiles_seen_extend(rows: list[tuple[uuid.UUID, datetime, datetime]]) -> None:
-    """Widen first and last seen of many profiles, given as (id, first, last), in one
-    statement, without reading them."""
-    if not rows:
-        return
-    now = timezone.now()
-    table = connection.ops.quote_name(Profile._meta.db_table)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            ids, firsts, lasts = (list(column) for column in zip(*rows, strict=True))
-            cursor.execute(
-                f"UPDATE {table} AS p SET first_seen_at = LEAST(p.first_seen_at, r.first), "
-                "last_seen_at = GREATEST(p.last_seen_at, r.last), updated_at = %s "
-                "FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[]) "
-                "AS r(id, first, last) WHERE p.id = r.id",
-                [now, ids, firsts, lasts],
-            )
-        else:
-            adapt = connection.ops.adapt_datetimefield_value
-            cursor.executemany(
-                f"UPDATE {table} SET first_seen_at = MIN(COALESCE(first_seen_at, %s), %s), "
-                "last_seen_at = MAX(COALESCE(last_seen_at, %s), %s), updated_at = %s "
-                "WHERE id = %s",
-                [
-                    (adapt(first), adapt(first), adapt(last), adapt(last), adapt(now), pk.hex)
-                    for pk, first, last in rows
-                ],
-            )
 
 
 def _newer(source: dict | None, at: datetime) -> bool:
@@ -396,7 +366,7 @@ def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
                 profile.first_seen_at = first
             if profile.last_seen_at is None or last > profile.last_seen_at:
                 profile.last_seen_at = last
-        _profiles_seen_extend(seen_only)
+        rows_widen(Profile, seen_only, low="first_seen_at", high="last_seen_at")
         _profiles_save(profiles.values())
         IdentityCase.objects.bulk_create(
             [

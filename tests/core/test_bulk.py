@@ -1,0 +1,72 @@
+"""Set-based writes (rapport.core.bulk), on whichever database the suite runs against."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from rapport.core.bulk import rows_insert, rows_update, rows_widen
+from rapport.profiles.models import Profile
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _profile(workspace_id, first=None, last=None) -> Profile:
+    return Profile.objects.create(workspace_id=workspace_id, first_seen_at=first, last_seen_at=last)
+
+
+@pytest.mark.django_db
+def test_rows_widen_extends_ranges_and_never_narrows_them(tenant):
+    ws = tenant.workspace.pk
+    empty = _profile(ws)
+    inside = _profile(ws, T0, T0 + timedelta(days=10))
+    outside = _profile(ws, T0, T0 + timedelta(days=10))
+    untouched = _profile(ws, T0, T0)
+    before = untouched.updated_at
+
+    rows_widen(
+        Profile,
+        [
+            (empty.pk, T0 + timedelta(hours=1), T0 + timedelta(hours=2)),
+            (inside.pk, T0 + timedelta(days=2), T0 + timedelta(days=3)),
+            (outside.pk, T0 - timedelta(microseconds=1), T0 + timedelta(days=11, seconds=1)),
+        ],
+        low="first_seen_at",
+        high="last_seen_at",
+    )
+
+    for profile in (empty, inside, outside, untouched):
+        profile.refresh_from_db()
+    assert (empty.first_seen_at, empty.last_seen_at) == (
+        T0 + timedelta(hours=1),
+        T0 + timedelta(hours=2),
+    )
+    assert (inside.first_seen_at, inside.last_seen_at) == (T0, T0 + timedelta(days=10))
+    assert (outside.first_seen_at, outside.last_seen_at) == (
+        T0 - timedelta(microseconds=1),
+        T0 + timedelta(days=11, seconds=1),
+    )
+    assert empty.updated_at > before
+    assert untouched.updated_at == before
+
+
+@pytest.mark.django_db
+def test_rows_insert_skips_conflicts_and_rows_update_sets_fields(tenant):
+    ws = tenant.workspace.pk
+    existing = _profile(ws, T0, T0)
+    new = Profile(workspace_id=ws)
+    rows_insert(
+        Profile,
+        [
+            {"id": existing.pk, "workspace_id": ws, "created_at": T0, "updated_at": T0},
+            {"id": new.pk, "workspace_id": ws, "created_at": T0, "updated_at": T0},
+        ],
+        conflict=["id"],
+    )
+    assert Profile.objects.filter(pk__in=[existing.pk, new.pk]).count() == 2
+    rows_update(
+        Profile,
+        [{"id": new.pk, "traits": {"plan": "pro", "quote": 'it\'s "fine"'}}],
+        fields=["traits"],
+    )
+    assert Profile.objects.get(pk=new.pk).traits == {"plan": "pro", "quote": 'it\'s "fine"'}
+    assert Profile.objects.get(pk=existing.pk).first_seen_at == T0
