@@ -907,19 +907,35 @@ def duplicate_candidate_merge(
         else (candidate.record_b, candidate.record_a)
     )
     model = Profile if candidate.kind == DuplicateCandidate.Kind.PROFILE else Account
-    records = {
-        r.pk: r
-        for r in model.objects.filter(workspace_id=candidate.workspace_id, pk__in=[keep, drop])
-    }
-    if len(records) != 2:
+    # A record merged since the scan stands for the one it went into.
+    survivor_record = _live_record(model, candidate.workspace_id, keep)
+    merged_record = _live_record(model, candidate.workspace_id, drop)
+    if survivor_record is None or merged_record is None:
         raise NotFoundError(f"One of these {candidate.kind}s no longer exists")
     with transaction.atomic():
-        if model is Profile:
-            profile_merge(survivor=records[keep], merged=records[drop], reason=reason, actor=actor)
+        if survivor_record.pk == merged_record.pk:
+            pass  # already one record: nothing left to merge, the pair is done
+        elif model is Profile:
+            profile_merge(
+                survivor=survivor_record, merged=merged_record, reason=reason, actor=actor
+            )
         else:
-            account_merge(survivor=records[keep], merged=records[drop], reason=reason, actor=actor)
+            account_merge(
+                survivor=survivor_record, merged=merged_record, reason=reason, actor=actor
+            )
         _review_close(candidate, DuplicateCandidate.Status.MERGED, reason=reason, actor=actor)
     return candidate
+
+
+def _live_record(model: type[Profile] | type[Account], workspace_id: Any, pk: Any):
+    """The record itself, or the one it was merged into (following a chain of merges);
+    None if it no longer exists."""
+    seen: set = set()
+    record = model.objects.filter(workspace_id=workspace_id, pk=pk).first()
+    while record is not None and record.merged_into_id is not None and record.pk not in seen:
+        seen.add(record.pk)
+        record = model.objects.filter(workspace_id=workspace_id, pk=record.merged_into_id).first()
+    return record
 
 
 def duplicate_candidate_dismiss(

@@ -8,7 +8,7 @@ import pytest
 
 from rapport.cli import _run, cli
 from rapport.identity.duplicates import PROFILE_FIELDS, pairs_score, records_build
-from rapport.identity.models import DuplicateCandidate
+from rapport.identity.models import DuplicateCandidate, ProfileMerge
 from rapport.identity.services import (
     duplicate_candidates_refresh,
     duplicates_find,
@@ -210,6 +210,44 @@ def test_review_by_api_merges_or_dismisses_and_a_dismissed_pair_stays_dismissed(
     # The merge is an ordinary merge: it can be undone.
     merges = api.get(f"/api/v1/profiles/{_profile(shop, survivor_key).pk}/merges").json()
     assert merges["items"][0]["reason"] == "same birthday and address"
+
+
+@pytest.mark.django_db
+def test_a_pair_whose_record_was_merged_since_the_scan_merges_the_live_record():
+    shop = _shop("Since")
+    api = shop.api()
+    duplicate_candidates_refresh(workspace=shop.workspace, kind="profile", actor=Actor.system("t"))
+    annas = {_profile(shop, "u-anna").pk, _profile(shop, "u-anna-2").pk}
+    pair = DuplicateCandidate.objects.get(
+        workspace=shop.workspace, record_a__in=annas, record_b__in=annas
+    )
+    # Since the scan, the record on side b went into Carl's profile by hand.
+    carl = _profile(shop, "u-carl")
+    response = api.post(
+        f"/api/v1/profiles/{carl.pk}/merge", {"other": str(pair.record_b), "reason": "same"}
+    )
+    assert response.status_code == 200, response.content
+
+    response = api.post(f"/api/v1/identity/duplicates/{pair.pk}/merge", {"reason": "typo twin"})
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "merged"
+    carl.refresh_from_db()
+    assert carl.merged_into_id == pair.record_a
+    assert Profile.objects.get(pk=pair.record_a).merged_into_id is None
+
+    # A pair whose two sides are already one (b -> Carl -> a) closes without a merge.
+    merges = ProfileMerge.objects.filter(workspace=shop.workspace).count()
+    stale = DuplicateCandidate.objects.create(
+        workspace=shop.workspace,
+        kind="profile",
+        record_a=pair.record_b,
+        record_b=pair.record_a,
+        probability=0.95,
+    )
+    response = api.post(f"/api/v1/identity/duplicates/{stale.pk}/merge", {"reason": "again"})
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "merged"
+    assert ProfileMerge.objects.filter(workspace=shop.workspace).count() == merges
 
 
 @pytest.mark.django_db
