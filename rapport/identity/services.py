@@ -870,6 +870,7 @@ def duplicate_candidates_refresh(
                     candidate=candidate,
                     reason=f"probable duplicate ({pair['probability']:.4f}), merged automatically",
                     actor=Actor.system("duplicate detection"),
+                    follow_merges=False,
                 )
                 merged += 1
             except (ConflictError, NotFoundError):
@@ -893,9 +894,17 @@ def _review_close(candidate: DuplicateCandidate, status: str, *, reason: str, ac
 
 
 def duplicate_candidate_merge(
-    *, candidate: DuplicateCandidate, reason: str, actor: Actor, survivor: str = "a"
+    *,
+    candidate: DuplicateCandidate,
+    reason: str,
+    actor: Actor,
+    survivor: str = "a",
+    follow_merges: bool = True,
 ) -> DuplicateCandidate:
-    """Merge the pair (into record `a` unless `survivor` is "b") and close it."""
+    """Merge the pair (into record `a` unless `survivor` is "b") and close it. A person
+    reviewing a pair whose record was merged since the scan merges the record it went
+    into; automatic merges (`follow_merges=False`) refuse, since the evidence was about
+    the records as scanned."""
 
     if candidate.status != DuplicateCandidate.Status.OPEN:
         raise ConflictError(f"This pair was already {candidate.status}", code="already_reviewed")
@@ -912,6 +921,10 @@ def duplicate_candidate_merge(
     merged_record = _live_record(model, candidate.workspace_id, drop)
     if survivor_record is None or merged_record is None:
         raise NotFoundError(f"One of these {candidate.kind}s no longer exists")
+    if not follow_merges and {survivor_record.pk, merged_record.pk} != {keep, drop}:
+        raise ConflictError(
+            f"One of these {candidate.kind}s was merged since the scan", code="already_merged"
+        )
     with transaction.atomic():
         if survivor_record.pk == merged_record.pk:
             pass  # already one record: nothing left to merge, the pair is done
