@@ -48,7 +48,9 @@ from rapport.profiles.services import (
     account_merge,
     consents_move,
     consents_restore,
+    merge_records_lock,
     merge_request_check,
+    record_live,
 )
 from rapport.tenancy.models import Workspace
 from rapport.tenancy.services import Actor, audit_log_record
@@ -491,15 +493,7 @@ def profile_merge(*, survivor: Profile, merged: Profile, reason: str, actor: Act
     reason = merge_request_check(survivor, merged, reason, what="profile", same="customer")
     with transaction.atomic():
         _workspace_lock(survivor.workspace_id)
-        survivor = Profile.objects.select_for_update().get(pk=survivor.pk)
-        merged = Profile.objects.select_for_update().get(pk=merged.pk)
-        for profile in (survivor, merged):
-            if profile.merged_into_id is not None:
-                raise ConflictError(
-                    f"Profile {profile.pk} was merged into {profile.merged_into_id}; "
-                    "merge that one instead",
-                    code="already_merged",
-                )
+        survivor, merged = merge_records_lock(survivor, merged, what="profile")
         identities = [
             [kind, value]
             for kind, value in Identifier.objects.filter(profile_id=merged.pk)
@@ -563,12 +557,13 @@ def profile_unmerge(*, merge: ProfileMerge, actor: Actor) -> ProfileMerge:
             ).values_list("kind", "value", "profile_id")
         }
         graph_rules = Rules(priorities=rules.priorities or {}, limits=rules.limits or {})
+        blocked = blocked_set(rules.blocked_values)
         back = []
         for event in Event.objects.filter(
             workspace_id=merge.workspace_id, profile_id__in=holder_ids
         ).iterator():
             identities = sorted(
-                _event_identities(event, rules, blocked_set(rules.blocked_values)),
+                _event_identities(event, rules, blocked),
                 key=lambda i: (graph_rules.priority(i.kind), i.kind, i.value),
             )
             strongest = next((owner[i] for i in identities if i in owner), None)
@@ -917,8 +912,10 @@ def duplicate_candidate_merge(
     )
     model = Profile if candidate.kind == DuplicateCandidate.Kind.PROFILE else Account
     # A record merged since the scan stands for the one it went into.
-    survivor_record = _live_record(model, candidate.workspace_id, keep)
-    merged_record = _live_record(model, candidate.workspace_id, drop)
+    survivor_record, merged_record = (
+        record_live(model.objects.filter(workspace_id=candidate.workspace_id, pk=pk).first())
+        for pk in (keep, drop)
+    )
     if survivor_record is None or merged_record is None:
         raise NotFoundError(f"One of these {candidate.kind}s no longer exists")
     if not follow_merges and {survivor_record.pk, merged_record.pk} != {keep, drop}:
@@ -938,17 +935,6 @@ def duplicate_candidate_merge(
             )
         _review_close(candidate, DuplicateCandidate.Status.MERGED, reason=reason, actor=actor)
     return candidate
-
-
-def _live_record(model: type[Profile] | type[Account], workspace_id: Any, pk: Any):
-    """The record itself, or the one it was merged into (following a chain of merges);
-    None if it no longer exists."""
-    seen: set = set()
-    record = model.objects.filter(workspace_id=workspace_id, pk=pk).first()
-    while record is not None and record.merged_into_id is not None and record.pk not in seen:
-        seen.add(record.pk)
-        record = model.objects.filter(workspace_id=workspace_id, pk=record.merged_into_id).first()
-    return record
 
 
 def duplicate_candidate_dismiss(

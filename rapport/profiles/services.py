@@ -24,19 +24,20 @@ from rapport.tenancy.services import Actor, audit_log_record
 PARENT_TRAITS = ("parent_group_id", "parentGroupId", "parent_id")
 
 
-def _live_account(account: Account) -> Account:
-    """The account itself, or the one it was merged into (followed to the end)."""
-    seen = set()
-    while account.merged_into_id is not None and account.pk not in seen:
-        seen.add(account.pk)
-        account = Account.objects.get(pk=account.merged_into_id)
-    return account
+def record_live(record):
+    """A profile or account itself, or the one it was merged into (a chain of merges
+    followed to the end); None if a record on the way no longer exists."""
+    model, seen = type(record), set()
+    while record is not None and record.merged_into_id is not None and record.pk not in seen:
+        seen.add(record.pk)
+        record = model.objects.filter(pk=record.merged_into_id).first()
+    return record
 
 
 def _account_for(workspace_id: Any, group_id: str, cache: dict[str, Account]) -> Account:
     if group_id not in cache:
         account, _ = Account.objects.get_or_create(workspace_id=workspace_id, group_id=group_id)
-        cache[group_id] = _live_account(account)
+        cache[group_id] = record_live(account)
     return cache[group_id]
 
 
@@ -121,7 +122,7 @@ def account_members_recompute(*, workspace_id: Any, profile_id: Any) -> None:
         ).values_list("group_id", flat=True)
     )
     accounts = {
-        _live_account(account).pk
+        record_live(account).pk
         for account in Account.objects.filter(workspace_id=workspace_id, group_id__in=group_ids)
     }
     AccountMember.objects.bulk_create(
@@ -146,6 +147,22 @@ def merge_request_check(survivor, merged, reason: str, *, what: str, same: str) 
     return reason
 
 
+def merge_records_lock(survivor, merged, *, what: str):
+    """Both records of a merge, re-read and locked; refused if either was merged
+    meanwhile."""
+    model = type(survivor)
+    survivor = model.objects.select_for_update().get(pk=survivor.pk)
+    merged = model.objects.select_for_update().get(pk=merged.pk)
+    for record in (survivor, merged):
+        if record.merged_into_id is not None:
+            raise ConflictError(
+                f"{what.capitalize()} {record.pk} was merged into {record.merged_into_id}; "
+                "merge that one instead",
+                code="already_merged",
+            )
+    return survivor, merged
+
+
 def account_merge(*, survivor: Account, merged: Account, reason: str, actor: Actor) -> AccountMerge:
     """A person's merge of two accounts they know to be one company (the "second legal
     entity" case). Members, child accounts and traits the survivor lacks move over;
@@ -153,15 +170,7 @@ def account_merge(*, survivor: Account, merged: Account, reason: str, actor: Act
     `account_unmerge`."""
     reason = merge_request_check(survivor, merged, reason, what="account", same="company")
     with transaction.atomic():
-        survivor = Account.objects.select_for_update().get(pk=survivor.pk)
-        merged = Account.objects.select_for_update().get(pk=merged.pk)
-        for account in (survivor, merged):
-            if account.merged_into_id is not None:
-                raise ConflictError(
-                    f"Account {account.pk} was merged into {account.merged_into_id}; "
-                    "merge that one instead",
-                    code="already_merged",
-                )
+        survivor, merged = merge_records_lock(survivor, merged, what="account")
         if survivor.parent_id == merged.pk or merged.parent_id == survivor.pk:
             raise ConflictError(
                 "One of these accounts is the other's parent company; a subsidiary is not a "
