@@ -16,7 +16,7 @@ from rapport.ingest.models import EventType
 from rapport.profiles import selectors
 from rapport.profiles import services as profile_services
 from rapport.profiles.models import ConsentChannel, ConsentPurpose, ConsentStatus
-from rapport.tenancy.pii import mask_email, mask_personal_data, mask_phone
+from rapport.tenancy.pii import mask_identifier, mask_personal_data
 
 
 class IdentityOut(Schema):
@@ -63,14 +63,6 @@ class TimelineFilter(Schema):
     limit: int = Field(50, ge=1, le=200)
 
 
-def _mask_identity(kind: str, value: str) -> str:
-    if kind == "email":
-        return mask_email(value)
-    if kind == "phone":
-        return mask_phone(value)
-    return value
-
-
 def _profile_out(profile, principal) -> dict:
     identities = [
         {"kind": i.kind, "value": i.value, "created_at": i.created_at}
@@ -89,7 +81,7 @@ def _profile_out(profile, principal) -> dict:
     if not principal.can_see_pii:
         data["traits"] = mask_personal_data(profile.traits)
         for identity in identities:
-            identity["value"] = _mask_identity(identity["kind"], identity["value"])
+            identity["value"] = mask_identifier(identity["kind"], identity["value"])
     return data
 
 

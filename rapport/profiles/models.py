@@ -1,4 +1,6 @@
 from django.db import models
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Lower
 from uuid_utils.compat import uuid7
 
 
@@ -24,7 +26,14 @@ class Profile(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["workspace", "-last_seen_at"], name="profiles_ws_last_seen"),
+            # The customer list: most recently seen first, keyset-paged on (seen, id).
+            models.Index(
+                fields=["workspace", "-last_seen_at", "-id"], name="profiles_ws_last_seen"
+            ),
+            # Finding customers by the start of their name.
+            models.Index(
+                "workspace", Lower(KeyTextTransform("name", "traits")), name="profiles_ws_name"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Lower
 from django.utils import timezone
 
 from rapport.core.errors import InvalidInputError
@@ -55,6 +55,128 @@ def profile_search(
             _trait=Cast(KeyTextTransform(name.strip(), "traits"), TextField())
         ).filter(_trait=value.strip())
     return profiles
+
+
+@dataclass(frozen=True)
+class ProfilePage:
+    items: list[Profile]
+    next_cursor: str | None
+
+
+PROFILE_PAGE_SORTS = ("recent", "oldest")
+PROFILE_PAGE_MAX_LIMIT = 200
+
+
+def _profile_cursor_encode(profile: Profile) -> str:
+    seen = profile.last_seen_at.isoformat() if profile.last_seen_at else ""
+    return base64.urlsafe_b64encode(f"{seen}|{profile.pk}".encode()).decode().rstrip("=")
+
+
+def _profile_cursor_decode(cursor: str) -> tuple[datetime | None, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        seen, profile_id = raw.split("|")
+        moment = datetime.fromisoformat(seen) if seen else None
+        if moment is not None and moment.tzinfo is None:
+            raise ValueError(seen)
+        return moment, uuid.UUID(profile_id)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise InvalidInputError("not a cursor this page gave out", field="cursor") from None
+
+
+def profile_page(
+    *,
+    workspace: Workspace,
+    q: str | None = None,
+    account_id: uuid.UUID | None = None,
+    consent: str | None = None,
+    sort: str = "recent",
+    cursor: str | None = None,
+    limit: int = 50,
+) -> ProfilePage:
+    """The customer list: found by any identifier (email, phone, user id, external id,
+    as typed or normalised) or by the start of their name; narrowed to an account's
+    people or to those who granted a channel ("email", "sms"...); most recently seen
+    first ("recent") or last ("oldest"), keyset-paged so that page 1,000 of a million
+    customers costs what page 1 does."""
+    if sort not in PROFILE_PAGE_SORTS:
+        raise InvalidInputError(f"must be one of {', '.join(PROFILE_PAGE_SORTS)}", field="sort")
+    if not 1 <= limit <= PROFILE_PAGE_MAX_LIMIT:
+        raise InvalidInputError(f"must be 1 to {PROFILE_PAGE_MAX_LIMIT}", field="limit")
+    profiles = Profile.objects.filter(workspace=workspace, merged_into__isnull=True)
+    text = (q or "").strip()
+    if text:
+        if len(text) > 255:
+            raise InvalidInputError("at most 255 characters", field="q")
+        candidates = {text, text.lower()}
+        candidates |= {v for v in (normalize_email(text), normalize_phone(text)) if v}
+        holders = Identifier.objects.filter(workspace=workspace, value__in=candidates)
+        by_identifier = Q(pk__in=holders.values("profile_id"))
+        prefix = text.lower()
+        profiles = profiles.annotate(_name=Lower(KeyTextTransform("name", "traits"))).filter(
+            by_identifier | Q(_name__gte=prefix, _name__lt=prefix + "\U0010ffff")
+        )
+    if account_id is not None:
+        account = account_get(workspace=workspace, account_id=account_id)
+        profiles = profiles.filter(account_links__account=account)
+    if consent:
+        if consent not in ConsentChannel.values:
+            raise InvalidInputError(
+                f"must be one of {', '.join(ConsentChannel.values)}", field="consent"
+            )
+        granted = _consent_granted(workspace, consent)
+        profiles = profiles.filter(pk__in=granted)
+    rows = _profile_keyset(profiles, sort=sort, cursor=cursor, limit=limit + 1)
+    items = rows[:limit]
+    more = len(rows) > limit
+    return ProfilePage(items=items, next_cursor=_profile_cursor_encode(items[-1]) if more else None)
+
+
+def _profile_keyset(profiles, *, sort: str, cursor: str | None, limit: int) -> list[Profile]:
+    """Up to `limit` profiles after the cursor. Seen and never-seen profiles are read as
+    two ranges (never-seen last when most recent comes first), each an index range scan
+    on (last seen, id) on either database, with no NULLS FIRST/LAST in the way."""
+    seen, after_id = _profile_cursor_decode(cursor) if cursor else (None, None)
+    recent = sort == "recent"
+    phases = ("seen", "never") if recent else ("never", "seen")
+    if cursor and seen is not None and not recent:
+        phases = ("seen",)
+    if cursor and seen is None:
+        phases = phases[phases.index("never") :]
+    rows: list[Profile] = []
+    for phase in phases:
+        if phase == "seen":
+            part = profiles.filter(last_seen_at__isnull=False)
+            if seen is not None:
+                part = part.filter(
+                    Q(last_seen_at__lt=seen) | Q(last_seen_at=seen, id__lt=after_id)
+                    if recent
+                    else Q(last_seen_at__gt=seen) | Q(last_seen_at=seen, id__gt=after_id)
+                )
+            order = ("-last_seen_at", "-id") if recent else ("last_seen_at", "id")
+        else:
+            part = profiles.filter(last_seen_at__isnull=True)
+            if cursor and seen is None:
+                part = part.filter(id__lt=after_id) if recent else part.filter(id__gt=after_id)
+            order = ("-id",) if recent else ("id",)
+        rows += list(part.order_by(*order).prefetch_related("identifiers")[: limit - len(rows)])
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+def _consent_granted(workspace: Workspace, channel: str) -> list[uuid.UUID]:
+    """Profiles whose latest statement for the channel (any purpose) grants it."""
+    now = timezone.now()
+    latest: dict[tuple[uuid.UUID, str], bool] = {}
+    for profile_id, purpose, status, expires_at in (
+        ConsentChange.objects.filter(workspace=workspace, channel=channel)
+        .order_by("-at", "-id")
+        .values_list("profile_id", "purpose", "status", "expires_at")
+    ):
+        granted = status == ConsentStatus.GRANTED and (expires_at is None or expires_at > now)
+        latest.setdefault((profile_id, purpose), granted)
+    return sorted({p for (p, _), granted in latest.items() if granted})
 
 
 def profile_get(*, workspace: Workspace, profile_id: uuid.UUID) -> Profile:

@@ -33,6 +33,15 @@ def mask_phone(value: str | None) -> str | None:
     return "•" * (len(digits) - 2) + digits[-2:]
 
 
+def mask_identifier(kind: str, value: str) -> str:
+    """An identifier as a person without the PII permission sees it."""
+    if kind == "email":
+        return mask_email(value)
+    if kind == "phone":
+        return mask_phone(value)
+    return value
+
+
 _EMAIL_KEYS = {"email", "emailaddress", "mail"}
 _PHONE_KEYS = {"phone", "phonenumber", "mobile", "mobilephone", "mobilenumber", "tel", "sms"}
 _EMAIL_ANYWHERE = re.compile(r"[^@\s\"'<>]+@[^@\s\"'<>]+\.[A-Za-z]{2,}")

@@ -11,5 +11,7 @@ def workspace(request: HttpRequest) -> dict:
     principal = getattr(request, "principal", None) or principal_from_session(request)
     return {
         "principal": principal,
+        "perms_sources_read": bool(principal and principal.has_perm("sources.read")),
+        "perms_events_read": bool(principal and principal.has_perm("events.read")),
         "workspaces": list(workspace_list_for_user(user=request.user)),
     }

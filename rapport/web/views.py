@@ -1,18 +1,49 @@
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView, LogoutView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from django_ratelimit.decorators import ratelimit
 
 from rapport.tenancy import selectors
 from rapport.tenancy.auth import SESSION_WORKSPACE_KEY, principal_from_session
 
 
+@method_decorator(
+    ratelimit(key="ip", rate=settings.RAPPORT_SIGN_IN_RATE_IP, method="POST", block=False),
+    name="post",
+)
+@method_decorator(
+    ratelimit(
+        key="post:username",
+        rate=settings.RAPPORT_SIGN_IN_RATE_ACCOUNT,
+        method="POST",
+        block=False,
+    ),
+    name="post",
+)
 class RapportLoginView(LoginView):
+    """Django's sign-in, throttled per address and per account name."""
+
     template_name = "web/login.html"
     redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if getattr(request, "limited", False):
+            form = self.get_form()
+            form.errors.clear()
+            context = self.get_context_data(
+                form=form,
+                throttled=_("Too many attempts to sign in. Wait a few minutes and try again."),
+            )
+            return self.render_to_response(context, status=429)
+        return super().post(request, *args, **kwargs)
 
 
 class RapportLogoutView(LogoutView):
@@ -47,6 +78,20 @@ def workspace_switch(request: HttpRequest) -> HttpResponse:
     if workspace is not None:
         request.session[SESSION_WORKSPACE_KEY] = str(workspace.pk)
     return redirect("web:home")
+
+
+@login_required
+@require_POST
+def language_set(request: HttpRequest) -> HttpResponse:
+    """The person's own choice of language for the UI ("" = the browser's)."""
+    language = request.POST.get("language", "")
+    if language in {code for code, _name in settings.LANGUAGES} | {""}:
+        request.user.language = language
+        request.user.save(update_fields=["language"])
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = "/"
+    return redirect(next_url)
 
 
 def _is_uuid(value: str) -> bool:

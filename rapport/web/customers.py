@@ -1,0 +1,262 @@
+"""Customers: the list, the 360° page with its timeline, and the confirmed actions on
+a customer (merge, unmerge, export, erase)."""
+
+import json
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from rapport.core.errors import InvalidInputError, RapportError
+from rapport.identity import selectors as identity_selectors
+from rapport.identity import services as identity_services
+from rapport.profiles import selectors
+from rapport.profiles.models import AccountMember, ConsentChannel
+from rapport.tenancy.pii import mask_personal_data
+from rapport.web.pages import (
+    error_text,
+    identifier_shown,
+    traits_shown,
+    uuid_or_none,
+    workspace_page,
+)
+
+PAGE_SIZE = 50
+TIMELINE_PAGE = 30
+
+
+def _display_name(principal, profile) -> str:
+    traits = traits_shown(principal, profile.traits)
+    parts = ("firstName", "lastName", "first_name", "last_name")
+    name = traits.get("name") or " ".join(str(traits[k]) for k in parts if traits.get(k))
+    return str(name or traits.get("email") or _("Unnamed customer"))
+
+
+def _summary(principal, profile) -> dict:
+    identifiers = sorted(profile.identifiers.all(), key=lambda i: (i.kind, i.value))
+    return {
+        "id": profile.pk,
+        "name": _display_name(principal, profile),
+        "email": next(
+            (
+                identifier_shown(principal, "email", i.value)
+                for i in identifiers
+                if i.kind == "email"
+            ),
+            "",
+        ),
+        "user_id": next((i.value for i in identifiers if i.kind == "user_id"), ""),
+        "last_seen_at": profile.last_seen_at,
+        "first_seen_at": profile.first_seen_at,
+    }
+
+
+@workspace_page("profiles.read")
+def customer_list(request: HttpRequest) -> HttpResponse:
+    principal = request.principal
+    q = request.GET.get("q", "").strip()
+    sort = request.GET.get("sort", "recent")
+    consent = request.GET.get("consent", "")
+    account_id = uuid_or_none(request.GET.get("account")) if request.GET.get("account") else None
+    if request.GET.get("account") and account_id is None:
+        raise InvalidInputError("not an account id", field="account")
+    page = selectors.profile_page(
+        workspace=principal.workspace,
+        q=q,
+        account_id=account_id,
+        consent=consent or None,
+        sort=sort,
+        cursor=request.GET.get("cursor") or None,
+        limit=PAGE_SIZE,
+    )
+    account = (
+        selectors.account_get(workspace=principal.workspace, account_id=account_id)
+        if account_id
+        else None
+    )
+    context = {
+        "q": q,
+        "sort": sort,
+        "consent": consent,
+        "account": account,
+        "channels": ConsentChannel.choices,
+        "rows": [_summary(principal, p) for p in page.items],
+        "next_cursor": page.next_cursor,
+        "first_page": not request.GET.get("cursor"),
+    }
+    template = "web/customers/_results.html" if request.htmx else "web/customers/list.html"
+    return render(request, template, context)
+
+
+def _timeline_context(request: HttpRequest, profile_id) -> dict:
+    principal = request.principal
+    kinds = [k for k in request.GET.get("kind", "").split(",") if k]
+    page = selectors.profile_timeline(
+        workspace=principal.workspace,
+        profile_id=profile_id,
+        kinds=kinds or None,
+        channel=request.GET.get("channel") or None,
+        cursor=request.GET.get("cursor") or None,
+        limit=TIMELINE_PAGE,
+    )
+    items = []
+    for entry in page.items:
+        detail = None
+        event = entry.data.get("event")
+        if event is not None:
+            shown = {
+                "type": event.type,
+                "event": event.event,
+                "properties": event.properties,
+                "traits": event.traits,
+            }
+            if not principal.can_see_pii:
+                shown = mask_personal_data(shown)
+            detail = json.dumps(
+                {k: v for k, v in shown.items() if v}, indent=2, cls=DjangoJSONEncoder
+            )
+        title = entry.title if principal.can_see_pii else mask_personal_data(entry.title)
+        items.append(
+            {
+                "kind": entry.kind,
+                "at": entry.at,
+                "channel": entry.channel,
+                "title": title,
+                "detail": detail,
+            }
+        )
+    more_url = None
+    if page.next_cursor:
+        query = request.GET.copy()
+        query["cursor"] = page.next_cursor
+        more_url = reverse("web:customer_timeline", args=[profile_id]) + "?" + query.urlencode()
+    return {"items": items, "more_url": more_url}
+
+
+@workspace_page("profiles.read")
+def customer_detail(request: HttpRequest, profile_id) -> HttpResponse:
+    principal = request.principal
+    workspace = principal.workspace
+    profile = selectors.profile_get(workspace=workspace, profile_id=profile_id)
+    if profile.merged_into_id:
+        return redirect("web:customer_detail", profile_id=profile.merged_into_id)
+    traits = traits_shown(principal, profile.traits)
+    context = {
+        "profile": profile,
+        "name": _display_name(principal, profile),
+        "traits": [
+            {"name": name, "value": traits[name], "source": profile.trait_sources.get(name, {})}
+            for name in sorted(traits)
+        ],
+        "identifiers": [
+            {"kind": i.kind, "value": identifier_shown(principal, i.kind, i.value)}
+            for i in sorted(profile.identifiers.all(), key=lambda i: (i.kind, i.value))
+        ],
+        "consents": [
+            c
+            for c in selectors.consent_current(workspace=workspace, profile_id=profile.pk)
+            if c["at"] is not None
+        ],
+        "accounts": [
+            m.account
+            for m in AccountMember.objects.filter(profile=profile).select_related("account")
+        ],
+        "merges": list(identity_selectors.merge_list(workspace=workspace, profile=profile)[:20]),
+        "can_merge": principal.has_perm("profiles.merge"),
+        "can_export": principal.has_perm("pii.export"),
+        "can_erase": principal.has_perm("profiles.erase"),
+        "kind": request.GET.get("kind", ""),
+        **_timeline_context(request, profile.pk),
+    }
+    return render(request, "web/customers/detail.html", context)
+
+
+@workspace_page("profiles.read")
+def customer_timeline(request: HttpRequest, profile_id) -> HttpResponse:
+    """The next page of the timeline (endless scrolling fetches it)."""
+    return render(request, "web/customers/_timeline.html", _timeline_context(request, profile_id))
+
+
+@workspace_page("profiles.merge")
+@require_http_methods(["GET", "POST"])
+def customer_merge(request: HttpRequest, profile_id) -> HttpResponse:
+    """Merge another customer into this one: pick, confirm, done."""
+    principal = request.principal
+    workspace = principal.workspace
+    survivor = selectors.profile_get(workspace=workspace, profile_id=profile_id)
+    other_text = (request.POST.get("other") or request.GET.get("other") or "").strip()
+    reason = (request.POST.get("reason") or "").strip()
+    other, error = None, None
+    if other_text:
+        other_id = uuid_or_none(other_text)
+        if other_id is None:
+            found = selectors.profile_page(workspace=workspace, q=other_text, limit=2).items
+            found = [p for p in found if p.pk != survivor.pk]
+            other = found[0] if len(found) == 1 else None
+            if other is None:
+                error = _("No single other customer has that identifier.")
+        else:
+            other = selectors.profile_get(workspace=workspace, profile_id=other_id)
+    if request.method == "POST" and request.POST.get("confirm") == "yes" and other is not None:
+        if not reason:
+            error = _("Say why these are the same customer.")
+        else:
+            try:
+                identity_services.profile_merge(
+                    survivor=survivor, merged=other, reason=reason, actor=principal.actor
+                )
+            except RapportError as failure:
+                error = error_text(failure)
+            else:
+                return redirect("web:customer_detail", profile_id=survivor.pk)
+    context = {
+        "survivor": _summary(principal, survivor),
+        "other": _summary(principal, other) if other is not None else None,
+        "other_text": other_text,
+        "reason": reason,
+        "error": error,
+    }
+    return render(request, "web/customers/merge.html", context, status=422 if error else 200)
+
+
+@workspace_page("profiles.merge")
+@require_http_methods(["GET", "POST"])
+def customer_unmerge(request: HttpRequest, merge_id) -> HttpResponse:
+    principal = request.principal
+    merge = identity_selectors.merge_get(workspace=principal.workspace, merge_id=merge_id)
+    if request.method == "POST":
+        identity_services.profile_unmerge(merge=merge, actor=principal.actor)
+        return redirect("web:customer_detail", profile_id=merge.survivor_id)
+    return render(request, "web/customers/unmerge.html", {"merge": merge})
+
+
+@workspace_page("pii.export")
+def customer_export(request: HttpRequest, profile_id) -> HttpResponse:
+    principal = request.principal
+    profile = selectors.profile_get(workspace=principal.workspace, profile_id=profile_id)
+    data = identity_services.profile_export(profile=profile, actor=principal.actor)
+    response = HttpResponse(
+        json.dumps(data, indent=2, cls=DjangoJSONEncoder), content_type="application/json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="customer-{profile.pk}.json"'
+    return response
+
+
+@workspace_page("profiles.erase")
+@require_http_methods(["GET", "POST"])
+def customer_erase(request: HttpRequest, profile_id) -> HttpResponse:
+    principal = request.principal
+    profile = selectors.profile_get(workspace=principal.workspace, profile_id=profile_id)
+    if request.method == "POST":
+        if request.POST.get("confirm_id", "").strip() != str(profile.pk)[:8]:
+            context = {
+                "profile": _summary(principal, profile),
+                "error": _("Type the first eight characters of the id to confirm."),
+            }
+            return render(request, "web/customers/erase.html", context, status=422)
+        identity_services.profile_erase(profile=profile, actor=principal.actor)
+        return redirect(reverse("web:customer_list") + "?erased=1")
+    return render(request, "web/customers/erase.html", {"profile": _summary(principal, profile)})

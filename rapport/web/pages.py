@@ -1,0 +1,66 @@
+"""What every page of the UI shares: a signed-in person inside a workspace, the
+permission the page needs, and domain errors shown as pages rather than tracebacks."""
+
+import functools
+import uuid
+from collections.abc import Callable
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+
+from rapport.core.errors import RapportError
+from rapport.tenancy.auth import principal_from_session
+from rapport.tenancy.pii import mask_identifier, mask_personal_data
+
+
+def workspace_page(permission: str | None = None) -> Callable:
+    """A page for a signed-in member of a workspace holding `permission`."""
+
+    def decorate(view: Callable) -> Callable:
+        @login_required
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            principal = principal_from_session(request)
+            if principal is None:
+                return render(request, "web/no_workspace.html", status=403)
+            request.principal = principal
+            if permission and not principal.has_perm(permission):
+                return error_page(
+                    request,
+                    _("Your role does not allow this page."),
+                    status=403,
+                )
+            try:
+                return view(request, *args, **kwargs)
+            except RapportError as error:
+                return error_page(request, error_text(error), status=error.status)
+
+        return wrapped
+
+    return decorate
+
+
+def error_page(request: HttpRequest, message: str, *, status: int) -> HttpResponse:
+    return render(request, "web/error.html", {"message": message}, status=status)
+
+
+def error_text(error: RapportError) -> str:
+    field = getattr(error, "field", None)
+    return f"{field}: {error.message}" if field else error.message
+
+
+def uuid_or_none(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def traits_shown(principal, traits: dict) -> dict:
+    return traits if principal.can_see_pii else mask_personal_data(traits)
+
+
+def identifier_shown(principal, kind: str, value: str) -> str:
+    return value if principal.can_see_pii else mask_identifier(kind, value)
