@@ -17,6 +17,13 @@ def _test_settings(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Uploaded files and other local state go to a folder of the test's own.
     settings.DATA_DIR = tmp_path
+    # A cache of the test's own (sign-in throttle counts), not the machine's data folder.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": str(tmp_path),
+        }
+    }
     # Tests run inside one database transaction; the writer thread has a connection of
     # its own. The group-commit path is tested against live servers (tests/ingest).
     settings.RAPPORT_INGEST_GROUP_COMMIT = False

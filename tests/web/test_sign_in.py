@@ -99,3 +99,24 @@ def test_api_docs_are_served_without_a_cdn(db):
     html = Client().get("/api/docs").content.decode()
     assert "/static/ninja/swagger-ui-bundle.js" in html
     assert "cdn" not in html.lower()
+
+
+def test_sign_in_is_throttled_per_account(person, settings):
+    settings.RAPPORT_SIGN_IN_RATE_ACCOUNT = "10/5m"
+    for attempt in range(10):
+        response = Client(REMOTE_ADDR=f"10.0.0.{attempt}").post(
+            "/login/", {"username": person.email, "password": "wrong"}
+        )
+        assert response.status_code == 200
+    # The eleventh try, even with the right password and from another address, waits.
+    response = Client(REMOTE_ADDR="10.0.1.1").post(
+        "/login/", {"username": person.email, "password": PASSWORD}
+    )
+    assert response.status_code == 429
+    assert "Too many attempts" in response.content.decode()
+    assert "_auth_user_id" not in response.client.session
+    # Another account is not held up.
+    other = Client(REMOTE_ADDR="10.0.1.2").post(
+        "/login/", {"username": "someone@else.example.com", "password": "x"}
+    )
+    assert other.status_code == 200

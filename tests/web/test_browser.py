@@ -1,0 +1,227 @@
+"""The UI in a real browser: Playwright driving Debian's Chromium against a live server.
+
+Each test fails on any error in the browser console (a Content Security Policy
+violation included) and saves screenshots of the pages it visits under
+test-artifacts/screenshots/. Without /usr/bin/chromium the tests are skipped, except
+in CI (CI=true), where a missing browser is a failure.
+"""
+
+import base64
+import json
+import os
+import re
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from rapport.identity.models import ProfileMerge
+from rapport.tenancy.models import AuditLogEntry
+from rapport.tenancy.permissions import Role
+from rapport.tenancy.services import Actor, member_add
+
+CHROMIUM = "/usr/bin/chromium"
+PASSWORD = "correct-horse-battery"
+SHOTS = Path(os.environ.get("RAPPORT_TEST_ARTIFACTS", "test-artifacts")) / "screenshots"
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI") == "true":
+        raise RuntimeError(f"{CHROMIUM} is missing: CI installs Debian's chromium package")
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+# around it are ordinary synchronous ones.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - after the skip
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(browser, live_server):
+    """A new browser page; the console must stay free of errors."""
+    contexts, errors = [], []
+
+    def make(viewport=None):
+        context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900})
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on(
+            "console",
+            lambda m: errors.append(f"{page.url}: {m.text}") if m.type == "error" else None,
+        )
+        page.on("pageerror", lambda e: errors.append(f"{page.url}: {e}"))
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert errors == [], "errors in the browser console"
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page, base: str, email: str) -> None:
+    page.goto(f"{base}/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/")
+
+
+def person(tenant, role: str) -> str:
+    email = f"{role}@browser.example.com"
+    member_add(
+        workspace=tenant.workspace,
+        email=email,
+        role=role,
+        password=PASSWORD,
+        actor=Actor.system("tests"),
+    )
+    return email
+
+
+@pytest.fixture
+def customers(tenant):
+    tenant.send(
+        {
+            "type": "identify",
+            "userId": "ada-1815",
+            "anonymousId": "anon-ada",
+            "traits": {"name": "Ada Lovelace", "email": "ada@example.com", "plan": "pro"},
+            "messageId": "b-ada-1",
+        },
+        {
+            "type": "track",
+            "userId": "ada-1815",
+            "event": "Order Completed",
+            "properties": {"revenue": 42, "note": "<img src=x onerror=alert(1)>"},
+            "messageId": "b-ada-2",
+        },
+        {
+            "type": "identify",
+            "userId": "grace-1906",
+            "traits": {"name": "Grace Hopper", "email": "grace@example.com"},
+            "messageId": "b-grace-1",
+        },
+    )
+
+
+def test_find_a_customer_and_see_the_timeline(open_page, live_server, tenant, customers):
+    page = open_page()
+    sign_in(page, live_server.url, person(tenant, Role.ADMIN))
+    shot(page, "home")
+    page.get_by_role("link", name="Customers").click()
+    shot(page, "customers")
+    page.get_by_label("Find a customer").fill("ADA@example.com")
+    # The list narrows as one types (htmx), and the address follows.
+    expect(page.locator("#results tbody tr")).to_have_count(1)
+    page.wait_for_url(re.compile(r"q=ADA%40example\.com"))
+    page.locator("#results").get_by_role("link", name="Ada Lovelace").click()
+    page.get_by_role("heading", name="Ada Lovelace").wait_for()
+    timeline = page.locator("#timeline-entries")
+    assert "Order Completed" in timeline.inner_text()
+    assert "Traits set" in timeline.inner_text()
+    # What a customer sent is shown as text, never run.
+    timeline.locator("details").first.click()
+    assert "<img src=x onerror=alert(1)>" in timeline.inner_text()
+    assert page.get_by_text("ada@example.com").count() >= 1
+    shot(page, "customer-360")
+    phone = open_page(viewport={"width": 390, "height": 844})
+    sign_in(phone, live_server.url, "admin@browser.example.com")
+    phone.goto(page.url)
+    shot(phone, "customer-360-phone")
+
+
+def test_merge_two_profiles_and_unmerge_them(open_page, live_server, tenant, customers):
+    page = open_page()
+    sign_in(page, live_server.url, person(tenant, Role.ADMIN))
+    page.goto(f"{live_server.url}/customers/?q=ada-1815")
+    page.locator("#results").get_by_role("link", name="Ada Lovelace").click()
+    page.get_by_role("heading", name="Ada Lovelace").wait_for()
+    survivor_url = page.url
+    page.get_by_role("link", name="Merge another profile into this one").click()
+    page.get_by_label("The other profile").fill("grace@example.com")
+    page.get_by_role("button", name="Find the profile").click()
+    page.get_by_label("Why are they the same customer?").fill("Same person, two accounts")
+    shot(page, "merge-confirm")
+    page.get_by_role("button", name="Merge", exact=True).click()
+    page.wait_for_url(survivor_url)
+    # Grace's traits are newer, so the merged profile goes by her name now.
+    page.get_by_role("heading", name="Grace Hopper").wait_for()
+    merge = ProfileMerge.objects.get(workspace=tenant.workspace, reason="Same person, two accounts")
+    assert merge.unmerged_at is None
+    assert "grace@example.com" in page.locator("section", has_text="Identities").inner_text()
+    page.get_by_role("link", name="Unmerge").click()
+    page.get_by_role("button", name="Unmerge").click()
+    page.get_by_role("heading", name="Ada Lovelace").wait_for()
+    merge.refresh_from_db()
+    assert merge.unmerged_at is not None
+    assert "grace@example.com" not in page.locator("section", has_text="Identities").inner_text()
+    actions = set(
+        AuditLogEntry.objects.filter(workspace=tenant.workspace).values_list("action", flat=True)
+    )
+    assert {"profile.merge", "profile.unmerge"} <= actions
+
+
+def test_a_new_write_key_and_its_event_in_the_debugger(open_page, live_server, tenant):
+    page = open_page()
+    sign_in(page, live_server.url, person(tenant, Role.ADMIN))
+    page.get_by_role("link", name="Sources").click()
+    page.get_by_label("Name").fill("Browser test site")
+    page.get_by_role("button", name="Create the source and its write key").click()
+    key = page.locator("#new-write-key").inner_text().strip()
+    assert len(key) > 20
+    shot(page, "source-new-key")
+    page.get_by_role("link", name="See this source's events in the debugger").click()
+    page.get_by_text("No events yet").wait_for()
+
+    body = json.dumps(
+        {"userId": "debug-1", "event": "Browser Test Event", "messageId": "dbg-1"}
+    ).encode()
+    request = urllib.request.Request(  # noqa: S310 - the local live server
+        f"{live_server.url}/v1/track",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode(),
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        assert response.status == 200
+    # The debugger refreshes itself: no reload.
+    page.locator(".debugger-row", has_text="Browser Test Event").wait_for()
+    shot(page, "debugger")
+
+
+def test_an_agent_sees_masked_emails_and_no_export(open_page, live_server, tenant, customers):
+    page = open_page()
+    sign_in(page, live_server.url, person(tenant, Role.AGENT))
+    page.goto(f"{live_server.url}/customers/?q=ada-1815")
+    results = page.locator("#results").inner_text()
+    assert "ada@example.com" not in results
+    assert re.search(r"a•••@e•+\.com", results)
+    page.locator("#results tbody").get_by_role("link").first.click()
+    page.get_by_role("heading", name="Timeline").wait_for()
+    assert "ada@example.com" not in page.content()
+    assert page.locator("#export-button").count() == 0
+    assert page.get_by_role("link", name="Erase").count() == 0
+    shot(page, "customer-360-agent")
+    # Typed in by hand, the export is refused all the same.
+    response = page.context.request.get(page.url + "export/")
+    assert response.status == 403
