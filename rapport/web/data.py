@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from rapport.core.errors import RapportError
+from rapport.core.errors import InvalidInputError, RapportError
 from rapport.ingest import selectors as ingest_selectors
 from rapport.tenancy import selectors as tenancy_selectors
 from rapport.tenancy import services as tenancy_services
@@ -92,7 +92,12 @@ def write_key_revoke(request: HttpRequest, source_id, key_id) -> HttpResponse:
 
 def _debugger_rows(request: HttpRequest) -> dict:
     principal = request.principal
-    source_id = uuid_or_none(request.GET.get("source"))
+    source_id = None
+    if request.GET.get("source"):
+        source_id = uuid_or_none(request.GET["source"])
+        if source_id is None:
+            raise InvalidInputError("not a source id", field="source")
+        tenancy_selectors.source_get(workspace=principal.workspace, source_id=source_id)
     events = ingest_selectors.event_list(workspace=principal.workspace, source_id=source_id)
     rows = []
     for event in events[:DEBUGGER_ROWS]:

@@ -1,0 +1,170 @@
+"""The UI's pages, as a signed-in person gets them from a running `rapport serve`:
+the customer list (first page, a page deep in the list, a search by user id, a search
+by name, the consent filter), the 360 page of a customer with a long history, a later
+timeline page, the debugger and the sources page.
+
+Target (issue 5): each page's server time under 300 ms at p95, and a customer search
+under 300 ms, with 1,000,000 profiles and 20,000,000 events in PostgreSQL.
+BENCH_PROFILES (1,000,000) and BENCH_PROFILE_EVENTS (100,000, the long history) set
+the sizes; BENCH_UI_EVENTS (0) adds that many more events spread over all profiles.
+The data is written as `bench_profile_page` writes it.
+"""
+
+import html
+import http.cookiejar
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from datetime import UTC, datetime, timedelta
+
+ROUNDS = 40
+EXTRA_EVENTS = int(os.environ.get("BENCH_UI_EVENTS", "0"))
+PASSWORD = "bench-password-123"  # noqa: S105 - a throwaway bench database
+EMAIL = "bench-admin@example.com"
+
+
+def _fill(workspace_name: str) -> dict:
+    from bench.bench_profile_page import PROFILES
+    from bench.bench_profile_page import _fill as profile_fill
+
+    ids = profile_fill(workspace_name)
+    from rapport.core.bulk import rows_insert
+    from rapport.ingest.models import Event
+    from rapport.profiles.models import Profile
+    from rapport.tenancy.models import Source, Workspace
+    from rapport.tenancy.services import Actor, member_add
+
+    workspace = Workspace.objects.get(name=workspace_name)
+    member_add(
+        workspace=workspace, email=EMAIL, role="admin", password=PASSWORD, actor=Actor.system()
+    )
+    source = Source.objects.filter(workspace=workspace).first()
+    profiles = list(
+        Profile.objects.filter(workspace=workspace).values_list("id", flat=True)[:200_000]
+    )
+    now = datetime.now(UTC)
+    for start in range(0, EXTRA_EVENTS, 20_000):
+        rows = []
+        for n in range(start, min(start + 20_000, EXTRA_EVENTS)):
+            at = now - timedelta(seconds=EXTRA_EVENTS - n)
+            rows.append(
+                {
+                    "id": uuid.uuid4(),
+                    "workspace_id": workspace.pk,
+                    "source_id": source.pk,
+                    "profile_id": profiles[n % len(profiles)],
+                    "message_id": f"extra-{n}",
+                    "type": "track",
+                    "event": "Product Viewed",
+                    "user_id": f"user-{n % PROFILES}",
+                    "anonymous_id": "",
+                    "group_id": "",
+                    "previous_id": "",
+                    "timestamp": at,
+                    "received_at": at,
+                    "sent_at": None,
+                    "original_timestamp": None,
+                    "in_future": False,
+                    "properties": {"sku": f"sku-{n % 300}"},
+                    "traits": {},
+                    "context": {},
+                }
+            )
+        rows_insert(Event, rows, conflict=["id"])
+    return ids
+
+
+class _Browser:
+    """A signed-in person's cookies, over plain HTTP."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        page = self.get("/login/")[1]
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        body = urllib.parse.urlencode(
+            {"username": EMAIL, "password": PASSWORD, "csrfmiddlewaretoken": token}
+        ).encode()
+        request = urllib.request.Request(  # noqa: S310 - local
+            f"{base}/login/", data=body, headers={"Referer": f"{base}/login/"}
+        )
+        with self.opener.open(request, timeout=30) as response:
+            assert "Sign out" in response.read().decode(), "the bench could not sign in"
+
+    def get(self, path: str) -> tuple[float, str]:
+        started = time.perf_counter()
+        with self.opener.open(f"{self.base}{path}", timeout=60) as response:
+            text = response.read().decode()
+            assert response.status == 200, path
+        return (time.perf_counter() - started) * 1000, text
+
+
+def _measure(browser: _Browser, path: str) -> dict:
+    browser.get(path)  # warm up
+    times = sorted(browser.get(path)[0] for _ in range(ROUNDS))
+    return {
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": round(times[int(len(times) * 0.95) - 1], 1),
+    }
+
+
+def _next(page: str) -> str:
+    return html.unescape(re.search(r'rel="next" href="([^"]+)"', page).group(1))
+
+
+def run() -> dict:
+    from tests.live_server import live_server
+
+    with live_server(workers=1, database_url=os.environ.get("BENCH_DATABASE_URL", "")) as server:
+        fill = subprocess.run(
+            [sys.executable, "-m", "bench.bench_ui_pages", "--fill", "Live"],
+            env={**server.env, "DJANGO_SETTINGS_MODULE": "rapport.settings"},
+            capture_output=True,
+            text=True,
+        )
+        if fill.returncode:
+            raise RuntimeError(fill.stderr[-3000:])
+        ids = json.loads(fill.stdout.strip().splitlines()[-1])
+        browser = _Browser(server.url)
+        deep = "/customers/"
+        for _ in range(50):
+            deep = "/customers/" + _next(browser.get(deep)[1])
+        heavy = ids["heavy"]
+        timeline = browser.get(f"/customers/{heavy}/")[1]
+        later = html.unescape(re.search(r'hx-get="([^"]+)"', timeline).group(1))
+        pages = {
+            "customers": "/customers/",
+            "customers_page_51": deep,
+            "search_user_id": "/customers/?q=user-777777",
+            "search_name_prefix": "/customers/?q=ada",
+            "consent_filter": "/customers/?consent=email",
+            "customer_360": f"/customers/{heavy}/",
+            "timeline_next_page": later,
+            "debugger": "/data/debugger/",
+            "sources": "/data/sources/",
+        }
+        figures = {name: _measure(browser, path) for name, path in pages.items()}
+    from bench.bench_profile_page import EVENTS, PROFILES
+
+    worst = max(f["p95_ms"] for f in figures.values())
+    return {
+        "database": server.env["DATABASE_URL"].split(":", 1)[0],
+        "profiles": PROFILES,
+        "events": EVENTS + 10 + EXTRA_EVENTS,
+        "pages": figures,
+        "target_ms": 300,
+        "worst_p95_vs_target": round(worst / 300, 3),
+    }
+
+
+if __name__ == "__main__" and "--fill" in sys.argv:
+    print(json.dumps(_fill(sys.argv[sys.argv.index("--fill") + 1])))
