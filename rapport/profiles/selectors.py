@@ -1,5 +1,4 @@
 import base64
-import binascii
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -69,18 +68,17 @@ PROFILE_PAGE_MAX_LIMIT = 200
 
 def _profile_cursor_encode(profile: Profile) -> str:
     seen = profile.last_seen_at.isoformat() if profile.last_seen_at else ""
-    return base64.urlsafe_b64encode(f"{seen}|{profile.pk}".encode()).decode().rstrip("=")
+    return _cursor_pack(seen, str(profile.pk))
 
 
 def _profile_cursor_decode(cursor: str) -> tuple[datetime | None, uuid.UUID]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        seen, profile_id = raw.split("|")
+        seen, profile_id = _cursor_unpack(cursor, 2)
         moment = datetime.fromisoformat(seen) if seen else None
         if moment is not None and moment.tzinfo is None:
             raise ValueError(seen)
         return moment, uuid.UUID(profile_id)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+    except ValueError:  # binascii and Unicode errors included
         raise InvalidInputError("not a cursor this page gave out", field="cursor") from None
 
 
@@ -215,20 +213,31 @@ class TimelinePage:
     next_cursor: str | None
 
 
+def _cursor_pack(*parts: str) -> str:
+    """A keyset position as an opaque token."""
+    return base64.urlsafe_b64encode("|".join(parts).encode()).decode().rstrip("=")
+
+
+def _cursor_unpack(cursor: str, count: int) -> list[str]:
+    """The parts of a token `_cursor_pack` made (ValueError for anything else)."""
+    parts = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
+    if len(parts) != count:
+        raise ValueError(cursor)
+    return parts
+
+
 def _cursor_encode(entry: TimelineEntry) -> str:
-    raw = f"{entry.at.isoformat()}|{entry.id}|{entry.kind}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return _cursor_pack(entry.at.isoformat(), str(entry.id), entry.kind)
 
 
 def _cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID, str]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, entry_id, kind = raw.split("|")
+        at, entry_id, kind = _cursor_unpack(cursor, 3)
         moment = datetime.fromisoformat(at)
         if moment.tzinfo is None or kind not in TIMELINE_KINDS:
             raise ValueError(kind)
         return moment, uuid.UUID(entry_id), kind
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+    except ValueError:  # binascii and Unicode errors included
         raise InvalidInputError("not a cursor this endpoint gave out", field="cursor") from None
 
 

@@ -20,13 +20,19 @@ DEBUGGER_ROWS = 50
 
 @workspace_page("sources.read")
 def source_list(request: HttpRequest) -> HttpResponse:
+    return _sources_page(request)
+
+
+def _sources_page(request: HttpRequest, *, error: RapportError | None = None) -> HttpResponse:
     principal = request.principal
     context = {
         "sources": tenancy_selectors.source_list(workspace=principal.workspace),
         "kinds": Source.Kind.choices,
         "can_manage": principal.has_perm("sources.manage"),
+        "error": error_text(error) if error else None,
+        "name": request.POST.get("name", ""),
     }
-    return render(request, "web/data/sources.html", context)
+    return render(request, "web/data/sources.html", context, status=error.status if error else 200)
 
 
 @workspace_page("sources.manage")
@@ -41,14 +47,7 @@ def source_create(request: HttpRequest) -> HttpResponse:
             actor=principal.actor,
         )
     except RapportError as error:
-        context = {
-            "sources": tenancy_selectors.source_list(workspace=principal.workspace),
-            "kinds": Source.Kind.choices,
-            "can_manage": True,
-            "error": error_text(error),
-            "name": request.POST.get("name", ""),
-        }
-        return render(request, "web/data/sources.html", context, status=error.status)
+        return _sources_page(request, error=error)
     return _source_page(request, source, new_key=raw)
 
 

@@ -12,7 +12,8 @@ from django.views.decorators.http import require_POST
 from django_ratelimit.decorators import ratelimit
 
 from rapport.tenancy import selectors
-from rapport.tenancy.auth import SESSION_WORKSPACE_KEY, principal_from_session
+from rapport.tenancy.auth import SESSION_WORKSPACE_KEY
+from rapport.web.pages import workspace_page
 
 
 @method_decorator(
@@ -50,12 +51,9 @@ class RapportLogoutView(LogoutView):
     pass
 
 
-@login_required
+@workspace_page()
 def home(request: HttpRequest) -> HttpResponse:
-    principal = principal_from_session(request)
-    if principal is None:
-        return render(request, "web/no_workspace.html", status=403)
-    request.principal = principal
+    principal = request.principal
     workspace = principal.workspace
     context = {
         "members": selectors.member_list(workspace=workspace),
