@@ -19,9 +19,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed-run
 
-## run: set up (venv, install, migrate, demo workspace) and serve on http://$(HOST):$(PORT)
+## run: set up (venv, install, migrate, demo workspace) and serve on http://$(HOST):$(PORT),
+## with a background worker beside it (resolving incoming events into customers)
 run: $(VENV)/.installed-run
 	$(BIN)/rapport quickstart --url http://$(HOST):$(PORT)
+	$(BIN)/rapport worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/rapport serve --host $(HOST) --port $(PORT)
 
 ## test: install what the tests need and run the whole suite (DATABASE_URL picks the database)
