@@ -33,6 +33,14 @@ def profile_list(*, workspace: Workspace, include_merged: bool = False) -> Query
     return profiles.order_by("-last_seen_at", "-id")
 
 
+def _identifier_holders(workspace: Workspace, text: str) -> QuerySet:
+    """Ids of the profiles holding an identifier equal to `text`, as typed or normalised
+    as an email or a phone number."""
+    candidates = {text, text.lower()}
+    candidates |= {v for v in (normalize_email(text), normalize_phone(text)) if v}
+    return Identifier.objects.filter(workspace=workspace, value__in=candidates).values("profile_id")
+
+
 def profile_search(
     *, workspace: Workspace, q: str | None = None, trait: str | None = None
 ) -> QuerySet[Profile]:
@@ -40,11 +48,7 @@ def profile_search(
     or a phone number), and/or whose trait has a value (`trait` = "name:value")."""
     profiles = profile_list(workspace=workspace)
     if q:
-        text = q.strip()
-        candidates = {text, text.lower()}
-        candidates |= {v for v in (normalize_email(text), normalize_phone(text)) if v}
-        holders = Identifier.objects.filter(workspace=workspace, value__in=candidates)
-        profiles = profiles.filter(pk__in=holders.values("profile_id"))
+        profiles = profiles.filter(pk__in=_identifier_holders(workspace, q.strip()))
     if trait:
         name, sep, value = trait.partition(":")
         if not sep or not name.strip():
@@ -106,10 +110,7 @@ def profile_page(
     if text:
         if len(text) > 255:
             raise InvalidInputError("at most 255 characters", field="q")
-        candidates = {text, text.lower()}
-        candidates |= {v for v in (normalize_email(text), normalize_phone(text)) if v}
-        holders = Identifier.objects.filter(workspace=workspace, value__in=candidates)
-        by_identifier = Q(pk__in=holders.values("profile_id"))
+        by_identifier = Q(pk__in=_identifier_holders(workspace, text))
         prefix = text.lower()
         profiles = profiles.annotate(_name=Lower(KeyTextTransform("name", "traits"))).filter(
             by_identifier | Q(_name__gte=prefix, _name__lt=prefix + "\U0010ffff")
