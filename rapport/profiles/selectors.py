@@ -33,12 +33,11 @@ def profile_list(*, workspace: Workspace, include_merged: bool = False) -> Query
     return profiles.order_by("-last_seen_at", "-id")
 
 
-def _identifier_holders(workspace: Workspace, text: str) -> QuerySet:
-    """Ids of the profiles holding an identifier equal to `text`, as typed or normalised
-    as an email or a phone number."""
+def _identifier_holders(workspace: Workspace, text: str) -> QuerySet[Identifier]:
+    """Identifiers equal to `text`, as typed or normalised as an email or a phone."""
     candidates = {text, text.lower()}
     candidates |= {v for v in (normalize_email(text), normalize_phone(text)) if v}
-    return Identifier.objects.filter(workspace=workspace, value__in=candidates).values("profile_id")
+    return Identifier.objects.filter(workspace=workspace, value__in=candidates)
 
 
 def profile_search(
@@ -48,7 +47,8 @@ def profile_search(
     or a phone number), and/or whose trait has a value (`trait` = "name:value")."""
     profiles = profile_list(workspace=workspace)
     if q:
-        profiles = profiles.filter(pk__in=_identifier_holders(workspace, q.strip()))
+        holders = _identifier_holders(workspace, q.strip())
+        profiles = profiles.filter(pk__in=holders.values("profile_id"))
     if trait:
         name, sep, value = trait.partition(":")
         if not sep or not name.strip():
@@ -68,6 +68,9 @@ class ProfilePage:
 
 PROFILE_PAGE_SORTS = ("recent", "oldest")
 PROFILE_PAGE_MAX_LIMIT = 200
+# A name search lists at most this many customers (the first by name): a prefix as short
+# as "a" in a million customers asks for a longer one, not for a scan.
+SEARCH_MAX_NAME_MATCHES = 1000
 
 
 def _profile_cursor_encode(profile: Profile) -> str:
@@ -110,11 +113,17 @@ def profile_page(
     if text:
         if len(text) > 255:
             raise InvalidInputError("at most 255 characters", field="q")
-        by_identifier = Q(pk__in=_identifier_holders(workspace, text))
+        # Two index look-ups, then the list's own order over what they found: one query
+        # with an OR between them would walk the whole last-seen index instead.
         prefix = text.lower()
-        profiles = profiles.annotate(_name=Lower(KeyTextTransform("name", "traits"))).filter(
-            by_identifier | Q(_name__gte=prefix, _name__lt=prefix + "\U0010ffff")
+        named = (
+            profiles.annotate(_name=Lower(KeyTextTransform("name", "traits")))
+            .filter(_name__gte=prefix, _name__lt=prefix + "\U0010ffff")
+            .order_by("_name")
+            .values_list("pk", flat=True)[:SEARCH_MAX_NAME_MATCHES]
         )
+        holders = _identifier_holders(workspace, text).values_list("profile_id", flat=True)
+        profiles = profiles.filter(pk__in={*holders, *named})
     if account_id is not None:
         account = account_get(workspace=workspace, account_id=account_id)
         profiles = profiles.filter(account_links__account=account)
