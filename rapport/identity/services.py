@@ -40,7 +40,7 @@ from rapport.identity.normalize import (
     blocked_set,
     identities_of,
 )
-from rapport.ingest.models import Event
+from rapport.ingest.models import Event, EventType
 from rapport.profiles.models import Account, AccountMember, ConsentChange, Profile
 from rapport.profiles.services import (
     account_members_move,
@@ -179,7 +179,9 @@ def _event_identities(event: Any, rules: IdentityRules, blocked: frozenset) -> l
             "user_id": event.user_id,
             "anonymous_id": event.anonymous_id,
             "previous_id": event.previous_id,
-            "traits": event.traits,
+            # A group call's traits describe the company (its email, its phone), not
+            # the person: they must not join the people of one company.
+            "traits": event.traits if event.type != EventType.GROUP else None,
             "context": event.context,
         },
         external_kinds=rules.external_kinds,
@@ -249,6 +251,11 @@ def _profiles_save(profiles: Iterable[Profile]) -> None:
 
 def _newer(source: dict | None, at: datetime) -> bool:
     return source is None or source.get("at", "") <= at.isoformat()
+
+
+def _person_traits(event) -> bool:
+    """Whether the event's traits describe the person (a group call's are the company's)."""
+    return bool(event.traits) and event.type != EventType.GROUP
 
 
 def _apply_traits(profile: Profile, event: Event) -> bool:
@@ -336,7 +343,7 @@ def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
         # Profiles whose traits may change or that take part in a merge are read and
         # written whole; for the rest only first and last seen move, in one statement.
         merging = {m.merged for m in graph.merges} | {m.survivor for m in graph.merges}
-        with_traits = {final[e.id] for e in events if e.traits and e.id in final}
+        with_traits = {final[e.id] for e in events if _person_traits(e) and e.id in final}
         profiles = {
             p.pk: p
             for p in Profile.objects.filter(
@@ -355,7 +362,7 @@ def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
         )
         for event in events:
             profile = profiles.get(final.get(event.id))
-            if profile is not None and event.traits:
+            if profile is not None and _person_traits(event):
                 _apply_traits(profile, event)
         seen_only = []
         for profile_id, times in seen.items():
@@ -526,7 +533,9 @@ def _recompute(profile: Profile, rules: IdentityRules) -> None:
     events = Event.objects.filter(workspace_id=profile.workspace_id, profile_id=profile.pk)
     bounds = events.aggregate(first=Min("timestamp"), last=Max("timestamp"))
     profile.first_seen_at, profile.last_seen_at = bounds["first"], bounds["last"]
-    for event in events.exclude(traits={}).order_by("timestamp", "id").iterator():
+    for event in (
+        events.exclude(traits={}).exclude(type=EventType.GROUP).order_by("timestamp", "id")
+    ).iterator():
         _apply_traits(profile, event)
 
 
@@ -720,13 +729,7 @@ def profile_erase(*, profile: Profile, actor: Actor) -> dict[str, int]:
 
 
 def _duplicate_fields(kind: str, rules: IdentityRules) -> tuple[duplicates.FieldSpec, ...]:
-    if kind == DuplicateCandidate.Kind.ACCOUNT:
-        return duplicates.ACCOUNT_FIELDS
-    extra = tuple(
-        duplicates.FieldSpec(re.sub(r"\W", "_", trait).lower()[:60], field_kind, (trait,))
-        for trait, field_kind in sorted((rules.duplicate_fields or {}).items())
-    )
-    return duplicates.PROFILE_FIELDS + extra
+    return duplicates.fields_for(kind, rules.duplicate_fields)
 
 
 def _duplicate_records(workspace_id: Any, kind: str, fields) -> tuple[list[dict], dict, dict]:

@@ -80,6 +80,18 @@ def test_shared_family_computer_is_not_merged_and_the_case_is_recorded(send):
     assert "user_id" in case.reason
 
 
+def test_a_companys_group_traits_neither_join_its_people_nor_become_theirs(send):
+    company = {"name": "Acme", "email": "billing@acme.example", "phone": "+44 20 7946 0000"}
+    first = send({"type": "group", "anonymousId": "a-ann", "groupId": "acme", "traits": company})
+    second = send({"type": "group", "anonymousId": "a-bob", "groupId": "acme", "traits": company})
+    assert first[0].profile_id != second[0].profile_id
+    assert not Identifier.objects.filter(kind__in=["email", "phone"]).exists()
+    assert Profile.objects.get(pk=first[0].profile_id).traits == {}
+    # The person's own identify still sets their traits.
+    send({"type": "identify", "anonymousId": "a-ann", "traits": {"name": "Ann"}})
+    assert Profile.objects.get(pk=first[0].profile_id).traits == {"name": "Ann"}
+
+
 def test_blocked_placeholder_values_identify_nobody(send):
     send(
         {
