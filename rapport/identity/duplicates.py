@@ -154,6 +154,47 @@ def records_build(
     return records, labels
 
 
+def fields_for(kind: str, extra: dict[str, str] | None = None) -> tuple[FieldSpec, ...]:
+    """The fields compared for profiles ("profile", with the traits a workspace added
+    and their kinds) or accounts ("account")."""
+    if kind == "account":
+        return ACCOUNT_FIELDS
+    added = tuple(
+        FieldSpec(re.sub(r"\W", "_", trait).lower()[:60], field_kind, (trait,))
+        for trait, field_kind in sorted((extra or {}).items())
+    )
+    return PROFILE_FIELDS + added
+
+
+def fields_compare(
+    fields: Iterable[FieldSpec], traits_a: dict, traits_b: dict, agreeing: Iterable[str]
+) -> list[dict]:
+    """Field by field, what two records hold and whether scoring found them to agree:
+    "agree", "disagree" (both hold different values) or "one-sided" (only one holds
+    a value). Fields neither holds are left out."""
+    agreeing = set(agreeing)
+    rows = []
+    for spec in fields:
+        found = []
+        for traits in (traits_a or {}, traits_b or {}):
+            path = next((p for p in spec.paths if _clean(spec.kind, _path(traits, p))), None)
+            found.append((path, _path(traits, path) if path else None))
+        (path_a, value_a), (path_b, value_b) = found
+        if path_a is None and path_b is None:
+            continue
+        names = {spec.name, *spec.paths}
+        if names & agreeing:
+            state = "agree"
+        elif path_a is None or path_b is None:
+            state = "one-sided"
+        elif _clean(spec.kind, value_a) == _clean(spec.kind, value_b):
+            state = "agree"
+        else:
+            state = "disagree"
+        rows.append({"field": path_a or path_b, "a": value_a, "b": value_b, "state": state})
+    return rows
+
+
 @dataclass(frozen=True)
 class Pair:
     a: str

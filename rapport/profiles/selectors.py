@@ -419,6 +419,26 @@ def account_timeline(*, workspace: Workspace, account_id: uuid.UUID) -> QuerySet
     )
 
 
+def account_timeline_page(
+    *, workspace: Workspace, account_id: uuid.UUID, cursor: str | None = None, limit: int = 50
+) -> TimelinePage:
+    """The account's combined timeline (its people's events and its own group calls),
+    newest first, paged by the same cursor as a customer's timeline."""
+    if not 1 <= limit <= TIMELINE_MAX_LIMIT:
+        raise InvalidInputError(f"must be 1 to {TIMELINE_MAX_LIMIT}", field="limit")
+    after = _cursor_decode(cursor) if cursor else None
+    events = _before(
+        account_timeline(workspace=workspace, account_id=account_id), "timestamp", after
+    )
+    channels = dict(Source.objects.filter(workspace=workspace).values_list("id", "kind"))
+    rows = [
+        _event_entry(row, channels) for row in events.order_by("-timestamp", "-id")[: limit + 1]
+    ]
+    page = rows[:limit]
+    more = len(rows) > limit
+    return TimelinePage(items=page, next_cursor=_cursor_encode(page[-1]) if more else None)
+
+
 def consent_history(*, workspace: Workspace, profile_id: uuid.UUID) -> QuerySet[ConsentChange]:
     profile = profile_get(workspace=workspace, profile_id=profile_id)
     return ConsentChange.objects.filter(profile=profile).order_by("-at", "-id")

@@ -35,7 +35,7 @@ def _display_name(principal, profile) -> str:
     return str(name or traits.get("email") or _("Unnamed customer"))
 
 
-def _summary(principal, profile) -> dict:
+def customer_summary(principal, profile) -> dict:
     identifiers = sorted(profile.identifiers.all(), key=lambda i: (i.kind, i.value))
     return {
         "id": profile.pk,
@@ -83,7 +83,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "consent": consent,
         "account": account,
         "channels": ConsentChannel.choices,
-        "rows": [_summary(principal, p) for p in page.items],
+        "rows": [customer_summary(principal, p) for p in page.items],
         "next_cursor": page.next_cursor,
         "first_page": not request.GET.get("cursor"),
     }
@@ -91,19 +91,10 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _timeline_context(request: HttpRequest, profile_id) -> dict:
-    principal = request.principal
-    kinds = [k for k in request.GET.get("kind", "").split(",") if k]
-    page = selectors.profile_timeline(
-        workspace=principal.workspace,
-        profile_id=profile_id,
-        kinds=kinds or None,
-        channel=request.GET.get("channel") or None,
-        cursor=request.GET.get("cursor") or None,
-        limit=TIMELINE_PAGE,
-    )
+def timeline_shown(principal, entries) -> list[dict]:
+    """Timeline entries as a page shows them: masked for roles without pii.read."""
     items = []
-    for entry in page.items:
+    for entry in entries:
         detail = None
         event = entry.data.get("event")
         if event is not None:
@@ -128,12 +119,35 @@ def _timeline_context(request: HttpRequest, profile_id) -> dict:
                 "detail": detail,
             }
         )
-    more_url = None
-    if page.next_cursor:
-        query = request.GET.copy()
-        query["cursor"] = page.next_cursor
-        more_url = reverse("web:customer_timeline", args=[profile_id]) + "?" + query.urlencode()
-    return {"items": items, "more_url": more_url}
+    return items
+
+
+def more_url(request: HttpRequest, url: str, next_cursor: str | None) -> str | None:
+    """The address of the next page: this page's query with the next cursor."""
+    if not next_cursor:
+        return None
+    query = request.GET.copy()
+    query["cursor"] = next_cursor
+    return url + "?" + query.urlencode()
+
+
+def _timeline_context(request: HttpRequest, profile_id) -> dict:
+    principal = request.principal
+    kinds = [k for k in request.GET.get("kind", "").split(",") if k]
+    page = selectors.profile_timeline(
+        workspace=principal.workspace,
+        profile_id=profile_id,
+        kinds=kinds or None,
+        channel=request.GET.get("channel") or None,
+        cursor=request.GET.get("cursor") or None,
+        limit=TIMELINE_PAGE,
+    )
+    return {
+        "items": timeline_shown(principal, page.items),
+        "more_url": more_url(
+            request, reverse("web:customer_timeline", args=[profile_id]), page.next_cursor
+        ),
+    }
 
 
 @workspace_page("profiles.read")
@@ -213,8 +227,8 @@ def customer_merge(request: HttpRequest, profile_id) -> HttpResponse:
             else:
                 return redirect("web:customer_detail", profile_id=survivor.pk)
     context = {
-        "survivor": _summary(principal, survivor),
-        "other": _summary(principal, other) if other is not None else None,
+        "survivor": customer_summary(principal, survivor),
+        "other": customer_summary(principal, other) if other is not None else None,
         "other_text": other_text,
         "reason": reason,
         "error": error,
@@ -253,10 +267,12 @@ def customer_erase(request: HttpRequest, profile_id) -> HttpResponse:
     if request.method == "POST":
         if request.POST.get("confirm_id", "").strip() != str(profile.pk)[:8]:
             context = {
-                "profile": _summary(principal, profile),
+                "profile": customer_summary(principal, profile),
                 "error": _("Type the first eight characters of the id to confirm."),
             }
             return render(request, "web/customers/erase.html", context, status=422)
         identity_services.profile_erase(profile=profile, actor=principal.actor)
         return redirect(reverse("web:customer_list") + "?erased=1")
-    return render(request, "web/customers/erase.html", {"profile": _summary(principal, profile)})
+    return render(
+        request, "web/customers/erase.html", {"profile": customer_summary(principal, profile)}
+    )

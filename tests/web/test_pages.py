@@ -8,21 +8,9 @@ from django.test import Client
 
 from rapport.identity.models import ProfileMerge
 from rapport.profiles.models import Profile
-from rapport.tenancy.models import Source, User
+from rapport.tenancy.models import Source
 from rapport.tenancy.permissions import Role
-from rapport.tenancy.services import Actor, member_add
-
-PASSWORD = "correct-horse-battery"
-
-
-def signed_in(tenant, role=Role.ADMIN) -> Client:
-    email = f"{role}-pages@example.com"
-    member_add(
-        workspace=tenant.workspace, email=email, role=role, password=PASSWORD, actor=Actor.system()
-    )
-    client = Client()
-    client.force_login(User.objects.get(email=email))
-    return client
+from tests.web.clients import signed_in
 
 
 @pytest.fixture
