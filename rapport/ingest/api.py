@@ -71,6 +71,7 @@ class ImportOut(Schema):
     id_column: str
     status: ImportJob.Status
     rows_done: int
+    rows_total: int | None = Field(None, description="Rows counted in the file (for progress)")
     accepted: int
     rejected: int
     errors: list[dict]

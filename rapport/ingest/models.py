@@ -131,6 +131,9 @@ class ImportJob(WorkspaceOwnedModel):
     id_column = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     rows_done = models.BigIntegerField(default=0)
+    # Counted when the job is created, for progress; a CSV value spanning lines makes it
+    # an estimate.
+    rows_total = models.BigIntegerField(null=True, blank=True)
     accepted = models.BigIntegerField(default=0)
     rejected = models.BigIntegerField(default=0)
     # The first reasons for rejection, with their line numbers.

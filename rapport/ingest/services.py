@@ -263,6 +263,7 @@ def import_job_create(
             defaults={
                 "filename": filename[:255],
                 "file_size": path.stat().st_size,
+                "rows_total": files.count_rows(path, kind=kind),
                 "stored_path": str(path) if stored else "",
             },
         )

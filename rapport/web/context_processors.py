@@ -13,5 +13,9 @@ def workspace(request: HttpRequest) -> dict:
         "principal": principal,
         "perms_sources_read": bool(principal and principal.has_perm("sources.read")),
         "perms_events_read": bool(principal and principal.has_perm("events.read")),
+        "perms_quarantine_read": bool(principal and principal.has_perm("events.quarantine.read")),
+        "perms_imports_manage": bool(principal and principal.has_perm("imports.manage")),
+        "perms_members_manage": bool(principal and principal.has_perm("members.manage")),
+        "perms_tokens_manage": bool(principal and principal.has_perm("tokens.manage")),
         "workspaces": list(workspace_list_for_user(user=request.user)),
     }

@@ -1,14 +1,18 @@
-"""Data: sources and their write keys, and the live event debugger."""
+"""Data: sources and their write keys, the live event debugger, the quarantine of
+refused events, and file imports with their progress."""
 
 import json
 
+from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from rapport.core.errors import InvalidInputError, RapportError
 from rapport.ingest import selectors as ingest_selectors
+from rapport.ingest import services as ingest_services
+from rapport.ingest.models import ImportJob
 from rapport.tenancy import selectors as tenancy_selectors
 from rapport.tenancy import services as tenancy_services
 from rapport.tenancy.models import Source
@@ -131,3 +135,108 @@ def debugger(request: HttpRequest) -> HttpResponse:
         return render(request, "web/data/_debugger_rows.html", context)
     context["sources"] = tenancy_selectors.source_list(workspace=request.principal.workspace)
     return render(request, "web/data/debugger.html", context)
+
+
+QUARANTINE_PAGE = 50
+IMPORTS_SHOWN = 50
+
+
+@workspace_page("events.quarantine.read")
+def quarantine_list(request: HttpRequest) -> HttpResponse:
+    """Refused events with the field and the reason, newest first."""
+    principal = request.principal
+    source_id = None
+    if request.GET.get("source"):
+        source_id = uuid_or_none(request.GET["source"])
+        if source_id is None:
+            raise InvalidInputError("not a source id", field="source")
+        tenancy_selectors.source_get(workspace=principal.workspace, source_id=source_id)
+    field = request.GET.get("field", "").strip()
+    if len(field) > 100:
+        raise InvalidInputError("at most 100 characters", field="field")
+    items = ingest_selectors.quarantine_list(
+        workspace=principal.workspace, source_id=source_id, field=field or None
+    )
+    page = Paginator(items, QUARANTINE_PAGE).get_page(request.GET.get("page"))
+    sources = {s.pk: s for s in tenancy_selectors.source_list(workspace=principal.workspace)}
+    rows = []
+    for item in page.object_list:
+        payload = item.payload
+        if payload is not None and not principal.can_see_pii:
+            payload = mask_personal_data(payload)
+        rows.append(
+            {
+                "item": item,
+                "source": sources.get(item.source_id),
+                "payload": json.dumps(payload, indent=2, cls=DjangoJSONEncoder)
+                if payload is not None
+                else "",
+            }
+        )
+    context = {
+        "rows": rows,
+        "page": page,
+        "sources": sources.values(),
+        "source_id": source_id,
+        "field": field,
+    }
+    return render(request, "web/data/quarantine.html", context)
+
+
+def _import_shown(job: ImportJob) -> dict:
+    percent = None
+    if job.status == ImportJob.Status.DONE:
+        percent = 100
+    elif job.rows_total:
+        percent = min(99, int(job.rows_done * 100 / job.rows_total))
+    return {"job": job, "percent": percent, "live": job.status in _LIVE_IMPORTS}
+
+
+_LIVE_IMPORTS = (ImportJob.Status.PENDING, ImportJob.Status.RUNNING)
+
+
+def _imports_page(request: HttpRequest, *, error: RapportError | None = None) -> HttpResponse:
+    jobs = ingest_selectors.import_job_list(workspace=request.principal.workspace)
+    context = {
+        "imports": [_import_shown(job) for job in jobs[:IMPORTS_SHOWN]],
+        "kinds": ImportJob.Kind.choices,
+        "error": error_text(error) if error else None,
+        "kind": request.POST.get("kind", ImportJob.Kind.CUSTOMERS),
+        "id_column": request.POST.get("id_column", ""),
+    }
+    return render(request, "web/data/imports.html", context, status=error.status if error else 200)
+
+
+@workspace_page("imports.manage")
+@require_http_methods(["GET", "POST"])
+def import_list(request: HttpRequest) -> HttpResponse:
+    """The imports so far, and a form to upload a file for the next."""
+    if request.method == "GET":
+        return _imports_page(request)
+    principal = request.principal
+    upload = request.FILES.get("file")
+    try:
+        if upload is None:
+            raise InvalidInputError("choose a file to import", field="file")
+        job = ingest_services.import_job_upload(
+            workspace=principal.workspace,
+            chunks=upload.chunks(),
+            filename=upload.name or "upload",
+            kind=request.POST.get("kind", ""),
+            id_column=request.POST.get("id_column", "").strip(),
+            actor=principal.actor,
+        )
+    except RapportError as error:
+        return _imports_page(request, error=error)
+    return redirect("web:import_detail", import_id=job.pk)
+
+
+@workspace_page("imports.manage")
+def import_detail(request: HttpRequest, import_id) -> HttpResponse:
+    """One import's progress; the page polls itself while a worker runs it."""
+    job = ingest_selectors.import_job_get(
+        workspace=request.principal.workspace, import_id=import_id
+    )
+    context = _import_shown(job)
+    template = "web/data/_import_progress.html" if request.htmx else "web/data/import.html"
+    return render(request, template, context)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rapport.web import customers, data, views
+from rapport.web import accounts, customers, data, duplicates, views, workspace_settings
 
 app_name = "web"
 
@@ -31,4 +31,49 @@ urlpatterns = [
         name="write_key_revoke",
     ),
     path("data/debugger/", data.debugger, name="debugger"),
+    path("data/quarantine/", data.quarantine_list, name="quarantine_list"),
+    path("data/imports/", data.import_list, name="import_list"),
+    path("data/imports/<uuid:import_id>/", data.import_detail, name="import_detail"),
+    path("accounts/", accounts.account_list, name="account_list"),
+    path("accounts/<uuid:account_id>/", accounts.account_detail, name="account_detail"),
+    path(
+        "accounts/<uuid:account_id>/timeline/",
+        accounts.account_timeline,
+        name="account_timeline",
+    ),
+    path(
+        "account-merges/<uuid:merge_id>/unmerge/",
+        accounts.account_unmerge,
+        name="account_unmerge",
+    ),
+    path("duplicates/", duplicates.duplicate_list, name="duplicate_list"),
+    path("duplicates/scan/", duplicates.duplicate_scan, name="duplicate_scan"),
+    path(
+        "duplicates/<uuid:candidate_id>/merge/",
+        duplicates.duplicate_merge,
+        name="duplicate_merge",
+    ),
+    path(
+        "duplicates/<uuid:candidate_id>/dismiss/",
+        duplicates.duplicate_dismiss,
+        name="duplicate_dismiss",
+    ),
+    path("settings/members/", workspace_settings.member_list, name="member_list"),
+    path(
+        "settings/members/<uuid:member_id>/role/",
+        workspace_settings.member_change_role,
+        name="member_change_role",
+    ),
+    path(
+        "settings/members/<uuid:member_id>/remove/",
+        workspace_settings.member_remove,
+        name="member_remove",
+    ),
+    path("settings/tokens/", workspace_settings.api_token_list, name="api_token_list"),
+    path(
+        "settings/tokens/<uuid:token_id>/revoke/",
+        workspace_settings.api_token_revoke,
+        name="api_token_revoke",
+    ),
+    path("settings/identity/", workspace_settings.identity_rules, name="identity_rules"),
 ]
