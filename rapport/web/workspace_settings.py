@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from rapport.core.errors import InvalidInputError, PermissionDeniedError, RapportError
 from rapport.identity import services as identity_services
 from rapport.identity.duplicates import FIELD_KINDS
+from rapport.identity.graph import DEFAULT_LIMIT, EXTERNAL_PRIORITY
 from rapport.identity.normalize import BUILT_IN_KINDS
 from rapport.tenancy import selectors, services
 from rapport.tenancy.permissions import Role
@@ -211,7 +212,11 @@ def identity_rules(request: HttpRequest) -> HttpResponse:
     context = {
         "rules": rules,
         "kinds": [
-            {"kind": k, "priority": rules.priorities.get(k, ""), "limit": rules.limits.get(k, "")}
+            {
+                "kind": k,
+                "priority": rules.priorities.get(k, EXTERNAL_PRIORITY),
+                "limit": rules.limits.get(k, DEFAULT_LIMIT),
+            }
             for k in kinds
         ],
         "duplicate_fields": "\n".join(

@@ -231,3 +231,82 @@ def test_an_agent_sees_masked_emails_and_no_export(open_page, live_server, tenan
     # Typed in by hand, the export is refused all the same.
     response = page.context.request.get(page.url + "export/")
     assert response.status == 403
+
+
+def test_an_account_its_hierarchy_and_a_duplicate_pair_merged(
+    open_page, live_server, tenant, customers
+):
+    page = open_page()
+    sign_in(page, live_server.url, person(tenant, Role.ADMIN))
+    page.get_by_role("link", name="Accounts", exact=True).click()
+    page.get_by_label("Find an account").fill("acme")
+    page.locator("#results").get_by_role("link", name="Acme", exact=True).click()
+    page.get_by_role("heading", name="Hierarchy").wait_for()
+    assert page.locator("#account-members li").count() == 2
+    assert page.locator("#timeline-entries .entry").count() >= 2
+    shot(page, "account")
+
+    page.get_by_role("link", name="Duplicates").click()
+    pair = page.locator("section.pair").first
+    expect(pair.locator("table")).to_contain_text("one side only")
+    shot(page, "duplicates")
+    pair.get_by_label("Why they are the same").fill("Imported twice")
+    pair.get_by_role("button", name="Merge").click()
+    page.get_by_text("The pair was merged.").wait_for()
+    assert page.locator("section.pair").count() == 0
+    assert ProfileMerge.objects.filter(workspace=tenant.workspace, reason="Imported twice").exists()
+
+
+def test_a_csv_import_shows_its_progress_as_a_worker_runs_it(
+    open_page, live_server, tenant, tmp_path
+):
+    from rapport.ingest.models import ImportJob
+    from rapport.ingest.tasks import import_run
+
+    csv_file = tmp_path / "crm-export.csv"
+    csv_file.write_text(
+        "customer_id,name,email\nc-100,Lin,lin@example.com\nc-101,Max,max@example.com\n"
+    )
+    page = open_page()
+    sign_in(page, live_server.url, person(tenant, Role.MARKETER))
+    page.get_by_role("link", name="Imports").click()
+    page.get_by_label("Column holding the customer's id (CSV)").fill("customer_id")
+    page.get_by_label("File", exact=True).set_input_files(str(csv_file))
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.get_by_text("Waiting for a worker to start.").wait_for()
+    job = ImportJob.objects.get(workspace=tenant.workspace, filename="crm-export.csv")
+    import_run.call(import_job_id=str(job.pk))  # the worker's part
+    # The page polls itself: no reload.
+    page.get_by_text("Done.").wait_for()
+    expect(page.locator("#import-accepted")).to_have_text("2")
+    shot(page, "import-done")
+
+
+def test_settings_members_tokens_and_identity_rules(open_page, live_server, tenant):
+    page = open_page()
+    sign_in(page, live_server.url, person(tenant, Role.ADMIN))
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_label("Default phone region (for numbers without a country code, e.g. GB)").fill(
+        "DE"
+    )
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("Saved.").wait_for()
+    shot(page, "settings-identity")
+    page.get_by_role("link", name="API tokens").click()
+    page.get_by_label("Name (what uses it)").fill("Warehouse sync")
+    page.get_by_role("button", name="Create", exact=True).click()
+    assert page.locator("#new-api-token").inner_text().strip()
+    shot(page, "settings-tokens")
+    page.get_by_role("link", name="Members").click()
+    page.get_by_label("Email").fill("new.agent@browser.example.com")
+    page.get_by_label("Role", exact=True).select_option("agent")
+    page.get_by_role("button", name="Add").click()
+    assert page.locator("#new-member-password").inner_text().strip()
+    shot(page, "settings-members")
+    # On a phone, the navigation wraps and every page stays usable.
+    phone = open_page({"width": 390, "height": 844})
+    sign_in(phone, live_server.url, person(tenant, Role.ANALYST))
+    for path in ("/accounts/", "/duplicates/", "/data/quarantine/", "/settings/identity/"):
+        phone.goto(f"{live_server.url}{path}")
+        assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
+    shot(phone, "phone-identity-rules")
