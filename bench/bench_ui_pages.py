@@ -1,7 +1,10 @@
 """The UI's pages, as a signed-in person gets them from a running `rapport serve`:
 the customer list (first page, a page deep in the list, a search by user id, a search
 by name, the consent filter), the 360 page of a customer with a long history, a later
-timeline page, the debugger and the sources page.
+timeline page, the debugger and the sources page; the accounts list and search, an
+account of 50 people holding that customer and one of 50 quiet people, the next page of
+an account's combined timeline; the duplicates queue, the quarantine, the imports,
+and the settings pages. BENCH_ACCOUNTS (20,000) sets how many accounts.
 
 Target (issue 5): each page's server time under 300 ms at p95, and a customer search
 under 300 ms, with 1,000,000 profiles and 20,000,000 events in PostgreSQL.
@@ -78,15 +81,151 @@ def _fill(workspace_name: str) -> dict:
                 }
             )
         rows_insert(Event, rows, conflict=["id"])
-    if EXTRA_EVENTS:
-        from django.db import connection
+    everyone = list(Profile.objects.filter(workspace=workspace).values_list("id", flat=True))
+    heavy = uuid.UUID(ids["heavy"])
+    everyone = [heavy, *(pk for pk in everyone if pk != heavy)]  # the big account's
+    ids.update(_fill_accounts_and_reviews(workspace, source, profiles_all=everyone))
+    from django.db import connection
 
-        with connection.cursor() as cursor:
-            # What autovacuum does after a bulk load (it is off on this machine's server).
-            cursor.execute(
-                "ANALYZE ingest_event" if connection.vendor == "postgresql" else "ANALYZE"
-            )
+    with connection.cursor() as cursor:
+        # What autovacuum does after a bulk load (it is off on this machine's server).
+        cursor.execute("ANALYZE")
     return ids
+
+
+ACCOUNTS = int(os.environ.get("BENCH_ACCOUNTS", "20000"))
+MEMBERS_PER_ACCOUNT = 50
+DUPLICATE_PAIRS = 10_000
+QUARANTINED = 100_000
+
+
+def _fill_accounts_and_reviews(workspace, source, *, profiles_all: list) -> dict:
+    """Accounts of 50 people each (the long-history customer in the first; the last
+    ones with nobody active), a group call per account, open duplicate pairs, refused
+    events and import jobs."""
+    from rapport.core.bulk import rows_insert
+    from rapport.identity.models import DuplicateCandidate
+    from rapport.ingest.models import Event, ImportJob, QuarantinedEvent
+    from rapport.profiles.models import Account, AccountMember
+
+    now = datetime.now(UTC)
+    accounts, members, groups = [], [], []
+    for n in range(ACCOUNTS):
+        pk = uuid.uuid4()
+        accounts.append(
+            {
+                "id": pk,
+                "workspace_id": workspace.pk,
+                "group_id": f"acct-{n}",
+                "name": f"Company {n:05d}",
+                "traits": {"industry": "retail", "employees": n % 500},
+                "trait_sources": {},
+                "parent_id": accounts[0]["id"] if n and n % 100 == 0 else None,
+                "first_seen_at": now - timedelta(days=300),
+                "last_seen_at": now - timedelta(days=n % 300),
+                "merged_into_id": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        start = n * MEMBERS_PER_ACCOUNT
+        for profile_id in profiles_all[start : start + MEMBERS_PER_ACCOUNT]:
+            members.append({"id": uuid.uuid4(), "account_id": pk, "profile_id": profile_id})
+        at = now - timedelta(days=200, minutes=n)
+        groups.append(
+            {
+                "id": uuid.uuid4(),
+                "workspace_id": workspace.pk,
+                "source_id": source.pk,
+                "profile_id": profiles_all[start] if start < len(profiles_all) else None,
+                "message_id": f"group-{n}",
+                "type": "group",
+                "event": "",
+                "user_id": f"user-{start}",
+                "anonymous_id": "",
+                "group_id": f"acct-{n}",
+                "previous_id": "",
+                "timestamp": at,
+                "received_at": at,
+                "sent_at": None,
+                "original_timestamp": None,
+                "in_future": False,
+                "properties": {},
+                "traits": {"name": f"Company {n:05d}"},
+                "context": {},
+            }
+        )
+    for chunk in range(0, len(accounts), 5000):
+        rows_insert(Account, accounts[chunk : chunk + 5000], conflict=["id"])
+    for chunk in range(0, len(members), 20000):
+        rows_insert(AccountMember, members[chunk : chunk + 20000], conflict=["id"])
+    for chunk in range(0, len(groups), 5000):
+        rows_insert(Event, groups[chunk : chunk + 5000], conflict=["id"])
+    pairs = [
+        {
+            "id": uuid.uuid4(),
+            "workspace_id": workspace.pk,
+            "kind": "profile",
+            "record_a": profiles_all[2 * n],
+            "record_b": profiles_all[2 * n + 1],
+            "probability": 0.9 + (n % 100) / 1000,
+            "agreeing_fields": ["email", "last_name"],
+            "status": "open",
+            "reviewed_by": "",
+            "reviewed_at": None,
+            "review_reason": "",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for n in range(DUPLICATE_PAIRS)
+    ]
+    rows_insert(DuplicateCandidate, pairs, conflict=["id"])
+    for chunk in range(0, QUARANTINED, 20000):
+        rows_insert(
+            QuarantinedEvent,
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "workspace_id": workspace.pk,
+                    "source_id": source.pk,
+                    "received_at": now - timedelta(seconds=n),
+                    "reason": "event is required for track",
+                    "field": "event",
+                    "message_id": f"refused-{n}",
+                    "payload": {"type": "track", "userId": f"user-{n}"},
+                }
+                for n in range(chunk, min(chunk + 20000, QUARANTINED))
+            ],
+            conflict=["id"],
+        )
+    rows_insert(
+        ImportJob,
+        [
+            {
+                "id": uuid.uuid4(),
+                "workspace_id": workspace.pk,
+                "kind": "customers",
+                "filename": f"export-{n}.csv",
+                "file_sha256": f"{n:064d}",
+                "file_size": 1_000_000,
+                "stored_path": "",
+                "id_column": "id",
+                "status": "done",
+                "rows_done": 10_000,
+                "rows_total": 10_000,
+                "accepted": 9_990,
+                "rejected": 10,
+                "errors": [],
+                "failure": "",
+                "finished_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for n in range(200)
+        ],
+        conflict=["id"],
+    )
+    return {"big_account": str(accounts[0]["id"]), "quiet_account": str(accounts[-1]["id"])}
 
 
 class _Browser:
@@ -149,6 +288,8 @@ def run() -> dict:
         heavy = ids["heavy"]
         timeline = browser.get(f"/customers/{heavy}/")[1]
         later = html.unescape(re.search(r'hx-get="([^"]+)"', timeline).group(1))
+        account_page = browser.get(f"/accounts/{ids['big_account']}/")[1]
+        account_later = html.unescape(re.search(r'hx-get="([^"]+)"', account_page).group(1))
         pages = {
             "customers": "/customers/",
             "customers_page_51": deep,
@@ -159,6 +300,17 @@ def run() -> dict:
             "timeline_next_page": later,
             "debugger": "/data/debugger/",
             "sources": "/data/sources/",
+            "accounts": "/accounts/",
+            "accounts_search": "/accounts/?q=Company+0123",
+            "account_big": f"/accounts/{ids['big_account']}/",
+            "account_big_timeline_next": account_later,
+            "account_quiet": f"/accounts/{ids['quiet_account']}/",
+            "duplicates": "/duplicates/",
+            "quarantine": "/data/quarantine/",
+            "imports": "/data/imports/",
+            "settings_members": "/settings/members/",
+            "settings_tokens": "/settings/tokens/",
+            "settings_identity": "/settings/identity/",
         }
         figures = {name: _measure(browser, path) for name, path in pages.items()}
     from bench.bench_profile_page import EVENTS, PROFILES

@@ -77,6 +77,12 @@ class Event(models.Model):
             models.Index(
                 fields=["workspace", "profile", "-timestamp"], name="ingest_event_ws_profile"
             ),
+            # An account's own group calls (few: the index holds only them).
+            models.Index(
+                fields=["workspace", "group_id", "-timestamp"],
+                name="ingest_event_ws_group",
+                condition=~models.Q(group_id=""),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -427,15 +427,24 @@ def account_timeline_page(
     if not 1 <= limit <= TIMELINE_MAX_LIMIT:
         raise InvalidInputError(f"must be 1 to {TIMELINE_MAX_LIMIT}", field="limit")
     after = _cursor_decode(cursor) if cursor else None
-    events = _before(
-        account_timeline(workspace=workspace, account_id=account_id), "timestamp", after
-    )
+    account = account_get(workspace=workspace, account_id=account_id)
+    members = AccountMember.objects.filter(account=account).values("profile_id")
+    group_ids = [account.group_id, *account_merged_group_ids(account)]
+    # Two index range scans (the members' events by profile and time, the group calls
+    # by group id and time), each cut at the page, merged here: an OR between them
+    # would walk the workspace's whole event index for a quiet account.
+    found: dict = {}
+    for events in (
+        Event.objects.filter(workspace=workspace, profile_id__in=members),
+        Event.objects.filter(workspace=workspace, group_id__in=group_ids),
+    ):
+        for row in _before(events, "timestamp", after).order_by("-timestamp", "-id")[: limit + 1]:
+            found[row.pk] = row
     channels = dict(Source.objects.filter(workspace=workspace).values_list("id", "kind"))
-    rows = [
-        _event_entry(row, channels) for row in events.order_by("-timestamp", "-id")[: limit + 1]
-    ]
-    page = rows[:limit]
-    more = len(rows) > limit
+    rows = sorted(found.values(), key=lambda e: (e.timestamp, e.pk), reverse=True)[: limit + 1]
+    entries = [_event_entry(row, channels) for row in rows]
+    page = entries[:limit]
+    more = len(entries) > limit
     return TimelinePage(items=page, next_cursor=_cursor_encode(page[-1]) if more else None)
 
 
