@@ -130,7 +130,15 @@ def _fill_accounts_and_reviews(workspace, source, *, profiles_all: list) -> dict
         )
         start = n * MEMBERS_PER_ACCOUNT
         for profile_id in profiles_all[start : start + MEMBERS_PER_ACCOUNT]:
-            members.append({"id": uuid.uuid4(), "account_id": pk, "profile_id": profile_id})
+            members.append(
+                {
+                    "id": uuid.uuid4(),
+                    "workspace_id": workspace.pk,
+                    "account_id": pk,
+                    "profile_id": profile_id,
+                    "created_at": now,
+                }
+            )
         at = now - timedelta(days=200, minutes=n)
         groups.append(
             {

@@ -11,7 +11,7 @@ from rapport.core.errors import InvalidInputError
 from rapport.profiles import selectors
 from rapport.profiles import services as profile_services
 from rapport.web.customers import customer_summary, more_url, timeline_shown
-from rapport.web.pages import traits_shown, workspace_page
+from rapport.web.pages import page_query, traits_shown, workspace_page
 
 ACCOUNTS_PAGE = 50
 MEMBERS_SHOWN = 25
@@ -28,7 +28,7 @@ def account_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(accounts.select_related("parent"), ACCOUNTS_PAGE).get_page(
         request.GET.get("page")
     )
-    context = {"q": q, "page": page}
+    context = {"q": q, "page": page, "query": page_query(request)}
     template = "web/accounts/_results.html" if request.htmx else "web/accounts/list.html"
     return render(request, template, context)
 

@@ -17,7 +17,7 @@ from rapport.tenancy import selectors as tenancy_selectors
 from rapport.tenancy import services as tenancy_services
 from rapport.tenancy.models import Source
 from rapport.tenancy.pii import mask_personal_data
-from rapport.web.pages import error_text, uuid_or_none, workspace_page
+from rapport.web.pages import error_text, page_query, uuid_or_none, workspace_page
 
 DEBUGGER_ROWS = 50
 
@@ -93,14 +93,20 @@ def write_key_revoke(request: HttpRequest, source_id, key_id) -> HttpResponse:
     return redirect("web:source_detail", source_id=source_id)
 
 
+def _source_filter(request: HttpRequest):
+    """The `source` query parameter: one of this workspace's source ids, or None."""
+    if not request.GET.get("source"):
+        return None
+    source_id = uuid_or_none(request.GET["source"])
+    if source_id is None:
+        raise InvalidInputError("not a source id", field="source")
+    tenancy_selectors.source_get(workspace=request.principal.workspace, source_id=source_id)
+    return source_id
+
+
 def _debugger_rows(request: HttpRequest) -> dict:
     principal = request.principal
-    source_id = None
-    if request.GET.get("source"):
-        source_id = uuid_or_none(request.GET["source"])
-        if source_id is None:
-            raise InvalidInputError("not a source id", field="source")
-        tenancy_selectors.source_get(workspace=principal.workspace, source_id=source_id)
+    source_id = _source_filter(request)
     events = ingest_selectors.event_list(workspace=principal.workspace, source_id=source_id)
     rows = []
     for event in events[:DEBUGGER_ROWS]:
@@ -145,12 +151,7 @@ IMPORTS_SHOWN = 50
 def quarantine_list(request: HttpRequest) -> HttpResponse:
     """Refused events with the field and the reason, newest first."""
     principal = request.principal
-    source_id = None
-    if request.GET.get("source"):
-        source_id = uuid_or_none(request.GET["source"])
-        if source_id is None:
-            raise InvalidInputError("not a source id", field="source")
-        tenancy_selectors.source_get(workspace=principal.workspace, source_id=source_id)
+    source_id = _source_filter(request)
     field = request.GET.get("field", "").strip()
     if len(field) > 100:
         raise InvalidInputError("at most 100 characters", field="field")
@@ -176,6 +177,7 @@ def quarantine_list(request: HttpRequest) -> HttpResponse:
     context = {
         "rows": rows,
         "page": page,
+        "query": page_query(request),
         "sources": sources.values(),
         "source_id": source_id,
         "field": field,

@@ -13,7 +13,7 @@ from rapport.identity import duplicates, selectors
 from rapport.identity import services as identity_services
 from rapport.identity import tasks as identity_tasks
 from rapport.identity.models import DuplicateCandidate
-from rapport.web.pages import traits_shown, workspace_page
+from rapport.web.pages import page_query, traits_shown, workspace_page
 
 PAIRS_PAGE = 20
 
@@ -91,6 +91,7 @@ def duplicate_list(request: HttpRequest) -> HttpResponse:
         "kind": kind,
         "status": status,
         "page": page,
+        "query": page_query(request),
         "pairs": pairs,
         "statuses": [
             ("open", _("To review")),

@@ -64,3 +64,13 @@ def traits_shown(principal, traits: dict) -> dict:
 
 def identifier_shown(principal, kind: str, value: str) -> str:
     return value if principal.can_see_pii else mask_identifier(kind, value)
+
+
+def page_query(request: HttpRequest) -> str:
+    """This page's query without its page number, ready for `?{query}page=N`."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    query.pop("done", None)
+    query.pop("scan", None)
+    encoded = query.urlencode()
+    return f"{encoded}&" if encoded else ""

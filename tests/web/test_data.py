@@ -105,3 +105,15 @@ def test_imports_belong_to_their_workspace_and_role(tenant, other_tenant):
     response = _upload(analyst, b"id\nx\n", kind="customers", id_column="id")
     assert response.status_code == 403
     assert not Profile.objects.filter(identifiers__value="x").exists()
+
+
+def test_quarantine_pages_keep_the_filter(tenant, monkeypatch):
+    import rapport.web.data as data
+
+    tenant.send(
+        *({"type": "track", "userId": f"u{n}", "messageId": f"nameless-{n}"} for n in range(3))
+    )
+    monkeypatch.setattr(data, "QUARANTINE_PAGE", 1)
+    client = signed_in(tenant)
+    html = client.get("/data/quarantine/", {"field": "event", "page": "2"}).content.decode()
+    assert 'href="?field=event&amp;page=3"' in html and 'href="?field=event&amp;page=1"' in html
