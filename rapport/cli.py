@@ -179,11 +179,12 @@ def migrate(ctx: click.Context) -> None:
 
 
 def _register_app_commands(group: click.Group) -> None:
+    from rapport.demo.cli import demo
     from rapport.identity.cli import identity
     from rapport.ingest.cli import import_
     from rapport.tenancy.cli import quickstart, token, user, workspace
 
-    for command in (workspace, user, token, quickstart, import_, identity):
+    for command in (workspace, user, token, quickstart, import_, identity, demo):
         group.add_command(command)
 
 

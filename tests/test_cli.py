@@ -139,7 +139,11 @@ def test_quickstart_is_idempotent_and_keeps_its_credentials_private(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["RAPPORT_DATA_DIR"] = str(tmp_path)
     first = subprocess.run(
-        [RAPPORT, "quickstart", "--json"], env=env, capture_output=True, text=True, timeout=120
+        [RAPPORT, "quickstart", "--demo-customers", "40", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     second = subprocess.run(
         [RAPPORT, "quickstart", "--json"], env=env, capture_output=True, text=True, timeout=120
@@ -148,4 +152,6 @@ def test_quickstart_is_idempotent_and_keeps_its_credentials_private(tmp_path):
     one, two = json.loads(first.stdout), json.loads(second.stdout)
     assert one == two
     assert one["email"] == "demo@example.com" and one["token"].startswith("rpt_")
+    # The first run loaded the demo company into the new workspace; the second left it.
+    assert one["demo"]["customers"] == 40 and one["demo"]["purchases"] > 40
     assert oct((tmp_path / "quickstart.json").stat().st_mode & 0o777) == "0o600"

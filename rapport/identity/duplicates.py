@@ -287,6 +287,11 @@ def _train(linker, fields: list[FieldSpec], count: int) -> None:
     try:
         if deterministic:
             linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.8)
+            settings = linker._settings_obj
+            if not 0 < settings._probability_two_random_records_match < 1:
+                # No pair matched the deterministic rules (no shared email, phone or
+                # id): a prior of 0 would make every weight log(0). Expect one match.
+                settings._probability_two_random_records_match = 2 / (count * (count - 1))
         linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=1)
     except (SplinkException, ValueError, ZeroDivisionError):
         return
@@ -299,6 +304,7 @@ def _train(linker, fields: list[FieldSpec], count: int) -> None:
     ] + [spec.name for spec in fields if spec.kind in (NAME, COMPANY)]
     if "postal_code" in names and "postal_code" not in sessions:
         sessions.insert(1, "postal_code")
+    prior = linker._settings_obj._probability_two_random_records_match
     trained = 0
     for name in sessions:
         if trained == 3:
@@ -308,3 +314,7 @@ def _train(linker, fields: list[FieldSpec], count: int) -> None:
             trained += 1
         except (SplinkException, ValueError, ZeroDivisionError):
             continue
+    # An EM session leaves behind the match rate inside its own block (0.99 among
+    # people sharing a birthday, say) as the prior for all pairs; the prior belongs to
+    # the deterministic estimate above.
+    linker._settings_obj._probability_two_random_records_match = prior

@@ -203,11 +203,19 @@ def _write_private(path: Path, data: dict) -> None:
 
 @click.command()
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="Where it serves.")
+@click.option(
+    "--demo-customers",
+    type=click.IntRange(0),
+    default=3000,
+    show_default=True,
+    help="Customers of the demo company loaded into a new demo workspace (0: none).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def quickstart(url: str, as_json: bool) -> None:
+def quickstart(url: str, demo_customers: int, as_json: bool) -> None:
     """Set up a local Rapport to try: migrate, and on an empty database create a demo
-    workspace with a login, an API token and a write key. Prints them (again on each
-    run; they are kept in the data directory, readable only by you)."""
+    workspace with a login, an API token and a write key, and load the demo company
+    into it (see 'rapport demo'). Prints the login and keys (again on each run; they
+    are kept in the data directory, readable only by you)."""
     django_setup()
     from django.core.management import call_command
 
@@ -247,6 +255,17 @@ def quickstart(url: str, as_json: bool) -> None:
             "write_key": created.write_key,
         }
         _write_private(path, credentials)
+        if demo_customers:
+            from rapport.demo.services import demo_load
+
+            if not as_json:
+                click.echo(f"Loading the demo company ({demo_customers:,} customers)...")
+            say = (lambda _: None) if as_json else (lambda line: click.echo(f"  {line}"))
+            loaded = demo_load(workspace=created.workspace, customers=demo_customers, progress=say)
+            credentials["demo"] = {
+                key: loaded[key] for key in ("customers", "calls", "purchases", "churned")
+            }
+            _write_private(path, credentials)
     if as_json:
         echo_json({**credentials, "url": url})
         return

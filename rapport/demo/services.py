@@ -1,0 +1,109 @@
+"""Loading the demo company into a workspace through the real ingestion path: the
+story's calls are parsed and stored as the Tracking API stores them (each batch
+enqueues its dispatch task), then a worker's batch run resolves identities, accounts
+and consent, and a duplicates scan fills the review queue."""
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from django.utils import timezone
+
+from rapport.demo.story import SOURCES, story
+from rapport.identity.services import duplicate_candidates_refresh
+from rapport.ingest.services import Destination, events_ingest, events_parse
+from rapport.tenancy.models import Source, Workspace
+from rapport.tenancy.services import Actor, source_create
+
+BATCH = 5000
+MAX_CUSTOMERS = 10_000_000
+
+
+def _demo_sources(workspace: Workspace, actor: Actor) -> dict[str, Destination]:
+    destinations = {}
+    for key, (name, kind) in SOURCES.items():
+        source = Source.objects.filter(workspace=workspace, name__iexact=name).first()
+        if source is None:
+            source, _ = source_create(workspace=workspace, name=name, kind=kind, actor=actor)
+        destinations[key] = Destination(workspace_id=workspace.pk, source_id=source.pk)
+    return destinations
+
+
+def demo_load(
+    *,
+    workspace: Workspace,
+    customers: int = 3000,
+    months: int = 18,
+    seed: int = 1,
+    end: datetime | None = None,
+    resolve: Callable[[], None] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Generate the demo company and feed it to `workspace`. Loading the same seed
+    again stores nothing twice (each call has a fixed messageId). `resolve` runs the
+    queued work (the worker's batch run by default)."""
+    from rapport.core.errors import InvalidInputError
+
+    if not 1 <= customers <= MAX_CUSTOMERS:
+        raise InvalidInputError(f"must be 1 to {MAX_CUSTOMERS}", field="customers")
+    if not 1 <= months <= 120:
+        raise InvalidInputError("must be 1 to 120", field="months")
+    say = progress or (lambda _: None)
+    actor = Actor.system("demo")
+    destinations = _demo_sources(workspace, actor)
+    end = end or timezone.now().astimezone(UTC)
+    started = time.perf_counter()
+    pending: dict[str, list[dict]] = {key: [] for key in destinations}
+    stored = refused = 0
+    summary: dict = {}
+
+    def flush(key: str) -> None:
+        nonlocal stored, refused
+        if not pending[key]:
+            return
+        received_at = timezone.now()
+        rows, rejected = events_parse(pending[key], received_at=received_at)
+        result = events_ingest(
+            destination=destinations[key], rows=rows, refused=rejected, received_at=received_at
+        )
+        stored += result.accepted
+        refused += len(result.refused)
+        pending[key] = []
+
+    for key, item in story(customers=customers, months=months, seed=seed, end=end):
+        if key == "summary":
+            summary = item
+            continue
+        pending[key].append(item)
+        if len(pending[key]) >= BATCH:
+            flush(key)
+            say(f"stored {stored:,} calls")
+    for key in destinations:
+        flush(key)
+    ingested = time.perf_counter()
+    say(f"stored {stored:,} calls; resolving identities")
+    (resolve or _worker_batch)()
+    resolved = time.perf_counter()
+    say("looking for duplicates")
+    duplicates = {
+        kind: duplicate_candidates_refresh(workspace=workspace, kind=kind, actor=actor)["found"]
+        for kind in ("profile", "account")
+    }
+    return {
+        **summary,
+        "accepted": stored,
+        "refused": refused,
+        "duplicate_pairs": duplicates,
+        "seconds": {
+            "ingest": round(ingested - started, 1),
+            "resolve": round(resolved - ingested, 1),
+            "duplicates": round(time.perf_counter() - resolved, 1),
+        },
+    }
+
+
+def _worker_batch() -> None:
+    """What `rapport worker --batch` does: run every queued task, then return."""
+    from django.core.management import call_command
+
+    call_command("db_worker", batch=True, no_startup_delay=True, verbosity=0)

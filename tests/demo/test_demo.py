@@ -1,0 +1,140 @@
+"""The demo company, small and with a fixed seed, loaded through the ingestion path and
+resolved by a worker's batch run: its counts are in the ranges the story promises, and
+the churn driver it plants can be found again in the stored data."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db.models import Count, Max
+
+from rapport.demo.services import demo_load
+from rapport.demo.story import churn_rate_ratio, story
+from rapport.identity.models import DuplicateCandidate, Identifier
+from rapport.ingest.models import Event
+from rapport.profiles.models import Account, Profile
+from tests.conftest import tenant_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+END = datetime(2026, 11, 1, tzinfo=UTC)
+CUSTOMERS = 300
+
+
+@pytest.fixture(scope="module")
+def summary_only():
+    *_, (key, summary) = story(customers=CUSTOMERS, months=12, seed=3, end=END)
+    assert key == "summary"
+    return summary
+
+
+def test_the_story_is_the_same_for_the_same_seed(summary_only):
+    again = list(story(customers=CUSTOMERS, months=12, seed=3, end=END))
+    assert again[-1][1] == summary_only
+    other = list(story(customers=CUSTOMERS, months=12, seed=4, end=END))[-1][1]
+    assert other != summary_only
+
+
+def test_the_story_keeps_its_promises(summary_only):
+    s = summary_only
+    assert s["customers"] == CUSTOMERS
+    assert 4 * CUSTOMERS <= s["purchases"] <= 12 * CUSTOMERS
+    assert 0.25 <= s["churned"] / CUSTOMERS <= 0.6
+    assert 0.5 <= s["two_devices"] / CUSTOMERS <= 0.7
+    assert 0.1 <= s["businesses"] / CUSTOMERS <= 0.2
+    assert s["desk_duplicates"] >= 3 and s["consent_withdrawn"] >= 5
+    assert churn_rate_ratio(s) >= 1.3
+
+
+@pytest.fixture
+def loaded():
+    tenant = tenant_create("Northwind", sample_data=False)
+    summary = demo_load(workspace=tenant.workspace, customers=CUSTOMERS, months=12, seed=3, end=END)
+    return tenant.workspace, summary
+
+
+def test_loaded_through_ingestion_and_resolved(loaded, summary_only):
+    workspace, summary = loaded
+    assert {k: summary[k] for k in summary_only} == summary_only
+    assert summary["accepted"] == summary["calls"] and summary["refused"] == 0
+    assert Event.objects.filter(workspace=workspace).count() == summary["calls"]
+    assert not Event.objects.filter(workspace=workspace, profile__isnull=True).exists()
+    orders = Event.objects.filter(workspace=workspace, event="Order Completed")
+    assert orders.count() == summary["purchases"]
+    # Laptop histories joined to the phone sign-ups: one profile holds both devices'
+    # anonymous ids (unless the log-in is still to come, which leaves that browsing an
+    # anonymous visitor for now).
+    joined = (
+        Identifier.objects.filter(workspace=workspace, kind="anonymous_id")
+        .values("profile_id")
+        .annotate(devices=Count("id"))
+        .filter(devices=2)
+        .count()
+    )
+    assert 0.9 * summary["two_devices"] <= joined <= summary["two_devices"]
+    # Otherwise each customer is one profile; the help desk's copies wait for review.
+    live = Profile.objects.filter(workspace=workspace, merged_into__isnull=True)
+    not_yet_joined = summary["two_devices"] - joined
+    assert live.count() == CUSTOMERS + summary["desk_duplicates"] + not_yet_joined
+    # The review queue holds the help desk's copies and Globex's two legal names.
+    pairs = DuplicateCandidate.objects.filter(workspace=workspace, kind="profile")
+    assert pairs.count() >= summary["desk_duplicates"] / 2
+    desk_copies = set(
+        Identifier.objects.filter(
+            workspace=workspace, kind="user_id", value__startswith="desk-"
+        ).values_list("profile_id", flat=True)
+    )
+    assert all({p.record_a, p.record_b} & desk_copies for p in pairs)  # no false pairs
+    globex = set(
+        Account.objects.filter(workspace=workspace, group_id__startswith="globex").values_list(
+            "pk", flat=True
+        )
+    )
+    assert len(globex) == 2
+    assert DuplicateCandidate.objects.filter(
+        workspace=workspace, kind="account", record_a__in=globex, record_b__in=globex
+    ).exists()
+
+
+def test_the_planted_churn_driver_is_found_in_the_data(loaded):
+    workspace, _ = loaded
+    events = Event.objects.filter(workspace=workspace)
+    planner = set(events.filter(event="Brew Planner Used").values_list("profile_id", flat=True))
+    last_active = dict(
+        events.filter(event__in=["Order Completed", "App Opened"])
+        .values_list("profile_id")
+        .annotate(last=Max("timestamp"))
+    )
+    lapsed = {pk for pk, last in last_active.items() if last < END - timedelta(days=60)}
+    users = [pk for pk in last_active if pk in planner]
+    others = [pk for pk in last_active if pk not in planner]
+    rate_users = sum(pk in lapsed for pk in users) / len(users)
+    rate_others = sum(pk in lapsed for pk in others) / len(others)
+    assert rate_others / rate_users >= 1.3
+
+
+def test_loading_the_same_seed_again_stores_nothing_twice(loaded):
+    workspace, summary = loaded
+    demo_load(workspace=workspace, customers=CUSTOMERS, months=12, seed=3, end=END)
+    assert Event.objects.filter(workspace=workspace).count() == summary["calls"]
+
+
+def test_the_command_loads_a_workspace_and_refuses_bad_sizes(tmp_path):
+    import json
+    import os
+    import subprocess
+
+    from tests.test_cli import RAPPORT
+
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["RAPPORT_DATA_DIR"] = str(tmp_path)
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [RAPPORT, *args], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert run("quickstart", "--demo-customers", "0").returncode == 0
+    loaded = run("demo", "--customers", "25", "--months", "6", "--seed", "9", "--json")
+    assert loaded.returncode == 0, loaded.stderr
+    summary = json.loads(loaded.stdout)
+    assert summary["customers"] == 25 and summary["accepted"] == summary["calls"]
+    refused = run("demo", "--customers", "0")
+    assert refused.returncode != 0 and "customers" in refused.stderr
+    assert "Traceback" not in refused.stderr
