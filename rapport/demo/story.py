@@ -289,6 +289,20 @@ def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[
         signup = start + timedelta(days=span_days * float(rng.random() ** 0.75) * 0.97)
         signup += timedelta(seconds=int(rng.integers(8 * 3600, 22 * 3600)))
         events: list[tuple[str, dict]] = []
+
+        def track(
+            source: str,
+            at: datetime,
+            name: str,
+            properties: dict | None = None,
+            *,
+            events: list = events,
+            user_id: str = person.user_id,
+        ) -> None:
+            """A track call by this customer."""
+            body = {"properties": properties} if properties else {}
+            events.append((source, call("track", at, userId=user_id, event=name, **body)))
+
         laptop, phone_device = f"anon-{seed}-{n}-l", f"anon-{seed}-{n}-p"
         campaign = CAMPAIGNS[int(rng.choice(len(CAMPAIGNS), p=campaign_p))]
         utm = (
@@ -390,19 +404,11 @@ def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[
         summary.planner_users += planner
         if planner:
             at = signup + timedelta(days=float(rng.uniform(0.5, 13)))
-            events.append(
-                (
-                    "app",
-                    call(
-                        "track",
-                        at,
-                        userId=person.user_id,
-                        event="Brew Planner Used",
-                        properties={
-                            "brew_method": ("v60", "aeropress", "espresso", "french press")[n % 4]
-                        },
-                    ),
-                )
+            track(
+                "app",
+                at,
+                "Brew Planner Used",
+                {"brew_method": ("v60", "aeropress", "espresso", "french press")[n % 4]},
             )
         dropout = float(rng.beta(1.0, 16.0)) * (1.0 if planner else 3.5)
 
@@ -418,69 +424,35 @@ def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[
         while True:
             value = round(float(rng.gamma(shape=6.0, scale=value_scale)), 2) + 4.0
             orders += 1
-            events.append(
-                (
-                    "billing",
-                    call(
-                        "track",
-                        t,
-                        userId=person.user_id,
-                        event="Order Completed",
-                        properties={
-                            "order_id": f"ord-{seed}-{n}-{orders}",
-                            "revenue": value,
-                            "currency": "GBP",
-                            "products": [{"sku": f"bag-{int(rng.integers(12))}", "quantity": 1}],
-                        },
-                    ),
-                )
+            track(
+                "billing",
+                t,
+                "Order Completed",
+                {
+                    "order_id": f"ord-{seed}-{n}-{orders}",
+                    "revenue": value,
+                    "currency": "GBP",
+                    "products": [{"sku": f"bag-{int(rng.integers(12))}", "quantity": 1}],
+                },
             )
             # Support along the way: an unresolved ticket makes dropping out likelier.
             if rng.random() < 0.08:
                 ticket = f"tk-{seed}-{n}-{orders}"
                 opened = t + timedelta(days=float(rng.uniform(1, 5)))
                 topic = TICKET_TOPICS[int(rng.integers(len(TICKET_TOPICS)))]
-                events.append(
-                    (
-                        "desk",
-                        call(
-                            "track",
-                            opened,
-                            userId=person.user_id,
-                            event="Ticket Opened",
-                            properties={"ticket_id": ticket, "topic": topic},
-                        ),
-                    )
-                )
+                track("desk", opened, "Ticket Opened", {"ticket_id": ticket, "topic": topic})
                 if rng.random() < 0.7:
-                    events.append(
-                        (
-                            "desk",
-                            call(
-                                "track",
-                                opened + timedelta(hours=float(rng.uniform(2, 72))),
-                                userId=person.user_id,
-                                event="Ticket Resolved",
-                                properties={"ticket_id": ticket},
-                            ),
-                        )
+                    track(
+                        "desk",
+                        opened + timedelta(hours=float(rng.uniform(2, 72))),
+                        "Ticket Resolved",
+                        {"ticket_id": ticket},
                     )
                 else:
                     tickets_open = True
                     summary.unresolved_tickets += 1
             if rng.random() < 0.05:
-                events.append(
-                    (
-                        "desk",
-                        call(
-                            "track",
-                            t + timedelta(hours=3),
-                            userId=person.user_id,
-                            event="Chat Started",
-                            properties={"topic": "question"},
-                        ),
-                    )
-                )
+                track("desk", t + timedelta(hours=3), "Chat Started", {"topic": "question"})
             p = min(0.95, dropout * (2.5 if tickets_open else 1.0))
             if rng.random() < p:
                 alive_until = t + timedelta(days=float(rng.uniform(3, 30)))
@@ -496,26 +468,18 @@ def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[
             else:
                 summary.churned_without_planner += 1
             if person.subscriber and alive_until < end:
-                events.append(
-                    (
-                        "billing",
-                        call(
-                            "track",
-                            alive_until,
-                            userId=person.user_id,
-                            event="Subscription Cancelled",
-                            properties={
-                                "reason": "too expensive" if tickets_open else "not using it"
-                            },
-                        ),
-                    )
+                track(
+                    "billing",
+                    alive_until,
+                    "Subscription Cancelled",
+                    {"reason": "too expensive" if tickets_open else "not using it"},
                 )
         last_active = min(alive_until, end)
 
         # App use while active: about every other week.
         at = signup + timedelta(days=float(rng.uniform(1, 14)))
         while at < last_active:
-            events.append(("app", call("track", at, userId=person.user_id, event="App Opened")))
+            track("app", at, "App Opened")
             at += timedelta(days=float(rng.uniform(7, 21)))
 
         # The monthly newsletter to those who said yes; opens fade after churn.
@@ -542,44 +506,16 @@ def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[
         while email_consent and send < end and (withdrawn_at is None or send < withdrawn_at):
             issue += 1
             props = {"campaign": f"newsletter-{send:%Y-%m}", "subject": "This month's coffees"}
-            events.append(
-                (
-                    "email",
-                    call(
-                        "track",
-                        send,
-                        userId=person.user_id,
-                        event="Email Delivered",
-                        properties=props,
-                    ),
-                )
-            )
+            track("email", send, "Email Delivered", props)
             if rng.random() < (0.45 if send < last_active else 0.08):
                 opened = send + timedelta(hours=float(rng.uniform(1, 48)))
-                events.append(
-                    (
-                        "email",
-                        call(
-                            "track",
-                            opened,
-                            userId=person.user_id,
-                            event="Email Opened",
-                            properties=props,
-                        ),
-                    )
-                )
+                track("email", opened, "Email Opened", props)
                 if rng.random() < 0.25:
-                    events.append(
-                        (
-                            "email",
-                            call(
-                                "track",
-                                opened + timedelta(minutes=2),
-                                userId=person.user_id,
-                                event="Email Link Clicked",
-                                properties={**props, "url": "https://northwind.example/coffees"},
-                            ),
-                        )
+                    track(
+                        "email",
+                        opened + timedelta(minutes=2),
+                        "Email Link Clicked",
+                        {**props, "url": "https://northwind.example/coffees"},
                     )
             send += timedelta(days=30)
 
@@ -590,18 +526,7 @@ def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[
             score = (
                 int(rng.integers(8, 11)) if happy and not tickets_open else int(rng.integers(0, 8))
             )
-            events.append(
-                (
-                    "email",
-                    call(
-                        "track",
-                        survey_at,
-                        userId=person.user_id,
-                        event="Survey Answered",
-                        properties={"survey": "nps", "score": score},
-                    ),
-                )
-            )
+            track("email", survey_at, "Survey Answered", {"survey": "nps", "score": score})
 
         # Keyed in again by the help desk, with its own id and typos.
         if rng.random() < 0.03:
