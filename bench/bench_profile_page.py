@@ -11,7 +11,6 @@ BENCH_PROFILES (1,000,000) and BENCH_PROFILE_EVENTS (100,000) set the sizes.
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import urllib.request
@@ -161,18 +160,11 @@ def _profile_page(server, profile_id: str, query: str = "") -> dict:
 
 
 def run() -> dict:
+    from bench.live import live_fill
     from tests.live_server import live_server
 
     with live_server(workers=1, database_url=os.environ.get("BENCH_DATABASE_URL", "")) as server:
-        fill = subprocess.run(
-            [sys.executable, "-m", "bench.bench_profile_page", "--fill", "Live"],
-            env={**server.env, "DJANGO_SETTINGS_MODULE": "rapport.settings"},
-            capture_output=True,
-            text=True,
-        )
-        if fill.returncode:
-            raise RuntimeError(fill.stderr[-3000:])
-        ids = json.loads(fill.stdout.strip().splitlines()[-1])
+        ids = live_fill(server, "bench.bench_profile_page")
         heavy = ids["heavy"]
         _profile_page(server, heavy)  # warm up
         first = _profile_page(server, heavy)

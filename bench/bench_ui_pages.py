@@ -19,7 +19,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -185,7 +184,7 @@ def _fill_accounts_and_reviews(workspace, source, *, profiles_all: list) -> dict
             "created_at": now,
             "updated_at": now,
         }
-        for n in range(DUPLICATE_PAIRS)
+        for n in range(min(DUPLICATE_PAIRS, len(profiles_all) // 2))
     ]
     rows_insert(DuplicateCandidate, pairs, conflict=["id"])
     for chunk in range(0, QUARANTINED, 20000):
@@ -277,18 +276,11 @@ def _next(page: str) -> str:
 
 
 def run() -> dict:
+    from bench.live import live_fill
     from tests.live_server import live_server
 
     with live_server(workers=1, database_url=os.environ.get("BENCH_DATABASE_URL", "")) as server:
-        fill = subprocess.run(
-            [sys.executable, "-m", "bench.bench_ui_pages", "--fill", "Live"],
-            env={**server.env, "DJANGO_SETTINGS_MODULE": "rapport.settings"},
-            capture_output=True,
-            text=True,
-        )
-        if fill.returncode:
-            raise RuntimeError(fill.stderr[-3000:])
-        ids = json.loads(fill.stdout.strip().splitlines()[-1])
+        ids = live_fill(server, "bench.bench_ui_pages")
         browser = _Browser(server.url)
         deep = "/customers/"
         for _ in range(50):

@@ -33,7 +33,9 @@ def _direct_values(lookup) -> list | None:
     return None
 
 
-class Any(In):
+class _AnyLookup:
+    """`= ANY(array)` on PostgreSQL (one parameter however long the list), IN elsewhere."""
+
     lookup_name = "any"
 
     def get_prep_lookup(self):
@@ -46,17 +48,12 @@ class Any(In):
         return _any_sql(self, compiler, connection)
 
 
-class RelatedAny(RelatedIn):
-    lookup_name = "any"
+class Any(_AnyLookup, In):
+    pass
 
-    def get_prep_lookup(self):
-        direct = _direct_values(self)
-        return super().get_prep_lookup() if direct is None else direct
 
-    def as_sql(self, compiler, connection):
-        if connection.vendor != "postgresql":
-            return super().as_sql(compiler, connection)
-        return _any_sql(self, compiler, connection)
+class RelatedAny(_AnyLookup, RelatedIn):
+    pass
 
 
 def lookups_register() -> None:

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods
 from rapport.core.errors import InvalidInputError
 from rapport.profiles import selectors
 from rapport.profiles import services as profile_services
-from rapport.web.customers import customer_summary, more_url, timeline_shown
+from rapport.web.customers import customer_summary, timeline_context
 from rapport.web.pages import page_query, traits_shown, workspace_page
 
 ACCOUNTS_PAGE = 50
@@ -44,19 +44,13 @@ def _ancestors(account) -> list:
 
 
 def _timeline_context(request: HttpRequest, account_id) -> dict:
-    principal = request.principal
     page = selectors.account_timeline_page(
-        workspace=principal.workspace,
+        workspace=request.principal.workspace,
         account_id=account_id,
         cursor=request.GET.get("cursor") or None,
         limit=TIMELINE_PAGE,
     )
-    return {
-        "items": timeline_shown(principal, page.items),
-        "more_url": more_url(
-            request, reverse("web:account_timeline", args=[account_id]), page.next_cursor
-        ),
-    }
+    return timeline_context(request, page, reverse("web:account_timeline", args=[account_id]))
 
 
 @workspace_page("profiles.read")

@@ -122,13 +122,15 @@ def timeline_shown(principal, entries) -> list[dict]:
     return items
 
 
-def more_url(request: HttpRequest, url: str, next_cursor: str | None) -> str | None:
-    """The address of the next page: this page's query with the next cursor."""
-    if not next_cursor:
-        return None
-    query = request.GET.copy()
-    query["cursor"] = next_cursor
-    return url + "?" + query.urlencode()
+def timeline_context(request: HttpRequest, page, url: str) -> dict:
+    """A timeline page as the templates show it, and the address of the next one (this
+    page's query with the next cursor), which endless scrolling fetches."""
+    context = {"items": timeline_shown(request.principal, page.items), "more_url": None}
+    if page.next_cursor:
+        query = request.GET.copy()
+        query["cursor"] = page.next_cursor
+        context["more_url"] = url + "?" + query.urlencode()
+    return context
 
 
 def _timeline_context(request: HttpRequest, profile_id) -> dict:
@@ -142,12 +144,7 @@ def _timeline_context(request: HttpRequest, profile_id) -> dict:
         cursor=request.GET.get("cursor") or None,
         limit=TIMELINE_PAGE,
     )
-    return {
-        "items": timeline_shown(principal, page.items),
-        "more_url": more_url(
-            request, reverse("web:customer_timeline", args=[profile_id]), page.next_cursor
-        ),
-    }
+    return timeline_context(request, page, reverse("web:customer_timeline", args=[profile_id]))
 
 
 @workspace_page("profiles.read")
