@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "rapport.ingest",
     "rapport.profiles",
     "rapport.identity",
+    "rapport.segments",
     "rapport.web",
 ]
 
@@ -182,6 +183,13 @@ TASKS = {
 # The Tracking API commits concurrent requests together (rapport/ingest/group_commit.py).
 RAPPORT_INGEST_GROUP_COMMIT = env_bool("RAPPORT_INGEST_GROUP_COMMIT", True)
 RAPPORT_INGEST_WRITERS = int(os.environ.get("RAPPORT_INGEST_WRITERS", "1"))
+
+# Segments: memory PostgreSQL may use per hash while evaluating a rule over the whole
+# workspace (rapport/segments/services.py), and how often the scheduler re-checks
+# segments with time windows and recomputes RFM and lifecycle stages.
+RAPPORT_SEGMENT_WORK_MEM = os.environ.get("RAPPORT_SEGMENT_WORK_MEM", "256MB")
+RAPPORT_SEGMENTS_REFRESH_SECONDS = int(os.environ.get("RAPPORT_SEGMENTS_REFRESH_SECONDS", "900"))
+RAPPORT_RFM_REFRESH_SECONDS = int(os.environ.get("RAPPORT_RFM_REFRESH_SECONDS", "86400"))
 
 # --- Internationalisation -------------------------------------------------------------
 

@@ -47,7 +47,12 @@ def rows_insert(
     columns `conflict`."""
     if not rows:
         return
-    fields = list(model._meta.concrete_fields)
+    # A sequence primary key the rows leave out is the database's to fill.
+    fields = [
+        f
+        for f in model._meta.concrete_fields
+        if not (isinstance(f, models.AutoField | models.BigAutoField) and f.attname not in rows[0])
+    ]
     for field in fields:
         for row in rows:
             if field.attname not in row:
@@ -159,3 +164,20 @@ def rows_widen(
                     for pk, low_value, high_value in rows
                 ],
             )
+
+
+def rows_insert_select(model: type[models.Model], columns: Sequence[str], queryset) -> int:
+    """INSERT INTO model (columns) SELECT <the queryset's values_list, column for
+    column>, in the database: rows that collide with a unique constraint are skipped.
+    Returns how many were inserted."""
+    sql, params = queryset.query.sql_with_params()
+    table = connection.ops.quote_name(model._meta.db_table)
+    names = ", ".join(connection.ops.quote_name(model._meta.get_field(c).column) for c in columns)
+    with connection.cursor() as cursor:
+        # SQLite needs the WHERE to read ON CONFLICT as the insert's, not the join's.
+        cursor.execute(
+            f"INSERT INTO {table} ({names}) SELECT * FROM ({sql}) AS source WHERE 1 = 1 "
+            "ON CONFLICT DO NOTHING",
+            params,
+        )
+        return cursor.rowcount

@@ -1,0 +1,93 @@
+"""The default lifecycle: the stages of the relationship-management practice, each a
+rule in the segment language, tried in this order (the first that matches is the
+customer's stage; the last takes everyone else). A workspace renames them, changes their
+rules and adds sub-stages (rapport/segments/services.py)."""
+
+SIGN_UP = "Signed Up"
+CANCELLED = "Subscription Cancelled"
+REBOARDING_CELLS = ["About to sleep", "At risk", "Can't lose them", "Hibernating", "Lost"]
+POSITIVE_CELLS = ["Champions", "Loyal"]
+
+
+def DEFAULT_STAGES(purchase_event: str) -> list[dict]:
+    became_customer = {"any": [{"event": purchase_event}, {"event": SIGN_UP}]}
+    return [
+        {
+            "key": "churned",
+            "name": "Churned",
+            "description": (
+                "Cancelled in the last year and not bought since a month, or not seen for 180 days."
+            ),
+            "rule": {
+                "all": [
+                    became_customer,
+                    {
+                        "any": [
+                            {
+                                "all": [
+                                    {"event": CANCELLED, "window": {"last_days": 365}},
+                                    {
+                                        "event": purchase_event,
+                                        "count": {"op": "eq", "value": 0},
+                                        "window": {"last_days": 30},
+                                    },
+                                ]
+                            },
+                            {"profile": "last_seen_at", "op": "older_than_days", "value": 180},
+                        ]
+                    },
+                ]
+            },
+        },
+        {
+            "key": "preboarding",
+            "name": "Preboarding",
+            "description": "Known (a visitor, a lead, a subscriber) but not yet a customer.",
+            "rule": {"not": became_customer},
+        },
+        {
+            "key": "onboarding",
+            "name": "Onboarding",
+            "description": "The first 30 days after the first purchase or sign-up.",
+            "rule": {
+                "not": {
+                    "any": [
+                        {"event": purchase_event, "window": {"older_than_days": 30}},
+                        {"event": SIGN_UP, "window": {"older_than_days": 30}},
+                    ]
+                }
+            },
+        },
+        {
+            "key": "reboarding",
+            "name": "Reboarding",
+            "description": "Lapsing or at risk (RFM), or not seen for 60 days: to win back.",
+            "rule": {
+                "any": [
+                    {"rfm": "cell", "op": "in", "value": REBOARDING_CELLS},
+                    {"profile": "last_seen_at", "op": "older_than_days", "value": 60},
+                ]
+            },
+        },
+        {
+            "key": "positive_development",
+            "name": "Positive development",
+            "description": "Loyal and engaged: a top RFM cell, or an NPS promoter (9-10).",
+            "rule": {
+                "any": [
+                    {"rfm": "cell", "op": "in", "value": POSITIVE_CELLS},
+                    {
+                        "event": "Survey Answered",
+                        "window": {"last_days": 180},
+                        "where": [{"property": "score", "op": "gte", "value": 9}],
+                    },
+                ]
+            },
+        },
+        {
+            "key": "relationship_development",
+            "name": "Relationship development",
+            "description": "Buying again or using the product: everyone else.",
+            "rule": {"all": []},
+        },
+    ]

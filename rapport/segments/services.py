@@ -1,0 +1,972 @@
+"""Segments (dynamic and static) and their membership history, RFM scores and the
+lifecycle stage of every customer.
+
+Membership is kept fresh two ways: `segments_from_events` re-checks every dynamic
+segment, and the lifecycle, for the customers a batch of events touched (the worker
+runs it seconds after the events are committed), and `segments_refresh` re-checks
+whole segments on a schedule for what time alone changes ("in the last 90 days")."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Case, DateTimeField, IntegerField, QuerySet, UUIDField, Value, When
+from django.utils import timezone
+
+from rapport.core.bulk import rows_insert, rows_insert_select
+from rapport.core.errors import ConflictError, InvalidInputError
+from rapport.identity.models import Identifier
+from rapport.identity.normalize import normalize_email, normalize_phone
+from rapport.ingest.models import Event
+from rapport.profiles.models import Profile
+from rapport.segments import rfm
+from rapport.segments import rules as r
+from rapport.segments.compiler import Context, JsonNumber, rule_profiles
+from rapport.segments.lifecycle import DEFAULT_STAGES
+from rapport.segments.models import (
+    LifecycleChange,
+    LifecycleStage,
+    LifecycleState,
+    RfmScore,
+    Segment,
+    SegmentMembership,
+    SegmentSettings,
+)
+from rapport.tenancy.models import Workspace
+from rapport.tenancy.services import Actor, audit_log_record
+
+DEFAULT_VALUE_PROPERTIES = ["revenue", "total", "value"]
+WRITE_CHUNK = 10_000
+
+
+def _analytic_session() -> None:
+    """PostgreSQL hashes an `IN (subquery)` under OR, NOT or CASE only when the ids fit
+    in work_mem; past that it re-reads the subquery for every customer. A segment over a
+    million customers needs more than the 4 MB default, for this transaction only."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL work_mem = %s", [settings.RAPPORT_SEGMENT_WORK_MEM])
+
+
+# --- Settings -------------------------------------------------------------------------
+
+
+def segment_settings_get(*, workspace: Workspace) -> SegmentSettings:
+    found = SegmentSettings.objects.filter(workspace=workspace).first()
+    return found or SegmentSettings(
+        workspace=workspace, value_properties=list(DEFAULT_VALUE_PROPERTIES)
+    )
+
+
+def segment_settings_update(
+    *,
+    workspace: Workspace,
+    purchase_event: str | None = None,
+    value_properties: list[str] | None = None,
+    actor: Actor,
+) -> SegmentSettings:
+    current = segment_settings_get(workspace=workspace)
+    if purchase_event is not None:
+        purchase_event = purchase_event.strip()
+        if not purchase_event or len(purchase_event) > 255:
+            raise InvalidInputError(
+                "purchase_event must be 1 to 255 characters", field="purchase_event"
+            )
+        current.purchase_event = purchase_event
+    if value_properties is not None:
+        cleaned = [p.strip() for p in value_properties if isinstance(p, str) and p.strip()]
+        if not cleaned or len(cleaned) > 10 or any(len(p) > 255 for p in cleaned):
+            raise InvalidInputError(
+                "value_properties must be 1 to 10 property names", field="value_properties"
+            )
+        current.value_properties = cleaned
+    current.save()
+    audit_log_record(
+        workspace=workspace,
+        actor=actor,
+        action="segments.settings.update",
+        details={"purchase_event": current.purchase_event, "value": current.value_properties},
+    )
+    return current
+
+
+# --- Rules ----------------------------------------------------------------------------
+
+
+def _rule_check(
+    *, workspace: Workspace, rule: Any, segment: Segment | None = None, field: str = "rule"
+) -> r.Rule:
+    """Parse the rule and check what it refers to: segments of this workspace, and no
+    cycle back to `segment`."""
+    parsed = r.rule_parse(rule, field=field)
+    refs = r.rule_segments(parsed)
+    known: dict[str, Segment] = {}
+    for ref in refs:
+        try:
+            ref_id = uuid.UUID(ref)
+        except ValueError:
+            raise InvalidInputError(
+                f"{field}: segment {ref!r} is not a segment id", field=f"{field}.segment"
+            ) from None
+        found = Segment.objects.filter(workspace=workspace, pk=ref_id).first()
+        if found is None:
+            raise InvalidInputError(
+                f"{field}: there is no segment {ref} in this workspace", field=f"{field}.segment"
+            )
+        known[ref] = found
+    if segment is not None:
+        for ref, found in known.items():
+            path = _reaches(found, segment.pk)
+            if path is not None:
+                names = " -> ".join([segment.name, *path])
+                raise InvalidInputError(
+                    f"{field}: segment {ref} refers back to this one ({names})",
+                    field=f"{field}.segment",
+                )
+    return parsed
+
+
+def _reaches(start: Segment, target: Any) -> list[str] | None:
+    """The names on a chain of references from `start` to `target`, if there is one."""
+    stack, seen = [(start, [start.name])], set()
+    while stack:
+        node, path = stack.pop()
+        if node.pk == target:
+            return path
+        if node.pk in seen:
+            continue
+        seen.add(node.pk)
+        for ref in node.depends_on:
+            child = Segment.objects.filter(pk=ref).first()
+            if child is not None:
+                stack.append((child, [*path, child.name]))
+    return None
+
+
+# --- Segments -------------------------------------------------------------------------
+
+
+def _clean_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise InvalidInputError("name must be 1 to 200 characters", field="name")
+    return name
+
+
+def _name_free(workspace: Workspace, name: str, exclude: Any = None) -> None:
+    taken = Segment.objects.filter(workspace=workspace, name=name).exclude(pk=exclude).exists()
+    if taken:
+        raise ConflictError(f"a segment named {name!r} already exists", code="name_taken")
+
+
+def segment_create(
+    *,
+    workspace: Workspace,
+    name: str,
+    kind: str = Segment.Kind.DYNAMIC,
+    rule: Any = None,
+    description: str = "",
+    actor: Actor,
+    refresh: str = "queue",
+) -> Segment:
+    """A new segment. A dynamic one is filled by a worker (`refresh="queue"`), or at once
+    (`"now"`, for the CLI and tests)."""
+    name = _clean_name(name)
+    if kind not in Segment.Kind.values:
+        raise InvalidInputError("kind must be dynamic or static", field="kind")
+    if len(description or "") > 5000:
+        raise InvalidInputError("description is at most 5000 characters", field="description")
+    parsed = None
+    if kind == Segment.Kind.DYNAMIC:
+        if rule is None:
+            raise InvalidInputError("a dynamic segment needs a rule", field="rule")
+        parsed = _rule_check(workspace=workspace, rule=rule)
+    elif rule not in (None, {}):
+        raise InvalidInputError("a static segment has no rule", field="rule")
+    with transaction.atomic():
+        _name_free(workspace, name)
+        segment = Segment.objects.create(
+            workspace=workspace,
+            name=name,
+            description=description or "",
+            kind=kind,
+            rule=parsed.model_dump(by_alias=True, exclude_defaults=True) if parsed else {},
+            depends_on=r.rule_segments(parsed) if parsed else [],
+            timed=r.rule_timed(parsed) if parsed else False,
+            created_by=actor.label,
+        )
+        audit_log_record(
+            workspace=workspace,
+            actor=actor,
+            action="segment.create",
+            target=segment,
+            details={"name": name, "kind": kind},
+        )
+        if parsed is not None:
+            _refresh_later(segment, refresh)
+    return segment
+
+
+def _refresh_later(segment: Segment, refresh: str) -> None:
+    if refresh == "now":
+        segment_refresh(segment=segment)
+    elif refresh == "queue":
+        from rapport.segments.tasks import segment_refresh as refresh_task
+
+        refresh_task.enqueue(segment_id=str(segment.pk))
+
+
+def segment_update(
+    *,
+    segment: Segment,
+    actor: Actor,
+    name: str | None = None,
+    description: str | None = None,
+    rule: Any = None,
+    refresh: str = "queue",
+) -> Segment:
+    workspace = segment.workspace
+    changes: dict[str, Any] = {}
+    if name is not None:
+        name = _clean_name(name)
+        _name_free(workspace, name, exclude=segment.pk)
+        changes["name"] = name
+    if description is not None:
+        if len(description) > 5000:
+            raise InvalidInputError("description is at most 5000 characters", field="description")
+        changes["description"] = description
+    parsed = None
+    if rule is not None:
+        if segment.kind != Segment.Kind.DYNAMIC:
+            raise InvalidInputError("a static segment has no rule", field="rule")
+        parsed = _rule_check(workspace=workspace, rule=rule, segment=segment)
+        changes["rule"] = parsed.model_dump(by_alias=True, exclude_defaults=True)
+        changes["depends_on"] = r.rule_segments(parsed)
+        changes["timed"] = r.rule_timed(parsed)
+    with transaction.atomic():
+        for key, value in changes.items():
+            setattr(segment, key, value)
+        segment.save()
+        audit_log_record(
+            workspace=workspace,
+            actor=actor,
+            action="segment.update",
+            target=segment,
+            details={"changed": sorted(changes)},
+        )
+        if parsed is not None:
+            _refresh_later(segment, refresh)
+    return segment
+
+
+def segment_delete(*, segment: Segment, actor: Actor) -> None:
+    users = [
+        s.name
+        for s in Segment.objects.filter(workspace_id=segment.workspace_id).exclude(pk=segment.pk)
+        if str(segment.pk) in s.depends_on
+    ]
+    stages = [
+        s.name
+        for s in LifecycleStage.objects.filter(workspace_id=segment.workspace_id)
+        if str(segment.pk) in r.rule_segments(r.rule_parse(s.rule or {"all": []}))
+    ]
+    if users or stages:
+        raise ConflictError(
+            f"segment {segment.name!r} is used by: {', '.join(users + stages)}",
+            code="segment_in_use",
+        )
+    with transaction.atomic():
+        audit_log_record(
+            workspace=segment.workspace,
+            actor=actor,
+            action="segment.delete",
+            target=segment,
+            details={"name": segment.name, "size": segment.size},
+        )
+        SegmentMembership.objects.filter(segment=segment).delete()
+        segment.delete()
+
+
+def _membership_apply(
+    segment: Segment, matching: QuerySet, now: datetime, profile_ids: Sequence[Any] | None
+) -> tuple[int, int]:
+    """Customers in `matching` and not in the segment enter it; members not in
+    `matching` leave. Returns (entered, left)."""
+    current = SegmentMembership.objects.filter(segment=segment, left_at__isnull=True)
+    scope = current if profile_ids is None else current.filter(profile_id__any=list(profile_ids))
+    left = scope.exclude(profile_id__in=matching.values("pk")).update(left_at=now)
+    entering = (
+        matching.exclude(pk__in=current.values("profile_id"))
+        .annotate(
+            m_workspace=Value(segment.workspace_id, output_field=UUIDField()),
+            m_segment=Value(segment.pk, output_field=UUIDField()),
+            m_entered=Value(now, output_field=DateTimeField()),
+        )
+        .values_list("m_workspace", "m_segment", "pk", "m_entered")
+    )
+    entered = rows_insert_select(
+        SegmentMembership, ["workspace", "segment", "profile", "entered_at"], entering
+    )
+    return entered, left
+
+
+def segment_refresh(
+    *, segment: Segment, now: datetime | None = None, profile_ids: Sequence[Any] | None = None
+) -> dict[str, Any]:
+    """Bring a dynamic segment's membership up to date, for everyone or for the given
+    customers. Concurrent refreshes of one segment queue behind each other."""
+    if segment.kind != Segment.Kind.DYNAMIC:
+        return {"entered": 0, "left": 0, "size": segment.size}
+    now = now or timezone.now()
+    started = time.perf_counter()
+    parsed = r.rule_parse(segment.rule)
+    with transaction.atomic():
+        Segment.objects.select_for_update().filter(pk=segment.pk).exists()
+        _analytic_session()
+        ctx = Context(workspace_id=segment.workspace_id, now=now, profile_ids=profile_ids)
+        entered, left = _membership_apply(segment, rule_profiles(parsed, ctx), now, profile_ids)
+        if profile_ids is None:
+            segment.size = SegmentMembership.objects.filter(
+                segment=segment, left_at__isnull=True
+            ).count()
+            segment.refreshed_at = now
+            segment.refresh_seconds = time.perf_counter() - started
+            fields = ["size", "refreshed_at", "refresh_seconds", "updated_at"]
+        else:
+            segment.size = max(0, segment.size + entered - left)
+            fields = ["size", "updated_at"]
+        if entered or left or profile_ids is None:
+            segment.save(update_fields=fields)
+    return {"entered": entered, "left": left, "size": segment.size}
+
+
+def _dependency_order(segments: list[Segment]) -> list[Segment]:
+    by_id = {str(s.pk): s for s in segments}
+    ordered: list[Segment] = []
+    done: set[str] = set()
+
+    def visit(segment: Segment, trail: frozenset) -> None:
+        key = str(segment.pk)
+        if key in done or key in trail:
+            return
+        for ref in segment.depends_on:
+            if ref in by_id:
+                visit(by_id[ref], trail | {key})
+        done.add(key)
+        ordered.append(segment)
+
+    for segment in segments:
+        visit(segment, frozenset())
+    return ordered
+
+
+def segments_refresh(
+    *,
+    workspace_id: Any,
+    now: datetime | None = None,
+    profile_ids: Sequence[Any] | None = None,
+    timed_only: bool = False,
+) -> dict[str, dict]:
+    """Every dynamic segment of the workspace, those it refers to first."""
+    segments = list(Segment.objects.filter(workspace_id=workspace_id, kind=Segment.Kind.DYNAMIC))
+    if timed_only:
+        segments = [s for s in segments if s.timed]
+    now = now or timezone.now()
+    return {
+        str(s.pk): segment_refresh(segment=s, now=now, profile_ids=profile_ids)
+        for s in _dependency_order(segments)
+    }
+
+
+def segments_from_events(workspace_id: Any, events: Iterable[Any]) -> int:
+    """The `events_dispatch` consumer: re-check the lifecycle stage and every dynamic
+    segment for the customers these events belong to (as resolution left them)."""
+    ids = [e.id for e in events]
+    if not ids:
+        return 0
+    has_segments = Segment.objects.filter(
+        workspace_id=workspace_id, kind=Segment.Kind.DYNAMIC
+    ).exists()
+    profile_ids = sorted(
+        set(
+            Event.objects.filter(pk__any=ids, profile_id__isnull=False).values_list(
+                "profile_id", flat=True
+            )
+        )
+    )
+    if not profile_ids:
+        return 0
+    now = timezone.now()
+    lifecycle_refresh(workspace_id=workspace_id, now=now, profile_ids=profile_ids)
+    if has_segments:
+        segments_refresh(workspace_id=workspace_id, now=now, profile_ids=profile_ids)
+    return len(profile_ids)
+
+
+def _profiles_by_identifier(workspace: Workspace, values: list[str]) -> tuple[set, list[str]]:
+    """Customers named by profile id, user id, email or phone; and the values that named
+    nobody."""
+    found: set = set()
+    unknown: list[str] = []
+    ids = {}
+    for value in values:
+        try:
+            ids[value] = uuid.UUID(value)
+        except ValueError:
+            continue
+    live = Profile.objects.filter(workspace=workspace, merged_into__isnull=True)
+    by_pk = set(live.filter(pk__in=list(ids.values())).values_list("pk", flat=True))
+    keys: dict[str, list[str]] = {}
+    for value in values:
+        if ids.get(value) in by_pk:
+            found.add(ids[value])
+            continue
+        for candidate in {value, normalize_email(value) or "", normalize_phone(value) or ""}:
+            if candidate:
+                keys.setdefault(candidate, []).append(value)
+    named = set()
+    for start in range(0, len(keys), WRITE_CHUNK):
+        chunk = list(keys)[start : start + WRITE_CHUNK]
+        for profile_id, key in Identifier.objects.filter(
+            workspace=workspace, value__in=chunk, kind__in=["user_id", "email", "phone"]
+        ).values_list("profile_id", "value"):
+            found.add(profile_id)
+            named.update(keys[key])
+    unknown = [v for v in values if v not in named and ids.get(v) not in by_pk]
+    return found, unknown
+
+
+MAX_UPLOAD_VALUES = 1_000_000
+
+
+def segment_members_add(*, segment: Segment, values: list[str], actor: Actor) -> dict[str, Any]:
+    """Add customers to a static segment by profile id, user id, email or phone."""
+    if segment.kind != Segment.Kind.STATIC:
+        raise InvalidInputError("only a static segment takes a list", field="segment")
+    values = [v.strip() for v in values if isinstance(v, str) and v.strip()]
+    if not values:
+        raise InvalidInputError("the list holds no identifiers", field="file")
+    if len(values) > MAX_UPLOAD_VALUES:
+        raise InvalidInputError(
+            f"a list holds at most {MAX_UPLOAD_VALUES} identifiers", field="file"
+        )
+    found, unknown = _profiles_by_identifier(segment.workspace, values)
+    return _static_add(segment, found, actor, unknown=unknown, action="segment.members.add")
+
+
+def _static_add(segment: Segment, profile_ids: set, actor: Actor, *, unknown, action) -> dict:
+    now = timezone.now()
+    with transaction.atomic():
+        Segment.objects.select_for_update().filter(pk=segment.pk).exists()
+        present = (
+            set(
+                SegmentMembership.objects.filter(
+                    segment=segment, left_at__isnull=True, profile_id__in=list(profile_ids)
+                ).values_list("profile_id", flat=True)
+            )
+            if len(profile_ids) < 50_000
+            else set(
+                SegmentMembership.objects.filter(segment=segment, left_at__isnull=True).values_list(
+                    "profile_id", flat=True
+                )
+            )
+        )
+        new = sorted(profile_ids - present)
+        for start in range(0, len(new), WRITE_CHUNK):
+            SegmentMembership.objects.bulk_create(
+                [
+                    SegmentMembership(
+                        workspace_id=segment.workspace_id,
+                        segment=segment,
+                        profile_id=pk,
+                        entered_at=now,
+                    )
+                    for pk in new[start : start + WRITE_CHUNK]
+                ]
+            )
+        segment.size = SegmentMembership.objects.filter(
+            segment=segment, left_at__isnull=True
+        ).count()
+        segment.refreshed_at = now
+        segment.save(update_fields=["size", "refreshed_at", "updated_at"])
+        audit_log_record(
+            workspace=segment.workspace,
+            actor=actor,
+            action=action,
+            target=segment,
+            details={"added": len(new), "unknown": len(unknown)},
+        )
+    return {
+        "added": len(new),
+        "already": len(profile_ids) - len(new),
+        "unknown": unknown[:100],
+        "unknown_count": len(unknown),
+        "size": segment.size,
+    }
+
+
+def segment_members_remove(*, segment: Segment, profile_ids: list[Any], actor: Actor) -> int:
+    if segment.kind != Segment.Kind.STATIC:
+        raise InvalidInputError("members of a dynamic segment follow its rule", field="segment")
+    now = timezone.now()
+    with transaction.atomic():
+        left = SegmentMembership.objects.filter(
+            segment=segment, left_at__isnull=True, profile_id__in=profile_ids
+        ).update(left_at=now)
+        segment.size = max(0, segment.size - left)
+        segment.save(update_fields=["size", "updated_at"])
+        audit_log_record(
+            workspace=segment.workspace,
+            actor=actor,
+            action="segment.members.remove",
+            target=segment,
+            details={"removed": left},
+        )
+    return left
+
+
+def segment_snapshot(*, segment: Segment, name: str, actor: Actor) -> Segment:
+    """A static segment holding the segment's current members."""
+    snapshot = segment_create(
+        workspace=segment.workspace,
+        name=name,
+        kind=Segment.Kind.STATIC,
+        description=f"Snapshot of {segment.name} taken {timezone.now():%Y-%m-%d %H:%M} UTC",
+        actor=actor,
+    )
+    now = timezone.now()
+    with transaction.atomic():
+        members = (
+            SegmentMembership.objects.filter(segment=segment, left_at__isnull=True)
+            .annotate(
+                m_workspace=Value(segment.workspace_id, output_field=UUIDField()),
+                m_segment=Value(snapshot.pk, output_field=UUIDField()),
+                m_entered=Value(now, output_field=DateTimeField()),
+            )
+            .values_list("m_workspace", "m_segment", "profile_id", "m_entered")
+        )
+        rows_insert_select(
+            SegmentMembership, ["workspace", "segment", "profile", "entered_at"], members
+        )
+        snapshot.size = SegmentMembership.objects.filter(
+            segment=snapshot, left_at__isnull=True
+        ).count()
+        snapshot.refreshed_at = now
+        snapshot.save(update_fields=["size", "refreshed_at", "updated_at"])
+    return snapshot
+
+
+# --- Export ---------------------------------------------------------------------------
+
+EXPORT_FORMATS = ("csv", "google", "meta")
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def segment_export(
+    *, segment: Segment, format: str, actor: Actor, can_see_pii: bool
+) -> Iterator[str]:
+    """The members as CSV lines: readable (`csv`), or hashed for an ad platform's
+    audience match. `google`: Customer Match's Email and Phone columns, SHA-256 of the
+    lower-cased email and of the E.164 phone with its +. `meta`: EMAIL and PHONE,
+    SHA-256 of the lower-cased email and of the phone's digits with the country code.
+    Recorded in the audit log before the first line."""
+    if format not in EXPORT_FORMATS:
+        raise InvalidInputError(
+            f"format must be one of {', '.join(EXPORT_FORMATS)}", field="format"
+        )
+    if format == "csv" and not can_see_pii:
+        raise InvalidInputError("a readable export needs the pii.export permission", field="format")
+    audit_log_record(
+        workspace=segment.workspace,
+        actor=actor,
+        action="segment.export",
+        target=segment,
+        details={"format": format, "size": segment.size},
+    )
+    return _export_lines(segment, format)
+
+
+def _export_lines(segment: Segment, format: str) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(row: list) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(row)
+        return buffer.getvalue()
+
+    header = {
+        "csv": ["profile_id", "name", "email", "phone", "user_id", "entered_at"],
+        "google": ["Email", "Phone"],
+        "meta": ["EMAIL", "PHONE"],
+    }[format]
+    yield line(header)
+    members = SegmentMembership.objects.filter(segment=segment, left_at__isnull=True).order_by(
+        "profile_id"
+    )
+    batch: list[tuple] = []
+    for row in members.values_list("profile_id", "entered_at").iterator(chunk_size=2000):
+        batch.append(row)
+        if len(batch) == 2000:
+            yield from _export_batch(segment, batch, format, line)
+            batch = []
+    if batch:
+        yield from _export_batch(segment, batch, format, line)
+
+
+def _export_batch(segment: Segment, batch: list[tuple], format: str, line) -> Iterator[str]:
+    ids = [pk for pk, _ in batch]
+    identifiers: dict[Any, dict[str, str]] = {}
+    for profile_id, kind, value in Identifier.objects.filter(
+        workspace_id=segment.workspace_id,
+        profile_id__in=ids,
+        kind__in=["email", "phone", "user_id"],
+    ).values_list("profile_id", "kind", "value"):
+        identifiers.setdefault(profile_id, {}).setdefault(kind, value)
+    names = (
+        dict(Profile.objects.filter(pk__in=ids).values_list("pk", "traits__name"))
+        if format == "csv"
+        else {}
+    )
+    for profile_id, entered_at in batch:
+        known = identifiers.get(profile_id, {})
+        email, phone = known.get("email", ""), known.get("phone", "")
+        if format == "csv":
+            yield line(
+                [
+                    profile_id,
+                    names.get(profile_id) or "",
+                    email,
+                    phone,
+                    known.get("user_id", ""),
+                    entered_at.isoformat(),
+                ]
+            )
+            continue
+        if not email and not phone:
+            continue
+        if format == "meta":
+            phone = phone.lstrip("+")
+        yield line(
+            [_sha256(email.strip().lower()) if email else "", _sha256(phone) if phone else ""]
+        )
+
+
+# --- RFM ------------------------------------------------------------------------------
+
+
+def rfm_refresh(*, workspace_id: Any, now: datetime | None = None) -> dict[str, Any]:
+    """Recompute every buyer's RFM scores and cell from the workspace's purchase
+    events: recency from the last purchase, frequency the number of purchases, monetary
+    their summed value (the first numeric value property of each)."""
+    now = now or timezone.now()
+    started = time.perf_counter()
+    workspace = Workspace.objects.get(pk=workspace_id)
+    config = segment_settings_get(workspace=workspace)
+    properties = config.value_properties or DEFAULT_VALUE_PROPERTIES
+    value: Any = JsonNumber(_property(properties[0]))
+    if len(properties) > 1:
+        from django.db.models.functions import Coalesce
+
+        value = Coalesce(*(JsonNumber(_property(p)) for p in properties))
+    from django.db.models import Count, Max, Sum
+
+    with transaction.atomic():
+        _settings_lock(workspace)
+        rows = list(
+            Event.objects.filter(
+                workspace_id=workspace_id,
+                event=config.purchase_event,
+                profile_id__isnull=False,
+                timestamp__lte=now,
+            )
+            .values("profile_id")
+            .annotate(last=Max("timestamp"), n=Count("id"), total=Sum(value))
+            .values_list("profile_id", "last", "n", "total")
+        )
+        RfmScore.objects.filter(workspace_id=workspace_id).delete()
+        if rows:
+            import numpy as np
+
+            recency = np.array([(now - last).total_seconds() / 86400 for _, last, _, _ in rows])
+            frequency = np.array([n for _, _, n, _ in rows], dtype=float)
+            monetary = np.array([float(t or 0) for _, _, _, t in rows])
+            scores_r, scores_f, scores_m, cells = rfm.rfm_score(recency, frequency, monetary)
+            for start in range(0, len(rows), WRITE_CHUNK):
+                rows_insert(
+                    RfmScore,
+                    [
+                        {
+                            "profile_id": rows[i][0],
+                            "workspace_id": workspace_id,
+                            "last_purchase_at": rows[i][1],
+                            "recency_days": int(recency[i]),
+                            "frequency": int(frequency[i]),
+                            "monetary": Decimal(str(round(monetary[i], 2))),
+                            "r": int(scores_r[i]),
+                            "f": int(scores_f[i]),
+                            "m": int(scores_m[i]),
+                            "cell": cells[i],
+                            "computed_at": now,
+                        }
+                        for i in range(start, min(start + WRITE_CHUNK, len(rows)))
+                    ],
+                    conflict=["profile_id"],
+                )
+    return {"buyers": len(rows), "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _property(name: str):
+    from rapport.segments.compiler import _key
+
+    return _key("properties", name)
+
+
+def _settings_lock(workspace: Workspace) -> None:
+    """One RFM or lifecycle computation of a workspace at a time."""
+    SegmentSettings.objects.get_or_create(
+        workspace=workspace, defaults={"value_properties": list(DEFAULT_VALUE_PROPERTIES)}
+    )
+    SegmentSettings.objects.select_for_update().filter(workspace=workspace).exists()
+
+
+# --- Lifecycle ------------------------------------------------------------------------
+
+
+def lifecycle_stages_ensure(*, workspace_id: Any) -> list[LifecycleStage]:
+    """The workspace's stages in order, the default set written on first use."""
+    stages = list(LifecycleStage.objects.filter(workspace_id=workspace_id).order_by("position"))
+    if stages:
+        return stages
+    workspace = Workspace.objects.get(pk=workspace_id)
+    config = segment_settings_get(workspace=workspace)
+    with transaction.atomic():
+        for position, stage in enumerate(DEFAULT_STAGES(config.purchase_event)):
+            LifecycleStage.objects.get_or_create(
+                workspace_id=workspace_id,
+                key=stage["key"],
+                defaults={
+                    "name": stage["name"],
+                    "description": stage["description"],
+                    "position": position * 10,
+                    "rule": stage["rule"],
+                },
+            )
+    return list(LifecycleStage.objects.filter(workspace_id=workspace_id).order_by("position"))
+
+
+def _stage_rule_check(workspace: Workspace, rule: Any, field: str = "rule") -> r.Rule:
+    parsed = _rule_check(workspace=workspace, rule=rule, field=field)
+    if any(isinstance(c, r.Lifecycle) for c in r.rule_walk(parsed)):
+        raise InvalidInputError(
+            f"{field}: a lifecycle stage cannot depend on the lifecycle stage", field=field
+        )
+    return parsed
+
+
+def lifecycle_stage_update(
+    *,
+    stage: LifecycleStage,
+    actor: Actor,
+    name: str | None = None,
+    description: str | None = None,
+    rule: Any = None,
+) -> LifecycleStage:
+    if name is not None:
+        name = name.strip()
+        if not name or len(name) > 100:
+            raise InvalidInputError("name must be 1 to 100 characters", field="name")
+        stage.name = name
+    if description is not None:
+        stage.description = description[:5000]
+    if rule is not None:
+        parsed = _stage_rule_check(stage.workspace, rule)
+        stage.rule = parsed.model_dump(by_alias=True, exclude_defaults=True)
+    with transaction.atomic():
+        stage.save()
+        audit_log_record(
+            workspace=stage.workspace,
+            actor=actor,
+            action="lifecycle.stage.update",
+            target=stage,
+            details={"key": stage.key, "name": stage.name},
+        )
+    return stage
+
+
+def lifecycle_sub_stage_create(
+    *, parent: LifecycleStage, key: str, name: str, rule: Any, actor: Actor
+) -> LifecycleStage:
+    """A sub-stage of a stage: checked, in order of creation, before its stage."""
+    from django.utils.text import slugify
+
+    if parent.parent_id is not None:
+        raise InvalidInputError("a sub-stage has no sub-stages", field="parent")
+    key = slugify(key or name).replace("-", "_")[:60]
+    if not key:
+        raise InvalidInputError("key must hold letters or digits", field="key")
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise InvalidInputError("name must be 1 to 100 characters", field="name")
+    if LifecycleStage.objects.filter(workspace_id=parent.workspace_id, key=key).exists():
+        raise ConflictError(f"a stage with key {key!r} already exists", code="key_taken")
+    parsed = _stage_rule_check(parent.workspace, rule)
+    with transaction.atomic():
+        last = parent.children.order_by("-position").first()
+        stage = LifecycleStage.objects.create(
+            workspace_id=parent.workspace_id,
+            key=key,
+            name=name,
+            parent=parent,
+            position=(last.position + 1) if last else 0,
+            rule=parsed.model_dump(by_alias=True, exclude_defaults=True),
+        )
+        audit_log_record(
+            workspace=parent.workspace,
+            actor=actor,
+            action="lifecycle.stage.create",
+            target=stage,
+            details={"key": key, "parent": parent.key},
+        )
+    return stage
+
+
+def lifecycle_stage_delete(*, stage: LifecycleStage, actor: Actor) -> None:
+    if stage.parent_id is None:
+        raise InvalidInputError("only sub-stages can be deleted; rename a stage", field="stage")
+    with transaction.atomic():
+        audit_log_record(
+            workspace=stage.workspace,
+            actor=actor,
+            action="lifecycle.stage.delete",
+            target=stage,
+            details={"key": stage.key},
+        )
+        stage.delete()
+
+
+def _lifecycle_order(workspace_id: Any) -> list[tuple[str, str, r.Rule]]:
+    """(stage, sub-stage, rule) in the order they are tried."""
+    stages = lifecycle_stages_ensure(workspace_id=workspace_id)
+    tops = [s for s in stages if s.parent_id is None]
+    children: dict[Any, list[LifecycleStage]] = {}
+    for s in stages:
+        if s.parent_id is not None:
+            children.setdefault(s.parent_id, []).append(s)
+    order = []
+    for top in tops:
+        top_rule = r.rule_parse(top.rule or {"all": []})
+        for child in sorted(children.get(top.pk, []), key=lambda c: c.position):
+            both = r.All(all=[top_rule, r.rule_parse(child.rule or {"all": []})])
+            order.append((top.key, child.key, both))
+        order.append((top.key, "", top_rule))
+    return order
+
+
+def lifecycle_refresh(
+    *, workspace_id: Any, now: datetime | None = None, profile_ids: Sequence[Any] | None = None
+) -> dict[str, Any]:
+    """Place every customer (or the given ones) in the first stage whose rule matches
+    (the last stage takes the rest), recording each change of stage."""
+    now = now or timezone.now()
+    started = time.perf_counter()
+    order = _lifecycle_order(workspace_id)
+    workspace = Workspace.objects.get(pk=workspace_id)
+    ctx = Context(workspace_id=workspace_id, now=now, profile_ids=profile_ids)
+    from rapport.segments.compiler import rule_q
+
+    whens = [When(rule_q(rule, ctx), then=Value(i)) for i, (_, _, rule) in enumerate(order[:-1])]
+    changed = 0
+    with transaction.atomic():
+        _settings_lock(workspace)
+        _analytic_session()
+        profiles = Profile.objects.filter(workspace_id=workspace_id, merged_into__isnull=True)
+        states = LifecycleState.objects.filter(workspace_id=workspace_id)
+        if profile_ids is not None:
+            profiles = profiles.filter(pk__any=list(profile_ids))
+            states = states.filter(profile_id__any=list(profile_ids))
+        coded = (
+            profiles.annotate(
+                code=Case(*whens, default=Value(len(order) - 1), output_field=IntegerField())
+            )
+            .order_by("pk")
+            .values_list("pk", "code")
+        )
+        current = states.order_by("profile_id").values_list("profile_id", "stage", "sub_stage")
+        moves: list[tuple[Any, str, str, str, str]] = []
+        for pk, old, new in _merge_join(coded.iterator(5000), current.iterator(5000)):
+            target = (order[new][0], order[new][1]) if new is not None else None
+            if target is None:
+                continue
+            if old is None or (old[0], old[1]) != target:
+                moves.append((pk, *(old or ("", "")), *target))
+            if len(moves) >= WRITE_CHUNK:
+                changed += _lifecycle_write(workspace_id, moves, now)
+                moves = []
+        changed += _lifecycle_write(workspace_id, moves, now)
+    return {"changed": changed, "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _merge_join(left: Iterator[tuple], right: Iterator[tuple]) -> Iterator[tuple]:
+    """(pk, (stage, sub) now or None, new code) for each profile in `left`, both
+    sorted by pk."""
+    right_row = next(right, None)
+    for pk, code in left:
+        while right_row is not None and str(right_row[0]) < str(pk):
+            right_row = next(right, None)
+        if right_row is not None and right_row[0] == pk:
+            yield pk, (right_row[1], right_row[2]), code
+        else:
+            yield pk, None, code
+
+
+def _lifecycle_write(workspace_id: Any, moves: list[tuple], now: datetime) -> int:
+    if not moves:
+        return 0
+    ids = [m[0] for m in moves]
+    LifecycleState.objects.filter(profile_id__any=ids).delete()
+    rows_insert(
+        LifecycleState,
+        [
+            {
+                "profile_id": pk,
+                "workspace_id": workspace_id,
+                "stage": to_stage,
+                "sub_stage": to_sub,
+                "since": now,
+            }
+            for pk, _, _, to_stage, to_sub in moves
+        ],
+        conflict=["profile_id"],
+    )
+    rows_insert(
+        LifecycleChange,
+        [
+            {
+                "workspace_id": workspace_id,
+                "profile_id": pk,
+                "from_stage": from_stage,
+                "from_sub_stage": from_sub,
+                "to_stage": to_stage,
+                "to_sub_stage": to_sub,
+                "at": now,
+            }
+            for pk, from_stage, from_sub, to_stage, to_sub in moves
+        ],
+        conflict=["id"],
+    )
+    return len(moves)

@@ -1,0 +1,31 @@
+from django_tasks import task
+
+from rapport.segments import services
+from rapport.segments.models import Segment
+
+
+@task()
+def segment_refresh(*, segment_id: str) -> dict:
+    segment = Segment.objects.filter(pk=segment_id).first()
+    if segment is None:  # deleted since
+        return {}
+    return services.segment_refresh(segment=segment)
+
+
+@task()
+def segments_refresh(*, workspace_id: str, timed_only: bool = False) -> dict:
+    return services.segments_refresh(workspace_id=workspace_id, timed_only=timed_only)
+
+
+@task()
+def rfm_refresh(*, workspace_id: str) -> dict:
+    """RFM, then the lifecycle and the segments that read it."""
+    result = services.rfm_refresh(workspace_id=workspace_id)
+    result["lifecycle"] = services.lifecycle_refresh(workspace_id=workspace_id)
+    services.segments_refresh(workspace_id=workspace_id)
+    return result
+
+
+@task()
+def lifecycle_refresh(*, workspace_id: str) -> dict:
+    return services.lifecycle_refresh(workspace_id=workspace_id)
