@@ -153,10 +153,13 @@ def serve(
 @click.option("--batch", is_flag=True, help="Run what is due, then exit.")
 @click.option("--interval", default=1.0, show_default=True, type=float, help="Poll interval (s).")
 def worker(queue_name: str, batch: bool, interval: float) -> None:
-    """Run background tasks from the database queue. Start as many as you like, on
-    any machine that reaches the database."""
+    """Run background tasks from the database queue, and enqueue periodic jobs when they
+    are due (segments with time windows, RFM). Start as many as you like, on any machine
+    that reaches the database."""
     django_setup()
     from django.core.management import call_command
+
+    from rapport.core.schedule import schedule_run_due, schedule_thread_start
 
     options: dict[str, Any] = {
         "queue_name": queue_name,
@@ -165,6 +168,10 @@ def worker(queue_name: str, batch: bool, interval: float) -> None:
         # A batch run is for scripts and tests: start at once.
         "no_startup_delay": batch,
     }
+    if batch:
+        schedule_run_due()
+    else:
+        schedule_thread_start()
     call_command("db_worker", **options)
 
 

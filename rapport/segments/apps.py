@@ -13,3 +13,26 @@ class SegmentsConfig(AppConfig):
 
         # After identity, accounts and consent (10-30): rules read all three.
         event_consumer_register(segments_from_events, order=50)
+        _schedule()
+
+
+def _schedule() -> None:
+    from django.conf import settings
+
+    from rapport.core.schedule import schedule_register
+    from rapport.segments import tasks
+
+    # What time alone changes: windows such as "in the last 90 days", ages, expiries.
+    schedule_register(
+        "segments.timed",
+        every_seconds=lambda: settings.RAPPORT_SEGMENTS_REFRESH_SECONDS,
+        enqueue=lambda workspace_id: tasks.segments_refresh.enqueue(
+            workspace_id=workspace_id, timed_only=True
+        ),
+    )
+    # RFM daily, then the lifecycle and every segment that may read them.
+    schedule_register(
+        "segments.rfm",
+        every_seconds=lambda: settings.RAPPORT_RFM_REFRESH_SECONDS,
+        enqueue=lambda workspace_id: tasks.rfm_refresh.enqueue(workspace_id=workspace_id),
+    )

@@ -24,7 +24,7 @@ from django.db.models import Case, DateTimeField, IntegerField, QuerySet, UUIDFi
 from django.utils import timezone
 
 from rapport.core.bulk import rows_insert, rows_insert_select
-from rapport.core.errors import ConflictError, InvalidInputError
+from rapport.core.errors import ConflictError, InvalidInputError, PermissionDeniedError
 from rapport.identity.models import Identifier
 from rapport.identity.normalize import normalize_email, normalize_phone
 from rapport.ingest.models import Event
@@ -49,7 +49,7 @@ DEFAULT_VALUE_PROPERTIES = ["revenue", "total", "value"]
 WRITE_CHUNK = 10_000
 
 
-def _analytic_session() -> None:
+def analytic_session() -> None:
     """PostgreSQL hashes an `IN (subquery)` under OR, NOT or CASE only when the ids fit
     in work_mem; past that it re-reads the subquery for every customer. A segment over a
     million customers needs more than the 4 MB default, for this transaction only."""
@@ -103,7 +103,7 @@ def segment_settings_update(
 # --- Rules ----------------------------------------------------------------------------
 
 
-def _rule_check(
+def segment_rule_check(
     *, workspace: Workspace, rule: Any, segment: Segment | None = None, field: str = "rule"
 ) -> r.Rule:
     """Parse the rule and check what it refers to: segments of this workspace, and no
@@ -190,7 +190,7 @@ def segment_create(
     if kind == Segment.Kind.DYNAMIC:
         if rule is None:
             raise InvalidInputError("a dynamic segment needs a rule", field="rule")
-        parsed = _rule_check(workspace=workspace, rule=rule)
+        parsed = segment_rule_check(workspace=workspace, rule=rule)
     elif rule not in (None, {}):
         raise InvalidInputError("a static segment has no rule", field="rule")
     with transaction.atomic():
@@ -249,7 +249,7 @@ def segment_update(
     if rule is not None:
         if segment.kind != Segment.Kind.DYNAMIC:
             raise InvalidInputError("a static segment has no rule", field="rule")
-        parsed = _rule_check(workspace=workspace, rule=rule, segment=segment)
+        parsed = segment_rule_check(workspace=workspace, rule=rule, segment=segment)
         changes["rule"] = parsed.model_dump(by_alias=True, exclude_defaults=True)
         changes["depends_on"] = r.rule_segments(parsed)
         changes["timed"] = r.rule_timed(parsed)
@@ -332,7 +332,7 @@ def segment_refresh(
     parsed = r.rule_parse(segment.rule)
     with transaction.atomic():
         Segment.objects.select_for_update().filter(pk=segment.pk).exists()
-        _analytic_session()
+        analytic_session()
         ctx = Context(workspace_id=segment.workspace_id, now=now, profile_ids=profile_ids)
         entered, left = _membership_apply(segment, rule_profiles(parsed, ctx), now, profile_ids)
         if profile_ids is None:
@@ -588,7 +588,10 @@ def segment_export(
             f"format must be one of {', '.join(EXPORT_FORMATS)}", field="format"
         )
     if format == "csv" and not can_see_pii:
-        raise InvalidInputError("a readable export needs the pii.export permission", field="format")
+        raise PermissionDeniedError(
+            "a readable export (format=csv) needs the pii.export permission; "
+            "the hashed formats (google, meta) do not"
+        )
     audit_log_record(
         workspace=segment.workspace,
         actor=actor,
@@ -770,7 +773,7 @@ def lifecycle_stages_ensure(*, workspace_id: Any) -> list[LifecycleStage]:
 
 
 def _stage_rule_check(workspace: Workspace, rule: Any, field: str = "rule") -> r.Rule:
-    parsed = _rule_check(workspace=workspace, rule=rule, field=field)
+    parsed = segment_rule_check(workspace=workspace, rule=rule, field=field)
     if any(isinstance(c, r.Lifecycle) for c in r.rule_walk(parsed)):
         raise InvalidInputError(
             f"{field}: a lifecycle stage cannot depend on the lifecycle stage", field=field
@@ -893,7 +896,7 @@ def lifecycle_refresh(
     changed = 0
     with transaction.atomic():
         _settings_lock(workspace)
-        _analytic_session()
+        analytic_session()
         profiles = Profile.objects.filter(workspace_id=workspace_id, merged_into__isnull=True)
         states = LifecycleState.objects.filter(workspace_id=workspace_id)
         if profile_ids is not None:

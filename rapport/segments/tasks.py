@@ -14,7 +14,10 @@ def segment_refresh(*, segment_id: str) -> dict:
 
 @task()
 def segments_refresh(*, workspace_id: str, timed_only: bool = False) -> dict:
-    return services.segments_refresh(workspace_id=workspace_id, timed_only=timed_only)
+    """The lifecycle, then the segments (those with time windows only, if asked)."""
+    lifecycle = services.lifecycle_refresh(workspace_id=workspace_id)
+    segments = services.segments_refresh(workspace_id=workspace_id, timed_only=timed_only)
+    return {"lifecycle": lifecycle, "segments": segments}
 
 
 @task()

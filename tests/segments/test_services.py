@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from rapport.core.errors import ConflictError, InvalidInputError
+from rapport.core.errors import ConflictError, InvalidInputError, PermissionDeniedError
 from rapport.segments import rfm, services
 from rapport.segments.models import LifecycleChange, LifecycleState, RfmScore, SegmentMembership
 from rapport.tenancy.models import AuditLogEntry
@@ -225,7 +225,7 @@ def test_static_list_snapshot_and_export(shop):
         services.segment_export(segment=vip, format="csv", actor=ACTOR, can_see_pii=True)
     )
     assert "ann@example.com" in readable and "bob" in readable
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(PermissionDeniedError):
         services.segment_export(segment=vip, format="csv", actor=ACTOR, can_see_pii=False)
     assert (
         AuditLogEntry.objects.filter(workspace=shop.workspace, action="segment.export").count() == 3

@@ -1,0 +1,369 @@
+"""Reads: segments with their size and trend, members, membership history, a preview
+of a rule, a customer's segments and scores, the RFM grid and the lifecycle."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from rapport.core.selectors import object_get
+from rapport.profiles.models import Profile
+from rapport.segments import rfm
+from rapport.segments import rules as r
+from rapport.segments.compiler import Context, rule_profiles
+from rapport.segments.models import (
+    LifecycleChange,
+    LifecycleStage,
+    LifecycleState,
+    RfmScore,
+    Segment,
+    SegmentMembership,
+)
+from rapport.tenancy.models import Workspace
+
+PREVIEW_SAMPLE = 10
+
+
+def segment_list(*, workspace: Workspace, q: str = "") -> QuerySet[Segment]:
+    segments = Segment.objects.filter(workspace=workspace).order_by("name")
+    if q:
+        segments = segments.filter(name__icontains=q)
+    return segments
+
+
+def segment_get(*, workspace: Workspace, segment_id: Any) -> Segment:
+    return object_get(Segment.objects.filter(workspace=workspace), what="segment", pk=segment_id)
+
+
+def segment_members(*, workspace: Workspace, segment: Segment) -> QuerySet[Profile]:
+    """The current members, most recently seen first."""
+    current = SegmentMembership.objects.filter(segment=segment, left_at__isnull=True)
+    return Profile.objects.filter(
+        workspace=workspace, pk__in=current.values("profile_id")
+    ).order_by("-last_seen_at", "-id")
+
+
+def segment_history(*, segment: Segment) -> QuerySet[SegmentMembership]:
+    """Every stay in the segment, the latest entries first."""
+    return SegmentMembership.objects.filter(segment=segment).order_by("-entered_at", "-id")
+
+
+def segment_trend(
+    *, segment: Segment, days: int = 30, now: datetime | None = None
+) -> list[tuple[date, int]]:
+    """The segment's size at the end of each of the last `days` days, from its history:
+    today's size, less those who entered since, plus those who left since."""
+    now = now or timezone.now()
+    start = (now - timedelta(days=days - 1)).date()
+    rows = SegmentMembership.objects.filter(segment=segment)
+    entered = dict(
+        rows.filter(entered_at__date__gte=start)
+        .annotate(day=TruncDate("entered_at"))
+        .values("day")
+        .annotate(n=Count("id"))
+        .values_list("day", "n")
+    )
+    left = dict(
+        rows.filter(left_at__date__gte=start)
+        .annotate(day=TruncDate("left_at"))
+        .values("day")
+        .annotate(n=Count("id"))
+        .values_list("day", "n")
+    )
+    size = rows.filter(left_at__isnull=True).count()
+    trend: list[tuple[date, int]] = []
+    day = now.date()
+    while day >= start:
+        trend.append((day, size))
+        size = size - entered.get(day, 0) + left.get(day, 0)
+        day -= timedelta(days=1)
+    return list(reversed(trend))
+
+
+@dataclass(frozen=True)
+class Preview:
+    count: int
+    sample: list[Profile]
+    seconds: float
+
+
+def segment_preview(*, workspace: Workspace, rule: Any, now: datetime | None = None) -> Preview:
+    """How many customers a rule selects now, and a few of them."""
+    import time
+
+    from rapport.segments.services import _analytic_session, _rule_check
+
+    parsed = segment_rule_check(workspace=workspace, rule=rule)
+    started = time.perf_counter()
+    from django.db import transaction
+
+    with transaction.atomic():
+        analytic_session()
+        profiles = rule_profiles(
+            parsed, Context(workspace_id=workspace.pk, now=now or timezone.now())
+        )
+        count = profiles.count()
+        sample = list(profiles.order_by()[:PREVIEW_SAMPLE]) if count else []
+    return Preview(count=count, sample=sample, seconds=time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class CustomerScores:
+    segments: list[dict]
+    rfm: RfmScore | None
+    lifecycle: LifecycleState | None
+    stage_names: dict[str, str]
+
+
+def profile_scores(*, workspace: Workspace, profile: Profile) -> CustomerScores:
+    """The segments a customer is in (since when), their RFM and lifecycle stage."""
+    stays = (
+        SegmentMembership.objects.filter(workspace=workspace, profile=profile, left_at__isnull=True)
+        .select_related("segment")
+        .order_by("segment__name")
+    )
+    return CustomerScores(
+        segments=[
+            {
+                "id": s.segment_id,
+                "name": s.segment.name,
+                "kind": s.segment.kind,
+                "entered_at": s.entered_at,
+            }
+            for s in stays
+        ],
+        rfm=RfmScore.objects.filter(workspace=workspace, profile=profile).first(),
+        lifecycle=LifecycleState.objects.filter(workspace=workspace, profile=profile).first(),
+        stage_names=stage_names(workspace=workspace),
+    )
+
+
+def stage_names(*, workspace: Workspace) -> dict[str, str]:
+    return dict(LifecycleStage.objects.filter(workspace=workspace).values_list("key", "name"))
+
+
+@dataclass(frozen=True)
+class RfmGrid:
+    # cells[r][fm] for r and fm 1..5 (index 0 unused): (count, cell name)
+    cells: list[list[tuple[int, str]]]
+    by_cell: list[tuple[str, int]]
+    buyers: int
+    computed_at: datetime | None
+
+
+def rfm_grid(*, workspace: Workspace) -> RfmGrid:
+    scores = RfmScore.objects.filter(workspace=workspace)
+    counts: dict[tuple[int, int], int] = {}
+    for r_score, f, m, n in (
+        scores.values("r", "f", "m").annotate(n=Count("pk")).values_list("r", "f", "m", "n")
+    ):
+        key = (r_score, rfm.fm_score(f, m))
+        counts[key] = counts.get(key, 0) + n
+    cells = [
+        [
+            (counts.get((row, col), 0), rfm.rfm_cell(row, col, col) if row and col else "")
+            for col in range(6)
+        ]
+        for row in range(6)
+    ]
+    by_cell_counts = dict(scores.values("cell").annotate(n=Count("pk")).values_list("cell", "n"))
+    latest = scores.order_by("-computed_at").values_list("computed_at", flat=True).first()
+    return RfmGrid(
+        cells=cells,
+        by_cell=[(name, by_cell_counts.get(name, 0)) for name in rfm.CELLS],
+        buyers=sum(by_cell_counts.values()),
+        computed_at=latest,
+    )
+
+
+@dataclass(frozen=True)
+class StageCount:
+    stage: LifecycleStage
+    count: int
+    entered_30d: int
+    sub_stages: list[StageCount]
+
+
+def lifecycle_overview(*, workspace: Workspace, now: datetime | None = None) -> list[StageCount]:
+    """Every stage in order with how many customers are in it now, and how many entered
+    it in the last 30 days."""
+    from rapport.segments.services import lifecycle_stages_ensure
+
+    now = now or timezone.now()
+    stages = lifecycle_stages_ensure(workspace_id=workspace.pk)
+    states = LifecycleState.objects.filter(workspace=workspace)
+    by_stage = dict(states.values("stage").annotate(n=Count("pk")).values_list("stage", "n"))
+    by_sub = dict(
+        states.exclude(sub_stage="")
+        .values("sub_stage")
+        .annotate(n=Count("pk"))
+        .values_list("sub_stage", "n")
+    )
+    recent = LifecycleChange.objects.filter(workspace=workspace, at__gte=now - timedelta(days=30))
+    entered = dict(recent.values("to_stage").annotate(n=Count("id")).values_list("to_stage", "n"))
+    entered_sub = dict(
+        recent.exclude(to_sub_stage="")
+        .values("to_sub_stage")
+        .annotate(n=Count("id"))
+        .values_list("to_sub_stage", "n")
+    )
+    children: dict[Any, list[LifecycleStage]] = {}
+    for stage in stages:
+        if stage.parent_id:
+            children.setdefault(stage.parent_id, []).append(stage)
+    return [
+        StageCount(
+            stage=stage,
+            count=by_stage.get(stage.key, 0),
+            entered_30d=entered.get(stage.key, 0),
+            sub_stages=[
+                StageCount(child, by_sub.get(child.key, 0), entered_sub.get(child.key, 0), [])
+                for child in children.get(stage.pk, [])
+            ],
+        )
+        for stage in stages
+        if stage.parent_id is None
+    ]
+
+
+def lifecycle_stage_get(*, workspace: Workspace, stage_id: Any) -> LifecycleStage:
+    return object_get(
+        LifecycleStage.objects.filter(workspace=workspace), what="lifecycle stage", pk=stage_id
+    )
+
+
+def lifecycle_changes(*, workspace: Workspace, profile: Profile | None = None) -> QuerySet:
+    changes = LifecycleChange.objects.filter(workspace=workspace).order_by("-at", "-id")
+    if profile is not None:
+        changes = changes.filter(profile=profile)
+    return changes
+
+
+def rule_describe(rule: dict) -> str:
+    """A rule in words, for lists and the audit log ("plan is pro and did Order
+    Completed at least 3 times in the last 90 days")."""
+    try:
+        parsed = r.rule_parse(rule)
+    except Exception:  # noqa: BLE001 - a stored rule older than the language
+        return ""
+    return _words(parsed)
+
+
+_OPS = {
+    "eq": "is",
+    "ne": "is not",
+    "gt": ">",
+    "gte": "≥",
+    "lt": "<",
+    "lte": "≤",
+    "contains": "contains",
+    "not_contains": "does not contain",
+    "starts_with": "starts with",
+    "exists": "is known",
+    "not_exists": "is unknown",
+    "in": "is one of",
+    "not_in": "is none of",
+    "before": "is before",
+    "after": "is after",
+    "within_last_days": "is within the last",
+    "older_than_days": "is more than",
+}
+
+
+def _value(op: str, value: Any) -> str:
+    if op in ("exists", "not_exists"):
+        return ""
+    if isinstance(value, list):
+        return " " + ", ".join(str(v) for v in value)
+    if op == "within_last_days":
+        return f" {value} days"
+    if op == "older_than_days":
+        return f" {value} days ago"
+    return f" {value}"
+
+
+def _window(window: r.Window | None) -> str:
+    if window is None:
+        return ""
+    if window.last_days:
+        return f" in the last {window.last_days} days"
+    if window.older_than_days:
+        return f" more than {window.older_than_days} days ago"
+    if window.first_days:
+        anchor = window.from_ or "first seen"
+        return f" in the first {window.first_days} days after {anchor}"
+    parts = []
+    if window.after:
+        parts.append(f"from {window.after}")
+    if window.before:
+        parts.append(f"before {window.before}")
+    return " " + " ".join(parts)
+
+
+def _words(rule: r.Rule) -> str:
+    if isinstance(rule, r.All | r.Any_):
+        children = rule.all if isinstance(rule, r.All) else rule.any
+        joiner = " and " if isinstance(rule, r.All) else " or "
+        if not children:
+            return "everyone" if isinstance(rule, r.All) else "no one"
+        inner = joiner.join(_words(c) for c in children)
+        return f"({inner})" if len(children) > 1 else inner
+    if isinstance(rule, r.Not):
+        return f"not {_words(rule.not_)}"
+    if isinstance(rule, r.Trait):
+        return f"{rule.trait} {_OPS[rule.op]}{_value(rule.op, rule.value)}"
+    if isinstance(rule, r.AccountTrait):
+        return f"account {rule.account_trait} {_OPS[rule.op]}{_value(rule.op, rule.value)}"
+    if isinstance(rule, r.ProfileTime):
+        what = "first seen" if rule.profile == "first_seen_at" else "last seen"
+        return f"{what} {_OPS[rule.op]}{_value(rule.op, rule.value)}"
+    if isinstance(rule, r.Event):
+        count = rule.count
+        if (count.op, count.value) == ("gte", 1):
+            how = "did"
+        elif (count.op, count.value) == ("eq", 0):
+            how = "did not do"
+        else:
+            how = f"did ({_OPS[count.op]} {count.value} times)"
+        where = "".join(
+            f" where {w.property} {_OPS[w.op]}{_value(w.op, w.value)}" for w in rule.where
+        )
+        return f"{how} {rule.event}{where}{_window(rule.window)}"
+    if isinstance(rule, r.Aggregate):
+        return (
+            f"{rule.aggregate} of {rule.property} of {rule.event}{_window(rule.window)} "
+            f"{_OPS[rule.op]} {rule.value}"
+        )
+    if isinstance(rule, r.Consent):
+        return f"{rule.consent} {rule.purpose} consent {rule.status}"
+    if isinstance(rule, r.SegmentRef):
+        name = Segment.objects.filter(pk=_uuid(rule.segment)).values_list("name", flat=True)
+        return f"in segment {name.first() or rule.segment}"
+    if isinstance(rule, r.Rfm):
+        return f"RFM {rule.rfm} {_OPS[rule.op]}{_value(rule.op, rule.value)}"
+    if isinstance(rule, r.Lifecycle):
+        return f"lifecycle {rule.lifecycle.replace('_', '-')} {_OPS[rule.op]}" + _value(
+            rule.op, rule.value
+        )
+    return ""
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def segment_ids_of(*, workspace: Workspace, segment: Segment) -> Q:
+    """A condition on profiles: currently in the segment (for the customer list)."""
+    current = SegmentMembership.objects.filter(
+        workspace=workspace, segment=segment, left_at__isnull=True
+    )
+    return Q(pk__in=current.values("profile_id"))
