@@ -17,6 +17,7 @@ from rapport.core.middleware import status_code_name
 from rapport.identity.api import ROUTERS as IDENTITY_ROUTERS
 from rapport.ingest.api import ROUTERS as INGEST_ROUTERS
 from rapport.profiles.api import ROUTERS as PROFILE_ROUTERS
+from rapport.segments.api import ROUTERS as SEGMENT_ROUTERS
 from rapport.tenancy.api import ROUTERS as TENANCY_ROUTERS
 from rapport.tenancy.auth import ApiTokenAuth, WorkspaceSessionAuth
 
@@ -46,7 +47,13 @@ api = NinjaAPI(
     docs_url="/docs",
 )
 
-for prefix, router in [*TENANCY_ROUTERS, *INGEST_ROUTERS, *PROFILE_ROUTERS, *IDENTITY_ROUTERS]:
+for prefix, router in [
+    *TENANCY_ROUTERS,
+    *INGEST_ROUTERS,
+    *PROFILE_ROUTERS,
+    *IDENTITY_ROUTERS,
+    *SEGMENT_ROUTERS,
+]:
     api.add_router(prefix, router)
 
 

@@ -121,6 +121,9 @@ class Tenant:
         source = self.created.source
         name = self.workspace.name
         merge = AccountMerge.objects.filter(workspace=self.workspace).first()
+        from rapport.segments.models import LifecycleStage, Segment
+
+        stages = LifecycleStage.objects.filter(workspace=self.workspace)
         return {
             "member_id": str(self.extra_member.pk),
             "token_id": str(ApiToken.objects.get(workspace=self.workspace, name="Admin token").pk),
@@ -139,6 +142,9 @@ class Tenant:
             "candidate_id": str(
                 DuplicateCandidate.objects.filter(workspace=self.workspace).first().pk
             ),
+            "segment_id": str(Segment.objects.get(workspace=self.workspace, kind="static").pk),
+            "stage_id": str(stages.get(key="onboarding").pk),
+            "sub_stage_id": str(stages.get(key="first_week").pk),
         }
 
 
@@ -247,6 +253,25 @@ def _sample_data(tenant: Tenant, actor: Actor) -> None:
         record_b=b,
         probability=0.97,
         agreeing_fields=["last_name", "birthday"],
+    )
+    # A static segment with a member, and the lifecycle with a sub-stage.
+    from rapport.segments import services as segments
+
+    listed = segments.segment_create(
+        workspace=created.workspace, name="Trade fair leads", kind="static", actor=actor
+    )
+    segments.segment_members_add(segment=listed, values=[f"{name}-u1"], actor=actor)
+    onboarding = next(
+        s
+        for s in segments.lifecycle_stages_ensure(workspace_id=created.workspace.pk)
+        if s.key == "onboarding"
+    )
+    segments.lifecycle_sub_stage_create(
+        parent=onboarding,
+        key="first_week",
+        name="First week",
+        actor=actor,
+        rule={"profile": "first_seen_at", "op": "within_last_days", "value": 7},
     )
 
 

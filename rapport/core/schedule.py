@@ -44,7 +44,9 @@ def schedule_run_due(*, now: datetime | None = None) -> list[tuple[str, str]]:
     workspaces = list(Workspace.objects.values_list("pk", flat=True))
     for job in schedule_jobs():
         every = timedelta(seconds=max(1, job.every_seconds()))
-        known = set(ScheduledRun.objects.filter(name=job.name).values_list("workspace_id", flat=True))
+        known = set(
+            ScheduledRun.objects.filter(name=job.name).values_list("workspace_id", flat=True)
+        )
         for workspace_id in workspaces:
             if workspace_id not in known:
                 try:

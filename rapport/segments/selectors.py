@@ -3,11 +3,13 @@ of a rule, a customer's segments and scores, the RFM grid and the lifecycle."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -95,14 +97,10 @@ class Preview:
 
 def segment_preview(*, workspace: Workspace, rule: Any, now: datetime | None = None) -> Preview:
     """How many customers a rule selects now, and a few of them."""
-    import time
-
-    from rapport.segments.services import _analytic_session, _rule_check
+    from rapport.segments.services import analytic_session, segment_rule_check
 
     parsed = segment_rule_check(workspace=workspace, rule=rule)
     started = time.perf_counter()
-    from django.db import transaction
-
     with transaction.atomic():
         analytic_session()
         profiles = rule_profiles(
@@ -250,7 +248,7 @@ def rule_describe(rule: dict) -> str:
     Completed at least 3 times in the last 90 days")."""
     try:
         parsed = r.rule_parse(rule)
-    except Exception:  # noqa: BLE001 - a stored rule older than the language
+    except Exception:
         return ""
     return _words(parsed)
 

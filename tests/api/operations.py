@@ -89,6 +89,27 @@ EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "survivor": "b",
     },
     ("POST", "/api/v1/identity/duplicates/{candidate_id}/dismiss"): {"reason": "Twins"},
+    ("POST", "/api/v1/segments"): {
+        "name": "Big spenders",
+        "kind": "dynamic",
+        "rule": {
+            "all": [
+                {"trait": "plan", "op": "eq", "value": "pro"},
+                {"event": "Order Completed", "count": {"op": "gte", "value": 3}},
+            ]
+        },
+    },
+    ("POST", "/api/v1/segments/preview"): {"rule": {"trait": "plan", "op": "exists"}},
+    ("PATCH", "/api/v1/segments/settings"): {"purchase_event": "Order Completed"},
+    ("PATCH", "/api/v1/segments/{segment_id}"): {"name": "Renamed segment"},
+    ("POST", "/api/v1/segments/{segment_id}/members"): {"values": ["jane.doe@example.com"]},
+    ("POST", "/api/v1/segments/{segment_id}/snapshot"): {"name": "Snapshot of the list"},
+    ("PATCH", "/api/v1/lifecycle/stages/{stage_id}"): {"name": "Getting started"},
+    ("POST", "/api/v1/lifecycle/stages/{stage_id}/sub-stages"): {
+        "key": "activated",
+        "name": "Activated",
+        "rule": {"event": "Feature Used"},
+    },
 }
 
 

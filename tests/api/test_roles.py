@@ -11,6 +11,7 @@ ADMIN = {"admin"}
 SOURCE_READERS = {"admin", "marketer", "analyst"}
 
 MERGERS = {"admin", "marketer", "sales", "agent"}
+SEGMENT_MANAGERS = {"admin", "marketer", "analyst"}
 EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/me"): ALL,
     ("GET", "/api/v1/workspace"): ALL,
@@ -62,6 +63,31 @@ EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/identity/duplicates/scan"): MERGERS,
     ("POST", "/api/v1/identity/duplicates/{candidate_id}/merge"): MERGERS,
     ("POST", "/api/v1/identity/duplicates/{candidate_id}/dismiss"): MERGERS,
+    ("GET", "/api/v1/segments/rule-schema"): ALL,
+    ("GET", "/api/v1/segments"): ALL,
+    ("POST", "/api/v1/segments"): SEGMENT_MANAGERS,
+    ("POST", "/api/v1/segments/preview"): ALL,
+    ("GET", "/api/v1/segments/settings"): ALL,
+    ("PATCH", "/api/v1/segments/settings"): SEGMENT_MANAGERS,
+    ("GET", "/api/v1/segments/profile/{profile_id}"): ALL,
+    ("GET", "/api/v1/segments/{segment_id}"): ALL,
+    ("PATCH", "/api/v1/segments/{segment_id}"): SEGMENT_MANAGERS,
+    ("DELETE", "/api/v1/segments/{segment_id}"): SEGMENT_MANAGERS,
+    ("POST", "/api/v1/segments/{segment_id}/refresh"): SEGMENT_MANAGERS,
+    ("GET", "/api/v1/segments/{segment_id}/members"): ALL,
+    ("POST", "/api/v1/segments/{segment_id}/members"): SEGMENT_MANAGERS,
+    ("GET", "/api/v1/segments/{segment_id}/history"): ALL,
+    ("GET", "/api/v1/segments/{segment_id}/trend"): ALL,
+    ("POST", "/api/v1/segments/{segment_id}/snapshot"): SEGMENT_MANAGERS,
+    ("GET", "/api/v1/segments/{segment_id}/export"): {"admin", "marketer"},
+    ("GET", "/api/v1/rfm"): ALL,
+    ("POST", "/api/v1/rfm/refresh"): SEGMENT_MANAGERS,
+    ("GET", "/api/v1/lifecycle"): ALL,
+    ("GET", "/api/v1/lifecycle/changes"): ALL,
+    ("POST", "/api/v1/lifecycle/refresh"): SEGMENT_MANAGERS,
+    ("PATCH", "/api/v1/lifecycle/stages/{stage_id}"): {"admin", "marketer"},
+    ("POST", "/api/v1/lifecycle/stages/{stage_id}/sub-stages"): {"admin", "marketer"},
+    ("DELETE", "/api/v1/lifecycle/sub-stages/{sub_stage_id}"): {"admin", "marketer"},
 }
 
 

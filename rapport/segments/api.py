@@ -1,0 +1,540 @@
+"""Segments, RFM and the lifecycle over the API. The rule language is described at
+`GET /api/v1/segments/rule-schema` (JSON Schema) and in docs/segments.md."""
+
+import uuid
+from datetime import date, datetime
+from typing import Any, Literal
+
+from django.http import HttpRequest, StreamingHttpResponse
+from ninja import Field, Query, Router, Schema, Status
+from ninja.pagination import LimitOffsetPagination, paginate
+from pydantic import ConfigDict
+
+from rapport.ingest.api import MaskedPage, masked
+from rapport.profiles import selectors as profile_selectors
+from rapport.segments import rules, selectors, services
+from rapport.segments import tasks as segment_tasks
+
+
+class SegmentIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["dynamic", "static"] = "dynamic"
+    description: str = Field("", max_length=5000)
+    rule: dict[str, Any] | None = Field(
+        None, description="The rule of a dynamic segment (see /segments/rule-schema)"
+    )
+
+
+class SegmentPatch(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=5000)
+    rule: dict[str, Any] | None = None
+
+
+class SegmentOut(Schema):
+    id: uuid.UUID
+    name: str
+    description: str
+    kind: str
+    rule: dict
+    rule_text: str
+    depends_on: list[str]
+    timed: bool = Field(description="Re-checked on a schedule as well as on events")
+    size: int
+    refreshed_at: datetime | None
+    refresh_seconds: float | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def resolve_rule_text(obj) -> str:
+        return selectors.rule_describe(obj.rule) if obj.rule else ""
+
+
+class RuleIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    rule: dict[str, Any]
+
+
+class ProfileBrief(Schema):
+    id: uuid.UUID
+    traits: dict
+    first_seen_at: datetime | None
+    last_seen_at: datetime | None
+
+
+class PreviewOut(Schema):
+    count: int
+    sample: list[ProfileBrief]
+    seconds: float
+
+
+class RefreshOut(Schema):
+    task_id: str
+
+
+class MembersIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    values: list[str] = Field(
+        min_length=1,
+        max_length=100_000,
+        description="Profile ids, user ids, emails or phones of customers to add",
+    )
+
+
+class MembersAddedOut(Schema):
+    added: int
+    already: int
+    unknown: list[str]
+    unknown_count: int
+    size: int
+
+
+class SnapshotIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+
+
+class StayOut(Schema):
+    profile_id: uuid.UUID
+    entered_at: datetime
+    left_at: datetime | None
+
+
+class TrendPoint(Schema):
+    day: date
+    size: int
+
+
+class SettingsOut(Schema):
+    purchase_event: str
+    value_properties: list[str]
+
+
+class SettingsPatch(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    purchase_event: str | None = Field(None, min_length=1, max_length=255)
+    value_properties: list[str] | None = Field(None, min_length=1, max_length=10)
+
+
+class Membership(Schema):
+    id: uuid.UUID
+    name: str
+    kind: str
+    entered_at: datetime
+
+
+class RfmOut(Schema):
+    r: int
+    f: int
+    m: int
+    cell: str
+    recency_days: int
+    frequency: int
+    monetary: float
+    last_purchase_at: datetime
+    computed_at: datetime
+
+
+class LifecycleOut(Schema):
+    stage: str
+    stage_name: str
+    sub_stage: str
+    since: datetime
+
+
+class ProfileScoresOut(Schema):
+    segments: list[Membership]
+    rfm: RfmOut | None
+    lifecycle: LifecycleOut | None
+
+
+router = Router(tags=["segments"])
+
+
+@router.get("/rule-schema", summary="The segment rule language as JSON Schema")
+def segment_rule_schema(request: HttpRequest):
+    request.auth.require("segments.read")
+    return rules.rule_schema()
+
+
+@router.get("", response=list[SegmentOut], summary="Segments with their size")
+@paginate(LimitOffsetPagination)
+def segment_list(request: HttpRequest, q: str = Query("", max_length=200)):
+    request.auth.require("segments.read")
+    return selectors.segment_list(workspace=request.auth.workspace, q=q)
+
+
+@router.post("", response={201: SegmentOut}, summary="Create a segment")
+def segment_create(request: HttpRequest, payload: SegmentIn):
+    request.auth.require("segments.manage")
+    segment = services.segment_create(
+        workspace=request.auth.workspace,
+        name=payload.name,
+        kind=payload.kind,
+        rule=payload.rule,
+        description=payload.description,
+        actor=request.auth.actor,
+    )
+    return Status(201, segment)
+
+
+@router.post("/preview", response=PreviewOut, summary="How many customers a rule selects")
+def segment_preview(request: HttpRequest, payload: RuleIn):
+    request.auth.require("segments.read")
+    preview = selectors.segment_preview(workspace=request.auth.workspace, rule=payload.rule)
+    return {
+        "count": preview.count,
+        "sample": [masked(request.auth, p, "traits") for p in preview.sample],
+        "seconds": round(preview.seconds, 4),
+    }
+
+
+@router.get("/settings", response=SettingsOut, summary="The purchase event RFM reads")
+def segment_settings_get(request: HttpRequest):
+    request.auth.require("segments.read")
+    return services.segment_settings_get(workspace=request.auth.workspace)
+
+
+@router.patch("/settings", response=SettingsOut, summary="Name the purchase event")
+def segment_settings_update(request: HttpRequest, payload: SettingsPatch):
+    request.auth.require("segments.manage")
+    return services.segment_settings_update(
+        workspace=request.auth.workspace,
+        purchase_event=payload.purchase_event,
+        value_properties=payload.value_properties,
+        actor=request.auth.actor,
+    )
+
+
+@router.get(
+    "/profile/{profile_id}",
+    response=ProfileScoresOut,
+    summary="A customer's segments, RFM and lifecycle stage",
+)
+def profile_scores(request: HttpRequest, profile_id: uuid.UUID):
+    request.auth.require("segments.read")
+    workspace = request.auth.workspace
+    profile = profile_selectors.profile_get(workspace=workspace, profile_id=profile_id)
+    scores = selectors.profile_scores(workspace=workspace, profile=profile)
+    lifecycle = None
+    if scores.lifecycle is not None:
+        lifecycle = {
+            "stage": scores.lifecycle.stage,
+            "stage_name": scores.stage_names.get(scores.lifecycle.stage, scores.lifecycle.stage),
+            "sub_stage": scores.lifecycle.sub_stage,
+            "since": scores.lifecycle.since,
+        }
+    return {"segments": scores.segments, "rfm": scores.rfm, "lifecycle": lifecycle}
+
+
+@router.get("/{segment_id}", response=SegmentOut)
+def segment_get(request: HttpRequest, segment_id: uuid.UUID):
+    request.auth.require("segments.read")
+    return selectors.segment_get(workspace=request.auth.workspace, segment_id=segment_id)
+
+
+@router.patch("/{segment_id}", response=SegmentOut, summary="Rename, describe or change the rule")
+def segment_update(request: HttpRequest, segment_id: uuid.UUID, payload: SegmentPatch):
+    request.auth.require("segments.manage")
+    segment = selectors.segment_get(workspace=request.auth.workspace, segment_id=segment_id)
+    return services.segment_update(
+        segment=segment,
+        actor=request.auth.actor,
+        name=payload.name,
+        description=payload.description,
+        rule=payload.rule,
+    )
+
+
+@router.delete("/{segment_id}", response={204: None})
+def segment_delete(request: HttpRequest, segment_id: uuid.UUID):
+    request.auth.require("segments.manage")
+    segment = selectors.segment_get(workspace=request.auth.workspace, segment_id=segment_id)
+    services.segment_delete(segment=segment, actor=request.auth.actor)
+    return Status(204, None)
+
+
+@router.post(
+    "/{segment_id}/refresh",
+    response={202: RefreshOut},
+    summary="Re-check every customer now (a worker runs it)",
+)
+def segment_refresh(request: HttpRequest, segment_id: uuid.UUID):
+    request.auth.require("segments.manage")
+    segment = selectors.segment_get(workspace=request.auth.workspace, segment_id=segment_id)
+    result = segment_tasks.segment_refresh.enqueue(segment_id=str(segment.pk))
+    return Status(202, {"task_id": str(result.id)})
+
+
+@router.get("/{segment_id}/members", response=list[ProfileBrief], summary="Current members")
+@paginate(LimitOffsetPagination)
+def segment_members(request: HttpRequest, segment_id: uuid.UUID):
+    request.auth.require("segments.read")
+    workspace = request.auth.workspace
+    segment = selectors.segment_get(workspace=workspace, segment_id=segment_id)
+    return MaskedPage(
+        selectors.segment_members(workspace=workspace, segment=segment),
+        request.auth,
+        fields=("traits",),
+    )
+
+
+@router.post(
+    "/{segment_id}/members",
+    response=MembersAddedOut,
+    summary="Add customers to a static segment by id, user id, email or phone",
+)
+def segment_members_add(request: HttpRequest, segment_id: uuid.UUID, payload: MembersIn):
+    request.auth.require("segments.manage")
+    segment = selectors.segment_get(workspace=request.auth.workspace, segment_id=segment_id)
+    return services.segment_members_add(
+        segment=segment, values=payload.values, actor=request.auth.actor
+    )
+
+
+@router.get(
+    "/{segment_id}/history",
+    response=list[StayOut],
+    summary="When each customer entered and left, latest first",
+)
+@paginate(LimitOffsetPagination)
+def segment_history(request: HttpRequest, segment_id: uuid.UUID):
+    request.auth.require("segments.read")
+    segment = selectors.segment_get(workspace=request.auth.workspace, segment_id=segment_id)
+    return selectors.segment_history(segment=segment)
+
+
+@router.get("/{segment_id}/trend", response=list[TrendPoint], summary="Size per day")
+def segment_trend(request: HttpRequest, segment_id: uuid.UUID, days: int = Query(30, ge=2, le=366)):
+    request.auth.require("segments.read")
+    segment = selectors.segment_get(workspace=request.auth.workspace, segment_id=segment_id)
+    return [{"day": d, "size": n} for d, n in selectors.segment_trend(segment=segment, days=days)]
+
+
+@router.post(
+    "/{segment_id}/snapshot",
+    response={201: SegmentOut},
+    summary="A static segment of the current members",
+)
+def segment_snapshot(request: HttpRequest, segment_id: uuid.UUID, payload: SnapshotIn):
+    request.auth.require("segments.manage")
+    segment = selectors.segment_get(workspace=request.auth.workspace, segment_id=segment_id)
+    snapshot = services.segment_snapshot(
+        segment=segment, name=payload.name, actor=request.auth.actor
+    )
+    return Status(201, snapshot)
+
+
+@router.get(
+    "/{segment_id}/export",
+    summary="Members as CSV: readable (csv, needs pii.export) or hashed (google, meta)",
+)
+def segment_export(
+    request: HttpRequest,
+    segment_id: uuid.UUID,
+    format: Literal["csv", "google", "meta"] = "google",
+):
+    request.auth.require("segments.export")
+    segment = selectors.segment_get(workspace=request.auth.workspace, segment_id=segment_id)
+    lines = services.segment_export(
+        segment=segment,
+        format=format,
+        actor=request.auth.actor,
+        can_see_pii=request.auth.has_perm("pii.export"),
+    )
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    filename = f"segment-{segment.pk}-{format}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# --- RFM ------------------------------------------------------------------------------
+
+
+class RfmCellOut(Schema):
+    cell: str
+    count: int
+
+
+class RfmGridOut(Schema):
+    buyers: int
+    computed_at: datetime | None
+    cells: list[RfmCellOut]
+    grid: list[list[int]] = Field(description="grid[r-1][fm-1]: customers with R and FM")
+
+
+rfm_router = Router(tags=["segments"])
+
+
+@rfm_router.get("", response=RfmGridOut, summary="Customers per RFM cell and on the R x FM grid")
+def rfm_get(request: HttpRequest):
+    request.auth.require("segments.read")
+    grid = selectors.rfm_grid(workspace=request.auth.workspace)
+    return {
+        "buyers": grid.buyers,
+        "computed_at": grid.computed_at,
+        "cells": [{"cell": c, "count": n} for c, n in grid.by_cell],
+        "grid": [[grid.cells[r][f][0] for f in range(1, 6)] for r in range(1, 6)],
+    }
+
+
+@rfm_router.post(
+    "/refresh",
+    response={202: RefreshOut},
+    summary="Recompute RFM, then lifecycle stages and segments (a worker runs it)",
+)
+def rfm_refresh(request: HttpRequest):
+    request.auth.require("segments.manage")
+    result = segment_tasks.rfm_refresh.enqueue(workspace_id=str(request.auth.workspace.pk))
+    return Status(202, {"task_id": str(result.id)})
+
+
+# --- Lifecycle ------------------------------------------------------------------------
+
+
+class StageOut(Schema):
+    id: uuid.UUID
+    key: str
+    name: str
+    description: str
+    rule: dict
+    rule_text: str
+    count: int
+    entered_last_30_days: int
+    sub_stages: list["StageOut"]
+
+
+class StagePatch(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=100)
+    description: str | None = Field(None, max_length=5000)
+    rule: dict[str, Any] | None = None
+
+
+class SubStageIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(min_length=1, max_length=60)
+    name: str = Field(min_length=1, max_length=100)
+    rule: dict[str, Any]
+
+
+class StageChangeOut(Schema):
+    profile_id: uuid.UUID
+    from_stage: str
+    from_sub_stage: str
+    to_stage: str
+    to_sub_stage: str
+    at: datetime
+
+
+def _stage_out(item) -> dict:
+    stage = item.stage
+    return {
+        "id": stage.pk,
+        "key": stage.key,
+        "name": stage.name,
+        "description": stage.description,
+        "rule": stage.rule,
+        "rule_text": selectors.rule_describe(stage.rule),
+        "count": item.count,
+        "entered_last_30_days": item.entered_30d,
+        "sub_stages": [_stage_out(child) for child in item.sub_stages],
+    }
+
+
+lifecycle_router = Router(tags=["segments"])
+
+
+@lifecycle_router.get(
+    "", response=list[StageOut], summary="The stages in the order they are tried, with counts"
+)
+def lifecycle_get(request: HttpRequest):
+    request.auth.require("segments.read")
+    return [_stage_out(i) for i in selectors.lifecycle_overview(workspace=request.auth.workspace)]
+
+
+@lifecycle_router.get(
+    "/changes", response=list[StageChangeOut], summary="Moves between stages, latest first"
+)
+@paginate(LimitOffsetPagination)
+def lifecycle_changes(request: HttpRequest):
+    request.auth.require("segments.read")
+    return selectors.lifecycle_changes(workspace=request.auth.workspace)
+
+
+@lifecycle_router.post(
+    "/refresh", response={202: RefreshOut}, summary="Place every customer again (a worker runs it)"
+)
+def lifecycle_refresh(request: HttpRequest):
+    request.auth.require("segments.manage")
+    result = segment_tasks.lifecycle_refresh.enqueue(workspace_id=str(request.auth.workspace.pk))
+    return Status(202, {"task_id": str(result.id)})
+
+
+def _overview_of(workspace, stage_id) -> dict:
+    for item in selectors.lifecycle_overview(workspace=workspace):
+        if item.stage.pk == stage_id:
+            return _stage_out(item)
+        for child in item.sub_stages:
+            if child.stage.pk == stage_id:
+                return _stage_out(child)
+    raise AssertionError("stage vanished")
+
+
+@lifecycle_router.patch(
+    "/stages/{stage_id}", response=StageOut, summary="Rename a stage or change its rule"
+)
+def lifecycle_stage_update(request: HttpRequest, stage_id: uuid.UUID, payload: StagePatch):
+    request.auth.require("lifecycle.manage")
+    workspace = request.auth.workspace
+    stage = selectors.lifecycle_stage_get(workspace=workspace, stage_id=stage_id)
+    services.lifecycle_stage_update(
+        stage=stage,
+        actor=request.auth.actor,
+        name=payload.name,
+        description=payload.description,
+        rule=payload.rule,
+    )
+    return _overview_of(workspace, stage.pk)
+
+
+@lifecycle_router.post(
+    "/stages/{stage_id}/sub-stages",
+    response={201: StageOut},
+    summary="Add a sub-stage (tried before its stage)",
+)
+def lifecycle_sub_stage_create(request: HttpRequest, stage_id: uuid.UUID, payload: SubStageIn):
+    request.auth.require("lifecycle.manage")
+    workspace = request.auth.workspace
+    parent = selectors.lifecycle_stage_get(workspace=workspace, stage_id=stage_id)
+    stage = services.lifecycle_sub_stage_create(
+        parent=parent,
+        key=payload.key,
+        name=payload.name,
+        rule=payload.rule,
+        actor=request.auth.actor,
+    )
+    return Status(201, _overview_of(workspace, stage.pk))
+
+
+@lifecycle_router.delete("/sub-stages/{sub_stage_id}", response={204: None})
+def lifecycle_stage_delete(request: HttpRequest, sub_stage_id: uuid.UUID):
+    request.auth.require("lifecycle.manage")
+    stage = selectors.lifecycle_stage_get(workspace=request.auth.workspace, stage_id=sub_stage_id)
+    services.lifecycle_stage_delete(stage=stage, actor=request.auth.actor)
+    return Status(204, None)
+
+
+ROUTERS = [("v1/segments", router), ("v1/rfm", rfm_router), ("v1/lifecycle", lifecycle_router)]
