@@ -98,12 +98,14 @@ def profile_page(
     sort: str = "recent",
     cursor: str | None = None,
     limit: int = 50,
+    within: Q | None = None,
 ) -> ProfilePage:
     """The customer list: found by any identifier (email, phone, user id, external id,
     as typed or normalised) or by the start of their name; narrowed to an account's
     people or to those who granted a channel ("email", "sms"...); most recently seen
     first ("recent") or last ("oldest"), keyset-paged so that page 1,000 of a million
-    customers costs what page 1 does."""
+    customers costs what page 1 does. `within` narrows further by a condition another
+    app supplies (a segment, a lifecycle stage, an RFM cell)."""
     if sort not in PROFILE_PAGE_SORTS:
         raise InvalidInputError(f"must be one of {', '.join(PROFILE_PAGE_SORTS)}", field="sort")
     if not 1 <= limit <= PROFILE_PAGE_MAX_LIMIT:
@@ -134,6 +136,8 @@ def profile_page(
             )
         granted = _consent_granted(workspace, consent)
         profiles = profiles.filter(pk__in=granted)
+    if within is not None:
+        profiles = profiles.filter(within)
     rows = _profile_keyset(profiles, sort=sort, cursor=cursor, limit=limit + 1)
     items = rows[:limit]
     more = len(rows) > limit

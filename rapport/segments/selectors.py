@@ -359,9 +359,32 @@ def _uuid(value: str) -> uuid.UUID | None:
         return None
 
 
-def segment_ids_of(*, workspace: Workspace, segment: Segment) -> Q:
-    """A condition on profiles: currently in the segment (for the customer list)."""
-    current = SegmentMembership.objects.filter(
-        workspace=workspace, segment=segment, left_at__isnull=True
-    )
-    return Q(pk__in=current.values("profile_id"))
+def customers_within(
+    *,
+    workspace: Workspace,
+    segment: Segment | None = None,
+    stage: str = "",
+    rfm_cell: str = "",
+) -> Q | None:
+    """A condition on profiles for the customer list: in the segment, at the lifecycle
+    stage (or sub-stage), in the RFM cell."""
+    parts = []
+    if segment is not None:
+        current = SegmentMembership.objects.filter(
+            workspace=workspace, segment=segment, left_at__isnull=True
+        )
+        parts.append(Q(pk__in=current.values("profile_id")))
+    if stage:
+        states = LifecycleState.objects.filter(workspace=workspace).filter(
+            Q(stage=stage) | Q(sub_stage=stage)
+        )
+        parts.append(Q(pk__in=states.values("profile_id")))
+    if rfm_cell:
+        scored = RfmScore.objects.filter(workspace=workspace, cell=rfm_cell)
+        parts.append(Q(pk__in=scored.values("profile_id")))
+    if not parts:
+        return None
+    condition = parts[0]
+    for part in parts[1:]:
+        condition &= part
+    return condition

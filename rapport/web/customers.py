@@ -2,6 +2,7 @@
 a customer (merge, unmerge, export, erase)."""
 
 import json
+from urllib.parse import urlencode
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
@@ -14,6 +15,8 @@ from rapport.core.errors import InvalidInputError, RapportError
 from rapport.identity import selectors as identity_selectors
 from rapport.identity import services as identity_services
 from rapport.profiles import selectors
+from rapport.segments import selectors as segment_selectors
+from rapport.segments.rfm import CELLS as RFM_CELLS
 from rapport.profiles.models import AccountMember, ConsentChannel
 from rapport.tenancy.pii import mask_personal_data
 from rapport.web.pages import (
@@ -63,6 +66,22 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     account_id = uuid_or_none(request.GET.get("account")) if request.GET.get("account") else None
     if request.GET.get("account") and account_id is None:
         raise InvalidInputError("not an account id", field="account")
+    workspace = principal.workspace
+    segment_id = uuid_or_none(request.GET.get("segment")) if request.GET.get("segment") else None
+    if request.GET.get("segment") and segment_id is None:
+        raise InvalidInputError("not a segment id", field="segment")
+    segment = (
+        segment_selectors.segment_get(workspace=workspace, segment_id=segment_id)
+        if segment_id
+        else None
+    )
+    stages = segment_selectors.stage_names(workspace=workspace)
+    stage = request.GET.get("stage", "")
+    if stage and stage not in stages:
+        raise InvalidInputError("not a lifecycle stage", field="stage")
+    rfm_cell = request.GET.get("rfm", "")
+    if rfm_cell and rfm_cell not in RFM_CELLS:
+        raise InvalidInputError("not an RFM cell", field="rfm")
     page = selectors.profile_page(
         workspace=principal.workspace,
         q=q,
@@ -71,6 +90,9 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         sort=sort,
         cursor=request.GET.get("cursor") or None,
         limit=PAGE_SIZE,
+        within=segment_selectors.customers_within(
+            workspace=workspace, segment=segment, stage=stage, rfm_cell=rfm_cell
+        ),
     )
     account = (
         selectors.account_get(workspace=principal.workspace, account_id=account_id)
@@ -83,6 +105,27 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "consent": consent,
         "account": account,
         "channels": ConsentChannel.choices,
+        "segment": segment,
+        "segments": list(segment_selectors.segment_list(workspace=workspace)[:200]),
+        "stage": stage,
+        "stages": sorted(stages.items(), key=lambda item: item[1]),
+        "rfm_cell": rfm_cell,
+        "rfm_cells": RFM_CELLS,
+        # The filters, for links that change only the order or the page.
+        "keep": urlencode(
+            {
+                k: v
+                for k, v in {
+                    "q": q,
+                    "consent": consent,
+                    "account": account_id or "",
+                    "segment": segment_id or "",
+                    "stage": stage,
+                    "rfm": rfm_cell,
+                }.items()
+                if v
+            }
+        ),
         "rows": [customer_summary(principal, p) for p in page.items],
         "next_cursor": page.next_cursor,
         "first_page": not request.GET.get("cursor"),
@@ -155,6 +198,9 @@ def customer_detail(request: HttpRequest, profile_id) -> HttpResponse:
     if profile.merged_into_id:
         return redirect("web:customer_detail", profile_id=profile.merged_into_id)
     traits = traits_shown(principal, profile.traits)
+    scores = segment_selectors.profile_scores(workspace=workspace, profile=profile)
+    stage = scores.lifecycle.stage if scores.lifecycle else ""
+    sub_stage = scores.lifecycle.sub_stage if scores.lifecycle else ""
     context = {
         "profile": profile,
         "name": _display_name(principal, profile),
@@ -176,6 +222,9 @@ def customer_detail(request: HttpRequest, profile_id) -> HttpResponse:
             for m in AccountMember.objects.filter(profile=profile).select_related("account")
         ],
         "merges": list(identity_selectors.merge_list(workspace=workspace, profile=profile)[:20]),
+        "scores": scores,
+        "stage_name": scores.stage_names.get(stage, stage),
+        "sub_stage_name": scores.stage_names.get(sub_stage, sub_stage),
         "can_merge": principal.has_perm("profiles.merge"),
         "can_export": principal.has_perm("pii.export"),
         "can_erase": principal.has_perm("profiles.erase"),

@@ -1,6 +1,14 @@
 from django.urls import path
 
-from rapport.web import accounts, customers, data, duplicates, views, workspace_settings
+from rapport.web import (
+    accounts,
+    customers,
+    data,
+    duplicates,
+    segments,
+    views,
+    workspace_settings,
+)
 
 app_name = "web"
 
@@ -45,6 +53,31 @@ urlpatterns = [
         "account-merges/<uuid:merge_id>/unmerge/",
         accounts.account_unmerge,
         name="account_unmerge",
+    ),
+    path("segments/", segments.segment_list, name="segment_list"),
+    path("segments/new/", segments.segment_new, name="segment_new"),
+    path("segments/preview/", segments.segment_preview, name="segment_preview"),
+    path("segments/<uuid:segment_id>/", segments.segment_detail, name="segment_detail"),
+    path("segments/<uuid:segment_id>/edit/", segments.segment_edit, name="segment_edit"),
+    path("segments/<uuid:segment_id>/refresh/", segments.segment_refresh, name="segment_refresh"),
+    path(
+        "segments/<uuid:segment_id>/snapshot/", segments.segment_snapshot, name="segment_snapshot"
+    ),
+    path(
+        "segments/<uuid:segment_id>/members/",
+        segments.segment_members_add,
+        name="segment_members_add",
+    ),
+    path("segments/<uuid:segment_id>/delete/", segments.segment_delete, name="segment_delete"),
+    path("segments/<uuid:segment_id>/export/", segments.segment_export, name="segment_export"),
+    path("rfm/", segments.rfm_page, name="rfm"),
+    path("rfm/refresh/", segments.rfm_refresh, name="rfm_refresh"),
+    path("lifecycle/", segments.lifecycle_page, name="lifecycle"),
+    path("lifecycle/refresh/", segments.lifecycle_refresh, name="lifecycle_refresh"),
+    path(
+        "lifecycle/stages/<uuid:stage_id>/rename/",
+        segments.lifecycle_stage_rename,
+        name="lifecycle_stage_rename",
     ),
     path("duplicates/", duplicates.duplicate_list, name="duplicate_list"),
     path("duplicates/scan/", duplicates.duplicate_scan, name="duplicate_scan"),

@@ -310,3 +310,47 @@ def test_settings_members_tokens_and_identity_rules(open_page, live_server, tena
         phone.goto(f"{live_server.url}{path}")
         assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
     shot(phone, "phone-identity-rules")
+
+
+def test_build_a_segment_without_typing_json(open_page, live_server, tenant, customers):
+    from rapport.segments import services as segment_services
+    from rapport.segments.models import Segment
+
+    page = open_page()
+    sign_in(page, live_server.url, person(tenant, Role.MARKETER))
+    page.get_by_role("link", name="Segments").click()
+    page.get_by_role("link", name="New segment").click()
+    page.get_by_label("Name", exact=True).fill("Pro buyers")
+    builder = page.locator("#rule-builder")
+    builder.get_by_label("Trait name").fill("plan")
+    builder.get_by_label("Value").fill("pro")
+    builder.get_by_role("button", name="+ Condition").click()
+    second = builder.locator(".rule-row").nth(1)
+    second.get_by_label("Condition").select_option("event")
+    second.get_by_label("Event").fill("Order Completed")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#preview")).to_contain_text("1 customer matches")
+    expect(page.locator("#preview")).to_contain_text("Ada Lovelace")
+    shot(page, "segment-builder")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r"/segments/[0-9a-f-]{36}/$"))
+    segment = Segment.objects.get(workspace=tenant.workspace, name="Pro buyers")
+    assert segment.rule == {
+        "all": [
+            {"trait": "plan", "op": "eq", "value": "pro"},
+            {"event": "Order Completed"},
+        ]
+    }
+    segment_services.segment_refresh(segment=segment)  # what the queued task does
+    page.reload()
+    expect(page.get_by_role("heading", name="1 customer")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("Ada Lovelace")
+    shot(page, "segment-detail")
+    segment_services.rfm_refresh(workspace_id=tenant.workspace.pk)
+    page.get_by_role("link", name="RFM").click()
+    expect(page.locator(".rfm-grid")).to_contain_text("New")
+    shot(page, "rfm")
+    segment_services.lifecycle_refresh(workspace_id=tenant.workspace.pk)
+    page.get_by_role("link", name="Lifecycle").click()
+    expect(page.locator("main")).to_contain_text("Onboarding")
+    shot(page, "lifecycle")

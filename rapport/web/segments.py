@@ -1,0 +1,357 @@
+"""Segments in the UI: the list with sizes and trends, the visual rule builder (with a
+live preview), one segment's members, history and exports, the RFM grid and the
+lifecycle."""
+
+import json
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from rapport.core.errors import InvalidInputError, RapportError
+from rapport.segments import rfm, selectors, services
+from rapport.segments import tasks as segment_tasks
+from rapport.segments.models import Segment
+from rapport.web.customers import customer_summary
+from rapport.web.pages import error_text, page_query, workspace_page
+
+LIST_TREND_DAYS = 14
+DETAIL_TREND_DAYS = 30
+MEMBERS_PAGE = 25
+HISTORY_SHOWN = 25
+MAX_LIST_LINES = 100_000
+
+
+def sparkline(points: list[tuple], *, width: int = 120, height: int = 28) -> str:
+    """An SVG polyline's points for a trend (drawn by the template, no script)."""
+    sizes = [n for _, n in points]
+    if not sizes:
+        return ""
+    low, high = min(sizes), max(sizes)
+    span = (high - low) or 1
+    step = width / max(1, len(sizes) - 1)
+    return " ".join(
+        f"{i * step:.1f},{height - 2 - (n - low) * (height - 4) / span:.1f}"
+        for i, n in enumerate(sizes)
+    )
+
+
+@workspace_page("segments.read")
+def segment_list(request: HttpRequest) -> HttpResponse:
+    workspace = request.principal.workspace
+    q = request.GET.get("q", "").strip()[:200]
+    rows = []
+    for segment in selectors.segment_list(workspace=workspace, q=q)[:200]:
+        trend = selectors.segment_trend(segment=segment, days=LIST_TREND_DAYS)
+        start = trend[0][1] if trend else 0
+        rows.append(
+            {
+                "segment": segment,
+                "rule_text": selectors.rule_describe(segment.rule) if segment.rule else "",
+                "points": sparkline(trend),
+                "change": segment.size - start,
+            }
+        )
+    context = {"rows": rows, "q": q, "can_manage": request.principal.has_perm("segments.manage")}
+    return render(request, "web/segments/list.html", context)
+
+
+def _builder_context(request: HttpRequest, segment: Segment | None, rule_json: str) -> dict:
+    workspace = request.principal.workspace
+    others = selectors.segment_list(workspace=workspace)
+    if segment is not None:
+        others = others.exclude(pk=segment.pk)
+    stages = selectors.stage_names(workspace=workspace)
+    settings = services.segment_settings_get(workspace=workspace)
+    return {
+        "segment": segment,
+        "rule_json": rule_json,
+        "builder_options": {
+            "segments": [{"id": str(s.pk), "name": s.name} for s in others[:500]],
+            "stages": [{"key": k, "name": v} for k, v in stages.items()],
+            "cells": list(rfm.CELLS),
+            "purchase_event": settings.purchase_event,
+        },
+    }
+
+
+def _posted_rule(request: HttpRequest) -> dict | None:
+    raw = request.POST.get("rule", "").strip()
+    if not raw:
+        return None
+    if len(raw) > 200_000:
+        raise InvalidInputError("the rule is too long", field="rule")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise InvalidInputError("the rule is not valid JSON", field="rule") from None
+
+
+@workspace_page("segments.manage")
+@require_http_methods(["GET", "POST"])
+def segment_new(request: HttpRequest) -> HttpResponse:
+    principal = request.principal
+    default = {"all": [{"trait": "", "op": "eq", "value": ""}]}
+    context = _builder_context(request, None, json.dumps(default))
+    context.update({"name": "", "description": "", "kind": "dynamic"})
+    if request.method == "POST":
+        context.update(
+            {
+                "name": request.POST.get("name", ""),
+                "description": request.POST.get("description", ""),
+                "kind": request.POST.get("kind", "dynamic"),
+                "rule_json": request.POST.get("rule", ""),
+            }
+        )
+        try:
+            kind = context["kind"]
+            segment = services.segment_create(
+                workspace=principal.workspace,
+                name=context["name"],
+                kind=kind,
+                rule=_posted_rule(request) if kind == "dynamic" else None,
+                description=context["description"],
+                actor=principal.actor,
+            )
+        except RapportError as error:
+            context["error"] = error_text(error)
+            return render(request, "web/segments/edit.html", context, status=error.status)
+        return redirect("web:segment_detail", segment_id=segment.pk)
+    return render(request, "web/segments/edit.html", context)
+
+
+@workspace_page("segments.manage")
+@require_http_methods(["GET", "POST"])
+def segment_edit(request: HttpRequest, segment_id) -> HttpResponse:
+    principal = request.principal
+    segment = selectors.segment_get(workspace=principal.workspace, segment_id=segment_id)
+    context = _builder_context(request, segment, json.dumps(segment.rule or {"all": []}))
+    context.update({"name": segment.name, "description": segment.description, "kind": segment.kind})
+    if request.method == "POST":
+        context.update(
+            {
+                "name": request.POST.get("name", ""),
+                "description": request.POST.get("description", ""),
+                "rule_json": request.POST.get("rule", ""),
+            }
+        )
+        try:
+            services.segment_update(
+                segment=segment,
+                actor=principal.actor,
+                name=context["name"],
+                description=context["description"],
+                rule=_posted_rule(request) if segment.kind == "dynamic" else None,
+            )
+        except RapportError as error:
+            context["error"] = error_text(error)
+            return render(request, "web/segments/edit.html", context, status=error.status)
+        return redirect("web:segment_detail", segment_id=segment.pk)
+    return render(request, "web/segments/edit.html", context)
+
+
+@workspace_page("segments.read")
+@require_POST
+def segment_preview(request: HttpRequest) -> HttpResponse:
+    """The builder's live count and sample (htmx)."""
+    principal = request.principal
+    try:
+        preview = selectors.segment_preview(
+            workspace=principal.workspace, rule=_posted_rule(request)
+        )
+    except RapportError as error:
+        return render(request, "web/segments/_preview.html", {"error": error_text(error)})
+    return render(
+        request,
+        "web/segments/_preview.html",
+        {
+            "count": preview.count,
+            "seconds": preview.seconds,
+            "sample": [customer_summary(principal, p) for p in preview.sample],
+        },
+    )
+
+
+@workspace_page("segments.read")
+def segment_detail(request: HttpRequest, segment_id) -> HttpResponse:
+    principal = request.principal
+    workspace = principal.workspace
+    segment = selectors.segment_get(workspace=workspace, segment_id=segment_id)
+    trend = selectors.segment_trend(segment=segment, days=DETAIL_TREND_DAYS)
+    members = selectors.segment_members(workspace=workspace, segment=segment)
+    page = Paginator(members.prefetch_related("identifiers"), MEMBERS_PAGE).get_page(
+        request.GET.get("page")
+    )
+    history = list(
+        selectors.segment_history(segment=segment)
+        .select_related("profile")
+        .prefetch_related("profile__identifiers")[:HISTORY_SHOWN]
+    )
+    context = {
+        "segment": segment,
+        "rule_text": selectors.rule_describe(segment.rule) if segment.rule else "",
+        "trend": trend,
+        "points": sparkline(trend, width=600, height=80),
+        "trend_low": min((n for _, n in trend), default=0),
+        "trend_high": max((n for _, n in trend), default=0),
+        "page": page,
+        "members": [customer_summary(principal, p) for p in page.object_list],
+        "query": page_query(request),
+        "history": [{"stay": h, "who": customer_summary(principal, h.profile)} for h in history],
+        "can_manage": principal.has_perm("segments.manage"),
+        "can_export": principal.has_perm("segments.export"),
+        "can_export_readable": principal.has_perm("pii.export"),
+        "pending": segment.kind == "dynamic" and segment.refreshed_at is None,
+    }
+    return render(request, "web/segments/detail.html", context)
+
+
+@workspace_page("segments.manage")
+@require_POST
+def segment_refresh(request: HttpRequest, segment_id) -> HttpResponse:
+    segment = selectors.segment_get(workspace=request.principal.workspace, segment_id=segment_id)
+    segment_tasks.segment_refresh.enqueue(segment_id=str(segment.pk))
+    return redirect("web:segment_detail", segment_id=segment.pk)
+
+
+@workspace_page("segments.manage")
+@require_POST
+def segment_snapshot(request: HttpRequest, segment_id) -> HttpResponse:
+    principal = request.principal
+    segment = selectors.segment_get(workspace=principal.workspace, segment_id=segment_id)
+    name = request.POST.get("name", "").strip() or _("%(name)s (snapshot)") % {"name": segment.name}
+    snapshot = services.segment_snapshot(segment=segment, name=name, actor=principal.actor)
+    return redirect("web:segment_detail", segment_id=snapshot.pk)
+
+
+@workspace_page("segments.manage")
+@require_POST
+def segment_members_add(request: HttpRequest, segment_id) -> HttpResponse:
+    """A static segment's list: pasted, or a file with one identifier per line (the
+    first column of a CSV)."""
+    principal = request.principal
+    segment = selectors.segment_get(workspace=principal.workspace, segment_id=segment_id)
+    text = request.POST.get("values", "")
+    upload = request.FILES.get("file")
+    if upload is not None:
+        text += "\n" + upload.read().decode("utf-8", errors="replace")
+    values = [line.split(",")[0].strip().strip('"') for line in text.splitlines()]
+    values = [v for v in values if v][:MAX_LIST_LINES]
+    result = services.segment_members_add(segment=segment, values=values, actor=principal.actor)
+    return render(
+        request,
+        "web/segments/added.html",
+        {"segment": segment, "result": result},
+    )
+
+
+@workspace_page("segments.manage")
+@require_POST
+def segment_delete(request: HttpRequest, segment_id) -> HttpResponse:
+    principal = request.principal
+    segment = selectors.segment_get(workspace=principal.workspace, segment_id=segment_id)
+    services.segment_delete(segment=segment, actor=principal.actor)
+    return redirect("web:segment_list")
+
+
+@workspace_page("segments.export")
+def segment_export(request: HttpRequest, segment_id) -> HttpResponse:
+    principal = request.principal
+    segment = selectors.segment_get(workspace=principal.workspace, segment_id=segment_id)
+    format = request.GET.get("format", "google")
+    lines = services.segment_export(
+        segment=segment,
+        format=format,
+        actor=principal.actor,
+        can_see_pii=principal.has_perm("pii.export"),
+    )
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="segment-{segment.pk}-{format}.csv"'
+    return response
+
+
+@workspace_page("segments.read")
+def rfm_page(request: HttpRequest) -> HttpResponse:
+    principal = request.principal
+    grid = selectors.rfm_grid(workspace=principal.workspace)
+    rows = [
+        {
+            "r": r,
+            "cells": [
+                {"fm": f, "count": grid.cells[r][f][0], "name": grid.cells[r][f][1]}
+                for f in range(1, 6)
+            ],
+        }
+        for r in range(5, 0, -1)
+    ]
+    context = {
+        "grid": grid,
+        "rows": rows,
+        "settings": services.segment_settings_get(workspace=principal.workspace),
+        "can_manage": principal.has_perm("segments.manage"),
+        "customers_url": reverse("web:customer_list"),
+    }
+    return render(request, "web/segments/rfm.html", context)
+
+
+@workspace_page("segments.manage")
+@require_POST
+def rfm_refresh(request: HttpRequest) -> HttpResponse:
+    segment_tasks.rfm_refresh.enqueue(workspace_id=str(request.principal.workspace.pk))
+    return redirect(reverse("web:rfm") + "?queued=1")
+
+
+@workspace_page("segments.read")
+def lifecycle_page(request: HttpRequest) -> HttpResponse:
+    principal = request.principal
+    workspace = principal.workspace
+    overview = selectors.lifecycle_overview(workspace=workspace)
+    total = sum(item.count for item in overview) or 1
+    changes = list(selectors.lifecycle_changes(workspace=workspace)[:20])
+    names = selectors.stage_names(workspace=workspace)
+    context = {
+        "stages": [
+            {
+                "item": item,
+                "rule_text": selectors.rule_describe(item.stage.rule),
+                "share": round(100 * item.count / total),
+                "subs": [
+                    {"item": sub, "rule_text": selectors.rule_describe(sub.stage.rule)}
+                    for sub in item.sub_stages
+                ],
+            }
+            for item in overview
+        ],
+        "changes": [
+            {
+                "change": c,
+                "from": names.get(c.from_stage, c.from_stage),
+                "to": names.get(c.to_stage, c.to_stage),
+            }
+            for c in changes
+        ],
+        "can_manage": principal.has_perm("lifecycle.manage"),
+        "can_refresh": principal.has_perm("segments.manage"),
+    }
+    return render(request, "web/segments/lifecycle.html", context)
+
+
+@workspace_page("lifecycle.manage")
+@require_POST
+def lifecycle_stage_rename(request: HttpRequest, stage_id) -> HttpResponse:
+    principal = request.principal
+    stage = selectors.lifecycle_stage_get(workspace=principal.workspace, stage_id=stage_id)
+    services.lifecycle_stage_update(
+        stage=stage, actor=principal.actor, name=request.POST.get("name", "")
+    )
+    return redirect("web:lifecycle")
+
+
+@workspace_page("segments.manage")
+@require_POST
+def lifecycle_refresh(request: HttpRequest) -> HttpResponse:
+    segment_tasks.lifecycle_refresh.enqueue(workspace_id=str(request.principal.workspace.pk))
+    return redirect(reverse("web:lifecycle") + "?queued=1")
