@@ -89,17 +89,104 @@ def demo_load(
         kind: duplicate_candidates_refresh(workspace=workspace, kind=kind, actor=actor)["found"]
         for kind in ("profile", "account")
     }
+    deduplicated = time.perf_counter()
+    say("scoring: RFM, lifecycle stages and segments")
+    segments = demo_segments(workspace=workspace, actor=actor)
     return {
         **summary,
         "accepted": stored,
         "refused": refused,
         "duplicate_pairs": duplicates,
+        "segments": segments,
         "seconds": {
             "ingest": round(ingested - started, 1),
             "resolve": round(resolved - ingested, 1),
-            "duplicates": round(time.perf_counter() - resolved, 1),
+            "duplicates": round(deduplicated - resolved, 1),
+            "scoring": round(time.perf_counter() - deduplicated, 1),
         },
     }
+
+
+DEMO_SEGMENTS = [
+    (
+        "Big spenders, last 90 days",
+        "Spent £100 or more in the last three months.",
+        {
+            "aggregate": "sum",
+            "event": "Order Completed",
+            "property": "revenue",
+            "op": "gte",
+            "value": 100,
+            "window": {"last_days": 90},
+        },
+    ),
+    (
+        "Signed up, never planned a brew",
+        "No Brew Planner in the first 30 days after signing up: they cancel far more often.",
+        {
+            "all": [
+                {"event": "Signed Up"},
+                {
+                    "event": "Brew Planner Used",
+                    "count": {"op": "eq", "value": 0},
+                    "window": {"first_days": 30, "from": "Signed Up"},
+                },
+            ]
+        },
+    ),
+    (
+        "Waiting on support",
+        "Opened a ticket in the last 60 days and had none resolved since.",
+        {
+            "all": [
+                {"event": "Ticket Opened", "window": {"last_days": 60}},
+                {"not": {"event": "Ticket Resolved", "window": {"last_days": 60}}},
+            ]
+        },
+    ),
+    (
+        "Champions and loyal",
+        "The top RFM cells.",
+        {"rfm": "cell", "op": "in", "value": ["Champions", "Loyal"]},
+    ),
+    (
+        "NPS detractors",
+        "Answered the NPS survey with 0-6 in the last 180 days.",
+        {
+            "event": "Survey Answered",
+            "window": {"last_days": 180},
+            "where": [{"property": "score", "op": "lte", "value": 6}],
+        },
+    ),
+    (
+        "Newsletter allowed",
+        "Granted email marketing.",
+        {"consent": "email", "purpose": "marketing", "status": "granted"},
+    ),
+]
+
+
+def demo_segments(*, workspace, actor) -> dict[str, int]:
+    """RFM and lifecycle stages computed, and the demo's segments made and filled."""
+    from rapport.segments import services as segments
+    from rapport.segments.models import Segment
+
+    segments.rfm_refresh(workspace_id=workspace.pk)
+    segments.lifecycle_refresh(workspace_id=workspace.pk)
+    sizes = {}
+    for name, description, rule in DEMO_SEGMENTS:
+        segment = Segment.objects.filter(workspace=workspace, name=name).first()
+        if segment is None:
+            segment = segments.segment_create(
+                workspace=workspace,
+                name=name,
+                description=description,
+                rule=rule,
+                actor=actor,
+                refresh="none",
+            )
+        sizes[name] = segments.segment_refresh(segment=segment)["size"]
+    return sizes
 
 
 def _worker_batch() -> None:

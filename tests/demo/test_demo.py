@@ -138,3 +138,27 @@ def test_the_command_loads_a_workspace_and_refuses_bad_sizes(tmp_path):
     refused = run("demo", "--customers", "0")
     assert refused.returncode != 0 and "customers" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_the_demo_is_scored_and_segmented(loaded):
+    from rapport.segments.models import LifecycleState, RfmScore, Segment
+
+    workspace, summary = loaded
+    live = Profile.objects.filter(workspace=workspace, merged_into__isnull=True).count()
+    assert LifecycleState.objects.filter(workspace=workspace).count() == live
+    buyers = (
+        Event.objects.filter(workspace=workspace, event="Order Completed")
+        .values("profile_id")
+        .distinct()
+        .count()
+    )
+    assert RfmScore.objects.filter(workspace=workspace).count() == buyers
+    sizes = summary["segments"]
+    assert set(sizes) == set(
+        Segment.objects.filter(workspace=workspace).values_list("name", flat=True)
+    )
+    assert sizes["Champions and loyal"] > 0
+    assert sizes["Signed up, never planned a brew"] > 0
+    assert sizes["Newsletter allowed"] > 0
+    stages = set(LifecycleState.objects.filter(workspace=workspace).values_list("stage", flat=True))
+    assert {"preboarding", "churned"} <= stages and len(stages) >= 4
