@@ -37,8 +37,8 @@ def _fill(workspace_id: str, source_id: str) -> float:
             SELECT md5('p' || n)::uuid, %s,
                    jsonb_build_object('plan', (ARRAY['free','pro','team'])[1 + n %% 3],
                                       'name', 'Person ' || n, 'age', 18 + n %% 60),
-                   '{}'::jsonb, %s - make_interval(days => n %% %s),
-                   %s - make_interval(days => (n * 7) %% 200), %s, %s
+                   '{}'::jsonb, %s - make_interval(days => (n %% %s)::int),
+                   %s - make_interval(days => ((n * 7) %% 200)::int), %s, %s
             FROM generate_series(1::bigint, %s::bigint) AS n
             """,
             [workspace_id, now, DAYS, now, now, now, PROFILES],
@@ -155,9 +155,7 @@ def run() -> dict:
         )
         destination = Destination(workspace_id=workspace.pk, source_id=created.source.pk)
         started = time.perf_counter()
-        stored = events_ingest(
-            destination=destination, rows=rows, refused=refused, received_at=now
-        )
+        stored = events_ingest(destination=destination, rows=rows, refused=refused, received_at=now)
         events_dispatch(workspace_id=workspace.pk, message_ids=stored.message_ids)
         timings.append(time.perf_counter() - started)
         inside = SegmentMembership.objects.filter(
