@@ -15,9 +15,9 @@ from rapport.core.errors import InvalidInputError, RapportError
 from rapport.identity import selectors as identity_selectors
 from rapport.identity import services as identity_services
 from rapport.profiles import selectors
+from rapport.profiles.models import AccountMember, ConsentChannel
 from rapport.segments import selectors as segment_selectors
 from rapport.segments.rfm import CELLS as RFM_CELLS
-from rapport.profiles.models import AccountMember, ConsentChannel
 from rapport.tenancy.pii import mask_personal_data
 from rapport.web.pages import (
     error_text,
