@@ -8,7 +8,8 @@ types come from the model, identifiers are quoted, every value is a bound parame
 """
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -181,3 +182,45 @@ def rows_insert_select(model: type[models.Model], columns: Sequence[str], querys
             params,
         )
         return cursor.rowcount
+
+
+@contextmanager
+def ids_temp_table(queryset) -> Iterator[str]:
+    """The queryset's primary keys written once into a temporary table of this
+    connection (dropped on leaving), for several statements to read a costly result
+    without computing it again. Yields the table's name."""
+    name = f"rapport_ids_{uuid.uuid4().hex[:16]}"
+    pk = queryset.model._meta.pk
+    sql, params = queryset.values_list("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE {name} (id {pk.db_type(connection)} PRIMARY KEY)")
+        try:
+            cursor.execute(f"INSERT INTO {name} (id) {sql}", params)
+            cursor.execute(f"ANALYZE {name}")
+            yield name
+        finally:
+            cursor.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def rows_in_table(queryset, column: str, table: str, *, present: bool = True):
+    """The queryset's rows whose `column` is (or, present=False, is not) an id in the
+    temporary table `table` (from `ids_temp_table`): a semi- or anti-join."""
+    model = queryset.model
+    qualified = (
+        f"{connection.ops.quote_name(model._meta.db_table)}."
+        f"{connection.ops.quote_name(model._meta.get_field(column).column)}"
+    )
+    test = "EXISTS" if present else "NOT EXISTS"
+    # Only identifiers go into the SQL: the model's own, quoted, and the table name
+    # that ids_temp_table made.
+    condition = f"{test} (SELECT 1 FROM {table} AS t WHERE t.id = {qualified})"
+    return queryset.extra(where=[condition])  # noqa: S610
+
+
+def tables_analyze(*models: type[models.Model]) -> None:
+    """Refresh the planner's statistics of tables just rewritten in bulk: autovacuum does
+    it minutes later, if at all, and a query planned on the old figures (a table of
+    100,000 rows taken for 4) can take minutes instead of a second."""
+    with connection.cursor() as cursor:
+        for model in models:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")

@@ -23,7 +23,13 @@ from django.db import connection, transaction
 from django.db.models import Case, DateTimeField, IntegerField, QuerySet, UUIDField, Value, When
 from django.utils import timezone
 
-from rapport.core.bulk import rows_insert, rows_insert_select
+from rapport.core.bulk import (
+    ids_temp_table,
+    rows_in_table,
+    rows_insert,
+    rows_insert_select,
+    tables_analyze,
+)
 from rapport.core.errors import ConflictError, InvalidInputError, PermissionDeniedError
 from rapport.identity.models import Identifier
 from rapport.identity.normalize import normalize_email, normalize_phone
@@ -47,6 +53,8 @@ from rapport.tenancy.services import Actor, audit_log_record
 
 DEFAULT_VALUE_PROPERTIES = ["revenue", "total", "value"]
 WRITE_CHUNK = 10_000
+# Planner statistics are refreshed after a write of this many rows or more.
+ANALYZE_AFTER_ROWS = 10_000
 
 
 def analytic_session() -> None:
@@ -301,22 +309,27 @@ def _membership_apply(
     segment: Segment, matching: QuerySet, now: datetime, profile_ids: Sequence[Any] | None
 ) -> tuple[int, int]:
     """Customers in `matching` and not in the segment enter it; members not in
-    `matching` leave. Returns (entered, left)."""
+    `matching` leave. The rule is evaluated once, into a temporary table that both
+    changes read. Returns (entered, left)."""
     current = SegmentMembership.objects.filter(segment=segment, left_at__isnull=True)
     scope = current if profile_ids is None else current.filter(profile_id__any=list(profile_ids))
-    left = scope.exclude(profile_id__in=matching.values("pk")).update(left_at=now)
-    entering = (
-        matching.exclude(pk__in=current.values("profile_id"))
-        .annotate(
-            m_workspace=Value(segment.workspace_id, output_field=UUIDField()),
-            m_segment=Value(segment.pk, output_field=UUIDField()),
-            m_entered=Value(now, output_field=DateTimeField()),
+    with ids_temp_table(matching) as matched:
+        left = rows_in_table(scope, "profile", matched, present=False).update(left_at=now)
+        entering = (
+            rows_in_table(Profile.objects.all(), "id", matched)
+            .exclude(pk__in=current.values("profile_id"))
+            .annotate(
+                m_workspace=Value(segment.workspace_id, output_field=UUIDField()),
+                m_segment=Value(segment.pk, output_field=UUIDField()),
+                m_entered=Value(now, output_field=DateTimeField()),
+            )
+            .values_list("m_workspace", "m_segment", "pk", "m_entered")
         )
-        .values_list("m_workspace", "m_segment", "pk", "m_entered")
-    )
-    entered = rows_insert_select(
-        SegmentMembership, ["workspace", "segment", "profile", "entered_at"], entering
-    )
+        entered = rows_insert_select(
+            SegmentMembership, ["workspace", "segment", "profile", "entered_at"], entering
+        )
+    if entered + left >= ANALYZE_AFTER_ROWS:
+        tables_analyze(SegmentMembership)
     return entered, left
 
 
@@ -730,6 +743,7 @@ def rfm_refresh(*, workspace_id: Any, now: datetime | None = None) -> dict[str, 
                     ],
                     conflict=["profile_id"],
                 )
+        tables_analyze(RfmScore)
     return {"buyers": len(rows), "seconds": round(time.perf_counter() - started, 3)}
 
 
@@ -921,6 +935,8 @@ def lifecycle_refresh(
                 changed += _lifecycle_write(workspace_id, moves, now)
                 moves = []
         changed += _lifecycle_write(workspace_id, moves, now)
+        if changed >= ANALYZE_AFTER_ROWS:
+            tables_analyze(LifecycleState, LifecycleChange)
     return {"changed": changed, "seconds": round(time.perf_counter() - started, 3)}
 
 
