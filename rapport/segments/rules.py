@@ -359,7 +359,7 @@ def _path(loc: tuple) -> str:
 def rule_parse(data: Any, *, field: str = "rule") -> Rule:
     """A checked rule, or InvalidInputError naming the offending part."""
     if not isinstance(data, dict):
-        raise InvalidInputError(f"{field} must be a JSON object", field=field)
+        raise InvalidInputError("must be a JSON object", field=field)
     try:
         rule = _ADAPTER.validate_python(data)
     except ValidationError as error:
@@ -367,12 +367,12 @@ def rule_parse(data: Any, *, field: str = "rule") -> Rule:
         where = _path(first["loc"])
         path = f"{field}.{where}" if where else field
         message = first["msg"].removeprefix("Value error, ")
-        raise InvalidInputError(f"{path}: {message}", field=path) from None
+        raise InvalidInputError(message, field=path) from None
     depth, count = _measure(rule)
     if depth > MAX_DEPTH:
-        raise InvalidInputError(f"{field}: nested deeper than {MAX_DEPTH} levels", field=field)
+        raise InvalidInputError(f"nested deeper than {MAX_DEPTH} levels", field=field)
     if count > MAX_CONDITIONS:
-        raise InvalidInputError(f"{field}: more than {MAX_CONDITIONS} conditions", field=field)
+        raise InvalidInputError(f"more than {MAX_CONDITIONS} conditions", field=field)
     return rule
 
 

@@ -124,12 +124,12 @@ def segment_rule_check(
             ref_id = uuid.UUID(ref)
         except ValueError:
             raise InvalidInputError(
-                f"{field}: segment {ref!r} is not a segment id", field=f"{field}.segment"
+                f"segment {ref!r} is not a segment id", field=f"{field}.segment"
             ) from None
         found = Segment.objects.filter(workspace=workspace, pk=ref_id).first()
         if found is None:
             raise InvalidInputError(
-                f"{field}: there is no segment {ref} in this workspace", field=f"{field}.segment"
+                f"there is no segment {ref} in this workspace", field=f"{field}.segment"
             )
         known[ref] = found
     if segment is not None:
@@ -138,7 +138,7 @@ def segment_rule_check(
             if path is not None:
                 names = " -> ".join([segment.name, *path])
                 raise InvalidInputError(
-                    f"{field}: segment {ref} refers back to this one ({names})",
+                    f"segment {ref} refers back to this one ({names})",
                     field=f"{field}.segment",
                 )
     return parsed
@@ -790,7 +790,7 @@ def _stage_rule_check(workspace: Workspace, rule: Any, field: str = "rule") -> r
     parsed = segment_rule_check(workspace=workspace, rule=rule, field=field)
     if any(isinstance(c, r.Lifecycle) for c in r.rule_walk(parsed)):
         raise InvalidInputError(
-            f"{field}: a lifecycle stage cannot depend on the lifecycle stage", field=field
+            "a lifecycle stage cannot depend on the lifecycle stage", field=field
         )
     return parsed
 
