@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.db import connection
 from django.db.models import (
     Avg,
     BooleanField,
@@ -132,6 +134,20 @@ class JsonNumber(Func):
         value, value_params = _sqlite_value("JSON_EXTRACT", lhs, params, keys)
         sql = f"(CASE WHEN {kind} IN ('integer', 'real') THEN {value} END)"
         return sql, (*kind_params, *value_params)
+
+
+def analytic_session() -> None:
+    """PostgreSQL hashes an `IN (subquery)` under OR, NOT or CASE only when the ids fit
+    in work_mem; past that it re-reads the subquery for every customer. A rule over a
+    million customers needs more than the 4 MB default, for this transaction only."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL work_mem = %s", [settings.RAPPORT_SEGMENT_WORK_MEM])
+
+
+def json_number(column: str, name: str) -> JsonNumber:
+    """A key of a JSON column (dotted for nested keys) as a number, or NULL."""
+    return JsonNumber(_key(column, name))
 
 
 def _key(column: str, name: str, cls=None) -> KeyTransform:
@@ -353,7 +369,7 @@ _AGGREGATES = {"sum": Sum, "avg": Avg, "min": Min, "max": Max}
 def _aggregate_q(condition: r.Aggregate, ctx: Context) -> Q:
     events = _events(condition, ctx)
     function = _AGGREGATES[condition.aggregate]
-    value_of = JsonNumber(_key("properties", condition.property))
+    value_of = json_number("properties", condition.property)
     lookup = "exact" if condition.op == "eq" else condition.op
     grouped = events.values("profile_id").annotate(v=function(value_of))
     if condition.op == "ne":

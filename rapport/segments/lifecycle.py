@@ -9,7 +9,7 @@ REBOARDING_CELLS = ["About to sleep", "At risk", "Can't lose them", "Hibernating
 POSITIVE_CELLS = ["Champions", "Loyal"]
 
 
-def DEFAULT_STAGES(purchase_event: str) -> list[dict]:
+def default_stages(purchase_event: str) -> list[dict]:
     became_customer = {"any": [{"event": purchase_event}, {"event": SIGN_UP}]}
     return [
         {

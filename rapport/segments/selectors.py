@@ -18,7 +18,7 @@ from rapport.core.selectors import object_get
 from rapport.profiles.models import Profile
 from rapport.segments import rfm
 from rapport.segments import rules as r
-from rapport.segments.compiler import Context, rule_profiles
+from rapport.segments.compiler import Context, analytic_session, rule_profiles
 from rapport.segments.models import (
     LifecycleChange,
     LifecycleStage,
@@ -97,7 +97,7 @@ class Preview:
 
 def segment_preview(*, workspace: Workspace, rule: Any, now: datetime | None = None) -> Preview:
     """How many customers a rule selects now, and a few of them."""
-    from rapport.segments.services import analytic_session, segment_rule_check
+    from rapport.segments.services import segment_rule_check
 
     parsed = segment_rule_check(workspace=workspace, rule=rule)
     started = time.perf_counter()

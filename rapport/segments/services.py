@@ -18,9 +18,21 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Case, DateTimeField, IntegerField, QuerySet, UUIDField, Value, When
+import numpy as np
+from django.db import transaction
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    IntegerField,
+    Max,
+    QuerySet,
+    Sum,
+    UUIDField,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from rapport.core.bulk import (
@@ -37,8 +49,14 @@ from rapport.ingest.models import Event
 from rapport.profiles.models import Profile
 from rapport.segments import rfm
 from rapport.segments import rules as r
-from rapport.segments.compiler import Context, JsonNumber, rule_profiles
-from rapport.segments.lifecycle import DEFAULT_STAGES
+from rapport.segments.compiler import (
+    Context,
+    analytic_session,
+    json_number,
+    rule_profiles,
+    rule_q,
+)
+from rapport.segments.lifecycle import default_stages
 from rapport.segments.models import (
     LifecycleChange,
     LifecycleStage,
@@ -55,15 +73,6 @@ DEFAULT_VALUE_PROPERTIES = ["revenue", "total", "value"]
 WRITE_CHUNK = 10_000
 # Planner statistics are refreshed after a write of this many rows or more.
 ANALYZE_AFTER_ROWS = 10_000
-
-
-def analytic_session() -> None:
-    """PostgreSQL hashes an `IN (subquery)` under OR, NOT or CASE only when the ids fit
-    in work_mem; past that it re-reads the subquery for every customer. A segment over a
-    million customers needs more than the 4 MB default, for this transaction only."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL work_mem = %s", [settings.RAPPORT_SEGMENT_WORK_MEM])
 
 
 # --- Settings -------------------------------------------------------------------------
@@ -474,28 +483,14 @@ def segment_members_add(*, segment: Segment, values: list[str], actor: Actor) ->
             f"a list holds at most {MAX_UPLOAD_VALUES} identifiers", field="file"
         )
     found, unknown = _profiles_by_identifier(segment.workspace, values)
-    return _static_add(segment, found, actor, unknown=unknown, action="segment.members.add")
-
-
-def _static_add(segment: Segment, profile_ids: set, actor: Actor, *, unknown, action) -> dict:
     now = timezone.now()
+    current = SegmentMembership.objects.filter(segment=segment, left_at__isnull=True)
     with transaction.atomic():
         Segment.objects.select_for_update().filter(pk=segment.pk).exists()
-        present = (
-            set(
-                SegmentMembership.objects.filter(
-                    segment=segment, left_at__isnull=True, profile_id__in=list(profile_ids)
-                ).values_list("profile_id", flat=True)
-            )
-            if len(profile_ids) < 50_000
-            else set(
-                SegmentMembership.objects.filter(segment=segment, left_at__isnull=True).values_list(
-                    "profile_id", flat=True
-                )
-            )
-        )
-        new = sorted(profile_ids - present)
-        for start in range(0, len(new), WRITE_CHUNK):
+        before = current.count()
+        ordered = sorted(found)
+        for start in range(0, len(ordered), WRITE_CHUNK):
+            # Those already in the list collide with the one-current-stay index: skipped.
             SegmentMembership.objects.bulk_create(
                 [
                     SegmentMembership(
@@ -504,48 +499,28 @@ def _static_add(segment: Segment, profile_ids: set, actor: Actor, *, unknown, ac
                         profile_id=pk,
                         entered_at=now,
                     )
-                    for pk in new[start : start + WRITE_CHUNK]
-                ]
+                    for pk in ordered[start : start + WRITE_CHUNK]
+                ],
+                ignore_conflicts=True,
             )
-        segment.size = SegmentMembership.objects.filter(
-            segment=segment, left_at__isnull=True
-        ).count()
+        segment.size = current.count()
         segment.refreshed_at = now
         segment.save(update_fields=["size", "refreshed_at", "updated_at"])
+        added = segment.size - before
         audit_log_record(
             workspace=segment.workspace,
             actor=actor,
-            action=action,
+            action="segment.members.add",
             target=segment,
-            details={"added": len(new), "unknown": len(unknown)},
+            details={"added": added, "unknown": len(unknown)},
         )
     return {
-        "added": len(new),
-        "already": len(profile_ids) - len(new),
+        "added": added,
+        "already": len(found) - added,
         "unknown": unknown[:100],
         "unknown_count": len(unknown),
         "size": segment.size,
     }
-
-
-def segment_members_remove(*, segment: Segment, profile_ids: list[Any], actor: Actor) -> int:
-    if segment.kind != Segment.Kind.STATIC:
-        raise InvalidInputError("members of a dynamic segment follow its rule", field="segment")
-    now = timezone.now()
-    with transaction.atomic():
-        left = SegmentMembership.objects.filter(
-            segment=segment, left_at__isnull=True, profile_id__in=profile_ids
-        ).update(left_at=now)
-        segment.size = max(0, segment.size - left)
-        segment.save(update_fields=["size", "updated_at"])
-        audit_log_record(
-            workspace=segment.workspace,
-            actor=actor,
-            action="segment.members.remove",
-            target=segment,
-            details={"removed": left},
-        )
-    return left
 
 
 def segment_snapshot(*, segment: Segment, name: str, actor: Actor) -> Segment:
@@ -694,12 +669,9 @@ def rfm_refresh(*, workspace_id: Any, now: datetime | None = None) -> dict[str, 
     workspace = Workspace.objects.get(pk=workspace_id)
     config = segment_settings_get(workspace=workspace)
     properties = config.value_properties or DEFAULT_VALUE_PROPERTIES
-    value: Any = JsonNumber(_property(properties[0]))
+    value: Any = json_number("properties", properties[0])
     if len(properties) > 1:
-        from django.db.models.functions import Coalesce
-
-        value = Coalesce(*(JsonNumber(_property(p)) for p in properties))
-    from django.db.models import Count, Max, Sum
+        value = Coalesce(*(json_number("properties", p) for p in properties))
 
     with transaction.atomic():
         _settings_lock(workspace)
@@ -716,8 +688,6 @@ def rfm_refresh(*, workspace_id: Any, now: datetime | None = None) -> dict[str, 
         )
         RfmScore.objects.filter(workspace_id=workspace_id).delete()
         if rows:
-            import numpy as np
-
             recency = np.array([(now - last).total_seconds() / 86400 for _, last, _, _ in rows])
             frequency = np.array([n for _, _, n, _ in rows], dtype=float)
             monetary = np.array([float(t or 0) for _, _, _, t in rows])
@@ -747,12 +717,6 @@ def rfm_refresh(*, workspace_id: Any, now: datetime | None = None) -> dict[str, 
     return {"buyers": len(rows), "seconds": round(time.perf_counter() - started, 3)}
 
 
-def _property(name: str):
-    from rapport.segments.compiler import _key
-
-    return _key("properties", name)
-
-
 def _settings_lock(workspace: Workspace) -> None:
     """One RFM or lifecycle computation of a workspace at a time."""
     SegmentSettings.objects.get_or_create(
@@ -772,7 +736,7 @@ def lifecycle_stages_ensure(*, workspace_id: Any) -> list[LifecycleStage]:
     workspace = Workspace.objects.get(pk=workspace_id)
     config = segment_settings_get(workspace=workspace)
     with transaction.atomic():
-        for position, stage in enumerate(DEFAULT_STAGES(config.purchase_event)):
+        for position, stage in enumerate(default_stages(config.purchase_event)):
             LifecycleStage.objects.get_or_create(
                 workspace_id=workspace_id,
                 key=stage["key"],
@@ -904,8 +868,6 @@ def lifecycle_refresh(
     order = _lifecycle_order(workspace_id)
     workspace = Workspace.objects.get(pk=workspace_id)
     ctx = Context(workspace_id=workspace_id, now=now, profile_ids=profile_ids)
-    from rapport.segments.compiler import rule_q
-
     whens = [When(rule_q(rule, ctx), then=Value(i)) for i, (_, _, rule) in enumerate(order[:-1])]
     changed = 0
     with transaction.atomic():
