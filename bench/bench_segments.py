@@ -87,7 +87,9 @@ def _fill(workspace_id: str, source_id: str) -> float:
         for index in indexes:
             editor.add_index(Event, index)
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        # What autovacuum does after a bulk load (it is off on this machine's server);
+        # the visibility map lets index-only scans skip the table.
+        cursor.execute("VACUUM ANALYZE")
     return time.perf_counter() - started
 
 
@@ -118,15 +120,24 @@ def run() -> dict:
 
     if connection.vendor != "postgresql":
         return {"skipped": "needs DATABASE_URL pointing at PostgreSQL"}
+    from rapport.identity.models import Identifier
     from rapport.ingest.services import Destination, events_dispatch, events_ingest, events_parse
     from rapport.segments import selectors, services
-    from rapport.segments.models import SegmentMembership
+    from rapport.segments.models import Segment, SegmentMembership
+    from rapport.tenancy.models import Source, Workspace
     from rapport.tenancy.services import Actor, workspace_create
 
     actor = Actor.system("bench")
-    created = workspace_create(name=f"bench-segments-{int(time.time())}", actor=actor)
-    workspace = created.workspace
-    fill = _fill(str(workspace.pk), str(created.source.pk))
+    # A database already filled by an earlier run is measured again as it is.
+    workspace = Workspace.objects.filter(name__startswith="bench-segments").first()
+    if workspace is None:
+        created = workspace_create(name=f"bench-segments-{int(time.time())}", actor=actor)
+        workspace = created.workspace
+        fill = _fill(str(workspace.pk), str(created.source.pk))
+    else:
+        fill = None
+        Segment.objects.filter(workspace=workspace).delete()
+    source = Source.objects.filter(workspace=workspace).first()
 
     rfm_s, rfm = _timed(services.rfm_refresh, workspace_id=workspace.pk)
     life_first_s, _ = _timed(services.lifecycle_refresh, workspace_id=workspace.pk)
@@ -140,17 +151,16 @@ def run() -> dict:
     first_s, first = _timed(services.segment_refresh, segment=segment)
     again_s, again = _timed(services.segment_refresh, segment=segment)
 
-    # Freshness: one event for a customer at the segment's edge, through the consumers.
+    # Freshness: identify calls for a member (known by a user id) that take them out of
+    # the segment and put them back, each through the consumers a worker runs.
     member = (
         SegmentMembership.objects.filter(segment=segment, left_at__isnull=True)
         .values_list("profile_id", flat=True)
         .first()
     )
-    user = None
-    if member is not None:
-        from rapport.ingest.models import Event
-
-        user = Event.objects.filter(profile_id=member).values_list("user_id", flat=True).first()
+    Identifier.objects.update_or_create(
+        workspace=workspace, kind="user_id", value="bench-member", defaults={"profile_id": member}
+    )
     timings = []
     for n in range(5):
         now = datetime.now(UTC)
@@ -158,14 +168,14 @@ def run() -> dict:
             [
                 {
                     "type": "identify",
-                    "userId": user or "user-1",
+                    "userId": "bench-member",
                     "traits": {"plan": "free" if n % 2 == 0 else "pro"},
                     "messageId": f"bench-fresh-{n}-{time.time()}",
                 }
             ],
             received_at=now,
         )
-        destination = Destination(workspace_id=workspace.pk, source_id=created.source.pk)
+        destination = Destination(workspace_id=workspace.pk, source_id=source.pk)
         started = time.perf_counter()
         stored = events_ingest(destination=destination, rows=rows, refused=refused, received_at=now)
         events_dispatch(workspace_id=workspace.pk, message_ids=stored.message_ids)
@@ -178,7 +188,7 @@ def run() -> dict:
     return {
         "profiles": PROFILES,
         "events": EVENTS,
-        "fill_seconds": round(fill, 1),
+        "fill_seconds": round(fill, 1) if fill is not None else "filled by an earlier run",
         "rfm_seconds": round(rfm_s, 2),
         "rfm_buyers": rfm["buyers"],
         "lifecycle_first_seconds": round(life_first_s, 2),

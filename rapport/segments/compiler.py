@@ -139,10 +139,13 @@ class JsonNumber(Func):
 def analytic_session() -> None:
     """PostgreSQL hashes an `IN (subquery)` under OR, NOT or CASE only when the ids fit
     in work_mem; past that it re-reads the subquery for every customer. A rule over a
-    million customers needs more than the 4 MB default, for this transaction only."""
+    million customers needs more than the 4 MB default, for this transaction only. JIT
+    compilation is off: measured on a three-condition rule over 20M events, it spent 1.2 s
+    compiling a query that ran in 1.7 s without it."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL work_mem = %s", [settings.RAPPORT_SEGMENT_WORK_MEM])
+            cursor.execute("SET LOCAL jit = off")
 
 
 def json_number(column: str, name: str) -> JsonNumber:
@@ -341,14 +344,11 @@ def _having(events: QuerySet, op: str, value: int) -> QuerySet:
     if op == "ne":
         # ne N holds for 0 too; here only customers with events are asked for.
         return (
-            events.values("profile_id")
-            .annotate(n=Count("id"))
-            .exclude(n=value)
-            .values("profile_id")
+            events.values("profile_id").annotate(n=Count("*")).exclude(n=value).values("profile_id")
         )
     return (
         events.values("profile_id")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("*"))
         .filter(**{f"n__{'exact' if op == 'eq' else op}": value})
         .values("profile_id")
     )
