@@ -95,10 +95,8 @@ class KeyText(_SqliteKeys, KeyTextTransform):
     pass
 
 
-class JsonPresent(Func):
-    """The key is there and not JSON null."""
-
-    output_field = BooleanField()
+class _JsonKeyFunc(Func):
+    """SQL over one key of a JSON column, written per database by `key_sql`."""
 
     def __init__(self, transform: KeyTransform) -> None:
         super().__init__(transform)
@@ -106,26 +104,32 @@ class JsonPresent(Func):
     def as_sql(self, compiler, connection, **extra):
         transform = self.get_source_expressions()[0]
         lhs, params, keys = transform.preprocess_lhs(compiler, connection)
-        if connection.vendor == "postgresql":
-            sql = f"COALESCE(jsonb_typeof({lhs} #> %s) <> 'null', false)"
-            return sql, (*params, keys)
+        return self.key_sql(connection.vendor, lhs, tuple(params), keys)
+
+    def key_sql(self, vendor: str, lhs: str, params: tuple, keys: list[str]):
+        raise NotImplementedError
+
+
+class JsonPresent(_JsonKeyFunc):
+    """The key is there and not JSON null."""
+
+    output_field = BooleanField()
+
+    def key_sql(self, vendor, lhs, params, keys):
+        if vendor == "postgresql":
+            return f"COALESCE(jsonb_typeof({lhs} #> %s) <> 'null', false)", (*params, keys)
         kind, kind_params = _sqlite_value("JSON_TYPE", lhs, params, keys)
         return f"COALESCE({kind} <> 'null', 0)", kind_params
 
 
-class JsonNumber(Func):
+class JsonNumber(_JsonKeyFunc):
     """A JSON value as a number when it is one, else NULL (a string such as "abc" in a
     property must not fail the whole query, as a cast would on PostgreSQL)."""
 
     output_field = FloatField()
 
-    def __init__(self, transform: KeyTransform) -> None:
-        super().__init__(transform)
-
-    def as_sql(self, compiler, connection, **extra):
-        transform = self.get_source_expressions()[0]
-        lhs, params, keys = transform.preprocess_lhs(compiler, connection)
-        if connection.vendor == "postgresql":
+    def key_sql(self, vendor, lhs, params, keys):
+        if vendor == "postgresql":
             sql = (
                 f"(CASE WHEN jsonb_typeof({lhs} #> %s) = 'number' THEN ({lhs} #>> %s)::float8 END)"
             )
