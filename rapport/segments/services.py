@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import (
     Case,
     Count,
@@ -212,16 +212,23 @@ def segment_create(
         raise InvalidInputError("a static segment has no rule", field="rule")
     with transaction.atomic():
         _name_free(workspace, name)
-        segment = Segment.objects.create(
-            workspace=workspace,
-            name=name,
-            description=description or "",
-            kind=kind,
-            rule=parsed.model_dump(by_alias=True, exclude_defaults=True) if parsed else {},
-            depends_on=r.rule_segments(parsed) if parsed else [],
-            timed=r.rule_timed(parsed) if parsed else False,
-            created_by=actor.label,
-        )
+        try:
+            # A concurrent create of the same name loses on the unique constraint.
+            with transaction.atomic():
+                segment = Segment.objects.create(
+                    workspace=workspace,
+                    name=name,
+                    description=description or "",
+                    kind=kind,
+                    rule=parsed.model_dump(by_alias=True, exclude_defaults=True) if parsed else {},
+                    depends_on=r.rule_segments(parsed) if parsed else [],
+                    timed=r.rule_timed(parsed) if parsed else False,
+                    created_by=actor.label,
+                )
+        except IntegrityError:
+            raise ConflictError(
+                f"a segment named {name!r} already exists", code="name_taken"
+            ) from None
         audit_log_record(
             workspace=workspace,
             actor=actor,

@@ -111,3 +111,11 @@ def test_rfm_and_lifecycle_endpoints(tenant):
         f"/api/v1/lifecycle/stages/{onboarding['id']}", {"rule": {"trait": 1}}
     )
     assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"].startswith("rule")
+
+
+def test_a_taken_name_is_409_and_changes_nothing(tenant):
+    body = {"name": "Trade fair leads", "kind": "static"}
+    before = Segment.objects.count()
+    response = tenant.api().post("/api/v1/segments", body)
+    assert response.status_code == 409 and response.json()["error"]["code"] == "name_taken"
+    assert Segment.objects.count() == before
