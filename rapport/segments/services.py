@@ -435,6 +435,12 @@ def segments_from_events(workspace_id: Any, events: Iterable[Any]) -> int:
     )
     if not profile_ids:
         return 0
+    # Profiles these customers absorbed leave every segment and stage with them.
+    profile_ids += list(
+        Profile.objects.filter(
+            workspace_id=workspace_id, merged_into_id__any=profile_ids
+        ).values_list("pk", flat=True)
+    )
     now = timezone.now()
     lifecycle_refresh(workspace_id=workspace_id, now=now, profile_ids=profile_ids)
     if has_segments:
@@ -885,6 +891,8 @@ def lifecycle_refresh(
         if profile_ids is not None:
             profiles = profiles.filter(pk__any=list(profile_ids))
             states = states.filter(profile_id__any=list(profile_ids))
+        # A profile merged into another has no stage of its own.
+        states.filter(profile__merged_into__isnull=False).delete()
         coded = (
             profiles.annotate(
                 code=Case(*whens, default=Value(len(order) - 1), output_field=IntegerField())

@@ -379,3 +379,27 @@ def test_sub_stages_and_renamed_stages(shop):
         services.lifecycle_stage_update(
             stage=onboarding, actor=ACTOR, rule={"lifecycle": "stage", "op": "eq", "value": "x"}
         )
+
+
+def test_a_merged_away_profile_leaves_segments_and_stages(shop):
+    shop.send(
+        {"type": "page", "anonymousId": "laptop-1", "name": "Home"},
+        {"type": "identify", "userId": "ann", "traits": {"plan": "pro"}},
+    )
+    visitors = services.segment_create(
+        workspace=shop.workspace, name="Everyone", actor=ACTOR, refresh="now", rule={"all": []}
+    )
+    assert (
+        visitors.size == 2 and LifecycleState.objects.filter(workspace=shop.workspace).count() == 2
+    )
+    # Ann logs in on the laptop: the anonymous profile is merged into hers.
+    shop.send({"type": "identify", "userId": "ann", "anonymousId": "laptop-1"})
+    from rapport.profiles.models import Profile
+
+    live = Profile.objects.filter(workspace=shop.workspace, merged_into__isnull=True)
+    assert live.count() == 1
+    current = SegmentMembership.objects.filter(segment=visitors, left_at__isnull=True)
+    assert list(current.values_list("profile_id", flat=True)) == [live.get().pk]
+    assert list(
+        LifecycleState.objects.filter(workspace=shop.workspace).values_list("profile_id", flat=True)
+    ) == [live.get().pk]
