@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "rapport.profiles",
     "rapport.identity",
     "rapport.segments",
+    "rapport.predictions",
     "rapport.web",
 ]
 
@@ -190,6 +191,9 @@ RAPPORT_INGEST_WRITERS = int(os.environ.get("RAPPORT_INGEST_WRITERS", "1"))
 RAPPORT_SEGMENT_WORK_MEM = os.environ.get("RAPPORT_SEGMENT_WORK_MEM", "256MB")
 RAPPORT_SEGMENTS_REFRESH_SECONDS = int(os.environ.get("RAPPORT_SEGMENTS_REFRESH_SECONDS", "900"))
 RAPPORT_RFM_REFRESH_SECONDS = int(os.environ.get("RAPPORT_RFM_REFRESH_SECONDS", "86400"))
+# Predictions: retrain weekly, score daily with the latest models.
+RAPPORT_MODELS_TRAIN_SECONDS = int(os.environ.get("RAPPORT_MODELS_TRAIN_SECONDS", "604800"))
+RAPPORT_MODELS_SCORE_SECONDS = int(os.environ.get("RAPPORT_MODELS_SCORE_SECONDS", "86400"))
 
 # --- Internationalisation -------------------------------------------------------------
 

@@ -157,6 +157,11 @@ def json_number(column: str, name: str) -> JsonNumber:
     return JsonNumber(_key(column, name))
 
 
+def json_text(column: str, name: str) -> KeyText:
+    """A key of a JSON column as text (true / false as the words), or NULL."""
+    return _key(column, name, KeyText)
+
+
 def _key(column: str, name: str, cls=None) -> KeyTransform:
     """`traits` + "address.city" -> traits -> address -> city."""
     expression: Any = column

@@ -1,0 +1,533 @@
+"""What the churn model sees of each customer, read from the database as of a moment
+`at`: traits (numeric and categorical), recency and tenure, frequency and monetary
+value, activity over 7/30/90 days and its trend, support and email engagement, and for
+each of the workspace's most common events its counts, trend and whether it was used in
+the customer's first 30 days.
+
+The feature specification (which events, traits and categories) is fixed when a model
+is trained and kept with it, so that scoring computes exactly the same columns. Every
+count comes from one grouped query over the events; rows stream into NumPy arrays."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from django.db import connection
+from django.db.models import Count, F, Max, Q, Sum
+from django.db.models.functions import Coalesce, TruncDate
+
+from rapport.ingest.models import Event
+from rapport.profiles.models import Profile
+from rapport.segments.compiler import json_number, json_text
+from rapport.segments.services import DEFAULT_VALUE_PROPERTIES, segment_settings_get
+from rapport.tenancy.models import Workspace
+
+TOP_EVENTS = 10
+WINDOWS = (7, 30, 90)
+FIRST_DAYS = 30
+MAX_CATEGORIES = 30
+TRAIT_SAMPLE = 20_000
+MIN_TRAIT_COVERAGE = 0.05
+FETCH = 20_000
+# Identifiers and free text say who someone is, not how they behave.
+PERSONAL_TRAITS = {
+    "email",
+    "phone",
+    "name",
+    "first_name",
+    "last_name",
+    "firstname",
+    "lastname",
+    "username",
+    "user_id",
+    "userid",
+    "id",
+    "address",
+    "avatar",
+    "website",
+    "description",
+    "birthday",
+    "created_at",
+    "createdat",
+    "title",
+}
+SUPPORT = re.compile(r"ticket|support|conversation|chat|complaint|case ", re.IGNORECASE)
+EMAIL = re.compile(r"^email", re.IGNORECASE)
+
+
+@dataclass
+class Spec:
+    events: list[str]
+    numeric_traits: list[str]
+    categorical_traits: dict[str, list[str]]
+    purchase_event: str
+    value_properties: list[str]
+    support_events: list[str]
+    email_events: list[str]
+
+    def to_json(self) -> dict:
+        return self.__dict__.copy()
+
+    @classmethod
+    def from_json(cls, data: dict) -> Spec:
+        return cls(**data)
+
+
+@dataclass
+class Frame:
+    ids: list[Any]
+    X: np.ndarray
+    names: list[str]
+    labels: list[str]
+    categorical: list[int]
+    # Per label kind: 1 churned, 0 kept; None where unknown.
+    y: np.ndarray | None = None
+    eligible: np.ndarray | None = None
+    columns: dict[str, int] = field(default_factory=dict)
+
+
+def _traits_discover(workspace_id, exclude: set[str]) -> tuple[list[str], dict[str, list[str]]]:
+    sample = Profile.objects.filter(workspace_id=workspace_id, merged_into__isnull=True)
+    rows = list(sample.order_by().values_list("traits", flat=True)[:TRAIT_SAMPLE])
+    if not rows:
+        return [], {}
+    numbers: Counter = Counter()
+    texts: dict[str, Counter] = {}
+    present: Counter = Counter()
+    for traits in rows:
+        if not isinstance(traits, dict):
+            continue
+        for key, value in traits.items():
+            if key.lower() in PERSONAL_TRAITS or key in exclude or '"' in key or "\\" in key:
+                continue
+            if "." in key or value is None or isinstance(value, dict | list):
+                continue
+            present[key] += 1
+            if isinstance(value, bool):
+                texts.setdefault(key, Counter())["true" if value else "false"] += 1
+            elif isinstance(value, int | float):
+                numbers[key] += 1
+            else:
+                texts.setdefault(key, Counter())[str(value)] += 1
+    numeric, categorical = [], {}
+    for key, count in present.items():
+        if count < MIN_TRAIT_COVERAGE * len(rows):
+            continue
+        if numbers[key] >= 0.9 * count:
+            numeric.append(key)
+        elif key in texts and len(texts[key]) <= MAX_CATEGORIES:
+            categorical[key] = [value for value, _ in texts[key].most_common()]
+    return sorted(numeric), dict(sorted(categorical.items()))
+
+
+def spec_discover(
+    *, workspace_id, at: datetime, exclude_events: tuple = (), exclude_traits: tuple = ()
+) -> Spec:
+    """The features a new model of the workspace will use."""
+    workspace = Workspace.objects.get(pk=workspace_id)
+    config = segment_settings_get(workspace=workspace)
+    names = list(
+        Event.objects.filter(workspace_id=workspace_id, timestamp__lte=at)
+        .exclude(event="")
+        .values("event")
+        .annotate(n=Count("id"))
+        .order_by("-n", "event")
+        .values_list("event", "n")[:200]
+    )
+    known = [name for name, _ in names if name not in exclude_events]
+    numeric, categorical = _traits_discover(workspace_id, set(exclude_traits))
+    return Spec(
+        events=known[:TOP_EVENTS],
+        numeric_traits=numeric,
+        categorical_traits=categorical,
+        purchase_event=config.purchase_event,
+        value_properties=list(config.value_properties or DEFAULT_VALUE_PROPERTIES),
+        support_events=[n for n in known if SUPPORT.search(n)],
+        email_events=[n for n in known if EMAIL.search(n)],
+    )
+
+
+@dataclass(frozen=True)
+class Label:
+    """What churn means: `event` within `days` after the moment, no activity for `days`,
+    or `trait` equal to `positive`."""
+
+    kind: str
+    days: int = 30
+    event: str = ""
+    trait: str = ""
+    positive: str = ""
+
+
+def _aggregates(spec: Spec, at: datetime) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The event counts as named aggregates, and (name, label) of each feature."""
+    before = Q(timestamp__lte=at)
+    since = {days: Q(timestamp__gt=at - timedelta(days=days)) & before for days in WINDOWS}
+    prior_30 = Q(timestamp__gt=at - timedelta(days=60), timestamp__lte=at - timedelta(days=30))
+    first = Q(timestamp__lt=F("profile__first_seen_at") + timedelta(days=FIRST_DAYS)) & before
+    value: Any = json_number("properties", spec.value_properties[0])
+    if len(spec.value_properties) > 1:
+        value = Coalesce(*(json_number("properties", p) for p in spec.value_properties))
+    purchase = Q(event=spec.purchase_event) & before
+    aggregates: dict[str, Any] = {
+        "last_at": Max("timestamp", filter=before),
+        "events_7d": Count("id", filter=since[7]),
+        "events_30d": Count("id", filter=since[30]),
+        "events_prior_30d": Count("id", filter=prior_30),
+        "events_90d": Count("id", filter=since[90]),
+        "purchases": Count("id", filter=purchase),
+        "purchases_90d": Count("id", filter=purchase & since[90]),
+        "monetary": Sum(value, filter=purchase),
+    }
+    labels = [
+        ("recency_days", "Days since last activity"),
+        ("tenure_days", "Days since first seen"),
+        ("events_7d", "Activity, last 7 days"),
+        ("events_30d", "Activity, last 30 days"),
+        ("events_90d", "Activity, last 90 days"),
+        ("activity_trend", "Activity trend (last 30 days minus the 30 before)"),
+        ("purchases", "Purchases"),
+        ("purchases_90d", "Purchases, last 90 days"),
+        ("monetary", "Total spent"),
+    ]
+    if spec.support_events:
+        aggregates["support_90d"] = Count("id", filter=Q(event__in=spec.support_events) & since[90])
+        labels.append(("support_90d", "Support contacts, last 90 days"))
+    if spec.email_events:
+        aggregates["email_30d"] = Count("id", filter=Q(event__in=spec.email_events) & since[30])
+        labels.append(("email_30d", "Email engagement, last 30 days"))
+    for i, name in enumerate(spec.events):
+        is_event = Q(event=name)
+        for days in WINDOWS:
+            aggregates[f"e{i}_{days}d"] = Count("id", filter=is_event & since[days])
+            labels.append((f"e{i}_{days}d", f"{name}, last {days} days"))
+        aggregates[f"e{i}_prior_30d"] = Count("id", filter=is_event & prior_30)
+        labels.append((f"e{i}_trend", f"{name}, trend (last 30 days minus the 30 before)"))
+        aggregates[f"e{i}_first"] = Count("id", filter=is_event & first)
+        labels.append((f"e{i}_first", f"{name} in the first {FIRST_DAYS} days"))
+    return aggregates, labels
+
+
+def _label_aggregates(label: Label, at: datetime) -> dict[str, Any]:
+    if label.kind == "event":
+        return {
+            "label_before": Count("id", filter=Q(event=label.event, timestamp__lte=at)),
+            "label_after": Count(
+                "id",
+                filter=Q(
+                    event=label.event,
+                    timestamp__gt=at,
+                    timestamp__lte=at + timedelta(days=label.days),
+                ),
+            ),
+        }
+    if label.kind == "inactive":
+        return {
+            "active_before": Count(
+                "id", filter=Q(timestamp__gt=at - timedelta(days=label.days), timestamp__lte=at)
+            ),
+            "active_after": Count(
+                "id", filter=Q(timestamp__gt=at, timestamp__lte=at + timedelta(days=label.days))
+            ),
+        }
+    return {}
+
+
+def _to_seconds(values: np.ndarray) -> np.ndarray:
+    return np.array([np.nan if v is None or v != v else v.timestamp() for v in values], dtype=float)
+
+
+def frame_build(
+    *,
+    workspace_id,
+    spec: Spec,
+    at: datetime,
+    label: Label | None = None,
+    profile_ids: list | None = None,
+) -> Frame:
+    """One row per live customer first seen by `at`, the features as of `at`; with a
+    label, which of them churned after `at` (and which could: `eligible`)."""
+    profiles = Profile.objects.filter(
+        workspace_id=workspace_id, merged_into__isnull=True, first_seen_at__lte=at
+    )
+    if profile_ids is not None:
+        profiles = profiles.filter(pk__in=profile_ids)
+    trait_columns: dict[str, Any] = {}
+    for i, key in enumerate(spec.numeric_traits):
+        trait_columns[f"n{i}"] = json_number("traits", key)
+    for i, key in enumerate(spec.categorical_traits):
+        trait_columns[f"c{i}"] = json_text("traits", key)
+    if label is not None and label.kind == "trait":
+        trait_columns["label_trait"] = json_text("traits", label.trait)
+    query = profiles.order_by().annotate(**trait_columns)
+    ids, head = _stream_objects(query.values_list("id", "first_seen_at", *trait_columns))
+    index = {pid: i for i, pid in enumerate(ids)}
+    n = len(ids)
+
+    aggregates, feature_labels = _aggregates(spec, at)
+    label_aggregates = _label_aggregates(label, at) if label else {}
+    horizon = at + timedelta(days=label.days) if label and label.kind != "trait" else at
+    events = Event.objects.filter(
+        workspace_id=workspace_id, profile_id__isnull=False, timestamp__lte=horizon
+    )
+    if profile_ids is not None:
+        events = events.filter(profile_id__in=profile_ids)
+    names = [*aggregates, *label_aggregates]
+    grouped = (
+        events.order_by()
+        .values("profile_id")
+        .annotate(**aggregates, **label_aggregates)
+        .values_list("profile_id", *names)
+    )
+    counts = np.zeros((n, len(names)), dtype=float)
+    last_at_col = names.index("last_at")
+    counts[:, last_at_col] = np.nan
+    counts[:, names.index("monetary")] = np.nan
+    event_ids, matrix = _stream_events(grouped, len(names), last_at_col)
+    rows = np.array([index.get(pid, -1) for pid in event_ids], dtype=np.int64)
+    keep = rows >= 0
+    counts[rows[keep]] = matrix[keep]
+    column = {name: counts[:, i] for i, name in enumerate(names)}
+
+    now_s = at.timestamp()
+    first_s = _to_seconds(head[:, 0]) if n else np.empty(0)
+    features: dict[str, np.ndarray] = {
+        "recency_days": (now_s - column["last_at"]) / 86400,
+        "tenure_days": (now_s - first_s) / 86400,
+        "events_7d": column["events_7d"],
+        "events_30d": column["events_30d"],
+        "events_90d": column["events_90d"],
+        "activity_trend": column["events_30d"] - column["events_prior_30d"],
+        "purchases": column["purchases"],
+        "purchases_90d": column["purchases_90d"],
+        "monetary": column["monetary"],
+    }
+    if "support_90d" in column:
+        features["support_90d"] = column["support_90d"]
+    if "email_30d" in column:
+        features["email_30d"] = column["email_30d"]
+    for i in range(len(spec.events)):
+        for days in WINDOWS:
+            features[f"e{i}_{days}d"] = column[f"e{i}_{days}d"]
+        features[f"e{i}_trend"] = column[f"e{i}_30d"] - column[f"e{i}_prior_30d"]
+        features[f"e{i}_first"] = (column[f"e{i}_first"] > 0).astype(float)
+    labels = dict(feature_labels)
+    categorical: list[int] = []
+    offset = 1
+    for i, key in enumerate(spec.numeric_traits):
+        features[f"n{i}"] = head[:, offset + i].astype(float) if n else np.empty(0)
+        labels[f"n{i}"] = key
+    offset += len(spec.numeric_traits)
+    for i, (key, vocabulary) in enumerate(spec.categorical_traits.items()):
+        codes = {value: code for code, value in enumerate(vocabulary)}
+        raw = head[:, offset + i] if n else np.empty(0, dtype=object)
+        features[f"c{i}"] = np.array([codes.get(_text(v), np.nan) for v in raw], dtype=float)
+        labels[f"c{i}"] = key
+        categorical.append(len(features) - 1)
+
+    X = (
+        np.column_stack(list(features.values())).astype(np.float32)
+        if n
+        else np.empty((0, len(features)), dtype=np.float32)
+    )
+    frame = Frame(
+        ids=ids,
+        X=X,
+        names=list(features),
+        labels=[labels[name] for name in features],
+        categorical=categorical,
+        columns={name: i for i, name in enumerate(features)},
+    )
+    if label is not None:
+        frame.y, frame.eligible = _labels(label, column, head, offset, spec, n)
+    return frame
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _labels(label: Label, column, head, offset, spec, n) -> tuple[np.ndarray, np.ndarray]:
+    if label.kind == "event":
+        eligible = column["label_before"] == 0
+        y = (column["label_after"] > 0).astype(np.int8)
+    elif label.kind == "inactive":
+        eligible = column["active_before"] > 0
+        y = (column["active_after"] == 0).astype(np.int8)
+    else:
+        raw = head[:, offset + len(spec.categorical_traits)] if n else np.empty(0, dtype=object)
+        positive = label.positive.strip().lower()
+        known = np.array([v is not None for v in raw], dtype=bool)
+        y = np.array([(_text(v) or "").strip().lower() == positive for v in raw], dtype=np.int8)
+        eligible = known
+    return y, eligible
+
+
+def _stream_objects(queryset) -> tuple[list[Any], np.ndarray]:
+    sql, params = queryset.query.sql_with_params()
+    ids: list[Any] = []
+    rest: list[tuple] = []
+    converters = _converters(queryset)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(FETCH):
+            for row in rows:
+                ids.append(converters[0](row[0]))
+                rest.append(
+                    tuple(convert(v) for convert, v in zip(converters[1:], row[1:], strict=True))
+                )
+    width = len(converters) - 1
+    matrix = np.empty((len(rest), width), dtype=object)
+    for i, row in enumerate(rest):
+        matrix[i] = row
+    return ids, matrix
+
+
+def _converters(queryset):
+    """Values as the ORM would give them (SQLite hands back UUIDs as hex, times as text)."""
+    compiler = queryset.query.get_compiler(using=queryset.db)
+    compiler.setup_query()
+    out = []
+    for expression, _, _ in compiler.select:
+        functions = compiler.get_converters([expression]).get(0, ([], None))[0]
+
+        def convert(value, functions=functions, expression=expression):
+            for function in functions:
+                value = function(value, expression, connection)
+            return value
+
+        out.append(convert)
+    return out
+
+
+def _stream_events(queryset, width: int, time_column: int) -> tuple[list[Any], np.ndarray]:
+    sql, params = queryset.query.sql_with_params()
+    converters = _converters(queryset)
+    convert_id, convert_time = converters[0], converters[1 + time_column]
+    ids: list[Any] = []
+    chunks: list[np.ndarray] = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(FETCH):
+            chunk = np.empty((len(rows), width), dtype=float)
+            for j, row in enumerate(rows):
+                ids.append(convert_id(row[0]))
+                values = list(row[1:])
+                stamp = convert_time(values[time_column])
+                values[time_column] = stamp.timestamp() if stamp is not None else None
+                chunk[j] = [np.nan if v is None else float(v) for v in values]
+            chunks.append(chunk)
+    matrix = np.vstack(chunks) if chunks else np.empty((0, width), dtype=float)
+    return ids, matrix
+
+
+@dataclass
+class PurchaseDays:
+    """Each buyer's purchase days (as whole days since 1970) and their value."""
+
+    ids: list[Any]
+    customer: np.ndarray
+    day: np.ndarray
+    value: np.ndarray
+
+
+def purchase_days(*, workspace_id, until: datetime) -> PurchaseDays:
+    """Purchases grouped by customer and day (several orders on one day are one
+    purchase, as in the CDNOW data), valued by the first numeric value property."""
+    workspace = Workspace.objects.get(pk=workspace_id)
+    config = segment_settings_get(workspace=workspace)
+    properties = config.value_properties or DEFAULT_VALUE_PROPERTIES
+    value: Any = json_number("properties", properties[0])
+    if len(properties) > 1:
+        value = Coalesce(*(json_number("properties", p) for p in properties))
+    grouped = (
+        Event.objects.filter(
+            workspace_id=workspace_id,
+            event=config.purchase_event,
+            profile_id__isnull=False,
+            timestamp__lte=until,
+        )
+        .order_by()
+        .annotate(day=TruncDate("timestamp"))
+        .values("profile_id", "day")
+        .annotate(total=Sum(value))
+        .values_list("profile_id", "day", "total")
+    )
+    sql, params = grouped.query.sql_with_params()
+    converters = _converters(grouped)
+    index: dict[Any, int] = {}
+    customers: list[int] = []
+    days: list[int] = []
+    values: list[float] = []
+    epoch = date(1970, 1, 1)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(FETCH):
+            for pid, day, total in rows:
+                pid = converters[0](pid)
+                day = converters[1](day)
+                customers.append(index.setdefault(pid, len(index)))
+                days.append((day - epoch).days)
+                values.append(0.0 if total is None else float(total))
+    return PurchaseDays(
+        ids=list(index),
+        customer=np.array(customers, dtype=np.int64),
+        day=np.array(days, dtype=np.int64),
+        value=np.array(values, dtype=float),
+    )
+
+
+@dataclass
+class Buyers:
+    """The RFM summary of each buyer the BG/NBD and Gamma-Gamma models read."""
+
+    ids: list[Any]
+    frequency: np.ndarray
+    recency: np.ndarray
+    T: np.ndarray
+    monetary: np.ndarray
+    first_day: np.ndarray
+
+
+def buyers_summarise(purchases: PurchaseDays, *, end_day: int, unit_days: float) -> Buyers:
+    """x, t_x, T and mean repeat value from the purchase days up to `end_day`
+    (inclusive), in time units of `unit_days`."""
+    keep = purchases.day <= end_day
+    customer, day, value = purchases.customer[keep], purchases.day[keep], purchases.value[keep]
+    order = np.lexsort((day, customer))
+    customer, day, value = customer[order], day[order], value[order]
+    if not len(customer):
+        empty = np.empty(0)
+        return Buyers([], empty, empty, empty, empty, empty.astype(np.int64))
+    starts = np.flatnonzero(np.r_[True, np.diff(customer) != 0])
+    counts = np.diff(np.r_[starts, len(customer)])
+    first_day = day[starts]
+    last_day = day[starts + counts - 1]
+    repeat_total = np.add.reduceat(value, starts) - value[starts]
+    frequency = (counts - 1).astype(float)
+    monetary = np.where(frequency > 0, repeat_total / np.maximum(frequency, 1), 0.0)
+    return Buyers(
+        ids=[purchases.ids[c] for c in customer[starts]],
+        frequency=frequency,
+        recency=(last_day - first_day) / unit_days,
+        T=(end_day - first_day) / unit_days,
+        monetary=monetary,
+        first_day=first_day,
+    )
+
+
+def purchases_between(purchases: PurchaseDays, ids: list[Any], *, after_day: int, end_day: int):
+    """How many purchase days each of `ids` had in (after_day, end_day]."""
+    position = {pid: i for i, pid in enumerate(purchases.ids)}
+    keep = (purchases.day > after_day) & (purchases.day <= end_day)
+    per_customer = np.bincount(purchases.customer[keep], minlength=len(purchases.ids))
+    return np.array([per_customer[position[pid]] for pid in ids], dtype=float)
