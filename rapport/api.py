@@ -16,6 +16,7 @@ from rapport.core.errors import InvalidInputError, RapportError, error_body
 from rapport.core.middleware import status_code_name
 from rapport.identity.api import ROUTERS as IDENTITY_ROUTERS
 from rapport.ingest.api import ROUTERS as INGEST_ROUTERS
+from rapport.predictions.api import ROUTERS as PREDICTION_ROUTERS
 from rapport.profiles.api import ROUTERS as PROFILE_ROUTERS
 from rapport.segments.api import ROUTERS as SEGMENT_ROUTERS
 from rapport.tenancy.api import ROUTERS as TENANCY_ROUTERS
@@ -53,6 +54,7 @@ for prefix, router in [
     *PROFILE_ROUTERS,
     *IDENTITY_ROUTERS,
     *SEGMENT_ROUTERS,
+    *PREDICTION_ROUTERS,
 ]:
     api.add_router(prefix, router)
 

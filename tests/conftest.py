@@ -121,6 +121,7 @@ class Tenant:
         source = self.created.source
         name = self.workspace.name
         merge = AccountMerge.objects.filter(workspace=self.workspace).first()
+        from rapport.predictions.models import ChurnDriver
         from rapport.segments.models import LifecycleStage, Segment
 
         stages = LifecycleStage.objects.filter(workspace=self.workspace)
@@ -145,6 +146,7 @@ class Tenant:
             "segment_id": str(Segment.objects.get(workspace=self.workspace, kind="static").pk),
             "stage_id": str(stages.get(key="onboarding").pk),
             "sub_stage_id": str(stages.get(key="first_week").pk),
+            "driver_id": str(ChurnDriver.objects.get(workspace=self.workspace).pk),
         }
 
 
@@ -272,6 +274,91 @@ def _sample_data(tenant: Tenant, actor: Actor) -> None:
         name="First week",
         actor=actor,
         rule={"profile": "first_seen_at", "op": "within_last_days", "value": 7},
+    )
+    _sample_models(tenant)
+
+
+def _sample_models(tenant: Tenant) -> None:
+    """A CLV and a churn model version (as a training would register them), a churn
+    driver, and the scores of one customer."""
+    from django.utils import timezone
+
+    from rapport.predictions.models import (
+        ChurnDriver,
+        ChurnScore,
+        ClvScore,
+        PredictionModel,
+    )
+    from rapport.profiles.models import Profile
+
+    now = timezone.now()
+    workspace = tenant.workspace
+    clv = PredictionModel.objects.create(
+        workspace=workspace,
+        kind="clv",
+        version=1,
+        trained_at=now,
+        config={"as_of": "2026-01-31", "time_unit": "week", "months": 12},
+        params={
+            "bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
+            "gamma_gamma": {"p": 6.25, "q": 3.74, "gamma": 15.44},
+        },
+    )
+    churn = PredictionModel.objects.create(
+        workspace=workspace,
+        kind="churn",
+        version=1,
+        trained_at=now,
+        config={"label": {"kind": "inactive", "inactive_days": 30}},
+        metrics={"roc_auc": 0.8, "pr_auc": 0.5, "brier": 0.1, "lift_top_decile": 3.0},
+        features=[{"name": "recency_days", "label": "Days since last activity", "importance": 1}],
+    )
+    ChurnDriver.objects.create(
+        workspace=workspace,
+        model=churn,
+        rank=1,
+        kind="trait_value",
+        params={"trait": "plan", "value": "free"},
+        description="plan is free",
+        rule={"trait": "plan", "op": "eq", "value": "free"},
+        support=40,
+        churn_rate=0.3,
+        churn_rate_others=0.1,
+        relative_risk=3.0,
+        ci_low=2.0,
+        ci_high=4.5,
+    )
+    profile = Profile.objects.filter(workspace=workspace, merged_into__isnull=True).first()
+    ChurnScore.objects.create(
+        workspace=workspace,
+        profile=profile,
+        model=churn,
+        probability=0.81,
+        band="high",
+        reasons=[
+            {
+                "feature": "recency_days",
+                "label": "Days since last activity",
+                "value": 45,
+                "contribution": 1.2,
+            }
+        ],
+        computed_at=now,
+    )
+    ClvScore.objects.create(
+        workspace=workspace,
+        profile=profile,
+        model=clv,
+        frequency=3,
+        recency=20,
+        age=30,
+        p_alive=0.9,
+        expected_purchases_30=0.4,
+        expected_purchases_90=1.1,
+        expected_purchases_365=3.5,
+        expected_order_value=42.0,
+        clv=120.5,
+        computed_at=now,
     )
 
 

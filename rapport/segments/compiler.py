@@ -437,6 +437,16 @@ def _attribute_q(model, field: str, op: str, value: Any, ctx: Context) -> Q:
     return Q(pk__in=rows.filter(_column_compare(field, op, value, ctx)).values("profile_id"))
 
 
+def _prediction_q(rule: r.Prediction, ctx: Context) -> Q:
+    from rapport.predictions.models import ChurnScore, ClvScore
+
+    if rule.prediction.startswith("churn_"):
+        return _attribute_q(
+            ChurnScore, rule.prediction.removeprefix("churn_"), rule.op, rule.value, ctx
+        )
+    return _attribute_q(ClvScore, rule.prediction, rule.op, rule.value, ctx)
+
+
 def rule_q(rule: r.Rule, ctx: Context) -> Q:
     """The rule as a condition on `Profile`."""
     if isinstance(rule, r.All):
@@ -466,6 +476,8 @@ def rule_q(rule: r.Rule, ctx: Context) -> Q:
         return _attribute_q(RfmScore, rule.rfm, rule.op, rule.value, ctx)
     if isinstance(rule, r.Lifecycle):
         return _attribute_q(LifecycleState, rule.lifecycle, rule.op, rule.value, ctx)
+    if isinstance(rule, r.Prediction):
+        return _prediction_q(rule, ctx)
     raise TypeError(f"unknown condition {type(rule).__name__}")
 
 

@@ -256,6 +256,23 @@ class Lifecycle(_Compare):
     lifecycle: Literal["stage", "sub_stage"]
 
 
+class Prediction(_Compare):
+    """A score written by the predictions app: churn probability (0-1) or band (low,
+    medium, high); lifetime value and its parts. Customers without a score (never
+    bought: no CLV) match only the negative operators."""
+
+    prediction: Literal[
+        "churn_probability",
+        "churn_band",
+        "clv",
+        "p_alive",
+        "expected_purchases_30",
+        "expected_purchases_90",
+        "expected_purchases_365",
+        "expected_order_value",
+    ]
+
+
 class All(_Strict):
     all: list[Rule] = Field(max_length=MAX_CONDITIONS)
 
@@ -281,6 +298,7 @@ _TAGS = (
     "segment",
     "rfm",
     "lifecycle",
+    "prediction",
 )
 
 
@@ -308,7 +326,8 @@ Rule = Annotated[
     | Annotated[AccountTrait, Tag("account_trait")]
     | Annotated[SegmentRef, Tag("segment")]
     | Annotated[Rfm, Tag("rfm")]
-    | Annotated[Lifecycle, Tag("lifecycle")],
+    | Annotated[Lifecycle, Tag("lifecycle")]
+    | Annotated[Prediction, Tag("prediction")],
     Discriminator(
         _tag,
         custom_error_type="unknown_condition",
@@ -328,6 +347,7 @@ _MODEL_TAGS = {
     SegmentRef: "segment",
     Rfm: "rfm",
     Lifecycle: "lifecycle",
+    Prediction: "prediction",
 }
 All.model_rebuild()
 Any_.model_rebuild()
@@ -412,7 +432,7 @@ def rule_timed(rule: Rule) -> bool:
             return True
         if isinstance(c, Trait | ProfileTime | PropertyCondition) and c.op in AGES:
             return True
-        if isinstance(c, Rfm | Lifecycle | SegmentRef | Consent):
+        if isinstance(c, Rfm | Lifecycle | SegmentRef | Consent | Prediction):
             # Recomputed on their own schedule (consent can expire).
             return True
     return False

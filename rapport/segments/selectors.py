@@ -350,6 +350,8 @@ def _words(rule: r.Rule) -> str:
         return f"lifecycle {rule.lifecycle.replace('_', '-')} {_OPS[rule.op]}" + _value(
             rule.op, rule.value
         )
+    if isinstance(rule, r.Prediction):
+        return f"{rule.prediction.replace('_', ' ')} {_OPS[rule.op]}{_value(rule.op, rule.value)}"
     return ""
 
 

@@ -20,7 +20,13 @@
   var KINDS = {
     trait: "Trait", event: "Did an event", aggregate: "Sum / average of a property",
     account_trait: "Account trait", consent: "Consent", profile: "First / last seen",
-    segment: "In segment", rfm: "RFM", lifecycle: "Lifecycle stage"
+    segment: "In segment", rfm: "RFM", lifecycle: "Lifecycle stage",
+    prediction: "Prediction (churn risk, lifetime value)"
+  };
+  var PREDICTIONS = {
+    churn_probability: "churn probability (0-1)", churn_band: "churn risk band",
+    clv: "lifetime value", p_alive: "probability still a customer",
+    expected_purchases_90: "expected purchases, next 90 days", expected_order_value: "expected order value"
   };
 
   function el(tag, attrs, children) {
@@ -203,6 +209,14 @@
         add("value", value);
         return function () {
           return { rfm: parts.field.value, op: parts.op.value, value: parseValue(parts.value.value, parts.op.value) };
+        };
+      }
+      if (kind === "prediction") {
+        add("field", select(Object.keys(PREDICTIONS), c.prediction || "churn_probability", PREDICTIONS, "Prediction"));
+        add("op", select(["gte", "gt", "lte", "lt", "eq", "ne", "in"], c.op || "gte", OPS, "Operator"));
+        add("value", input(showValue(c.value === undefined ? 0.5 : c.value), "Value"));
+        return function () {
+          return { prediction: parts.field.value, op: parts.op.value, value: parseValue(parts.value.value, parts.op.value) };
         };
       }
       // lifecycle
