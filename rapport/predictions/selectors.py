@@ -123,6 +123,14 @@ def prediction_settings(*, workspace: Workspace) -> PredictionSettings:
     return found or PredictionSettings(workspace=workspace)
 
 
+def customers_in_band(*, workspace: Workspace, band: str):
+    """A condition on profiles: scored in this churn risk band."""
+    from django.db.models import Q
+
+    scored = ChurnScore.objects.filter(workspace=workspace, band=band)
+    return Q(pk__in=scored.values("profile_id"))
+
+
 def churn_bands(*, workspace: Workspace) -> dict[str, int]:
     from django.db.models import Count
 

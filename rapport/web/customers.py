@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from rapport.core.errors import InvalidInputError, RapportError
@@ -17,6 +18,7 @@ from rapport.identity import services as identity_services
 from rapport.profiles import selectors
 from rapport.profiles.models import AccountMember, ConsentChannel
 from rapport.segments import selectors as segment_selectors
+from rapport.predictions import selectors as prediction_selectors
 from rapport.segments.rfm import CELLS as RFM_CELLS
 from rapport.tenancy.pii import mask_personal_data
 from rapport.web.pages import (
@@ -28,6 +30,11 @@ from rapport.web.pages import (
 )
 
 PAGE_SIZE = 50
+CHURN_BANDS = {
+    "high": gettext_lazy("High"),
+    "medium": gettext_lazy("Medium"),
+    "low": gettext_lazy("Low"),
+}
 TIMELINE_PAGE = 30
 
 
@@ -82,6 +89,15 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     rfm_cell = request.GET.get("rfm", "")
     if rfm_cell and rfm_cell not in RFM_CELLS:
         raise InvalidInputError("not an RFM cell", field="rfm")
+    churn_band = request.GET.get("churn", "")
+    if churn_band and churn_band not in CHURN_BANDS:
+        raise InvalidInputError("not a churn risk band (high, medium, low)", field="churn")
+    within = segment_selectors.customers_within(
+        workspace=workspace, segment=segment, stage=stage, rfm_cell=rfm_cell
+    )
+    if churn_band:
+        at_risk = prediction_selectors.customers_in_band(workspace=workspace, band=churn_band)
+        within = at_risk if within is None else within & at_risk
     page = selectors.profile_page(
         workspace=principal.workspace,
         q=q,
@@ -90,9 +106,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         sort=sort,
         cursor=request.GET.get("cursor") or None,
         limit=PAGE_SIZE,
-        within=segment_selectors.customers_within(
-            workspace=workspace, segment=segment, stage=stage, rfm_cell=rfm_cell
-        ),
+        within=within,
     )
     account = (
         selectors.account_get(workspace=principal.workspace, account_id=account_id)
@@ -111,6 +125,8 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "stages": sorted(stages.items(), key=lambda item: item[1]),
         "rfm_cell": rfm_cell,
         "rfm_cells": RFM_CELLS,
+        "churn": churn_band,
+        "churn_bands": CHURN_BANDS,
         # The filters, for links that change only the order or the page.
         "keep": urlencode(
             {
@@ -122,6 +138,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
                     "segment": segment_id or "",
                     "stage": stage,
                     "rfm": rfm_cell,
+                    "churn": churn_band,
                 }.items()
                 if v
             }
@@ -223,6 +240,9 @@ def customer_detail(request: HttpRequest, profile_id) -> HttpResponse:
         ],
         "merges": list(identity_selectors.merge_list(workspace=workspace, profile=profile)[:20]),
         "scores": scores,
+        "predictions": prediction_selectors.profile_predictions(
+            workspace=workspace, profile=profile
+        ),
         "stage_name": scores.stage_names.get(stage, stage),
         "sub_stage_name": scores.stage_names.get(sub_stage, sub_stage),
         "can_merge": principal.has_perm("profiles.merge"),

@@ -5,6 +5,7 @@ from rapport.web import (
     customers,
     data,
     duplicates,
+    predictions,
     segments,
     views,
     workspace_settings,
@@ -70,6 +71,16 @@ urlpatterns = [
     ),
     path("segments/<uuid:segment_id>/delete/", segments.segment_delete, name="segment_delete"),
     path("segments/<uuid:segment_id>/export/", segments.segment_export, name="segment_export"),
+    path("models/", predictions.models_page, name="models"),
+    path("models/clv/train/", predictions.model_train, {"kind": "clv"}, name="model_train_clv"),
+    path(
+        "models/churn/train/", predictions.model_train, {"kind": "churn"}, name="model_train_churn"
+    ),
+    path(
+        "models/drivers/<uuid:driver_id>/segment/",
+        predictions.driver_segment_create,
+        name="driver_segment_create",
+    ),
     path("rfm/", segments.rfm_page, name="rfm"),
     path("rfm/refresh/", segments.rfm_refresh, name="rfm_refresh"),
     path("lifecycle/", segments.lifecycle_page, name="lifecycle"),
