@@ -15,10 +15,10 @@ from django.views.decorators.http import require_http_methods
 from rapport.core.errors import InvalidInputError, RapportError
 from rapport.identity import selectors as identity_selectors
 from rapport.identity import services as identity_services
+from rapport.predictions import selectors as prediction_selectors
 from rapport.profiles import selectors
 from rapport.profiles.models import AccountMember, ConsentChannel
 from rapport.segments import selectors as segment_selectors
-from rapport.predictions import selectors as prediction_selectors
 from rapport.segments.rfm import CELLS as RFM_CELLS
 from rapport.tenancy.pii import mask_personal_data
 from rapport.web.pages import (

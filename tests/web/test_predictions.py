@@ -17,8 +17,8 @@ def test_the_models_page_shows_metrics_curve_importance_and_drivers(tenant):
     assert page.status_code == 200
     body = page.content.decode()
     assert "ROC AUC" in body and "0.8" in body
-    assert "plan is free" in body and "3.0×" in body
-    assert "r = 0.243" in body and "γ = 15.44" in body
+    assert "plan is free" in body and "3.0\u00d7" in body
+    assert "r = 0.243" in body and "\u03b3 = 15.44" in body
     assert "<polyline" in body and "Days since last activity" in body
     # An agent reads but neither trains nor saves drivers.
     assert "Retrain churn" not in body and "Save as segment" not in body
