@@ -4,6 +4,7 @@ enqueues its dispatch task), then a worker's batch run resolves identities, acco
 and consent, and a duplicates scan fills the review queue."""
 
 import time
+from typing import Any
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -92,19 +93,66 @@ def demo_load(
     deduplicated = time.perf_counter()
     say("scoring: RFM, lifecycle stages and segments")
     segments = demo_segments(workspace=workspace, actor=actor)
+    scored = time.perf_counter()
+    say("predictions: lifetime value and churn risk")
+    predictions = demo_predictions(workspace=workspace, actor=actor, now=end)
     return {
         **summary,
         "accepted": stored,
         "refused": refused,
         "duplicate_pairs": duplicates,
         "segments": segments,
+        "predictions": predictions,
         "seconds": {
             "ingest": round(ingested - started, 1),
             "resolve": round(resolved - ingested, 1),
             "duplicates": round(deduplicated - resolved, 1),
-            "scoring": round(time.perf_counter() - deduplicated, 1),
+            "scoring": round(scored - deduplicated, 1),
+            "predictions": round(time.perf_counter() - scored, 1),
         },
     }
+
+
+# The story's churn: a subscriber cancels (see story.py).
+DEMO_CHURN = {"churn_label": "event", "churn_event": "Subscription Cancelled"}
+
+
+def demo_predictions(*, workspace, actor, now: datetime | None = None) -> dict[str, Any]:
+    """Lifetime value and churn models trained on the story, every customer scored, and
+    the segments that read the scores refreshed. A model the data cannot support is
+    reported, not fatal."""
+    from rapport.core.errors import InvalidInputError
+    from rapport.predictions import services as predictions
+    from rapport.segments.services import segments_refresh
+
+    predictions.prediction_settings_update(
+        workspace=workspace, actor=actor, churn_horizon_days=60, **DEMO_CHURN
+    )
+    out: dict[str, Any] = {}
+    try:
+        model = predictions.clv_model_train(workspace=workspace, actor=actor)
+        out["clv_holdout"] = model.metrics.get("holdout")
+        out["clv_scored"] = predictions.clv_scores_refresh(workspace_id=workspace.pk, model=model)[
+            "scored"
+        ]
+    except InvalidInputError as error:
+        out["clv_error"] = error.message
+    try:
+        label = predictions.churn_label_resolve(workspace=workspace)
+        model = predictions.churn_model_train(
+            workspace=workspace, actor=actor, label=label, as_of=now
+        )
+        out["churn_roc_auc"] = model.metrics["roc_auc"]
+        out["churn_top_driver"] = next(
+            (d.description for d in model.drivers.order_by("rank")[:1]), None
+        )
+        out["churn_scored"] = predictions.churn_scores_refresh(
+            workspace_id=workspace.pk, model=model, now=now
+        )["scored"]
+    except InvalidInputError as error:
+        out["churn_error"] = error.message
+    segments_refresh(workspace_id=workspace.pk)
+    return out
 
 
 DEMO_SEGMENTS = [

@@ -162,3 +162,21 @@ def test_the_demo_is_scored_and_segmented(loaded):
     assert sizes["Newsletter allowed"] > 0
     stages = set(LifecycleState.objects.filter(workspace=workspace).values_list("stage", flat=True))
     assert {"preboarding", "churned"} <= stages and len(stages) >= 4
+
+
+@pytest.mark.slow
+def test_the_demo_has_lifetime_value_and_churn_risk():
+    from rapport.predictions.models import ChurnDriver, ChurnScore, ClvScore, PredictionModel
+
+    # Enough customers for 20 cancellations in each of the two horizons churn is
+    # validated on (the 300 of the other tests have about 15).
+    workspace = tenant_create("Northwind", sample_data=False).workspace
+    summary = demo_load(workspace=workspace, customers=1500, months=12, seed=3, end=END)
+    predictions = summary["predictions"]
+    assert "clv_error" not in predictions and "churn_error" not in predictions
+    assert PredictionModel.objects.filter(workspace=workspace, kind="clv").exists()
+    churn = PredictionModel.objects.get(workspace=workspace, kind="churn")
+    assert churn.metrics["roc_auc"] > 0.7
+    assert ChurnDriver.objects.filter(model=churn).exists()
+    assert ClvScore.objects.filter(workspace=workspace).count() == predictions["clv_scored"] > 0
+    assert ChurnScore.objects.filter(workspace=workspace).count() == predictions["churn_scored"] > 0
