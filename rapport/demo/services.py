@@ -4,9 +4,9 @@ enqueues its dispatch task), then a worker's batch run resolves identities, acco
 and consent, and a duplicates scan fills the review queue."""
 
 import time
-from typing import Any
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from django.utils import timezone
 
