@@ -73,6 +73,20 @@ def _bgnbd_log_likelihood(params, x, tx, T, weights, lgamma_bx_terms=None):
     return a1 + a2 + np.logaddexp(a3, a4)
 
 
+def _minimize(objective, start):
+    """Quasi-Newton on the log-parameters (as `lifetimes` does), with a simplex search
+    only if that does not converge."""
+    result = minimize(objective, start, method="BFGS", options={"gtol": 1e-7})
+    if not result.success:
+        result = minimize(
+            objective,
+            result.x,
+            method="Nelder-Mead",
+            options={"xatol": 1e-7, "fatol": 1e-10, "maxiter": 4000, "maxfev": 8000},
+        )
+    return result
+
+
 def bgnbd_fit(frequency, recency, T) -> BgNbd:
     """Maximum likelihood estimates of r, alpha, a, b."""
     x, tx, t_end = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
@@ -92,13 +106,7 @@ def bgnbd_fit(frequency, recency, T) -> BgNbd:
         value = -(ll * weights).sum() / total
         return value if np.isfinite(value) else 1e100
 
-    result = minimize(
-        objective,
-        start,
-        method="Nelder-Mead",
-        options={"xatol": 1e-7, "fatol": 1e-10, "maxiter": 4000, "maxfev": 8000},
-    )
-    result = minimize(objective, result.x, method="BFGS", options={"gtol": 1e-8})
+    result = _minimize(objective, start)
     r, alpha, a, b = (float(v) for v in np.exp(result.x))
     return BgNbd(r, alpha, a, b, float(-result.fun * total), int(result.nit))
 
@@ -131,13 +139,7 @@ def gamma_gamma_fit(frequency, monetary) -> GammaGamma:
         return value if np.isfinite(value) else 1e100
 
     start = np.log([1.0, 2.0, max(float(np.average(m, weights=weights)), 1e-3)])
-    result = minimize(
-        objective,
-        start,
-        method="Nelder-Mead",
-        options={"xatol": 1e-7, "fatol": 1e-10, "maxiter": 4000, "maxfev": 8000},
-    )
-    result = minimize(objective, result.x, method="BFGS", options={"gtol": 1e-8})
+    result = _minimize(objective, start)
     p, q, v = (float(value) for value in np.exp(result.x))
     return GammaGamma(p, q, v, float(-result.fun * total), int(result.nit))
 
