@@ -3,6 +3,7 @@ and who trained it), each customer's current scores, and the churn drivers found
 a churn model."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from uuid_utils.compat import uuid7
 
 
@@ -81,9 +82,9 @@ class ChurnScore(models.Model):
     """A customer's current churn probability, risk band and top reasons."""
 
     class Band(models.TextChoices):
-        LOW = "low", "Low"
-        MEDIUM = "medium", "Medium"
-        HIGH = "high", "High"
+        LOW = "low", _("Low")
+        MEDIUM = "medium", _("Medium")
+        HIGH = "high", _("High")
 
     profile = models.OneToOneField(
         "profiles.Profile", on_delete=models.CASCADE, primary_key=True, related_name="+"
