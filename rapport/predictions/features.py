@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 from django.db import connection
 from django.db.models import Count, F, Max, Q, Sum
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import TruncDate
 
 from rapport.ingest.models import Event
 from rapport.profiles.models import Profile
-from rapport.segments.compiler import json_number, json_text
+from rapport.segments.compiler import json_number, json_text, purchase_value
 from rapport.segments.services import DEFAULT_VALUE_PROPERTIES, segment_settings_get
 from rapport.tenancy.models import Workspace
 
@@ -170,9 +170,7 @@ def _aggregates(spec: Spec, at: datetime) -> tuple[dict[str, Any], list[tuple[st
     since = {days: Q(timestamp__gt=at - timedelta(days=days)) & before for days in WINDOWS}
     prior_30 = Q(timestamp__gt=at - timedelta(days=60), timestamp__lte=at - timedelta(days=30))
     first = Q(timestamp__lt=F("profile__first_seen_at") + timedelta(days=FIRST_DAYS)) & before
-    value: Any = json_number("properties", spec.value_properties[0])
-    if len(spec.value_properties) > 1:
-        value = Coalesce(*(json_number("properties", p) for p in spec.value_properties))
+    value = purchase_value(spec.value_properties)
     purchase = Q(event=spec.purchase_event) & before
     aggregates: dict[str, Any] = {
         "last_at": Max("timestamp", filter=before),
@@ -445,10 +443,7 @@ def purchase_days(*, workspace_id, until: datetime) -> PurchaseDays:
     purchase, as in the CDNOW data), valued by the first numeric value property."""
     workspace = Workspace.objects.get(pk=workspace_id)
     config = segment_settings_get(workspace=workspace)
-    properties = config.value_properties or DEFAULT_VALUE_PROPERTIES
-    value: Any = json_number("properties", properties[0])
-    if len(properties) > 1:
-        value = Coalesce(*(json_number("properties", p) for p in properties))
+    value = purchase_value(config.value_properties or DEFAULT_VALUE_PROPERTIES)
     grouped = (
         Event.objects.filter(
             workspace_id=workspace_id,

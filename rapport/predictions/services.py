@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from rapport.core.bulk import rows_insert, tables_analyze
 from rapport.core.errors import ConflictError, InvalidInputError
-from rapport.predictions import churn, clv, features
+from rapport.predictions import churn, clv, features, selectors
 from rapport.predictions.models import (
     ChurnDriver,
     ChurnScore,
@@ -47,9 +47,16 @@ class TrainError(InvalidInputError):
 # --- Settings ---------------------------------------------------------------------------
 
 
-def prediction_settings_get(*, workspace: Workspace) -> PredictionSettings:
-    found = PredictionSettings.objects.filter(workspace=workspace).first()
-    return found or PredictionSettings(workspace=workspace)
+def _settings_label(config: PredictionSettings) -> features.Label:
+    """The churn label the workspace's settings define."""
+    return _label_check(
+        kind=config.churn_label,
+        event=config.churn_event,
+        horizon_days=config.churn_horizon_days,
+        inactive_days=config.churn_inactive_days,
+        trait=config.churn_trait,
+        positive=config.churn_positive,
+    )
 
 
 def _label_check(
@@ -99,14 +106,7 @@ def prediction_settings_update(
         for name, value in changes.items():
             if value is not None:
                 setattr(config, name, value)
-        _label_check(
-            kind=config.churn_label,
-            event=config.churn_event,
-            horizon_days=config.churn_horizon_days,
-            inactive_days=config.churn_inactive_days,
-            trait=config.churn_trait,
-            positive=config.churn_positive,
-        )
+        _settings_label(config)
         if config.clv_time_unit not in TIME_UNITS:
             raise InvalidInputError("must be week or day", field="clv_time_unit")
         if not 1 <= config.clv_months <= 120:
@@ -187,7 +187,7 @@ def clv_model_train(
     Without `as_of`, the last 90 days are held out when there are 180 days of history."""
     started = time.perf_counter()
     now = now or timezone.now()
-    config = prediction_settings_get(workspace=workspace)
+    config = selectors.prediction_settings(workspace=workspace)
     unit = time_unit or config.clv_time_unit
     if unit not in TIME_UNITS:
         raise InvalidInputError("must be week or day", field="time_unit")
@@ -362,7 +362,7 @@ def churn_label_resolve(
     positive: str | None = None,
 ) -> features.Label:
     """The label a training asked for, else the workspace's setting."""
-    config = prediction_settings_get(workspace=workspace)
+    config = selectors.prediction_settings(workspace=workspace)
     if label_event:
         return _label_check(
             kind="event",
@@ -390,14 +390,7 @@ def churn_label_resolve(
             trait=label_trait,
             positive=positive or "",
         )
-    return _label_check(
-        kind=config.churn_label,
-        event=config.churn_event,
-        horizon_days=config.churn_horizon_days,
-        inactive_days=config.churn_inactive_days,
-        trait=config.churn_trait,
-        positive=config.churn_positive,
-    )
+    return _settings_label(config)
 
 
 def _label_json(label: features.Label) -> dict:

@@ -37,7 +37,7 @@ from django.db.models import (
     TextField,
 )
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.functions import Lower, Substr
+from django.db.models.functions import Coalesce, Lower, Substr
 
 from rapport.ingest.models import Event
 from rapport.profiles.models import AccountMember, ConsentChange, Profile
@@ -155,6 +155,13 @@ def analytic_session() -> None:
 def json_number(column: str, name: str) -> JsonNumber:
     """A key of a JSON column (dotted for nested keys) as a number, or NULL."""
     return JsonNumber(_key(column, name))
+
+
+def purchase_value(properties: Sequence[str]):
+    """A purchase's value: the first of the value properties that holds a number."""
+    if len(properties) == 1:
+        return json_number("properties", properties[0])
+    return Coalesce(*(json_number("properties", p) for p in properties))
 
 
 def json_text(column: str, name: str) -> KeyText:

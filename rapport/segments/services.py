@@ -32,7 +32,6 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from rapport.core.bulk import (
@@ -52,7 +51,7 @@ from rapport.segments import rules as r
 from rapport.segments.compiler import (
     Context,
     analytic_session,
-    json_number,
+    purchase_value,
     rule_profiles,
     rule_q,
 )
@@ -681,10 +680,7 @@ def rfm_refresh(*, workspace_id: Any, now: datetime | None = None) -> dict[str, 
     started = time.perf_counter()
     workspace = Workspace.objects.get(pk=workspace_id)
     config = segment_settings_get(workspace=workspace)
-    properties = config.value_properties or DEFAULT_VALUE_PROPERTIES
-    value: Any = json_number("properties", properties[0])
-    if len(properties) > 1:
-        value = Coalesce(*(json_number("properties", p) for p in properties))
+    value = purchase_value(config.value_properties or DEFAULT_VALUE_PROPERTIES)
 
     with transaction.atomic():
         _settings_lock(workspace)
