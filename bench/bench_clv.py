@@ -70,8 +70,14 @@ def reference(x, tx, T, m) -> float:
         bg.conditional_expected_number_of_purchases_up_to_time(days / 7, x, tx, T)
     gg.conditional_expected_average_profit(pd.Series(x), pd.Series(m))
     gg.customer_lifetime_value(
-        bg, pd.Series(x), pd.Series(tx), pd.Series(T), pd.Series(m),
-        time=12, discount_rate=0.01, freq="W",
+        bg,
+        pd.Series(x),
+        pd.Series(tx),
+        pd.Series(T),
+        pd.Series(m),
+        time=12,
+        discount_rate=0.01,
+        freq="W",
     )
     return time.perf_counter() - started, bg, gg
 
