@@ -36,6 +36,8 @@ def models_page(request: HttpRequest) -> HttpResponse:
         features = [{**f, "width": round(100 * f["importance"] / most)} for f in top]
     context = {
         "clv": selectors.model_document(clv) if clv else None,
+        "clv_model": clv,
+        "churn_model": churn,
         "churn": churn_document,
         "features": features,
         "curve": calibration_points(churn.metrics.get("calibration", [])) if churn else "",

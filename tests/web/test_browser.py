@@ -354,3 +354,21 @@ def test_build_a_segment_without_typing_json(open_page, live_server, tenant, cus
     page.get_by_role("link", name="Lifecycle").click()
     expect(page.locator("main")).to_contain_text("Onboarding")
     shot(page, "lifecycle")
+
+
+def test_read_the_models_and_save_a_driver_as_a_segment(open_page, live_server, tenant):
+    page = open_page()
+    sign_in(page, live_server.url, person(tenant, Role.MARKETER))
+    page.get_by_role("link", name="Predictions").click()
+    assert page.get_by_role("heading", name="Churn drivers").is_visible()
+    assert page.locator("svg.calibration polyline").count() == 1
+    shot(page, "predictions")
+    page.get_by_role("button", name="Save as segment").first.click()
+    page.wait_for_url("**/segments/*/")
+    assert "Churn driver: plan is free" in page.content()
+    # On a phone the page (tables of metrics and drivers) does not scroll sideways.
+    phone = open_page({"width": 390, "height": 844})
+    sign_in(phone, live_server.url, person(tenant, Role.ANALYST))
+    phone.goto(f"{live_server.url}/models/")
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    shot(phone, "phone-predictions")
