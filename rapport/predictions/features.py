@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import islice
 from typing import Any
 
 import numpy as np
-from django.db import connection
 from django.db.models import Count, F, Max, Q, Sum
 from django.db.models.functions import TruncDate
 
@@ -263,7 +264,9 @@ def frame_build(
     if label is not None and label.kind == "trait":
         trait_columns["label_trait"] = json_text("traits", label.trait)
     query = profiles.order_by().annotate(**trait_columns)
-    ids, head = _stream_objects(query.values_list("id", "first_seen_at", *trait_columns))
+    ids, head = _profile_rows(
+        query.values_list("id", "first_seen_at", *trait_columns), 1 + len(trait_columns)
+    )
     index = {pid: i for i, pid in enumerate(ids)}
     n = len(ids)
 
@@ -286,7 +289,7 @@ def frame_build(
     last_at_col = names.index("last_at")
     counts[:, last_at_col] = np.nan
     counts[:, names.index("monetary")] = np.nan
-    event_ids, matrix = _stream_events(grouped, len(names), last_at_col)
+    event_ids, matrix = _event_rows(grouped, len(names), last_at_col)
     rows = np.array([index.get(pid, -1) for pid in event_ids], dtype=np.int64)
     keep = rows >= 0
     counts[rows[keep]] = matrix[keep]
@@ -370,62 +373,42 @@ def _labels(label: Label, column, head, offset, spec, n) -> tuple[np.ndarray, np
     return y, eligible
 
 
-def _stream_objects(queryset) -> tuple[list[Any], np.ndarray]:
-    sql, params = queryset.query.sql_with_params()
+def _batches(queryset) -> Iterator[list[tuple]]:
+    """The rows of a values_list query, streamed (a server-side cursor on PostgreSQL)
+    and handed out a chunk at a time."""
+    rows = queryset.iterator(chunk_size=FETCH)
+    while batch := list(islice(rows, FETCH)):
+        yield batch
+
+
+def _profile_rows(queryset, width: int) -> tuple[list[Any], np.ndarray]:
+    """Each profile's id, and its `width` other columns as an object matrix."""
     ids: list[Any] = []
-    rest: list[tuple] = []
-    converters = _converters(queryset)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(FETCH):
-            for row in rows:
-                ids.append(converters[0](row[0]))
-                rest.append(
-                    tuple(convert(v) for convert, v in zip(converters[1:], row[1:], strict=True))
-                )
-    width = len(converters) - 1
-    matrix = np.empty((len(rest), width), dtype=object)
-    for i, row in enumerate(rest):
-        matrix[i] = row
-    return ids, matrix
+    parts: list[np.ndarray] = []
+    for batch in _batches(queryset):
+        ids.extend(row[0] for row in batch)
+        part = np.empty((len(batch), width), dtype=object)
+        for i, row in enumerate(batch):
+            part[i] = row[1:]
+        parts.append(part)
+    return ids, np.vstack(parts) if parts else np.empty((0, width), dtype=object)
 
 
-def _converters(queryset):
-    """Values as the ORM would give them (SQLite hands back UUIDs as hex, times as text)."""
-    compiler = queryset.query.get_compiler(using=queryset.db)
-    compiler.setup_query()
-    out = []
-    for expression, _, _ in compiler.select:
-        functions = compiler.get_converters([expression]).get(0, ([], None))[0]
-
-        def convert(value, functions=functions, expression=expression):
-            for function in functions:
-                value = function(value, expression, connection)
-            return value
-
-        out.append(convert)
-    return out
-
-
-def _stream_events(queryset, width: int, time_column: int) -> tuple[list[Any], np.ndarray]:
-    sql, params = queryset.query.sql_with_params()
-    converters = _converters(queryset)
-    convert_id, convert_time = converters[0], converters[1 + time_column]
+def _event_rows(queryset, width: int, time_column: int) -> tuple[list[Any], np.ndarray]:
+    """Each profile's id, and its event aggregates as floats (the time column in epoch
+    seconds, NULL as NaN)."""
     ids: list[Any] = []
-    chunks: list[np.ndarray] = []
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(FETCH):
-            chunk = np.empty((len(rows), width), dtype=float)
-            for j, row in enumerate(rows):
-                ids.append(convert_id(row[0]))
-                values = list(row[1:])
-                stamp = convert_time(values[time_column])
-                values[time_column] = stamp.timestamp() if stamp is not None else None
-                chunk[j] = [np.nan if v is None else float(v) for v in values]
-            chunks.append(chunk)
-    matrix = np.vstack(chunks) if chunks else np.empty((0, width), dtype=float)
-    return ids, matrix
+    parts: list[np.ndarray] = []
+    for batch in _batches(queryset):
+        part = np.empty((len(batch), width), dtype=float)
+        for j, row in enumerate(batch):
+            ids.append(row[0])
+            values = list(row[1:])
+            stamp = values[time_column]
+            values[time_column] = stamp.timestamp() if stamp is not None else None
+            part[j] = [np.nan if v is None else float(v) for v in values]
+        parts.append(part)
+    return ids, np.vstack(parts) if parts else np.empty((0, width), dtype=float)
 
 
 @dataclass
@@ -457,22 +440,15 @@ def purchase_days(*, workspace_id, until: datetime) -> PurchaseDays:
         .annotate(total=Sum(value))
         .values_list("profile_id", "day", "total")
     )
-    sql, params = grouped.query.sql_with_params()
-    converters = _converters(grouped)
     index: dict[Any, int] = {}
     customers: list[int] = []
     days: list[int] = []
     values: list[float] = []
     epoch = date(1970, 1, 1)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(FETCH):
-            for pid, day, total in rows:
-                pid = converters[0](pid)
-                day = converters[1](day)
-                customers.append(index.setdefault(pid, len(index)))
-                days.append((day - epoch).days)
-                values.append(0.0 if total is None else float(total))
+    for pid, day, total in grouped.iterator(chunk_size=FETCH):
+        customers.append(index.setdefault(pid, len(index)))
+        days.append((day - epoch).days)
+        values.append(0.0 if total is None else float(total))
     return PurchaseDays(
         ids=list(index),
         customer=np.array(customers, dtype=np.int64),
