@@ -123,18 +123,15 @@ def demo_predictions(*, workspace, actor, now: datetime | None = None) -> dict[s
     reported, not fatal."""
     from rapport.core.errors import InvalidInputError
     from rapport.predictions import services as predictions
-    from rapport.segments.services import segments_refresh
 
     predictions.prediction_settings_update(
         workspace=workspace, actor=actor, churn_horizon_days=60, **DEMO_CHURN
     )
     out: dict[str, Any] = {}
     try:
-        model = predictions.clv_model_train(workspace=workspace, actor=actor)
+        model = predictions.clv_model_train(workspace=workspace, actor=actor, now=now)
         out["clv_holdout"] = model.metrics.get("holdout")
-        out["clv_scored"] = predictions.clv_scores_refresh(workspace_id=workspace.pk, model=model)[
-            "scored"
-        ]
+        out["clv_scored"] = predictions.model_score(model=model, now=now)["scored"]
     except InvalidInputError as error:
         out["clv_error"] = error.message
     try:
@@ -146,12 +143,9 @@ def demo_predictions(*, workspace, actor, now: datetime | None = None) -> dict[s
         out["churn_top_driver"] = next(
             (d.description for d in model.drivers.order_by("rank")[:1]), None
         )
-        out["churn_scored"] = predictions.churn_scores_refresh(
-            workspace_id=workspace.pk, model=model, now=now
-        )["scored"]
+        out["churn_scored"] = predictions.model_score(model=model, now=now)["scored"]
     except InvalidInputError as error:
         out["churn_error"] = error.message
-    segments_refresh(workspace_id=workspace.pk)
     return out
 
 

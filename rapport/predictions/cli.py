@@ -21,14 +21,9 @@ def train() -> None:
 
 def _finish(model, *, as_json: bool, score: bool) -> None:
     from rapport.predictions import selectors, services
-    from rapport.segments.services import segments_refresh
 
     if score:
-        refresh = (
-            services.clv_scores_refresh if model.kind == "clv" else services.churn_scores_refresh
-        )
-        refresh(workspace_id=model.workspace_id, model=model)
-        segments_refresh(workspace_id=model.workspace_id)
+        services.model_score(model=model)
         model.refresh_from_db()
     document = selectors.model_document(model)
     if as_json:
@@ -160,11 +155,9 @@ def score(workspace_name, as_json) -> None:
     """Score every customer with the latest CLV and churn models."""
     django_setup()
     from rapport.predictions.services import models_score
-    from rapport.segments.services import segments_refresh
 
     workspace = resolve_workspace(workspace_name)
     result = models_score(workspace_id=workspace.pk)
-    segments_refresh(workspace_id=workspace.pk)
     if as_json:
         echo_json(result)
     else:

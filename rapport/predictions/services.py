@@ -25,6 +25,7 @@ from rapport.predictions.models import (
     PredictionSettings,
 )
 from rapport.segments.models import Segment
+from rapport.segments.services import segment_create, segments_refresh
 from rapport.tenancy.models import Workspace
 from rapport.tenancy.services import Actor, audit_log_record
 
@@ -49,35 +50,38 @@ class TrainError(InvalidInputError):
 
 def _settings_label(config: PredictionSettings) -> features.Label:
     """The churn label the workspace's settings define."""
+    days = (
+        config.churn_horizon_days if config.churn_label == "event" else config.churn_inactive_days
+    )
     return _label_check(
-        kind=config.churn_label,
-        event=config.churn_event,
-        horizon_days=config.churn_horizon_days,
-        inactive_days=config.churn_inactive_days,
-        trait=config.churn_trait,
-        positive=config.churn_positive,
+        features.Label(
+            config.churn_label,
+            days=days,
+            event=config.churn_event,
+            trait=config.churn_trait,
+            positive=config.churn_positive,
+        )
     )
 
 
-def _label_check(
-    *, kind: str, event: str, horizon_days: int, inactive_days: int, trait: str, positive: str
-) -> features.Label:
-    if kind == "event":
-        if not event.strip():
+def _label_check(label: features.Label) -> features.Label:
+    """The label with its names trimmed, or InvalidInputError naming the setting."""
+    if label.kind == "event":
+        if not label.event.strip():
             raise InvalidInputError("name the cancellation event", field="churn_event")
-        if not 1 <= horizon_days <= 365:
+        if not 1 <= label.days <= 365:
             raise InvalidInputError("from 1 to 365 days", field="churn_horizon_days")
-        return features.Label("event", days=horizon_days, event=event.strip())
-    if kind == "inactive":
-        if not 1 <= inactive_days <= 365:
+        return features.Label("event", days=label.days, event=label.event.strip())
+    if label.kind == "inactive":
+        if not 1 <= label.days <= 365:
             raise InvalidInputError("from 1 to 365 days", field="churn_inactive_days")
-        return features.Label("inactive", days=inactive_days)
-    if kind == "trait":
-        if not trait.strip():
+        return features.Label("inactive", days=label.days)
+    if label.kind == "trait":
+        if not label.trait.strip():
             raise InvalidInputError("name the trait that says a customer left", field="churn_trait")
-        if not positive.strip():
+        if not label.positive.strip():
             raise InvalidInputError("give the trait's value for churned", field="churn_positive")
-        return features.Label("trait", trait=trait.strip(), positive=positive.strip())
+        return features.Label("trait", trait=label.trait.strip(), positive=label.positive.strip())
     raise InvalidInputError("must be event, inactive or trait", field="churn_label")
 
 
@@ -362,35 +366,13 @@ def churn_label_resolve(
     positive: str | None = None,
 ) -> features.Label:
     """The label a training asked for, else the workspace's setting."""
-    config = selectors.prediction_settings(workspace=workspace)
     if label_event:
-        return _label_check(
-            kind="event",
-            event=label_event,
-            horizon_days=horizon_days or 30,
-            inactive_days=0,
-            trait="",
-            positive="",
-        )
+        return _label_check(features.Label("event", days=horizon_days or 30, event=label_event))
     if inactive_days:
-        return _label_check(
-            kind="inactive",
-            event="",
-            horizon_days=0,
-            inactive_days=inactive_days,
-            trait="",
-            positive="",
-        )
+        return _label_check(features.Label("inactive", days=inactive_days))
     if label_trait:
-        return _label_check(
-            kind="trait",
-            event="",
-            horizon_days=0,
-            inactive_days=0,
-            trait=label_trait,
-            positive=positive or "",
-        )
-    return _settings_label(config)
+        return _label_check(features.Label("trait", trait=label_trait, positive=positive or ""))
+    return _settings_label(selectors.prediction_settings(workspace=workspace))
 
 
 def _label_json(label: features.Label) -> dict:
@@ -704,8 +686,6 @@ def churn_driver_segment_create(
     *, driver: ChurnDriver, actor: Actor, name: str | None = None
 ) -> Segment:
     """A dynamic segment of the customers who show the driver's behaviour."""
-    from rapport.segments.services import segment_create
-
     workspace = driver.model.workspace
     name = (name or f"Churn driver: {driver.description}")[:200]
     if Segment.objects.filter(workspace=workspace, name=name).exists():
@@ -747,8 +727,20 @@ def models_train(*, workspace_id, actor: Actor | None = None) -> dict[str, Any]:
     return out
 
 
+def model_score(*, model: PredictionModel, now: datetime | None = None) -> dict[str, Any]:
+    """Score every customer with `model`, then refresh the segments (rules may read the
+    scores)."""
+    refresh = clv_scores_refresh if model.kind == PredictionModel.Kind.CLV else churn_scores_refresh
+    result = refresh(workspace_id=model.workspace_id, model=model, now=now)
+    segments_refresh(workspace_id=model.workspace_id)
+    return result
+
+
 def models_score(*, workspace_id) -> dict[str, Any]:
-    return {
+    """Score every customer with the latest models, then refresh the segments."""
+    result = {
         "clv": clv_scores_refresh(workspace_id=workspace_id),
         "churn": churn_scores_refresh(workspace_id=workspace_id),
     }
+    segments_refresh(workspace_id=workspace_id)
+    return result

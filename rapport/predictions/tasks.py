@@ -1,47 +1,45 @@
+from datetime import date
+
 from django_tasks import task
 
+from rapport.core.errors import InvalidInputError
 from rapport.predictions import services
+from rapport.tenancy.models import Workspace
 from rapport.tenancy.services import Actor
 
 
 @task()
 def models_train(*, workspace_id: str) -> dict:
-    """Retrain CLV and churn, then score (weekly, and on demand)."""
+    """Retrain CLV and churn, then score (weekly)."""
     return services.models_train(workspace_id=workspace_id)
 
 
 @task()
 def models_score(*, workspace_id: str) -> dict:
-    """Score every customer with the latest models (daily), then refresh the segments
-    that read the scores."""
-    from rapport.segments.services import segments_refresh
-
-    result = services.models_score(workspace_id=workspace_id)
-    segments_refresh(workspace_id=workspace_id)
-    return result
+    """Score every customer with the latest models (daily), then refresh the segments."""
+    return services.models_score(workspace_id=workspace_id)
 
 
 @task()
 def model_train(*, workspace_id: str, kind: str, options: dict, actor_label: str) -> dict:
     """One model trained on demand (API, UI), then scored; a failure is kept for the
-    models page to show."""
-    from rapport.core.errors import InvalidInputError
-    from rapport.tenancy.models import Workspace
-
+    models page to show. `options` are the CLI's, with a cut-off as an ISO date."""
     workspace = Workspace.objects.get(pk=workspace_id)
     actor = Actor.system(actor_label)
     try:
         if kind == "clv":
-            model = services.clv_model_train(workspace=workspace, actor=actor, **options)
-            scored = services.clv_scores_refresh(workspace_id=workspace_id, model=model)
+            as_of = options.get("as_of")
+            model = services.clv_model_train(
+                workspace=workspace,
+                actor=actor,
+                as_of=date.fromisoformat(as_of) if as_of else None,
+                time_unit=options.get("time_unit"),
+            )
         else:
             label = services.churn_label_resolve(workspace=workspace, **options)
             model = services.churn_model_train(workspace=workspace, actor=actor, label=label)
-            scored = services.churn_scores_refresh(workspace_id=workspace_id, model=model)
     except InvalidInputError as error:
         services.error_record(workspace_id=workspace_id, message=f"{kind}: {error.message}")
         return {"error": error.message}
-    from rapport.segments.services import segments_refresh
-
-    segments_refresh(workspace_id=workspace_id)
+    scored = services.model_score(model=model)
     return {"model": str(model.pk), "scored": scored["scored"]}

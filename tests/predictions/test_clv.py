@@ -116,3 +116,18 @@ def test_training_without_purchases_says_why(tenant, capsys):
     code = _run(cli.main, ["models", "train", "clv", "--workspace", tenant.workspace.name])
     assert code == 1
     assert "no purchases to learn from" in capsys.readouterr().err
+
+
+@pytest.mark.django_db
+def test_a_queued_training_reads_its_cut_off_and_keeps_why_it_failed(tenant):
+    from rapport.predictions import tasks
+    from rapport.predictions.selectors import prediction_settings
+
+    result = tasks.model_train.call(
+        workspace_id=str(tenant.workspace.pk),
+        kind="clv",
+        options={"as_of": "1997-09-30", "time_unit": "week"},
+        actor_label="api",
+    )
+    assert "no purchases to learn from" in result["error"]
+    assert "no purchases" in prediction_settings(workspace=tenant.workspace).last_error
