@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from pydantic import ConfigDict
 
-from rapport.core.errors import NotFoundError
+from rapport.core.errors import InvalidInputError, NotFoundError
 from rapport.predictions import selectors, services
 from rapport.predictions import tasks as prediction_tasks
 from rapport.profiles import selectors as profile_selectors
@@ -129,8 +129,6 @@ def clv_train(request: HttpRequest, payload: ClvTrainIn):
     request.auth.require("models.manage")
     options = {"as_of": payload.as_of, "time_unit": payload.time_unit}
     if payload.as_of is not None and payload.as_of > date.today():
-        from rapport.core.errors import InvalidInputError
-
         raise InvalidInputError("the cut-off cannot be in the future", field="as_of")
     result = prediction_tasks.model_train.enqueue(
         workspace_id=str(request.auth.workspace.pk),

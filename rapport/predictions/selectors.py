@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Count, Q
+
 from rapport.core.errors import NotFoundError
 from rapport.predictions.models import (
     ChurnDriver,
@@ -125,15 +127,11 @@ def prediction_settings(*, workspace: Workspace) -> PredictionSettings:
 
 def customers_in_band(*, workspace: Workspace, band: str):
     """A condition on profiles: scored in this churn risk band."""
-    from django.db.models import Q
-
     scored = ChurnScore.objects.filter(workspace=workspace, band=band)
     return Q(pk__in=scored.values("profile_id"))
 
 
 def churn_bands(*, workspace: Workspace) -> dict[str, int]:
-    from django.db.models import Count
-
     rows = (
         ChurnScore.objects.filter(workspace=workspace)
         .values("band")
