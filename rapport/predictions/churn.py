@@ -204,17 +204,22 @@ def relative_risk(has: np.ndarray, y: np.ndarray) -> dict | None:
     }
 
 
+TOP_DRIVERS = 15
+
+
 def drivers_scan(
-    behaviours: list[dict], y: np.ndarray, *, min_support: int | None = None, top: int = 15
+    behaviours: list[dict], y: np.ndarray, *, min_support: int | None = None, top: int = TOP_DRIVERS
 ) -> list[dict]:
     """The behaviours (each {"has": bool array, ...}) after which customers churn
-    significantly more often (interval above 1), largest relative risk first."""
+    significantly more often (interval above 1), largest relative risk first. A
+    behaviour without which nobody churned is a precondition of the label (only
+    subscribers cancel a subscription), not a driver, and is left out."""
     y = np.asarray(y, dtype=bool)
     floor = min_support if min_support is not None else max(20, len(y) // 100)
     found = []
     for behaviour in behaviours:
         has = behaviour["has"]
-        if has.sum() < floor or (~has).sum() < floor:
+        if has.sum() < floor or (~has).sum() < floor or not (y & ~has).any():
             continue
         stats = relative_risk(has, y)
         if stats is None or stats["ci_low"] <= 1.0:

@@ -59,6 +59,9 @@ PERSONAL_TRAITS = {
 }
 SUPPORT = re.compile(r"ticket|support|conversation|chat|complaint|case ", re.IGNORECASE)
 EMAIL = re.compile(r"^email", re.IGNORECASE)
+# Messages sent to the customer ("Email Delivered", "SMS Sent", "Push Bounced") happen
+# whether or not they are still there: they are not the customer's activity.
+OUTBOUND = re.compile(r"\b(sent|delivered|bounced|deferred|dropped|queued)$", re.IGNORECASE)
 
 
 @dataclass
@@ -70,6 +73,7 @@ class Spec:
     value_properties: list[str]
     support_events: list[str]
     email_events: list[str]
+    outbound_events: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return self.__dict__.copy()
@@ -89,6 +93,12 @@ class Frame:
     # Per label kind: 1 churned, 0 kept; None where unknown.
     y: np.ndarray | None = None
     eligible: np.ndarray | None = None
+    # Looking back rather than ahead: who has left by the moment (`left`), among those
+    # past their first days who did not leave within them (`cohort`). Behaviours of the
+    # first days are compared on these: looking ahead from a moment sees only the
+    # survivors, among whom those the behaviour drove away early are missing.
+    left: np.ndarray | None = None
+    cohort: np.ndarray | None = None
     columns: dict[str, int] = field(default_factory=dict)
 
 
@@ -150,6 +160,7 @@ def spec_discover(
         value_properties=list(config.value_properties or DEFAULT_VALUE_PROPERTIES),
         support_events=[n for n in known if SUPPORT.search(n)],
         email_events=[n for n in known if EMAIL.search(n)],
+        outbound_events=[n for n, _ in names if OUTBOUND.search(n)],
     )
 
 
@@ -165,6 +176,11 @@ class Label:
     positive: str = ""
 
 
+def _own(spec: Spec) -> Q:
+    """The customer's own activity: every event but the messages sent to them."""
+    return ~Q(event__in=spec.outbound_events) if spec.outbound_events else Q()
+
+
 def _aggregates(spec: Spec, at: datetime) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """The event counts as named aggregates, and (name, label) of each feature."""
     before = Q(timestamp__lte=at)
@@ -173,12 +189,13 @@ def _aggregates(spec: Spec, at: datetime) -> tuple[dict[str, Any], list[tuple[st
     first = Q(timestamp__lt=F("profile__first_seen_at") + timedelta(days=FIRST_DAYS)) & before
     value = purchase_value(spec.value_properties)
     purchase = Q(event=spec.purchase_event) & before
+    own = _own(spec)
     aggregates: dict[str, Any] = {
-        "last_at": Max("timestamp", filter=before),
-        "events_7d": Count("id", filter=since[7]),
-        "events_30d": Count("id", filter=since[30]),
-        "events_prior_30d": Count("id", filter=prior_30),
-        "events_90d": Count("id", filter=since[90]),
+        "last_at": Max("timestamp", filter=before & own),
+        "events_7d": Count("id", filter=since[7] & own),
+        "events_30d": Count("id", filter=since[30] & own),
+        "events_prior_30d": Count("id", filter=prior_30 & own),
+        "events_90d": Count("id", filter=since[90] & own),
         "purchases": Count("id", filter=purchase),
         "purchases_90d": Count("id", filter=purchase & since[90]),
         "monetary": Sum(value, filter=purchase),
@@ -212,10 +229,13 @@ def _aggregates(spec: Spec, at: datetime) -> tuple[dict[str, Any], list[tuple[st
     return aggregates, labels
 
 
-def _label_aggregates(label: Label, at: datetime) -> dict[str, Any]:
+def _label_aggregates(label: Label, spec: Spec, at: datetime) -> dict[str, Any]:
     if label.kind == "event":
+        early = Q(timestamp__lt=F("profile__first_seen_at") + timedelta(days=FIRST_DAYS))
         return {
             "label_before": Count("id", filter=Q(event=label.event, timestamp__lte=at)),
+            # Left within their first days: before the first-days behaviours were done.
+            "label_early": Count("id", filter=Q(event=label.event, timestamp__lte=at) & early),
             "label_after": Count(
                 "id",
                 filter=Q(
@@ -226,12 +246,15 @@ def _label_aggregates(label: Label, at: datetime) -> dict[str, Any]:
             ),
         }
     if label.kind == "inactive":
+        own = _own(spec)
         return {
             "active_before": Count(
-                "id", filter=Q(timestamp__gt=at - timedelta(days=label.days), timestamp__lte=at)
+                "id",
+                filter=Q(timestamp__gt=at - timedelta(days=label.days), timestamp__lte=at) & own,
             ),
             "active_after": Count(
-                "id", filter=Q(timestamp__gt=at, timestamp__lte=at + timedelta(days=label.days))
+                "id",
+                filter=Q(timestamp__gt=at, timestamp__lte=at + timedelta(days=label.days)) & own,
             ),
         }
     return {}
@@ -271,7 +294,7 @@ def frame_build(
     n = len(ids)
 
     aggregates, feature_labels = _aggregates(spec, at)
-    label_aggregates = _label_aggregates(label, at) if label else {}
+    label_aggregates = _label_aggregates(label, spec, at) if label else {}
     horizon = at + timedelta(days=label.days) if label and label.kind != "trait" else at
     events = Event.objects.filter(
         workspace_id=workspace_id, profile_id__isnull=False, timestamp__lte=horizon
@@ -346,7 +369,23 @@ def frame_build(
     )
     if label is not None:
         frame.y, frame.eligible = _labels(label, column, head, offset, spec, n)
+        frame.left, frame.cohort = _cohort(label, column, features["tenure_days"], frame)
     return frame
+
+
+def _cohort(label: Label, column, tenure: np.ndarray, frame: Frame):
+    if label.kind == "trait":
+        return frame.y, frame.eligible
+    # Customers: those who bought, where anyone did (visitors who never signed up
+    # would otherwise count as customers who left).
+    buyers = column["purchases"] > 0
+    customers = buyers if buyers.any() else np.ones_like(buyers)
+    if label.kind == "event":
+        cohort = customers & (tenure >= FIRST_DAYS) & (column["label_early"] == 0)
+        return (column["label_before"] > 0).astype(np.int8), cohort
+    # Long enough on the books to have been inactive for the whole label period.
+    cohort = customers & (tenure >= FIRST_DAYS + label.days)
+    return (column["active_before"] == 0).astype(np.int8), cohort
 
 
 def _text(value: Any) -> str | None:

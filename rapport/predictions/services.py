@@ -448,12 +448,12 @@ def churn_model_train(
             )
             metrics["train_customers"] = len(train_y)
             fitted = churn.churn_fit(test_x, test_y, test.categorical)
-            frame, X, y = test, test_x, test_y
+            frame = test
             data_from, data_to = earlier, as_of
     except churn.TrainError as error:
         raise TrainError(str(error)) from None
     importance = churn.feature_importance(fitted)
-    found = churn.drivers_scan(_behaviours(frame, spec, X), y)
+    found = _drivers_find(frame, spec)
     model = _model_save(
         workspace=workspace,
         kind=PredictionModel.Kind.CHURN,
@@ -491,6 +491,28 @@ def churn_model_train(
         ]
     )
     return model
+
+
+# Behaviours of a customer's first days are compared looking back, on everyone past
+# them (see features.Frame.cohort); the others looking ahead, on the customers at risk.
+FIRST_DAYS_KINDS = {"not_in_first_days", "in_first_days"}
+
+
+def _drivers_find(frame: features.Frame, spec: features.Spec) -> list[dict]:
+    behaviours = _behaviours(frame, spec, frame.X)
+    found = []
+    for first_days, population, y in (
+        (True, frame.cohort, frame.left),
+        (False, frame.eligible, frame.y),
+    ):
+        chosen = [
+            {**b, "has": b["has"][population]}
+            for b in behaviours
+            if (b["kind"] in FIRST_DAYS_KINDS) == first_days
+        ]
+        found += churn.drivers_scan(chosen, y[population])
+    found.sort(key=lambda d: (-d["relative_risk"], -d["support"]))
+    return found[: churn.TOP_DRIVERS]
 
 
 def _behaviours(frame: features.Frame, spec: features.Spec, X: np.ndarray) -> list[dict]:

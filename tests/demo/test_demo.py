@@ -177,6 +177,11 @@ def test_the_demo_has_lifetime_value_and_churn_risk():
     assert PredictionModel.objects.filter(workspace=workspace, kind="clv").exists()
     churn = PredictionModel.objects.get(workspace=workspace, kind="churn")
     assert churn.metrics["roc_auc"] > 0.7
-    assert ChurnDriver.objects.filter(model=churn).exists()
+    drivers = ChurnDriver.objects.filter(model=churn)
+    # The two planted drivers: no Brew Planner early on, and support trouble. Being a
+    # subscriber, without which nobody can cancel, is a precondition, not a driver.
+    assert drivers.filter(kind="not_in_first_days", params__event="Brew Planner Used").exists()
+    assert drivers.filter(kind="support").exists()
+    assert not drivers.filter(kind="trait_value", params__value="subscription").exists()
     assert ClvScore.objects.filter(workspace=workspace).count() == predictions["clv_scored"] > 0
     assert ChurnScore.objects.filter(workspace=workspace).count() == predictions["churn_scored"] > 0

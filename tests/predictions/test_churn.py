@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from rapport.cli import _run, cli
-from rapport.predictions import churn
+from rapport.predictions import churn, features
 from rapport.predictions.models import ChurnDriver, ChurnScore, PredictionModel
 from rapport.predictions.services import (
+    _drivers_find,
     churn_label_resolve,
     churn_model_train,
     churn_scores_refresh,
@@ -187,3 +188,83 @@ def test_metrics_on_a_perfect_and_a_useless_score():
     assert perfect["roc_auc"] == 1.0 and perfect["lift_top_decile"] == 10.0
     flat = churn.churn_metrics(y, np.full(100, 0.1))
     assert flat["roc_auc"] == 0.5
+
+
+def test_a_behaviour_without_which_nobody_churned_is_a_precondition_not_a_driver():
+    # Only subscribers can cancel: "is a subscriber" would have an unbounded risk ratio.
+    subscriber = np.array([True] * 200 + [False] * 200)
+    y = np.array([True] * 40 + [False] * 160 + [False] * 200)
+    engaged = np.tile([True, False], 200)
+    found = churn.drivers_scan(
+        [{"kind": "trait_value", "has": subscriber}, {"kind": "flag", "has": ~engaged}], y
+    )
+    assert [d["kind"] for d in found] == []
+    assert churn.relative_risk(subscriber, y)["ci_low"] > 1
+
+
+def _frame(**columns) -> features.Frame:
+    n = len(next(iter(columns.values())))
+    names = ["tenure_days", "e0_first", "e0_30d"]
+    X = np.column_stack([columns.get(name, np.zeros(n)) for name in names]).astype(np.float32)
+    return features.Frame(
+        ids=list(range(n)),
+        X=X,
+        names=names,
+        labels=names,
+        categorical=[],
+        columns={name: i for i, name in enumerate(names)},
+        y=columns["y"],
+        eligible=columns["eligible"],
+        left=columns["left"],
+        cohort=columns["cohort"],
+    )
+
+
+def test_first_days_behaviours_are_compared_looking_back_on_everyone_past_them():
+    """Those who skipped the feature left early, three times as often. The survivors the
+    look-ahead label sees churn alike, so only the look back finds the driver."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    used = rng.random(n) < 0.6
+    left = rng.random(n) < np.where(used, 0.1, 0.3)
+    ahead = rng.random(n) < 0.05
+    frame = _frame(
+        tenure_days=np.full(n, 200.0),
+        e0_first=used.astype(float),
+        y=ahead.astype(np.int8),
+        eligible=~left,
+        left=left.astype(np.int8),
+        cohort=np.ones(n, dtype=bool),
+    )
+    spec = features.Spec(["Feature Used"], [], {}, "Order Completed", ["revenue"], [], [])
+    found = _drivers_find(frame, spec)
+    assert found[0]["kind"] == "not_in_first_days"
+    assert 2.5 < found[0]["relative_risk"] < 3.6
+    assert found[0]["support"] == int((~used).sum())
+
+
+@pytest.mark.django_db
+def test_messages_sent_to_a_customer_are_not_their_activity(tenant):
+    now = datetime.now(UTC)
+    old, recent = now - timedelta(days=100), now - timedelta(days=5)
+    tenant.send(
+        _track("quiet", "Signed Up", old - timedelta(days=200), 1, 0),
+        _track("quiet", "Page Viewed", old, 1, 1),
+        _track("quiet", "Email Delivered", recent, 1, 2),
+        _track("quiet", "Email Sent", recent, 1, 3),
+    )
+    spec = features.spec_discover(workspace_id=tenant.workspace.pk, at=now)
+    assert spec.outbound_events == ["Email Delivered", "Email Sent"]
+    frame = features.frame_build(
+        workspace_id=tenant.workspace.pk,
+        spec=spec,
+        at=now - timedelta(days=60),
+        label=features.Label("inactive", days=60),
+    )
+    row = frame.ids.index(
+        Profile.objects.get(workspace=tenant.workspace, identifiers__value="quiet").pk
+    )
+    assert round(float(frame.X[row, frame.columns["recency_days"]])) == 40
+    # Active in the 60 days before; the emails of the 60 days after are not activity, so
+    # they left.
+    assert frame.eligible[row] and frame.y[row] == 1
