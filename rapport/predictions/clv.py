@@ -14,6 +14,7 @@ purchase events and writes the scores."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -149,6 +150,10 @@ def expected_purchases(model: BgNbd, t, frequency, recency, T) -> np.ndarray:
     r, alpha, a, b = model.r, model.alpha, model.a, model.b
     x, tx, t_end = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
     t = float(t)
+    # The formula divides by a - 1 and is continuous there: step off the singularity,
+    # where the division and the cancellation inside the bracket lose every digit.
+    if abs(a - 1) < 1e-6:
+        a = 1 + math.copysign(1e-6, a - 1)
     ha, hb, hc = r + x, b + x, a + b + x - 1
     z = t / (alpha + t_end + t)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -164,7 +169,11 @@ def expected_purchases(model: BgNbd, t, frequency, recency, T) -> np.ndarray:
         denominator = 1 + (x > 0) * (a / (b + np.maximum(x, 1) - 1)) * (
             (alpha + t_end) / (alpha + tx)
         ) ** (r + x)
-    return numerator / denominator
+        expected = numerator / denominator
+    # Dropping out only lowers it: a customer who never drops out (the NBD posterior
+    # mean) bounds it, and stands in where the series still fails numerically.
+    never_drops = (r + x) * t / (alpha + t_end)
+    return np.where(np.isfinite(expected), np.clip(expected, 0.0, never_drops), never_drops)
 
 
 def probability_alive(model: BgNbd, frequency, recency, T) -> np.ndarray:

@@ -46,6 +46,17 @@ def test_probability_alive_and_order_value_follow_the_formulas():
     assert clv.expected_order_value(spend, [100], [50])[0] == pytest.approx(50, rel=0.02)
 
 
+@pytest.mark.parametrize("a", [1.0, 1 + 1e-12, 1 - 1e-12])
+def test_expected_purchases_stay_finite_where_the_formula_divides_by_a_minus_one(a):
+    x, tx, T = np.array([0.0, 1, 5, 20]), np.array([0.0, 10, 30, 50]), np.array([20.0, 40, 60, 60])
+    at_one = clv.expected_purchases(clv.BgNbd(2.0, 10.0, a, 5.0, 0, 0), 13, x, tx, T)
+    near = clv.expected_purchases(clv.BgNbd(2.0, 10.0, 1.001, 5.0, 0, 0), 13, x, tx, T)
+    assert np.isfinite(at_one).all()
+    assert at_one == pytest.approx(near, rel=1e-3)
+    # Never more than a customer who never drops out would buy.
+    assert (at_one <= (2.0 + x) * 13 / (10.0 + T)).all()
+
+
 def test_a_fit_without_repeat_buyers_is_refused_with_a_reason():
     with pytest.raises(clv.FitError, match="bought twice"):
         clv.bgnbd_fit(np.zeros(50), np.zeros(50), np.full(50, 10.0))
