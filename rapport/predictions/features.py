@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from itertools import islice
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 from django.db.models import Count, F, Max, Q, Sum
 from django.db.models.functions import TruncDate
 
+from rapport.core.columns import columns_read
 from rapport.ingest.models import Event
 from rapport.profiles.models import Profile
 from rapport.segments.compiler import json_number, json_text, purchase_value
@@ -34,7 +33,6 @@ FIRST_DAYS = 30
 MAX_CATEGORIES = 30
 TRAIT_SAMPLE = 20_000
 MIN_TRAIT_COVERAGE = 0.05
-FETCH = 20_000
 # Identifiers and free text say who someone is, not how they behave.
 PERSONAL_TRAITS = {
     "email",
@@ -260,10 +258,6 @@ def _label_aggregates(label: Label, spec: Spec, at: datetime) -> dict[str, Any]:
     return {}
 
 
-def _to_seconds(values: np.ndarray) -> np.ndarray:
-    return np.array([np.nan if v is None or v != v else v.timestamp() for v in values], dtype=float)
-
-
 def frame_build(
     *,
     workspace_id,
@@ -287,9 +281,14 @@ def frame_build(
     if label is not None and label.kind == "trait":
         trait_columns["label_trait"] = json_text("traits", label.trait)
     query = profiles.order_by().annotate(**trait_columns)
-    ids, head = _profile_rows(
-        query.values_list("id", "first_seen_at", *trait_columns), 1 + len(trait_columns)
+    # Columns: the id, first seen, the numeric traits, then the text ones.
+    numeric_count = 2 + len(spec.numeric_traits)
+    head = columns_read(
+        query.values_list("id", "first_seen_at", *trait_columns),
+        texts=[0, *range(numeric_count, 2 + len(trait_columns))],
+        epochs=[1],
     )
+    ids = list(head[0])
     index = {pid: i for i, pid in enumerate(ids)}
     n = len(ids)
 
@@ -308,18 +307,18 @@ def frame_build(
         .annotate(**aggregates, **label_aggregates)
         .values_list("profile_id", *names)
     )
-    counts = np.zeros((n, len(names)), dtype=float)
     last_at_col = names.index("last_at")
-    counts[:, last_at_col] = np.nan
-    counts[:, names.index("monetary")] = np.nan
-    event_ids, matrix = _event_rows(grouped, len(names), last_at_col)
-    rows = np.array([index.get(pid, -1) for pid in event_ids], dtype=np.int64)
+    read = columns_read(grouped, epochs=[1 + last_at_col])
+    rows = np.array([index.get(pid, -1) for pid in read[0]], dtype=np.int64)
     keep = rows >= 0
-    counts[rows[keep]] = matrix[keep]
-    column = {name: counts[:, i] for i, name in enumerate(names)}
+    column = {}
+    for i, name in enumerate(names):
+        values = np.full(n, np.nan if name in ("last_at", "monetary") else 0.0)
+        values[rows[keep]] = read[1 + i][keep]
+        column[name] = values
 
     now_s = at.timestamp()
-    first_s = _to_seconds(head[:, 0]) if n else np.empty(0)
+    first_s = head[1]
     features: dict[str, np.ndarray] = {
         "recency_days": (now_s - column["last_at"]) / 86400,
         "tenure_days": (now_s - first_s) / 86400,
@@ -344,12 +343,12 @@ def frame_build(
     categorical: list[int] = []
     offset = 1
     for i, key in enumerate(spec.numeric_traits):
-        features[f"n{i}"] = head[:, offset + i].astype(float) if n else np.empty(0)
+        features[f"n{i}"] = head[1 + offset + i]
         labels[f"n{i}"] = key
     offset += len(spec.numeric_traits)
     for i, (key, vocabulary) in enumerate(spec.categorical_traits.items()):
         codes = {value: code for code, value in enumerate(vocabulary)}
-        raw = head[:, offset + i] if n else np.empty(0, dtype=object)
+        raw = head[1 + offset + i]
         features[f"c{i}"] = np.array([codes.get(_text(v), np.nan) for v in raw], dtype=float)
         labels[f"c{i}"] = key
         categorical.append(len(features) - 1)
@@ -404,50 +403,12 @@ def _labels(label: Label, column, head, offset, spec, n) -> tuple[np.ndarray, np
         eligible = column["active_before"] > 0
         y = (column["active_after"] == 0).astype(np.int8)
     else:
-        raw = head[:, offset + len(spec.categorical_traits)] if n else np.empty(0, dtype=object)
+        raw = head[1 + offset + len(spec.categorical_traits)]
         positive = label.positive.strip().lower()
         known = np.array([v is not None for v in raw], dtype=bool)
         y = np.array([(_text(v) or "").strip().lower() == positive for v in raw], dtype=np.int8)
         eligible = known
     return y, eligible
-
-
-def _batches(queryset) -> Iterator[list[tuple]]:
-    """The rows of a values_list query, streamed (a server-side cursor on PostgreSQL)
-    and handed out a chunk at a time."""
-    rows = queryset.iterator(chunk_size=FETCH)
-    while batch := list(islice(rows, FETCH)):
-        yield batch
-
-
-def _profile_rows(queryset, width: int) -> tuple[list[Any], np.ndarray]:
-    """Each profile's id, and its `width` other columns as an object matrix."""
-    ids: list[Any] = []
-    parts: list[np.ndarray] = []
-    for batch in _batches(queryset):
-        ids.extend(row[0] for row in batch)
-        part = np.empty((len(batch), width), dtype=object)
-        for i, row in enumerate(batch):
-            part[i] = row[1:]
-        parts.append(part)
-    return ids, np.vstack(parts) if parts else np.empty((0, width), dtype=object)
-
-
-def _event_rows(queryset, width: int, time_column: int) -> tuple[list[Any], np.ndarray]:
-    """Each profile's id, and its event aggregates as floats (the time column in epoch
-    seconds, NULL as NaN)."""
-    ids: list[Any] = []
-    parts: list[np.ndarray] = []
-    for batch in _batches(queryset):
-        part = np.empty((len(batch), width), dtype=float)
-        for j, row in enumerate(batch):
-            ids.append(row[0])
-            values = list(row[1:])
-            stamp = values[time_column]
-            values[time_column] = stamp.timestamp() if stamp is not None else None
-            part[j] = [np.nan if v is None else float(v) for v in values]
-        parts.append(part)
-    return ids, np.vstack(parts) if parts else np.empty((0, width), dtype=float)
 
 
 @dataclass
@@ -479,20 +440,14 @@ def purchase_days(*, workspace_id, until: datetime) -> PurchaseDays:
         .annotate(total=Sum(value))
         .values_list("profile_id", "day", "total")
     )
-    index: dict[Any, int] = {}
-    customers: list[int] = []
-    days: list[int] = []
-    values: list[float] = []
-    epoch = date(1970, 1, 1)
-    for pid, day, total in grouped.iterator(chunk_size=FETCH):
-        customers.append(index.setdefault(pid, len(index)))
-        days.append((day - epoch).days)
-        values.append(0.0 if total is None else float(total))
+    profile, day, total = columns_read(grouped, epochs=[1])
+    # Each customer numbered by the place of their id in sorted order.
+    ids, customer = np.unique(profile.astype(str), return_inverse=True)
     return PurchaseDays(
-        ids=list(index),
-        customer=np.array(customers, dtype=np.int64),
-        day=np.array(days, dtype=np.int64),
-        value=np.array(values, dtype=float),
+        ids=list(ids),
+        customer=customer.astype(np.int64),
+        day=np.floor_divide(day, 86400).astype(np.int64),
+        value=np.nan_to_num(total),
     )
 
 

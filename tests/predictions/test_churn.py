@@ -262,7 +262,7 @@ def test_messages_sent_to_a_customer_are_not_their_activity(tenant):
         label=features.Label("inactive", days=60),
     )
     row = frame.ids.index(
-        Profile.objects.get(workspace=tenant.workspace, identifiers__value="quiet").pk
+        str(Profile.objects.get(workspace=tenant.workspace, identifiers__value="quiet").pk)
     )
     assert round(float(frame.X[row, frame.columns["recency_days"]])) == 40
     # Active in the 60 days before; the emails of the 60 days after are not activity, so
