@@ -15,6 +15,7 @@ from datetime import date, datetime
 from itertools import islice
 
 import numpy as np
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 
 FETCH = 20_000
@@ -35,7 +36,10 @@ def columns_read(
 def _postgresql(queryset, width: int, texts: set[int], epochs: set[int]) -> list[np.ndarray]:
     from pyarrow import csv as pacsv
 
-    sql, params = queryset.query.sql_with_params()
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:  # the query can match nothing (an empty IN list)
+        return _empty(width, texts)
     names = [f"c{i}" for i in range(width)]
     outer = ", ".join(
         f"extract(epoch from q.{name})" if i in epochs else f"q.{name}"
@@ -48,7 +52,7 @@ def _postgresql(queryset, width: int, texts: set[int], epochs: set[int]) -> list
             for block in copy:
                 buffer.write(block)
     if not buffer.tell():
-        return [np.empty(0, dtype=object if i in texts else float) for i in range(width)]
+        return _empty(width, texts)
     buffer.seek(0)
     table = pacsv.read_csv(
         buffer,
@@ -69,6 +73,10 @@ def _postgresql(queryset, width: int, texts: set[int], epochs: set[int]) -> list
         else table.column(i).to_numpy(zero_copy_only=False).astype(float)
         for i in range(width)
     ]
+
+
+def _empty(width: int, texts: set[int]) -> list[np.ndarray]:
+    return [np.empty(0, dtype=object if i in texts else float) for i in range(width)]
 
 
 def _fetched(queryset, width: int, texts: set[int], epochs: set[int]) -> list[np.ndarray]:
