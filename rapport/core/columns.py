@@ -45,19 +45,10 @@ def _postgresql(queryset, width: int, texts: set[int], epochs: set[int]) -> list
         f"extract(epoch from q.{name})" if i in epochs else f"q.{name}"
         for i, name in enumerate(names)
     )
-    buffer = io.BytesIO()
-    with connection.cursor() as cursor:
-        statement = f"COPY (SELECT {outer} FROM ({sql}) AS q({', '.join(names)})) TO STDOUT CSV"  # noqa: S608 - the query is the ORM's, its values bound
-        with cursor.cursor.copy(statement, params) as copy:
-            for block in copy:
-                buffer.write(block)
-    if not buffer.tell():
-        return _empty(width, texts)
-    buffer.seek(0)
-    table = pacsv.read_csv(
-        buffer,
-        read_options=pacsv.ReadOptions(column_names=names),
-        convert_options=pacsv.ConvertOptions(
+    statement = f"COPY (SELECT {outer} FROM ({sql}) AS q({', '.join(names)})) TO STDOUT CSV"  # noqa: S608 - the query is the ORM's, its values bound
+    options = {
+        "read_options": pacsv.ReadOptions(column_names=names, block_size=1 << 22),
+        "convert_options": pacsv.ConvertOptions(
             column_types={
                 name: ("string" if i in texts else "float64") for i, name in enumerate(names)
             },
@@ -66,13 +57,52 @@ def _postgresql(queryset, width: int, texts: set[int], epochs: set[int]) -> list
             strings_can_be_null=True,
             quoted_strings_can_be_null=False,
         ),
-    )
-    return [
-        np.array(table.column(i).to_pylist(), dtype=object)
-        if i in texts
-        else table.column(i).to_numpy(zero_copy_only=False).astype(float)
-        for i in range(width)
-    ]
+    }
+    parts: list[list[np.ndarray]] = [[] for _ in range(width)]
+    with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
+        blocks = iter(copy)
+        first = next(blocks, None)
+        if first is None:
+            return _empty(width, texts)
+        # Parsed as the rows arrive, a few megabytes at a time: the CSV of a million
+        # customers is never held whole, nor in a table beside its arrays.
+        stream = io.BufferedReader(_Blocks(first, blocks), buffer_size=1 << 20)
+        for batch in pacsv.open_csv(stream, **options):
+            for i in range(width):
+                column = batch.column(i)
+                parts[i].append(
+                    np.array(column.to_pylist(), dtype=object)
+                    if i in texts
+                    else column.to_numpy(zero_copy_only=False)
+                )
+    out = []
+    for i in range(width):
+        # Each column's chunks let go as soon as they are joined.
+        out.append(np.concatenate(parts[i]))
+        parts[i] = []
+    return out
+
+
+class _Blocks(io.RawIOBase):
+    """The blocks COPY sends, as a file pyarrow reads."""
+
+    def __init__(self, first, rest) -> None:
+        self._rest = rest
+        self._pending = memoryview(bytes(first))
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, into) -> int:
+        while not len(self._pending):
+            block = next(self._rest, None)
+            if block is None:
+                return 0
+            self._pending = memoryview(bytes(block))
+        size = min(len(into), len(self._pending))
+        into[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
 
 
 def _empty(width: int, texts: set[int]) -> list[np.ndarray]:

@@ -313,9 +313,13 @@ def frame_build(
     keep = rows >= 0
     column = {}
     for i, name in enumerate(names):
-        values = np.full(n, np.nan if name in ("last_at", "monetary") else 0.0)
+        # Counts are exact in float32 (to 16 million); times need float64.
+        values = (
+            np.full(n, np.nan) if name in ("last_at", "monetary") else np.zeros(n, dtype=np.float32)
+        )
         values[rows[keep]] = read[1 + i][keep]
         column[name] = values
+        read[1 + i] = None  # not every column twice over
 
     now_s = at.timestamp()
     first_s = head[1]
@@ -353,11 +357,11 @@ def frame_build(
         labels[f"c{i}"] = key
         categorical.append(len(features) - 1)
 
-    X = (
-        np.column_stack(list(features.values())).astype(np.float32)
-        if n
-        else np.empty((0, len(features)), dtype=np.float32)
-    )
+    # Filled column by column: stacking first would hold the matrix twice, once in
+    # float64 (half a gigabyte at a million customers).
+    X = np.empty((n, len(features)), dtype=np.float32)
+    for j, values in enumerate(features.values()):
+        X[:, j] = values
     frame = Frame(
         ids=ids,
         X=X,

@@ -427,9 +427,7 @@ def churn_model_train(
             train = features.frame_build(
                 workspace_id=workspace.pk, spec=spec, at=earlier, label=label
             )
-            test = features.frame_build(workspace_id=workspace.pk, spec=spec, at=later, label=label)
             train_x, train_y = train.X[train.eligible], train.y[train.eligible]
-            test_x, test_y = test.X[test.eligible], test.y[test.eligible]
             try:
                 first = churn.churn_fit(train_x, train_y, train.categorical)
             except churn.TrainError as error:
@@ -437,6 +435,12 @@ def churn_model_train(
                     f"as of {earlier.date()} (two horizons back, for out-of-time "
                     f"validation): {error}"
                 ) from None
+            train_customers = len(train_y)
+            # One period's features in memory at a time (a million customers' are
+            # gigabytes while they are built).
+            del train, train_x, train_y
+            test = features.frame_build(workspace_id=workspace.pk, spec=spec, at=later, label=label)
+            test_x, test_y = test.X[test.eligible], test.y[test.eligible]
             if len(test_y) and 0 < test_y.sum() < len(test_y):
                 metrics = churn.churn_metrics(test_y, churn.churn_predict(first, test_x))
             else:
@@ -446,7 +450,7 @@ def churn_model_train(
             metrics["validation"] = (
                 f"out of time: trained as of {earlier.date()}, tested as of {later.date()}"
             )
-            metrics["train_customers"] = len(train_y)
+            metrics["train_customers"] = train_customers
             fitted = churn.churn_fit(test_x, test_y, test.categorical)
             frame = test
             data_from, data_to = earlier, as_of
