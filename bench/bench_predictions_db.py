@@ -22,6 +22,8 @@ import resource
 import time
 from datetime import UTC, datetime
 
+from bench.filled import postgresql_ready, timed, workspace_filled
+
 PROFILES = int(os.environ.get("BENCH_PREDICTION_PROFILES", "1000000"))
 EVENTS = int(os.environ.get("BENCH_PREDICTION_EVENTS", "20000000"))
 DAYS = 730
@@ -141,47 +143,28 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _timed(function, **kwargs) -> tuple[float, object]:
-    started = time.perf_counter()
-    result = function(**kwargs)
-    return time.perf_counter() - started, result
-
-
 def run() -> dict:
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rapport.settings")
-    django.setup()
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
+    if not postgresql_ready():
         return {"skipped": "needs DATABASE_URL pointing at PostgreSQL"}
     from rapport.predictions import services
     from rapport.predictions.features import Label
     from rapport.predictions.models import ChurnDriver, PredictionModel
-    from rapport.tenancy.models import Workspace
-    from rapport.tenancy.services import Actor, workspace_create
+    from rapport.tenancy.services import Actor
 
     actor = Actor.system("bench")
-    workspace = Workspace.objects.filter(name__startswith="bench-predictions").first()
-    if workspace is None:
-        created = workspace_create(name=f"bench-predictions-{int(time.time())}", actor=actor)
-        workspace = created.workspace
-        fill = _fill(str(workspace.pk), str(created.source.pk))
-    else:
-        fill = None
-        ChurnDriver.objects.filter(workspace=workspace).delete()
-        PredictionModel.objects.filter(workspace=workspace).delete()
+    workspace, fill = workspace_filled("bench-predictions", _fill)
+    ChurnDriver.objects.filter(workspace=workspace).delete()
+    PredictionModel.objects.filter(workspace=workspace).delete()
 
-    clv_train_s, clv_model = _timed(services.clv_model_train, workspace=workspace, actor=actor)
-    clv_score_s, clv_scored = _timed(
+    clv_train_s, clv_model = timed(services.clv_model_train, workspace=workspace, actor=actor)
+    clv_score_s, clv_scored = timed(
         services.clv_scores_refresh, workspace_id=workspace.pk, model=clv_model
     )
     label = Label("inactive", days=30)
-    churn_train_s, churn_model = _timed(
+    churn_train_s, churn_model = timed(
         services.churn_model_train, workspace=workspace, actor=actor, label=label
     )
-    churn_score_s, churn_scored = _timed(
+    churn_score_s, churn_scored = timed(
         services.churn_scores_refresh, workspace_id=workspace.pk, model=churn_model
     )
     top = ChurnDriver.objects.filter(model=churn_model).order_by("rank").first()

@@ -17,6 +17,8 @@ import os
 import time
 from datetime import UTC, datetime
 
+from bench.filled import postgresql_ready, timed, workspace_filled
+
 PROFILES = int(os.environ.get("BENCH_SEGMENT_PROFILES", "1000000"))
 EVENTS = int(os.environ.get("BENCH_SEGMENT_EVENTS", "20000000"))
 PURCHASE_SHARE = 0.1
@@ -106,50 +108,33 @@ RULE = {
 }
 
 
-def _timed(function, *args, **kwargs) -> tuple[float, object]:
-    started = time.perf_counter()
-    result = function(*args, **kwargs)
-    return time.perf_counter() - started, result
-
-
 def run() -> dict:
-    import django
-
-    django.setup()
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
+    if not postgresql_ready():
         return {"skipped": "needs DATABASE_URL pointing at PostgreSQL"}
     from rapport.identity.models import Identifier
     from rapport.ingest.services import Destination, events_dispatch, events_ingest, events_parse
     from rapport.segments import selectors, services
     from rapport.segments.models import Segment, SegmentMembership
-    from rapport.tenancy.models import Source, Workspace
-    from rapport.tenancy.services import Actor, workspace_create
+    from rapport.tenancy.models import Source
+    from rapport.tenancy.services import Actor
 
     actor = Actor.system("bench")
     # A database already filled by an earlier run is measured again as it is.
-    workspace = Workspace.objects.filter(name__startswith="bench-segments").first()
-    if workspace is None:
-        created = workspace_create(name=f"bench-segments-{int(time.time())}", actor=actor)
-        workspace = created.workspace
-        fill = _fill(str(workspace.pk), str(created.source.pk))
-    else:
-        fill = None
-        Segment.objects.filter(workspace=workspace).delete()
+    workspace, fill = workspace_filled("bench-segments", _fill)
+    Segment.objects.filter(workspace=workspace).delete()
     source = Source.objects.filter(workspace=workspace).first()
 
-    rfm_s, rfm = _timed(services.rfm_refresh, workspace_id=workspace.pk)
-    life_first_s, _ = _timed(services.lifecycle_refresh, workspace_id=workspace.pk)
-    life_again_s, life_again = _timed(services.lifecycle_refresh, workspace_id=workspace.pk)
+    rfm_s, rfm = timed(services.rfm_refresh, workspace_id=workspace.pk)
+    life_first_s, _ = timed(services.lifecycle_refresh, workspace_id=workspace.pk)
+    life_again_s, life_again = timed(services.lifecycle_refresh, workspace_id=workspace.pk)
 
-    preview_s, preview = _timed(selectors.segment_preview, workspace=workspace, rule=RULE)
-    preview_again_s, _ = _timed(selectors.segment_preview, workspace=workspace, rule=RULE)
+    preview_s, preview = timed(selectors.segment_preview, workspace=workspace, rule=RULE)
+    preview_again_s, _ = timed(selectors.segment_preview, workspace=workspace, rule=RULE)
     segment = services.segment_create(
         workspace=workspace, name="Bench three conditions", rule=RULE, actor=actor, refresh="none"
     )
-    first_s, first = _timed(services.segment_refresh, segment=segment)
-    again_s, again = _timed(services.segment_refresh, segment=segment)
+    first_s, first = timed(services.segment_refresh, segment=segment)
+    again_s, again = timed(services.segment_refresh, segment=segment)
 
     # Freshness: identify calls for a member (known by a user id) that take them out of
     # the segment and put them back, each through the consumers a worker runs.

@@ -1,0 +1,36 @@
+"""What the database benchmarks share: a workspace filled once and measured again by
+later runs, and a timer."""
+
+import os
+import time
+from collections.abc import Callable
+
+
+def timed(function, *args, **kwargs) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = function(*args, **kwargs)
+    return time.perf_counter() - started, result
+
+
+def postgresql_ready() -> bool:
+    """Django set up; whether the database is PostgreSQL (the benchmarks need it)."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rapport.settings")
+    django.setup()
+    from django.db import connection
+
+    return connection.vendor == "postgresql"
+
+
+def workspace_filled(prefix: str, fill: Callable[[str, str], float]):
+    """The workspace named `prefix-…` an earlier run filled, measured again as it is (and
+    no fill time), or a new one that `fill(workspace_id, source_id)` fills now."""
+    from rapport.tenancy.models import Workspace
+    from rapport.tenancy.services import Actor, workspace_create
+
+    workspace = Workspace.objects.filter(name__startswith=prefix).first()
+    if workspace is not None:
+        return workspace, None
+    created = workspace_create(name=f"{prefix}-{int(time.time())}", actor=Actor.system("bench"))
+    return created.workspace, fill(str(created.workspace.pk), str(created.source.pk))
