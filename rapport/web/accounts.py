@@ -11,7 +11,7 @@ from rapport.core.errors import InvalidInputError
 from rapport.profiles import selectors
 from rapport.profiles import services as profile_services
 from rapport.web.customers import customer_summary, timeline_context
-from rapport.web.pages import page_query, traits_shown, workspace_page
+from rapport.web.pages import page_query, trait_rows, traits_shown, workspace_page
 
 ACCOUNTS_PAGE = 50
 MEMBERS_SHOWN = 25
@@ -66,10 +66,7 @@ def account_detail(request: HttpRequest, account_id) -> HttpResponse:
         "account": account,
         "ancestors": list(reversed(_ancestors(account))),
         "children": list(account.children.filter(merged_into__isnull=True).order_by("name")),
-        "traits": [
-            {"name": name, "value": traits[name], "source": account.trait_sources.get(name, {})}
-            for name in sorted(traits)
-        ],
+        "traits": trait_rows(traits, account.trait_sources),
         "member_count": members.count(),
         "members": [
             customer_summary(principal, p)

@@ -24,6 +24,7 @@ from rapport.tenancy.pii import mask_personal_data
 from rapport.web.pages import (
     error_text,
     identifier_shown,
+    trait_rows,
     traits_shown,
     uuid_or_none,
     workspace_page,
@@ -221,10 +222,7 @@ def customer_detail(request: HttpRequest, profile_id) -> HttpResponse:
     context = {
         "profile": profile,
         "name": _display_name(principal, profile),
-        "traits": [
-            {"name": name, "value": traits[name], "source": profile.trait_sources.get(name, {})}
-            for name in sorted(traits)
-        ],
+        "traits": trait_rows(traits, profile.trait_sources),
         "identifiers": [
             {"kind": i.kind, "value": identifier_shown(principal, i.kind, i.value)}
             for i in sorted(profile.identifiers.all(), key=lambda i: (i.kind, i.value))

@@ -2,6 +2,7 @@
 permission the page needs, and domain errors shown as pages rather than tracebacks."""
 
 import functools
+import json
 import uuid
 from collections.abc import Callable
 
@@ -60,6 +61,21 @@ def uuid_or_none(value: str | None) -> uuid.UUID | None:
 
 def traits_shown(principal, traits: dict) -> dict:
     return traits if principal.can_see_pii else mask_personal_data(traits)
+
+
+def trait_rows(traits: dict, sources: dict) -> list[dict]:
+    """Traits as the pages list them, by name: nested values (an address) as JSON,
+    as they were sent, rather than as Python writes them."""
+    return [
+        {
+            "name": name,
+            "value": json.dumps(traits[name], ensure_ascii=False)
+            if isinstance(traits[name], dict | list | bool) or traits[name] is None
+            else traits[name],
+            "source": sources.get(name, {}),
+        }
+        for name in sorted(traits)
+    ]
 
 
 def identifier_shown(principal, kind: str, value: str) -> str:

@@ -65,6 +65,23 @@ def test_user_supplied_text_is_escaped(tenant, ada):
     assert "<b>Ada</b>" not in html and "&lt;b&gt;Ada&lt;/b&gt;" in html
 
 
+def test_nested_traits_read_as_the_json_that_was_sent(tenant, ada):
+    tenant.send(
+        {
+            "type": "identify",
+            "userId": "ada-1",
+            "traits": {"address": {"city": "Brighton", "lines": ["1 <Pier>"]}, "vip": True},
+            "messageId": "p-ada-2",
+        }
+    )
+    html = signed_in(tenant).get(f"/customers/{ada.pk}/").content.decode()
+    assert (
+        "{&quot;city&quot;: &quot;Brighton&quot;, &quot;lines&quot;: [&quot;1 &lt;Pier&gt;&quot;]}"
+        in html
+    )
+    assert "<dd>true" in html and "'city'" not in html
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [
