@@ -144,6 +144,8 @@ def _child() -> dict:
         "unresolved_events": unresolved,
         "store_seconds": round(stored_s, 1),
         "resolve_seconds": round(resolve_s, 1),
+        # Not in resolve_seconds: autovacuum's work, which runs beside the workers.
+        "analyze_seconds": round(analyzed, 1),
         # Identity resolution proper: reading the batch and the identity consumer.
         "identity_seconds": round(spent["events_read"] + spent["events_resolve"], 1),
         "seconds_by_step": {name: round(value, 1) for name, value in spent.items()},
