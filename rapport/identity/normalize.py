@@ -80,6 +80,9 @@ def normalize(kind: str, raw, *, default_region: str | None = None) -> str | Non
     return text
 
 
+_PLAIN = frozenset({USER_ID, ANONYMOUS_ID})
+
+
 def _trait(traits: dict, *names: str):
     for name in names:
         if name in traits and traits[name] not in (None, ""):
@@ -100,26 +103,37 @@ def identities_of(
     alias's previousId counts as an anonymous id."""
     blocked_values = blocked_set(blocked)
     context = event.get("context") or {}
-    traits = {**(context.get("traits") or {}), **(event.get("traits") or {})}
+    # Most events (a page view, a track) carry no traits: no dictionary to build.
+    context_traits, own_traits = context.get("traits"), event.get("traits")
+    if context_traits and own_traits:
+        traits = {**context_traits, **own_traits}
+    else:
+        traits = own_traits or context_traits or {}
     raw: list[tuple[str, object]] = [
         (USER_ID, event.get("user_id")),
         (ANONYMOUS_ID, event.get("anonymous_id")),
         (ANONYMOUS_ID, event.get("previous_id")),
-        (EMAIL, _trait(traits, "email", "Email", "email_address")),
-        (PHONE, _trait(traits, "phone", "Phone", "phone_number", "mobile")),
     ]
-    kinds = set(external_kinds)
-    for entry in context.get("externalIds") or []:
-        if isinstance(entry, dict) and entry.get("type") in kinds:
-            raw.append((entry["type"], entry.get("id")))
-    for kind in kinds:
-        if kind in traits:
-            raw.append((kind, traits[kind]))
+    if traits:
+        raw.append((EMAIL, _trait(traits, "email", "Email", "email_address")))
+        raw.append((PHONE, _trait(traits, "phone", "Phone", "phone_number", "mobile")))
+    kinds = external_kinds if isinstance(external_kinds, frozenset) else frozenset(external_kinds)
+    if kinds:
+        for entry in context.get("externalIds") or []:
+            if isinstance(entry, dict) and entry.get("type") in kinds:
+                raw.append((entry["type"], entry.get("id")))
+        for kind in kinds:
+            if kind in traits:
+                raw.append((kind, traits[kind]))
     found: list[Identity] = []
     for kind, value in raw:
         if value is None or value == "":
             continue
-        normalized = normalize(kind, value, default_region=default_region)
+        if kind in _PLAIN and type(value) is str and value == value.strip() and value:
+            # An id sent as a clean string (nearly all of them) is its own normal form.
+            normalized = value if len(value) <= MAX_VALUE_LENGTH else None
+        else:
+            normalized = normalize(kind, value, default_region=default_region)
         if normalized is None or normalized.lower() in blocked_values:
             continue
         identity = Identity(kind, normalized)

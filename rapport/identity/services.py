@@ -13,6 +13,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 import phonenumbers
@@ -173,7 +174,9 @@ def _workspace_lock(workspace_id: Any) -> None:
             )
 
 
-def _event_identities(event: Any, rules: IdentityRules, blocked: frozenset) -> list[Identity]:
+def _event_identities(
+    event: Any, rules: IdentityRules, blocked: frozenset, external: frozenset | None = None
+) -> list[Identity]:
     return identities_of(
         {
             "user_id": event.user_id,
@@ -184,7 +187,7 @@ def _event_identities(event: Any, rules: IdentityRules, blocked: frozenset) -> l
             "traits": event.traits if event.type != EventType.GROUP else None,
             "context": event.context,
         },
-        external_kinds=rules.external_kinds,
+        external_kinds=frozenset(rules.external_kinds or ()) if external is None else external,
         blocked=blocked,
         default_region=rules.default_phone_region or None,
     )
@@ -283,14 +286,15 @@ def _combine_traits(survivor: Profile, merged: Profile) -> None:
 def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
     """Resolve stored events to profiles (the `events_dispatch` consumer). Returns how
     many got a profile. Safe to run again on the same events."""
-    events = sorted(events, key=lambda e: (e.timestamp, e.id))
+    events = sorted(events, key=attrgetter("timestamp", "id"))
     if not events:
         return 0
     with transaction.atomic():
         _workspace_lock(workspace_id)
         rules = identity_rules_get(workspace_id=workspace_id)
         blocked = blocked_set(rules.blocked_values)
-        carried = {event.id: _event_identities(event, rules, blocked) for event in events}
+        external = frozenset(rules.external_kinds or ())
+        carried = {event.id: _event_identities(event, rules, blocked, external) for event in events}
         event_profiles = {event.id: event.profile_id for event in events}
         suppressed = _suppressed(workspace_id, carried.values())
         if suppressed:
