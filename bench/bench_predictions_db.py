@@ -22,7 +22,7 @@ import resource
 import time
 from datetime import UTC, datetime
 
-from bench.filled import postgresql_ready, timed, workspace_filled
+from bench.filled import event_indexes_dropped, postgresql_ready, timed, workspace_filled
 
 PROFILES = int(os.environ.get("BENCH_PREDICTION_PROFILES", "1000000"))
 EVENTS = int(os.environ.get("BENCH_PREDICTION_EVENTS", "20000000"))
@@ -48,81 +48,73 @@ def _fill(workspace_id: str, source_id: str) -> float:
     it left, or today); the event indexes are built after the load."""
     from django.db import connection
 
-    from rapport.ingest.models import Event
-
     started = time.perf_counter()
-    indexes = list(Event._meta.indexes)
-    with connection.schema_editor() as editor:
-        for index in indexes:
-            editor.remove_index(Event, index)
-    now = datetime.now(UTC)
-    names = "(ARRAY[" + ",".join(f"'{n}'" for n in EVENT_NAMES) + "])"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO profiles_profile
-              (id, workspace_id, traits, trait_sources, first_seen_at, last_seen_at,
-               created_at, updated_at)
-            SELECT md5('p' || n)::uuid, %s,
-                   jsonb_build_object(
-                     'plan', (ARRAY['free','pro','team'])[1 + (n * 31) %% 3],
-                     'name', 'Person ' || n, 'age', 18 + n %% 60,
-                     'country', (ARRAY['de','fr','uk','us','es'])[1 + n %% 5],
-                     'seats', 1 + n %% 17),
-                   '{}'::jsonb, %s - make_interval(days => (30 + n %% %s)::int),
-                   %s, %s, %s
-            FROM generate_series(1::bigint, %s::bigint) AS n
-            """,
-            [workspace_id, now, DAYS - 30, now, now, now, PROFILES],
-        )
-        chunk = 2_000_000
-        for start in range(0, EVENTS, chunk):
+    with event_indexes_dropped():
+        now = datetime.now(UTC)
+        names = "(ARRAY[" + ",".join(f"'{n}'" for n in EVENT_NAMES) + "])"
+        with connection.cursor() as cursor:
             cursor.execute(
-                f"""
-                INSERT INTO ingest_event
-                  (id, workspace_id, source_id, message_id, profile_id, type, event, user_id,
-                   anonymous_id, group_id, previous_id, timestamp, received_at, in_future,
-                   properties, traits, context, integrations)
-                SELECT md5('e' || n)::uuid, %s, %s, 'bench-' || n, md5('p' || p)::uuid,
-                       'track', name, 'user-' || p, '', '', '',
-                       %s - make_interval(
-                         secs => (stop + (life - stop) * ((n * 104729) %% 1000003)
-                                  / 1000003.0) * 86400),
-                       %s, false,
-                       CASE WHEN name = 'Order Completed'
-                            THEN jsonb_build_object('revenue', 5 + n %% 200, 'order_id', n)
-                            ELSE jsonb_build_object('sku', 'sku-' || n %% 300) END,
-                       '{{}}'::jsonb, '{{}}'::jsonb, '{{}}'::jsonb
-                FROM generate_series(%s::bigint, %s::bigint) AS n,
-                LATERAL (SELECT 1 + (n * 7919) %% %s AS p,
-                                -- Which event: a hash of n, independent of the person.
-                                (n * 2654435761) %% 1000003 %% 12 AS kind) AS who,
-                LATERAL (
-                  SELECT (30 + p %% %s)::float8 AS life,
-                         -- A quarter leave, on a day of their own.
-                         CASE WHEN p %% 4 = 0 THEN ((p * 13) %% (30 + p %% %s))::float8
-                              ELSE 0 END AS stop,
-                         -- Those who leave mostly never used the feature.
-                         CASE WHEN p %% 4 = 0 AND n %% 5 <> 0 AND kind = 4
-                              THEN 'Page Viewed'
-                              ELSE {names}[1 + kind] END AS name
-                ) AS life
+                """
+                INSERT INTO profiles_profile
+                  (id, workspace_id, traits, trait_sources, first_seen_at, last_seen_at,
+                   created_at, updated_at)
+                SELECT md5('p' || n)::uuid, %s,
+                       jsonb_build_object(
+                         'plan', (ARRAY['free','pro','team'])[1 + (n * 31) %% 3],
+                         'name', 'Person ' || n, 'age', 18 + n %% 60,
+                         'country', (ARRAY['de','fr','uk','us','es'])[1 + n %% 5],
+                         'seats', 1 + n %% 17),
+                       '{}'::jsonb, %s - make_interval(days => (30 + n %% %s)::int),
+                       %s, %s, %s
+                FROM generate_series(1::bigint, %s::bigint) AS n
                 """,
-                [
-                    workspace_id,
-                    source_id,
-                    now,
-                    now,
-                    start + 1,
-                    min(start + chunk, EVENTS),
-                    PROFILES,
-                    DAYS - 30,
-                    DAYS - 30,
-                ],
+                [workspace_id, now, DAYS - 30, now, now, now, PROFILES],
             )
-    with connection.schema_editor() as editor:
-        for index in indexes:
-            editor.add_index(Event, index)
+            chunk = 2_000_000
+            for start in range(0, EVENTS, chunk):
+                cursor.execute(
+                    f"""
+                    INSERT INTO ingest_event
+                      (id, workspace_id, source_id, message_id, profile_id, type, event, user_id,
+                       anonymous_id, group_id, previous_id, timestamp, received_at, in_future,
+                       properties, traits, context, integrations)
+                    SELECT md5('e' || n)::uuid, %s, %s, 'bench-' || n, md5('p' || p)::uuid,
+                           'track', name, 'user-' || p, '', '', '',
+                           %s - make_interval(
+                             secs => (stop + (life - stop) * ((n * 104729) %% 1000003)
+                                      / 1000003.0) * 86400),
+                           %s, false,
+                           CASE WHEN name = 'Order Completed'
+                                THEN jsonb_build_object('revenue', 5 + n %% 200, 'order_id', n)
+                                ELSE jsonb_build_object('sku', 'sku-' || n %% 300) END,
+                           '{{}}'::jsonb, '{{}}'::jsonb, '{{}}'::jsonb
+                    FROM generate_series(%s::bigint, %s::bigint) AS n,
+                    LATERAL (SELECT 1 + (n * 7919) %% %s AS p,
+                                    -- Which event: a hash of n, independent of the person.
+                                    (n * 2654435761) %% 1000003 %% 12 AS kind) AS who,
+                    LATERAL (
+                      SELECT (30 + p %% %s)::float8 AS life,
+                             -- A quarter leave, on a day of their own.
+                             CASE WHEN p %% 4 = 0 THEN ((p * 13) %% (30 + p %% %s))::float8
+                                  ELSE 0 END AS stop,
+                             -- Those who leave mostly never used the feature.
+                             CASE WHEN p %% 4 = 0 AND n %% 5 <> 0 AND kind = 4
+                                  THEN 'Page Viewed'
+                                  ELSE {names}[1 + kind] END AS name
+                    ) AS life
+                    """,
+                    [
+                        workspace_id,
+                        source_id,
+                        now,
+                        now,
+                        start + 1,
+                        min(start + chunk, EVENTS),
+                        PROFILES,
+                        DAYS - 30,
+                        DAYS - 30,
+                    ],
+                )
     with connection.cursor() as cursor:
         # The profiles' last seen as the events say (the customer list orders by it).
         cursor.execute(

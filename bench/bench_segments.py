@@ -17,7 +17,7 @@ import os
 import time
 from datetime import UTC, datetime
 
-from bench.filled import postgresql_ready, timed, workspace_filled
+from bench.filled import event_indexes_dropped, postgresql_ready, timed, workspace_filled
 
 PROFILES = int(os.environ.get("BENCH_SEGMENT_PROFILES", "1000000"))
 EVENTS = int(os.environ.get("BENCH_SEGMENT_EVENTS", "20000000"))
@@ -30,64 +30,56 @@ def _fill(workspace_id: str, source_id: str) -> float:
     load and built again after it (as a bulk load into PostgreSQL is done)."""
     from django.db import connection
 
-    from rapport.ingest.models import Event
-
     started = time.perf_counter()
-    indexes = list(Event._meta.indexes)
-    with connection.schema_editor() as editor:
-        for index in indexes:
-            editor.remove_index(Event, index)
-    now = datetime.now(UTC)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO profiles_profile
-              (id, workspace_id, traits, trait_sources, first_seen_at, last_seen_at,
-               created_at, updated_at)
-            SELECT md5('p' || n)::uuid, %s,
-                   jsonb_build_object('plan', (ARRAY['free','pro','team'])[1 + n %% 3],
-                                      'name', 'Person ' || n, 'age', 18 + n %% 60),
-                   '{}'::jsonb, %s - make_interval(days => (n %% %s)::int),
-                   %s - make_interval(days => ((n * 7) %% 200)::int), %s, %s
-            FROM generate_series(1::bigint, %s::bigint) AS n
-            """,
-            [workspace_id, now, DAYS, now, now, now, PROFILES],
-        )
-        chunk = 2_000_000
-        for start in range(0, EVENTS, chunk):
+    with event_indexes_dropped():
+        now = datetime.now(UTC)
+        with connection.cursor() as cursor:
             cursor.execute(
                 """
-                INSERT INTO ingest_event
-                  (id, workspace_id, source_id, message_id, profile_id, type, event, user_id,
-                   anonymous_id, group_id, previous_id, timestamp, received_at, in_future,
-                   properties, traits, context, integrations)
-                SELECT md5('e' || n)::uuid, %s, %s, 'bench-' || n,
-                       md5('p' || (1 + (n * 7919) %% %s))::uuid, 'track',
-                       CASE WHEN n %% 10 = 0 THEN 'Order Completed' ELSE 'Product Viewed' END,
-                       'user-' || (1 + (n * 7919) %% %s), '', '', '',
-                       %s - make_interval(secs => (n %% (%s * 86400))::float8),
-                       %s, false,
-                       CASE WHEN n %% 10 = 0
-                            THEN jsonb_build_object('revenue', 5 + n %% 200, 'order_id', n)
-                            ELSE jsonb_build_object('sku', 'sku-' || n %% 300) END,
-                       '{}'::jsonb, '{}'::jsonb, '{}'::jsonb
-                FROM generate_series(%s::bigint, %s::bigint) AS n
+                INSERT INTO profiles_profile
+                  (id, workspace_id, traits, trait_sources, first_seen_at, last_seen_at,
+                   created_at, updated_at)
+                SELECT md5('p' || n)::uuid, %s,
+                       jsonb_build_object('plan', (ARRAY['free','pro','team'])[1 + n %% 3],
+                                          'name', 'Person ' || n, 'age', 18 + n %% 60),
+                       '{}'::jsonb, %s - make_interval(days => (n %% %s)::int),
+                       %s - make_interval(days => ((n * 7) %% 200)::int), %s, %s
+                FROM generate_series(1::bigint, %s::bigint) AS n
                 """,
-                [
-                    workspace_id,
-                    source_id,
-                    PROFILES,
-                    PROFILES,
-                    now,
-                    DAYS,
-                    now,
-                    start + 1,
-                    min(start + chunk, EVENTS),
-                ],
+                [workspace_id, now, DAYS, now, now, now, PROFILES],
             )
-    with connection.schema_editor() as editor:
-        for index in indexes:
-            editor.add_index(Event, index)
+            chunk = 2_000_000
+            for start in range(0, EVENTS, chunk):
+                cursor.execute(
+                    """
+                    INSERT INTO ingest_event
+                      (id, workspace_id, source_id, message_id, profile_id, type, event, user_id,
+                       anonymous_id, group_id, previous_id, timestamp, received_at, in_future,
+                       properties, traits, context, integrations)
+                    SELECT md5('e' || n)::uuid, %s, %s, 'bench-' || n,
+                           md5('p' || (1 + (n * 7919) %% %s))::uuid, 'track',
+                           CASE WHEN n %% 10 = 0 THEN 'Order Completed' ELSE 'Product Viewed' END,
+                           'user-' || (1 + (n * 7919) %% %s), '', '', '',
+                           %s - make_interval(secs => (n %% (%s * 86400))::float8),
+                           %s, false,
+                           CASE WHEN n %% 10 = 0
+                                THEN jsonb_build_object('revenue', 5 + n %% 200, 'order_id', n)
+                                ELSE jsonb_build_object('sku', 'sku-' || n %% 300) END,
+                           '{}'::jsonb, '{}'::jsonb, '{}'::jsonb
+                    FROM generate_series(%s::bigint, %s::bigint) AS n
+                    """,
+                    [
+                        workspace_id,
+                        source_id,
+                        PROFILES,
+                        PROFILES,
+                        now,
+                        DAYS,
+                        now,
+                        start + 1,
+                        min(start + chunk, EVENTS),
+                    ],
+                )
     with connection.cursor() as cursor:
         # What autovacuum does after a bulk load (it is off on this machine's server);
         # the visibility map lets index-only scans skip the table.

@@ -3,7 +3,8 @@ later runs, and a timer."""
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 def timed(function, *args, **kwargs) -> tuple[float, object]:
@@ -34,3 +35,21 @@ def workspace_filled(prefix: str, fill: Callable[[str, str], float]):
         return workspace, None
     created = workspace_create(name=f"{prefix}-{int(time.time())}", actor=Actor.system("bench"))
     return created.workspace, fill(str(created.workspace.pk), str(created.source.pk))
+
+
+@contextmanager
+def event_indexes_dropped() -> Iterator[None]:
+    """Rows straight into the event table: its indexes are dropped for the load and
+    built again after it, as a bulk load into PostgreSQL is done."""
+    from django.db import connection
+
+    from rapport.ingest.models import Event
+
+    indexes = list(Event._meta.indexes)
+    with connection.schema_editor() as editor:
+        for index in indexes:
+            editor.remove_index(Event, index)
+    yield
+    with connection.schema_editor() as editor:
+        for index in indexes:
+            editor.add_index(Event, index)

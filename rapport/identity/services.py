@@ -187,7 +187,7 @@ def _event_identities(
             "traits": event.traits if event.type != EventType.GROUP else None,
             "context": event.context,
         },
-        external_kinds=frozenset(rules.external_kinds or ()) if external is None else external,
+        external_kinds=rules.external_kinds if external is None else external,
         blocked=blocked,
         default_region=rules.default_phone_region or None,
     )
