@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "rapport.identity",
     "rapport.segments",
     "rapport.predictions",
+    "rapport.analytics",
     "rapport.web",
 ]
 
@@ -194,6 +195,8 @@ RAPPORT_RFM_REFRESH_SECONDS = int(os.environ.get("RAPPORT_RFM_REFRESH_SECONDS", 
 # Predictions: retrain weekly, score daily with the latest models.
 RAPPORT_MODELS_TRAIN_SECONDS = int(os.environ.get("RAPPORT_MODELS_TRAIN_SECONDS", "604800"))
 RAPPORT_MODELS_SCORE_SECONDS = int(os.environ.get("RAPPORT_MODELS_SCORE_SECONDS", "86400"))
+# How often the KPI snapshots are taken (each takes yesterday, the last complete day).
+RAPPORT_KPI_SNAPSHOT_SECONDS = int(os.environ.get("RAPPORT_KPI_SNAPSHOT_SECONDS", "21600"))
 
 # --- Internationalisation -------------------------------------------------------------
 

@@ -1,0 +1,309 @@
+"""Customer KPIs over a period and a scope (every customer, or one segment's members),
+each with the one-line definition the docs and the UI show.
+
+Every count is of live customers: events, consents and scores of a profile merged into
+another follow the survivor, so a customer merged mid-period counts once. Money is the
+purchase event's value (the segments' settings name the event and its value
+properties), summed as sent, whatever its currency.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Avg, Count, Q, QuerySet, Sum
+from django.db.models.functions import Abs
+
+from rapport.analytics.models import AnalyticsSettings
+from rapport.analytics.periods import Period
+from rapport.ingest.models import Event
+from rapport.predictions.models import ClvScore
+from rapport.profiles.models import Profile
+from rapport.segments.compiler import analytic_session, json_number, purchase_value
+from rapport.segments.models import SegmentMembership, SegmentSettings
+
+DEFINITIONS: dict[str, str] = {
+    "customers": "Customers known by the end of the period (first seen before it ended).",
+    "new_customers": "Customers first seen during the period.",
+    "active_customers": (
+        "Customers who did something themselves in the period: any event except messages "
+        "sent to them and their reactions to messages."
+    ),
+    "churn_rate": (
+        "Of the customers active in the previous period of the same length, the share "
+        "not active in this one."
+    ),
+    "retention_rate": (
+        "Of the customers active in the previous period of the same length, the share "
+        "active again in this one (1 - churn rate)."
+    ),
+    "revenue": "Value of the purchases in the period minus the value refunded in it.",
+    "orders": "Purchase events in the period.",
+    "buyers": "Customers with at least one purchase in the period.",
+    "average_order_value": "Value of the period's purchases (before refunds) ÷ orders.",
+    "purchase_frequency": "Orders ÷ buyers: purchases per customer who bought.",
+    "clv_average": (
+        "Mean predicted lifetime value (the latest CLV model) of the customers in scope "
+        "who have one."
+    ),
+    "clv_total": "Sum of the predicted lifetime values of the customers in scope.",
+    "nps": (
+        "Net Promoter Score: promoters (9-10) minus detractors (0-6), as a percentage of "
+        "the survey answers (0-10) in the period; -100 to 100."
+    ),
+    "nps_responses": "Survey answers with a 0-10 score in the period.",
+    "engagement_rate": (
+        "Customers active or reacting to a message (opened, clicked, tapped, replied) in "
+        "the period, as a share of customers."
+    ),
+}
+# The order the dashboard shows them in, and whether a rise is good news.
+ORDER = list(DEFINITIONS)
+HIGHER_IS_BETTER = {name: name != "churn_rate" for name in ORDER}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Every live customer of the workspace, or the members of one segment at the end
+    of the period (from its membership history)."""
+
+    workspace_id: Any
+    segment_id: Any = None
+
+    def profile_ids(self, at: datetime) -> QuerySet | None:
+        if self.segment_id is None:
+            return None
+        return (
+            SegmentMembership.objects.filter(segment_id=self.segment_id, entered_at__lt=at)
+            .filter(Q(left_at__isnull=True) | Q(left_at__gte=at))
+            .values("profile_id")
+        )
+
+
+@dataclass(frozen=True)
+class Definitions:
+    """What the workspace counts as a purchase, a refund, an NPS answer, a message."""
+
+    purchase_event: str
+    value_properties: list[str]
+    refund_event: str
+    nps_event: str
+    nps_property: str
+    message_events: list[str]
+    engagement_events: list[str]
+
+    @classmethod
+    def of(cls, segment_settings: SegmentSettings, settings: AnalyticsSettings) -> Definitions:
+        return cls(
+            purchase_event=segment_settings.purchase_event,
+            value_properties=list(segment_settings.value_properties),
+            refund_event=settings.refund_event,
+            nps_event=settings.nps_event,
+            nps_property=settings.nps_property,
+            message_events=list(settings.message_events),
+            engagement_events=list(settings.engagement_events),
+        )
+
+    @property
+    def not_activity(self) -> list[str]:
+        return [*self.message_events, *self.engagement_events]
+
+
+def events_in(scope: Scope, start: datetime, end: datetime, at: datetime) -> QuerySet:
+    """The scope's resolved events in [start, end); the scope's members as of `at`."""
+    events = Event.objects.filter(
+        workspace_id=scope.workspace_id,
+        timestamp__gte=start,
+        timestamp__lt=end,
+        profile_id__isnull=False,
+    )
+    members = scope.profile_ids(at)
+    return events if members is None else events.filter(profile_id__in=members)
+
+
+def active_events(scope: Scope, d: Definitions, start, end, at) -> QuerySet:
+    return events_in(scope, start, end, at).exclude(event__in=d.not_activity)
+
+
+def engaged_events(scope: Scope, d: Definitions, start, end, at) -> QuerySet:
+    return events_in(scope, start, end, at).exclude(event__in=d.message_events)
+
+
+def customers_in(scope: Scope, at: datetime) -> QuerySet:
+    profiles = Profile.objects.filter(
+        workspace_id=scope.workspace_id, merged_into__isnull=True, first_seen_at__lt=at
+    )
+    members = scope.profile_ids(at)
+    return profiles if members is None else profiles.filter(pk__in=members)
+
+
+def _distinct(events: QuerySet) -> int:
+    return events.values("profile_id").distinct().count()
+
+
+def _ratio(part: float | None, whole: float | None) -> float | None:
+    if not whole or part is None:
+        return None
+    return part / whole
+
+
+def _money(value: Any) -> float:
+    return round(float(value or 0), 2)
+
+
+def kpis_compute(*, scope: Scope, period: Period, definitions: Definitions) -> dict[str, Any]:
+    """Every KPI of `ORDER` for one period (None where it is undefined: a rate of
+    nobody, NPS without answers)."""
+    d = definitions
+    start, end = period.start, period.end
+    previous = period.previous()
+    began = time.perf_counter()
+    with transaction.atomic():
+        analytic_session()
+        customers = customers_in(scope, end).count()
+        new = customers_in(scope, end).filter(first_seen_at__gte=start).count()
+        active_now = active_events(scope, d, start, end, end)
+        active_before = active_events(scope, d, previous.start, previous.end, end)
+        active = _distinct(active_now)
+        before = _distinct(active_before)
+        churned = _distinct(active_before.exclude(profile_id__in=active_now.values("profile_id")))
+        engaged = _distinct(engaged_events(scope, d, start, end, end))
+        value = purchase_value(d.value_properties)
+        purchases = (
+            events_in(scope, start, end, end)
+            .filter(event=d.purchase_event)
+            .aggregate(
+                orders=Count("id"), value=Sum(value), buyers=Count("profile_id", distinct=True)
+            )
+        )
+        refunded = (
+            events_in(scope, start, end, end)
+            .filter(event=d.refund_event)
+            .aggregate(value=Sum(Abs(value)))["value"]
+        )
+        answers = (
+            events_in(scope, start, end, end)
+            .filter(event=d.nps_event)
+            .annotate(score=json_number("properties", d.nps_property))
+            .filter(score__gte=0, score__lte=10)
+            .aggregate(
+                n=Count("id"),
+                promoters=Count("id", filter=Q(score__gte=9)),
+                detractors=Count("id", filter=Q(score__lte=6)),
+            )
+        )
+        clv_scores = ClvScore.objects.filter(
+            workspace_id=scope.workspace_id, profile__merged_into__isnull=True
+        )
+        members = scope.profile_ids(end)
+        if members is not None:
+            clv_scores = clv_scores.filter(profile_id__in=members)
+        clv = clv_scores.aggregate(average=Avg("clv"), total=Sum("clv"))
+    gross = float(purchases["value"] or 0)
+    orders = purchases["orders"]
+    churn = _ratio(churned, before)
+    return {
+        "customers": customers,
+        "new_customers": new,
+        "active_customers": active,
+        "churn_rate": churn,
+        "retention_rate": None if churn is None else 1 - churn,
+        "revenue": _money(gross - float(refunded or 0)),
+        "orders": orders,
+        "buyers": purchases["buyers"],
+        "average_order_value": None if not orders else _money(gross / orders),
+        "purchase_frequency": _ratio(orders, purchases["buyers"]),
+        "clv_average": None if clv["average"] is None else _money(clv["average"]),
+        "clv_total": _money(clv["total"]),
+        "nps": (
+            None
+            if not answers["n"]
+            else round(100 * (answers["promoters"] - answers["detractors"]) / answers["n"], 1)
+        ),
+        "nps_responses": answers["n"],
+        "engagement_rate": _ratio(engaged, customers),
+        # The parts of the rates, for the drill-down and the CSV.
+        "parts": {
+            "active_previous_period": before,
+            "churned": churned,
+            "engaged": engaged,
+            "gross_purchase_value": _money(gross),
+            "refunded": _money(refunded),
+            "promoters": answers["promoters"],
+            "detractors": answers["detractors"],
+        },
+        "seconds": round(time.perf_counter() - began, 3),
+    }
+
+
+def kpi_change(name: str, now: Any, before: Any) -> dict[str, Any]:
+    """How a KPI moved against the previous period: the difference, the relative change
+    (None from zero or nothing), and whether that is good news."""
+    if now is None or before is None:
+        return {"difference": None, "relative": None, "good": None}
+    difference = now - before
+    relative = None if before == 0 else difference / abs(before)
+    good = None if difference == 0 else (difference > 0) == HIGHER_IS_BETTER[name]
+    return {"difference": difference, "relative": relative, "good": good}
+
+
+# Who is behind a KPI (the drill-down): a query of profile ids per countable figure.
+DRILLABLE = (
+    "customers",
+    "new_customers",
+    "active_customers",
+    "churned",
+    "retained",
+    "buyers",
+    "engaged",
+    "promoters",
+    "detractors",
+    "clv",
+)
+
+
+def kpi_customers(*, scope: Scope, period: Period, definitions: Definitions, figure: str):
+    """The profile ids behind a figure (a values queryset)."""
+    d = definitions
+    start, end = period.start, period.end
+    previous = period.previous()
+    if figure == "customers":
+        return customers_in(scope, end).values("pk")
+    if figure == "new_customers":
+        return customers_in(scope, end).filter(first_seen_at__gte=start).values("pk")
+    active_now = active_events(scope, d, start, end, end).values("profile_id")
+    if figure == "active_customers":
+        return active_now.distinct()
+    before = active_events(scope, d, previous.start, previous.end, end)
+    if figure == "churned":
+        return before.exclude(profile_id__in=active_now).values("profile_id").distinct()
+    if figure == "retained":
+        return before.filter(profile_id__in=active_now).values("profile_id").distinct()
+    if figure == "engaged":
+        return engaged_events(scope, d, start, end, end).values("profile_id").distinct()
+    events = events_in(scope, start, end, end)
+    if figure == "buyers":
+        return events.filter(event=d.purchase_event).values("profile_id").distinct()
+    if figure in ("promoters", "detractors"):
+        answers = events.filter(event=d.nps_event).annotate(
+            score=json_number("properties", d.nps_property)
+        )
+        condition = (
+            Q(score__gte=9, score__lte=10)
+            if figure == "promoters"
+            else Q(score__gte=0, score__lte=6)
+        )
+        return answers.filter(condition).values("profile_id").distinct()
+    if figure == "clv":
+        scores = ClvScore.objects.filter(
+            workspace_id=scope.workspace_id, profile__merged_into__isnull=True
+        )
+        members = scope.profile_ids(end)
+        return (scores if members is None else scores.filter(profile_id__in=members)).values(
+            "profile_id"
+        )
+    raise ValueError(figure)
