@@ -12,6 +12,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
+from rapport.analytics.api import ROUTERS as ANALYTICS_ROUTERS
 from rapport.core.errors import InvalidInputError, RapportError, error_body
 from rapport.core.middleware import status_code_name
 from rapport.identity.api import ROUTERS as IDENTITY_ROUTERS
@@ -55,6 +56,7 @@ for prefix, router in [
     *IDENTITY_ROUTERS,
     *SEGMENT_ROUTERS,
     *PREDICTION_ROUTERS,
+    *ANALYTICS_ROUTERS,
 ]:
     api.add_router(prefix, router)
 

@@ -143,7 +143,12 @@ class Tenant:
             "candidate_id": str(
                 DuplicateCandidate.objects.filter(workspace=self.workspace).first().pk
             ),
-            "segment_id": str(Segment.objects.get(workspace=self.workspace, kind="static").pk),
+            "segment_id": str(
+                Segment.objects.filter(workspace=self.workspace, kind="static")
+                .order_by("created_at")
+                .first()
+                .pk
+            ),
             "stage_id": str(stages.get(key="onboarding").pk),
             "sub_stage_id": str(stages.get(key="first_week").pk),
             "driver_id": str(ChurnDriver.objects.get(workspace=self.workspace).pk),

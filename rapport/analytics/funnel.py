@@ -17,7 +17,14 @@ from typing import Any, Literal
 
 import numpy as np
 from django.db.models import Q
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from rapport.analytics.kpis import Definitions, Scope, events_in
 from rapport.analytics.periods import Period
@@ -29,6 +36,17 @@ from rapport.segments.models import LifecycleChange, SegmentMembership
 
 BREAKDOWNS = ("utm_source", "utm_medium", "utm_campaign", "segment")
 MAX_GROUPS = 20
+
+
+def errors_at_field(value: Any, handler: Any) -> Any:
+    """A wrap validator: an error inside a nested value is reported at the field itself
+    (with the inner path in the message), so that the API's error names the field."""
+    try:
+        return handler(value)
+    except ValidationError as error:
+        first = error.errors()[0]
+        inner = ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"{inner}: {first['msg']}" if inner else first["msg"]) from None
 
 
 class Step(BaseModel):
@@ -73,11 +91,13 @@ class FunnelQuery(BaseModel):
     start: date
     end: date
     # Each later step within this many days of the first; default: until the period ends.
-    conversion_days: int | None = Field(None, ge=1, le=365)
+    conversion_days: int | None = Field(None, ge=1, le=365, strict=True)
     segment: uuid.UUID | None = None
     breakdown: Literal["utm_source", "utm_medium", "utm_campaign", "segment"] | None = None
     # The segments to break down by (breakdown "segment").
     segments: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_GROUPS)
+
+    _whole = field_validator("steps", "segments", mode="wrap")(errors_at_field)
 
     @model_validator(mode="after")
     def _breakdown(self) -> FunnelQuery:

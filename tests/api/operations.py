@@ -114,6 +114,28 @@ EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "name": "Activated",
         "rule": {"event": "Feature Used"},
     },
+    ("PATCH", "/api/v1/analytics/settings"): {
+        "timezone": "Europe/London",
+        "refund_event": "Order Refunded",
+        "nps_event": "Survey Answered",
+        "nps_property": "score",
+        "message_events": ["Email Delivered"],
+        "engagement_events": ["Email Opened", "Email Link Clicked"],
+    },
+    ("POST", "/api/v1/analytics/snapshots/take"): {"day": "2026-01-31", "backfill_days": 1},
+    ("POST", "/api/v1/analytics/funnel"): {
+        "steps": [{"page": "*"}, {"event": "Signed Up"}, {"event": "Order Completed"}],
+        "start": "2026-01-01",
+        "end": "2026-01-31",
+        "conversion_days": 30,
+        "breakdown": "utm_source",
+        "segments": [],
+    },
+    ("POST", "/api/v1/analytics/customers"): {"kpi": {"figure": "customers"}},
+    ("POST", "/api/v1/analytics/segments"): {
+        "name": "Churned last month",
+        "kpi": {"figure": "churned"},
+    },
 }
 
 

@@ -98,6 +98,18 @@ EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("PATCH", "/api/v1/lifecycle/stages/{stage_id}"): {"admin", "marketer"},
     ("POST", "/api/v1/lifecycle/stages/{stage_id}/sub-stages"): {"admin", "marketer"},
     ("DELETE", "/api/v1/lifecycle/sub-stages/{sub_stage_id}"): {"admin", "marketer"},
+    ("GET", "/api/v1/analytics/settings"): ALL,
+    ("PATCH", "/api/v1/analytics/settings"): SEGMENT_MANAGERS,
+    ("GET", "/api/v1/analytics/kpis"): ALL,
+    ("GET", "/api/v1/analytics/kpis/history"): ALL,
+    ("GET", "/api/v1/analytics/dashboard"): ALL,
+    ("POST", "/api/v1/analytics/snapshots/take"): SEGMENT_MANAGERS,
+    ("POST", "/api/v1/analytics/funnel"): ALL,
+    ("GET", "/api/v1/analytics/cohorts"): ALL,
+    ("GET", "/api/v1/analytics/lifecycle"): ALL,
+    ("GET", "/api/v1/analytics/rfm"): ALL,
+    ("POST", "/api/v1/analytics/customers"): ALL,
+    ("POST", "/api/v1/analytics/segments"): SEGMENT_MANAGERS,
 }
 
 

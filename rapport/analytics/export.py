@@ -1,0 +1,102 @@
+"""Every report as CSV rows (the API's `format=csv` and the dashboards' CSV buttons
+give the same file)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from typing import Any
+
+from django.http import HttpResponse
+
+from rapport.analytics.kpis import DEFINITIONS, ORDER
+
+
+def kpis_rows(report: dict[str, Any]) -> Iterable[list]:
+    yield ["kpi", "value", "previous", "difference", "relative_change", "definition"]
+    for name in ORDER:
+        change = report["changes"][name]
+        yield [
+            name,
+            report["figures"][name],
+            report["previous"][name],
+            change["difference"],
+            change["relative"],
+            DEFINITIONS[name],
+        ]
+
+
+def history_rows(history: list[dict[str, Any]]) -> Iterable[list]:
+    yield ["day", *ORDER, "backfilled"]
+    for row in history:
+        yield [row["day"], *(row["figures"].get(name) for name in ORDER), row["backfilled"]]
+
+
+def funnel_rows(report: dict[str, Any]) -> Iterable[list]:
+    yield [
+        "group",
+        "step",
+        "label",
+        "customers",
+        "conversion_from_previous",
+        "conversion_from_start",
+        "median_seconds_from_previous",
+    ]
+    for group, steps in [("all", report["steps"])] + [
+        (g["value"], g["steps"]) for g in report["groups"]
+    ]:
+        for step in steps:
+            yield [
+                group,
+                step["step"],
+                step["label"],
+                step["customers"],
+                step["conversion_from_previous"],
+                step["conversion_from_start"],
+                step["median_seconds_from_previous"],
+            ]
+
+
+def cohorts_rows(report: dict[str, Any]) -> Iterable[list]:
+    yield ["cohort", "customers", "month", "active", "retention", "revenue_per_customer"]
+    for row in report["rows"]:
+        for k, active in enumerate(row["active"]):
+            yield [
+                row["cohort"],
+                row["customers"],
+                k,
+                active,
+                row["retention"][k],
+                row["revenue_per_customer"][k],
+            ]
+
+
+def loyalty_rows(report: dict[str, Any]) -> Iterable[list]:
+    yield ["month", "stage", "stage_name", "customers"]
+    for k, month in enumerate(report["months"]):
+        for row in report["stages"]:
+            yield [month, row["stage"], row.get("name", row["stage"]), row["customers"][k]]
+
+
+def rfm_rows(report: dict[str, Any]) -> Iterable[list]:
+    yield ["r", "fm", "cell", "customers", "revenue"]
+    for row in report["grid"]:
+        yield [row["r"], row["fm"], row["cell"], row["customers"], row["revenue"]]
+
+
+def _text(value: Any) -> Any:
+    # A spreadsheet runs a cell that starts with = + - @ as a formula.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return "" if value is None else value
+
+
+def csv_response(rows: Iterable[list], filename: str) -> HttpResponse:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in rows:
+        writer.writerow([_text(value) for value in row])
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
