@@ -186,13 +186,24 @@ def migrate(ctx: click.Context) -> None:
 
 
 def _register_app_commands(group: click.Group) -> None:
+    from rapport.analytics.cli import analytics
     from rapport.demo.cli import demo
     from rapport.identity.cli import identity
     from rapport.ingest.cli import import_
     from rapport.predictions.cli import models
     from rapport.tenancy.cli import quickstart, token, user, workspace
 
-    for command in (workspace, user, token, quickstart, import_, identity, models, demo):
+    for command in (
+        workspace,
+        user,
+        token,
+        quickstart,
+        import_,
+        identity,
+        models,
+        analytics,
+        demo,
+    ):
         group.add_command(command)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Avg, Count, Q, QuerySet, Sum
 from django.db.models.functions import Abs
+from django.utils.translation import gettext_noop
 
 from rapport.analytics.models import AnalyticsSettings
 from rapport.analytics.periods import Period
@@ -27,42 +28,63 @@ from rapport.segments.compiler import analytic_session, json_number, purchase_va
 from rapport.segments.models import SegmentMembership, SegmentSettings
 
 DEFINITIONS: dict[str, str] = {
-    "customers": "Customers known by the end of the period (first seen before it ended).",
-    "new_customers": "Customers first seen during the period.",
-    "active_customers": (
+    "customers": gettext_noop(
+        "Customers known by the end of the period (first seen before it ended)."
+    ),
+    "new_customers": gettext_noop("Customers first seen during the period."),
+    "active_customers": gettext_noop(
         "Customers who did something themselves in the period: any event except messages "
         "sent to them and their reactions to messages."
     ),
-    "churn_rate": (
+    "churn_rate": gettext_noop(
         "Of the customers active in the previous period of the same length, the share "
         "not active in this one."
     ),
-    "retention_rate": (
+    "retention_rate": gettext_noop(
         "Of the customers active in the previous period of the same length, the share "
         "active again in this one (1 - churn rate)."
     ),
-    "revenue": "Value of the purchases in the period minus the value refunded in it.",
-    "orders": "Purchase events in the period.",
-    "buyers": "Customers with at least one purchase in the period.",
-    "average_order_value": "Value of the period's purchases (before refunds) ÷ orders.",
-    "purchase_frequency": "Orders ÷ buyers: purchases per customer who bought.",
-    "clv_average": (
+    "revenue": gettext_noop("Value of the purchases in the period minus the value refunded in it."),
+    "orders": gettext_noop("Purchase events in the period."),
+    "buyers": gettext_noop("Customers with at least one purchase in the period."),
+    "average_order_value": gettext_noop(
+        "Value of the period's purchases (before refunds) ÷ orders."
+    ),
+    "purchase_frequency": gettext_noop("Orders ÷ buyers: purchases per customer who bought."),
+    "clv_average": gettext_noop(
         "Mean predicted lifetime value (the latest CLV model) of the customers in scope "
         "who have one."
     ),
-    "clv_total": "Sum of the predicted lifetime values of the customers in scope.",
-    "nps": (
+    "clv_total": gettext_noop("Sum of the predicted lifetime values of the customers in scope."),
+    "nps": gettext_noop(
         "Net Promoter Score: promoters (9-10) minus detractors (0-6), as a percentage of "
         "the survey answers (0-10) in the period; -100 to 100."
     ),
-    "nps_responses": "Survey answers with a 0-10 score in the period.",
-    "engagement_rate": (
+    "nps_responses": gettext_noop("Survey answers with a 0-10 score in the period."),
+    "engagement_rate": gettext_noop(
         "Customers active or reacting to a message (opened, clicked, tapped, replied) in "
         "the period, as a share of customers."
     ),
 }
-# The order the dashboard shows them in, and whether a rise is good news.
+# The order the dashboard shows them in, whether a rise is good news, and how to show it.
 ORDER = list(DEFINITIONS)
+KINDS = {
+    "customers": "count",
+    "new_customers": "count",
+    "active_customers": "count",
+    "churn_rate": "percent",
+    "retention_rate": "percent",
+    "revenue": "money",
+    "orders": "count",
+    "buyers": "count",
+    "average_order_value": "money",
+    "purchase_frequency": "ratio",
+    "clv_average": "money",
+    "clv_total": "money",
+    "nps": "score",
+    "nps_responses": "count",
+    "engagement_rate": "percent",
+}
 HIGHER_IS_BETTER = {name: name != "churn_rate" for name in ORDER}
 
 

@@ -101,13 +101,18 @@ def _yesterday(zone) -> date:
 
 
 def kpi_snapshots_take(
-    *, workspace_id: Any, day: date | None = None, backfill_days: int = 0
+    *,
+    workspace_id: Any,
+    day: date | None = None,
+    backfill_days: int = 0,
+    backfill_segments: bool = False,
 ) -> dict[str, Any]:
     """The KPIs of the 7, 30 and 90 days ending with `day` (default: yesterday, the
     last complete day in the workspace's time zone), for every customer and for the
     most recently refreshed segments; with `backfill_days`, also for that many days
-    before (marked as back-filled: computed now from today's data). Taking a day
-    again replaces its snapshots."""
+    before (marked as back-filled: computed now from today's data), for every customer
+    and, with `backfill_segments`, for the segments too. Taking a day again replaces
+    its snapshots."""
     workspace = Workspace.objects.get(pk=workspace_id)
     settings = analytics_settings_get(workspace_id=workspace_id)
     zone = zone_get(settings.timezone)
@@ -128,7 +133,8 @@ def kpi_snapshots_take(
         the_day = last - timedelta(days=back)
         for window in SNAPSHOT_WINDOWS:
             period = Period(the_day - timedelta(days=window - 1), the_day, zone)
-            for segment_id in [None, *segments]:
+            scopes = [None, *segments] if back == 0 or backfill_segments else [None]
+            for segment_id in scopes:
                 scope = kpis.Scope(workspace_id=workspace_id, segment_id=segment_id)
                 figures = kpis.kpis_compute(scope=scope, period=period, definitions=definitions)
                 seconds = figures.pop("seconds")

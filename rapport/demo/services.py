@@ -96,6 +96,9 @@ def demo_load(
     scored = time.perf_counter()
     say("predictions: lifetime value and churn risk")
     predictions = demo_predictions(workspace=workspace, actor=actor, now=end)
+    predicted = time.perf_counter()
+    say("KPI snapshots: the last 30 days")
+    snapshots = demo_snapshots(workspace=workspace)
     return {
         **summary,
         "accepted": stored,
@@ -103,12 +106,14 @@ def demo_load(
         "duplicate_pairs": duplicates,
         "segments": segments,
         "predictions": predictions,
+        "kpi_snapshots": snapshots,
         "seconds": {
             "ingest": round(ingested - started, 1),
             "resolve": round(resolved - ingested, 1),
             "duplicates": round(deduplicated - resolved, 1),
             "scoring": round(scored - deduplicated, 1),
-            "predictions": round(time.perf_counter() - scored, 1),
+            "predictions": round(predicted - scored, 1),
+            "snapshots": round(time.perf_counter() - predicted, 1),
         },
     }
 
@@ -229,6 +234,19 @@ def demo_segments(*, workspace, actor) -> dict[str, int]:
             )
         sizes[name] = segments.segment_refresh(segment=segment)["size"]
     return sizes
+
+
+DEMO_SNAPSHOT_DAYS = 30
+
+
+def demo_snapshots(*, workspace) -> int:
+    """The home dashboard's history: KPI snapshots of the last 30 days (back-filled from
+    the story, for every customer; the segments' for yesterday only)."""
+    from rapport.analytics.services import kpi_snapshots_take
+
+    return kpi_snapshots_take(workspace_id=workspace.pk, backfill_days=DEMO_SNAPSHOT_DAYS)[
+        "snapshots"
+    ]
 
 
 def _worker_batch() -> None:

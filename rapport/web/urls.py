@@ -2,6 +2,7 @@ from django.urls import path
 
 from rapport.web import (
     accounts,
+    analytics,
     customers,
     data,
     duplicates,
@@ -71,6 +72,15 @@ urlpatterns = [
     ),
     path("segments/<uuid:segment_id>/delete/", segments.segment_delete, name="segment_delete"),
     path("segments/<uuid:segment_id>/export/", segments.segment_export, name="segment_export"),
+    path("analytics/", analytics.dashboard, name="analytics"),
+    path("analytics/snapshots/", analytics.snapshots_take, name="analytics_snapshots_take"),
+    path("analytics/period/", analytics.period_report, name="analytics_period"),
+    path("analytics/funnel/", analytics.funnel_page, name="analytics_funnel"),
+    path("analytics/cohorts/", analytics.cohorts_page, name="analytics_cohorts"),
+    path("analytics/lifecycle/", analytics.loyalty_page, name="analytics_lifecycle"),
+    path("analytics/rfm/", analytics.rfm_page, name="analytics_rfm"),
+    path("analytics/customers/", analytics.customers_page, name="analytics_customers"),
+    path("analytics/customers/save/", analytics.customers_save, name="analytics_customers_save"),
     path("models/", predictions.models_page, name="models"),
     path("models/clv/train/", predictions.model_train, {"kind": "clv"}, name="model_train_clv"),
     path(

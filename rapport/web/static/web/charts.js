@@ -1,0 +1,66 @@
+// Draws the analytics charts: each element with data-chart="ID" gets the ECharts option
+// in the JSON script #ID (built by rapport/web/analytics.py). A point with an "href"
+// opens it (the customers behind the number). Buttons with data-png="ID" save the
+// chart as a PNG; CSV files come from the server.
+(function () {
+  "use strict";
+  if (typeof echarts === "undefined") return;
+  var FORMATS = {
+    percent: function (v) { return v == null ? "-" : (v * 100).toFixed(1) + "%"; },
+    money: function (v) {
+      return v == null ? "-" : Number(v).toLocaleString(undefined, { maximumFractionDigits: 2 });
+    },
+    ratio: function (v) { return v == null ? "-" : Number(v).toFixed(2); },
+    score: function (v) { return v == null ? "-" : Number(v).toFixed(1); },
+    count: function (v) { return v == null ? "-" : Number(v).toLocaleString(); }
+  };
+  var charts = {};
+
+  function draw(node) {
+    var source = document.getElementById(node.getAttribute("data-chart"));
+    if (!source) return;
+    var spec = JSON.parse(source.textContent);
+    var option = spec.option;
+    var format = FORMATS[spec.format];
+    if (format) {
+      option.tooltip = option.tooltip || {};
+      option.tooltip.valueFormatter = format;
+    }
+    var label = FORMATS[spec.labelFormat];
+    if (label) {
+      (option.series || []).forEach(function (series) {
+        series.label = series.label || {};
+        series.label.formatter = function (p) {
+          var v = Array.isArray(p.value) ? p.value[p.value.length - 1] : p.value;
+          return label(v);
+        };
+      });
+      if (option.visualMap) option.visualMap.formatter = label;
+    }
+    var chart = echarts.init(node, null, { renderer: "canvas" });
+    chart.setOption(option);
+    chart.on("click", function (point) {
+      if (point.data && point.data.href) window.location.href = point.data.href;
+    });
+    charts[node.getAttribute("data-chart")] = chart;
+    node.setAttribute("data-drawn", "true");
+  }
+
+  document.querySelectorAll("[data-chart]").forEach(draw);
+  window.addEventListener("resize", function () {
+    Object.keys(charts).forEach(function (id) { charts[id].resize(); });
+  });
+  document.querySelectorAll("[data-png]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var chart = charts[button.getAttribute("data-png")];
+      if (!chart) return;
+      var link = document.createElement("a");
+      link.href = chart.getDataURL({ type: "png", pixelRatio: 2, backgroundColor: "#fff" });
+      link.download = (button.getAttribute("data-filename") || "chart") + ".png";
+      document.body.appendChild(link);
+      link.click();
+      link.remove();
+    });
+  });
+  window.rapportCharts = charts;
+})();
