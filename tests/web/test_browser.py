@@ -372,3 +372,61 @@ def test_read_the_models_and_save_a_driver_as_a_segment(open_page, live_server, 
     phone.goto(f"{live_server.url}/models/")
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     shot(phone, "phone-predictions")
+
+
+def test_kpi_dashboard_funnel_and_cohorts_with_png_and_csv(open_page, live_server, tenant):
+    from datetime import date
+
+    from rapport.analytics.services import analytics_settings_update, kpi_snapshots_take
+    from rapport.segments.models import Segment
+    from tests.analytics.conftest import SHOP_EVENTS
+
+    analytics_settings_update(
+        workspace=tenant.workspace, actor=Actor.system("tests"), timezone="Europe/London"
+    )
+    tenant.send(*[{**call, "messageId": f"kpi-{n}"} for n, call in enumerate(SHOP_EVENTS)])
+    kpi_snapshots_take(workspace_id=tenant.workspace.pk, day=date(2026, 10, 31), backfill_days=31)
+    page = open_page()
+    base = live_server.url
+    sign_in(page, base, person(tenant, Role.ANALYST))
+    page.get_by_role("link", name="Analytics").click()
+    page.wait_for_selector('[data-chart="trend"][data-drawn]')
+    revenue = page.locator('[data-kpi="revenue"]')
+    assert "150.00" in revenue.inner_text()
+    assert "Value of the purchases in the period" in revenue.inner_text()
+    assert page.locator("[data-drawn]").count() == 16  # 15 cards and the trend
+    shot(page, "analytics-dashboard")
+    with page.expect_download() as png:
+        page.locator('[data-png="trend"]').click()
+    assert Path(png.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The funnel of October, broken down by campaign; the customers who went no further.
+    page.goto(f"{base}/analytics/funnel/?start=2026-10-01&end=2026-10-31&breakdown=utm_source")
+    page.wait_for_selector('[data-chart="funnel-chart"][data-drawn]')
+    shot(page, "analytics-funnel")
+    with page.expect_download() as exported:
+        page.get_by_role("link", name="CSV").click()
+    text = Path(exported.value.path()).read_text()
+    assert text.startswith("group,step,label,customers") and "google" in text
+    page.get_by_role("row", name=re.compile("2. Signed Up")).get_by_role(
+        "link", name="went no further"
+    ).click()
+    assert "1 customer" in page.content()
+    page.get_by_label("Save them as a static segment named").fill("Signed up, never bought")
+    page.get_by_role("button", name="Save as segment").click()
+    page.wait_for_url("**/segments/*/")
+    assert Segment.objects.get(workspace=tenant.workspace, name="Signed up, never bought").size == 1
+    # The cohort heat map: a click on a cell opens its customers.
+    page.goto(f"{base}/analytics/cohorts/?last_month=2026-10&months=3")
+    page.wait_for_selector('[data-chart="cohort-chart"][data-drawn]')
+    shot(page, "analytics-cohorts")
+    for path, chart in (("lifecycle", "loyalty-chart"), ("rfm", "rfm-revenue")):
+        page.goto(f"{base}/analytics/{path}/")
+        page.wait_for_selector(f'[data-chart="{chart}"][data-drawn]')
+        shot(page, f"analytics-{path}")
+    # On a phone the dashboard does not scroll sideways.
+    phone = open_page({"width": 390, "height": 844})
+    sign_in(phone, base, person(tenant, Role.AGENT))
+    phone.goto(f"{base}/analytics/")
+    phone.wait_for_selector('[data-chart="trend"][data-drawn]')
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    shot(phone, "phone-analytics")
