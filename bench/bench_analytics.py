@@ -50,8 +50,9 @@ def _fill(workspace_id: str, source_id: str) -> float:
         )
         chunk = 2_000_000
         for start in range(0, EVENTS, chunk):
-            # n %% 40: 0-3 orders, 4 a refund on every 5th, 5-10 page views (a third
-            # from a campaign), 11-12 sign-ups, 13-15 emails delivered, 16-17
+            # Each customer has 20 events (n / 20), spread over the two years; their kind
+            # is (n * 13) %% 40: 0-3 orders, 4 a refund (one in five), 5-10 page views (a
+            # third from a campaign), 11-12 sign-ups, 13-15 emails delivered, 16-17
             # opened, 18 an NPS answer, the rest product views.
             cursor.execute(
                 """
@@ -60,31 +61,32 @@ def _fill(workspace_id: str, source_id: str) -> float:
                        user_id, anonymous_id, group_id, previous_id, timestamp, received_at,
                        in_future, properties, traits, context, integrations)
                     SELECT md5('e' || n)::uuid, %s, %s, 'bench-' || n,
-                           md5('p' || (1 + (n * 7919) %% %s))::uuid,
-                           CASE WHEN n %% 40 BETWEEN 5 AND 10 THEN 'page' ELSE 'track' END,
-                           CASE WHEN n %% 40 < 4 THEN 'Order Completed'
-                                WHEN n %% 40 = 4 AND n %% 200 = 4 THEN 'Order Refunded'
-                                WHEN n %% 40 BETWEEN 5 AND 10 THEN '/'
-                                WHEN n %% 40 BETWEEN 11 AND 12 THEN 'Signed Up'
-                                WHEN n %% 40 BETWEEN 13 AND 15 THEN 'Email Delivered'
-                                WHEN n %% 40 BETWEEN 16 AND 17 THEN 'Email Opened'
-                                WHEN n %% 40 = 18 THEN 'Survey Answered'
+                           md5('p' || (1 + ((n / 20) * 7919) %% %s))::uuid,
+                           CASE WHEN k BETWEEN 5 AND 10 THEN 'page' ELSE 'track' END,
+                           CASE WHEN k < 4 THEN 'Order Completed'
+                                WHEN k = 4 AND (n / 40) %% 5 = 0 THEN 'Order Refunded'
+                                WHEN k BETWEEN 5 AND 10 THEN '/'
+                                WHEN k BETWEEN 11 AND 12 THEN 'Signed Up'
+                                WHEN k BETWEEN 13 AND 15 THEN 'Email Delivered'
+                                WHEN k BETWEEN 16 AND 17 THEN 'Email Opened'
+                                WHEN k = 18 THEN 'Survey Answered'
                                 ELSE 'Product Viewed' END,
-                           'user-' || (1 + (n * 7919) %% %s), '', '', '',
-                           %s - make_interval(secs => (n %% (%s * 86400))::float8),
+                           'user-' || (1 + ((n / 20) * 7919) %% %s), '', '', '',
+                           %s - make_interval(secs => ((n * 104729) %% (%s * 86400))::float8),
                            %s, false,
-                           CASE WHEN n %% 40 <= 4
+                           CASE WHEN k <= 4
                                 THEN jsonb_build_object('revenue', 5 + n %% 200)
-                                WHEN n %% 40 = 18
+                                WHEN k = 18
                                 THEN jsonb_build_object('score', n %% 11)
                                 ELSE '{}'::jsonb END,
                            '{}'::jsonb,
-                           CASE WHEN n %% 40 BETWEEN 5 AND 10 AND n %% 3 = 0
+                           CASE WHEN k BETWEEN 5 AND 10 AND n %% 3 = 0
                                 THEN jsonb_build_object('campaign', jsonb_build_object(
                                   'source', (ARRAY['google','facebook','newsletter'])[1 + n %% 3]))
                                 ELSE '{}'::jsonb END,
                            '{}'::jsonb
-                    FROM generate_series(%s::bigint, %s::bigint) AS n
+                    FROM (SELECT n, (n * 13) %% 40 AS k
+                          FROM generate_series(%s::bigint, %s::bigint) AS n) AS g
                     """,
                 [
                     workspace_id,

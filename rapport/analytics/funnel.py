@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
-from django.db.models import Q
+from django.db.models import F, Q
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -113,7 +113,7 @@ class FunnelQuery(BaseModel):
 def _occurrences(
     step: Step, scope: Scope, start: datetime, end: datetime, *, campaign: str | None = None
 ) -> list[np.ndarray]:
-    """(profile id as text, epoch seconds[, campaign field]) of every occurrence."""
+    """(customer key, epoch seconds[, campaign field]) of every occurrence."""
     if step.event is not None or step.page is not None:
         events = events_in(scope, start, end, end)
         if step.event is not None:
@@ -126,8 +126,9 @@ def _occurrences(
         if campaign:
             events = events.annotate(utm=json_text("context", f"campaign.{campaign}"))
             columns.append("utm")
-        texts = (0, 2) if campaign else (0,)
-        return columns_read(events.values_list(*columns), texts=texts, epochs=(1,))
+        return columns_read(
+            events.values_list(*columns), texts=(2,) if campaign else (), epochs=(1,), keys=(0,)
+        )
     if step.stage is not None:
         changes = LifecycleChange.objects.filter(
             workspace_id=scope.workspace_id, at__gte=start, at__lt=end
@@ -135,7 +136,9 @@ def _occurrences(
         members = scope.profile_ids(end)
         if members is not None:
             changes = changes.filter(profile_id__in=members)
-        return columns_read(changes.values_list("profile_id", "at"), texts=(0,), epochs=(1,))
+        return columns_read(
+            changes.values_list("profile_id", "at"), texts=(), epochs=(1,), keys=(0,)
+        )
     # A trait: when it was last set (its source), if it holds the value.
     profiles = Profile.objects.filter(
         workspace_id=scope.workspace_id, merged_into__isnull=True, traits__has_key=step.trait
@@ -145,17 +148,18 @@ def _occurrences(
         profiles = profiles.filter(pk__in=members)
     if step.value is not None:
         profiles = profiles.filter(**{f"traits__{step.trait}": step.value})
-    ids, stamps = columns_read(
+    keys, stamps = columns_read(
         profiles.annotate(at=json_text("trait_sources", f"{step.trait}.at")).values_list(
             "pk", "at"
         ),
-        texts=(0, 1),
+        texts=(1,),
+        keys=(0,),
     )
     seconds = np.array(
         [datetime.fromisoformat(s).timestamp() if s else np.nan for s in stamps], dtype=float
     )
     keep = (seconds >= start.timestamp()) & (seconds < end.timestamp())
-    return [ids[keep], seconds[keep]]
+    return [keys[keep], seconds[keep]]
 
 
 def _reached_after(
@@ -168,8 +172,8 @@ def _reached_after(
     span_ms: int,
 ) -> np.ndarray:
     """For customers `who` (codes) each at time `after`: the time of their first
-    occurrence strictly later and no later than their `deadline`, or NaN. One sorted key per
-    occurrence (customer, then milliseconds since `base`) and one binary search per
+    occurrence strictly later and no later than their `deadline`, or NaN. One sorted key
+    per occurrence (customer, then milliseconds since `base`) and one binary search per
     customer, all vectorised."""
     found = np.full(len(who), np.nan)
     if not len(codes) or not len(who):
@@ -190,6 +194,14 @@ def _reached_after(
     return found
 
 
+def _codes(entrants: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The entrant index of each key, and which keys are entrants at all."""
+    if not len(entrants):
+        return np.zeros(len(keys), dtype=np.int64), np.zeros(len(keys), dtype=bool)
+    position = np.minimum(np.searchsorted(entrants, keys), len(entrants) - 1)
+    return position, entrants[position] == keys
+
+
 def funnel_compute(*, query: FunnelQuery, period: Period, scope: Scope, definitions: Definitions):
     """Customers reaching each step, conversion from the step before and from the
     first, and the median time from the step before; per group if broken down. Also
@@ -203,15 +215,17 @@ def funnel_compute(*, query: FunnelQuery, period: Period, scope: Scope, definiti
     if query.breakdown and query.breakdown.startswith("utm"):
         campaign = query.breakdown[4:]
     first = _occurrences(query.steps[0], scope, start, end, campaign=campaign)
-    ids, seconds = first[0], first[1]
+    keys, seconds = first[0], first[1]
     # The first occurrence per customer enters the funnel.
-    order = np.lexsort((seconds, ids.astype(str)))
-    ids_sorted = ids[order].astype(str)
-    entrants, at = np.unique(ids_sorted, return_index=True)
-    entered_at = seconds[order][at]
+    order = np.lexsort((seconds, keys))
+    sorted_keys = keys[order]
+    firsts = np.ones(len(sorted_keys), dtype=bool)
+    firsts[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    entrants = sorted_keys[firsts]
+    entered_at = seconds[order][firsts]
     groups_of = None
     if campaign:
-        utm = first[2][order][at]
+        utm = first[2][order][firsts]
         groups_of = np.array([u if u else "(none)" for u in utm], dtype=object)
     deadline = (
         entered_at + query.conversion_days * 86400
@@ -222,14 +236,8 @@ def funnel_compute(*, query: FunnelQuery, period: Period, scope: Scope, definiti
     base = start.timestamp()
     span_ms = int((horizon - start).total_seconds() * 1000) + 2
     for step in query.steps[1:]:
-        occurrence_ids, occurrence_seconds = _occurrences(step, scope, start, horizon)[:2]
-        codes = np.searchsorted(entrants, occurrence_ids.astype(str))
-        codes = np.clip(codes, 0, max(0, len(entrants) - 1))
-        known = (
-            entrants[codes] == occurrence_ids.astype(str)
-            if len(entrants)
-            else np.zeros(0, dtype=bool)
-        )
+        occurrence_keys, occurrence_seconds = _occurrences(step, scope, start, horizon)[:2]
+        codes, known = _codes(entrants, occurrence_keys)
         previous = times[-1]
         alive = np.nonzero(~np.isnan(previous))[0]
         found = np.full(len(entrants), np.nan)
@@ -247,21 +255,17 @@ def funnel_compute(*, query: FunnelQuery, period: Period, scope: Scope, definiti
     result: dict[str, Any] = {"period": period.as_dict(), "steps": steps, "groups": []}
     if query.breakdown == "segment":
         for segment_id in query.segments:
-            members = set(
-                map(
-                    str,
-                    SegmentMembership.objects.filter(segment_id=segment_id, entered_at__lt=end)
-                    .filter(Q(left_at__isnull=True) | Q(left_at__gte=end))
-                    .values_list("profile_id", flat=True),
-                )
-            )
-            mask = np.array([e in members for e in entrants], dtype=bool)
+            members = SegmentMembership.objects.filter(
+                segment_id=segment_id, entered_at__lt=end
+            ).filter(Q(left_at__isnull=True) | Q(left_at__gte=end))
+            member_keys = columns_read(members.values_list("profile_id"), texts=(), keys=(0,))[0]
+            mask = np.isin(entrants, member_keys)
             result["groups"].append(
                 {"value": str(segment_id), "steps": _summary(query, [t[mask] for t in times])}
             )
     elif groups_of is not None:
         values, counts = np.unique(groups_of.astype(str), return_counts=True)
-        for value in values[np.argsort(-counts)][:MAX_GROUPS]:
+        for value in values[np.argsort(-counts, kind="stable")][:MAX_GROUPS]:
             mask = groups_of == value
             result["groups"].append(
                 {"value": value, "steps": _summary(query, [t[mask] for t in times])}
@@ -297,7 +301,7 @@ def _summary(query: FunnelQuery, times: list[np.ndarray]) -> list[dict[str, Any]
 
 
 def funnel_members(
-    members: tuple, *, step: int, outcome: str = "reached", group: str | None = None
+    members: tuple, *, workspace_id: Any, step: int, outcome: str = "reached", group=None
 ) -> list[str]:
     """Profile ids of the customers who reached step `step` (1-based), or reached it and
     went no further ("dropped"), optionally in one group of the breakdown."""
@@ -307,4 +311,9 @@ def funnel_members(
         mask &= np.isnan(times[step])
     if group is not None and groups_of is not None:
         mask &= groups_of == group
-    return [str(e) for e in entrants[mask]]
+    wanted = entrants[mask]
+    if not len(wanted):
+        return []
+    live = Profile.objects.filter(workspace_id=workspace_id, merged_into__isnull=True)
+    ids, keys = columns_read(live.annotate(k=F("id")).values_list("id", "k"), texts=(0,), keys=(1,))
+    return sorted(str(pk) for pk in ids[np.isin(keys, wanted)])

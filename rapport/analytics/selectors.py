@@ -188,7 +188,9 @@ def funnel_customers(
         scope=scope_get(workspace, query.segment),
         definitions=definitions_get(workspace=workspace),
     )
-    return funnel.funnel_members(result["_members"], step=step, outcome=outcome, group=group)
+    return funnel.funnel_members(
+        result["_members"], workspace_id=workspace.pk, step=step, outcome=outcome, group=group
+    )
 
 
 def _month(value: str | None, field: str, default: date) -> date:

@@ -519,6 +519,19 @@ def _flat(query_dict) -> dict:
 # --- Cohorts, the loyalty curve, RFM --------------------------------------------------
 
 
+def _heat_scale(top: float) -> dict:
+    """A heat map's colour scale, from nothing to its largest cell, under the chart."""
+    return {
+        "min": 0,
+        "max": top or 1,
+        "calculable": True,
+        "orient": "horizontal",
+        "left": "center",
+        "bottom": 0,
+        "inRange": {"color": ["#f0f4ff", "#2454d6"]},
+    }
+
+
 @workspace_page("analytics.read")
 def cohorts_page(request: HttpRequest) -> HttpResponse:
     workspace = request.principal.workspace
@@ -570,15 +583,7 @@ def cohorts_page(request: HttpRequest) -> HttpResponse:
             "inverse": True,
             "data": [row["cohort"] for row in report["rows"]],
         },
-        "visualMap": {
-            "min": 0,
-            "max": max(values) or 1,
-            "calculable": True,
-            "orient": "horizontal",
-            "left": "center",
-            "bottom": 0,
-            "inRange": {"color": ["#f0f4ff", "#2454d6"]},
-        },
+        "visualMap": _heat_scale(max(values)),
         "series": [
             {
                 "type": "heatmap",
@@ -681,15 +686,7 @@ def rfm_page(request: HttpRequest) -> HttpResponse:
             "grid": {"left": 48, "right": 16, "top": 16, "bottom": 72},
             "xAxis": {"type": "category", "name": "FM", "data": ["1", "2", "3", "4", "5"]},
             "yAxis": {"type": "category", "name": "R", "data": ["1", "2", "3", "4", "5"]},
-            "visualMap": {
-                "min": 0,
-                "max": top,
-                "calculable": True,
-                "orient": "horizontal",
-                "left": "center",
-                "bottom": 0,
-                "inRange": {"color": ["#f0f4ff", "#2454d6"]},
-            },
+            "visualMap": _heat_scale(top),
             "series": [
                 {
                     "type": "heatmap",

@@ -65,3 +65,21 @@ def test_a_date_column_counts_whole_days_and_an_empty_result_has_every_column(te
 
     empty = columns_read(Profile.objects.none().values_list("id", "first_seen_at"), epochs=[1])
     assert [len(column) for column in empty] == [0, 0]
+
+
+@pytest.mark.django_db
+def test_uuid_keys_are_the_last_64_bits_without_a_python_string_per_row(tenant):
+    from rapport.core.columns import uuid_key
+
+    made = [Profile.objects.create(workspace_id=tenant.workspace.pk) for _ in range(5)]
+    query = (
+        Profile.objects.filter(pk__in=[p.pk for p in made])
+        .order_by("created_at", "id")
+        .values_list("id", "first_seen_at")
+    )
+    keys, _ = columns_read(query, keys=[0], epochs=[1])
+    assert keys.dtype == np.uint64
+    assert list(keys) == [int(p.pk) & (2**64 - 1) for p in made]
+    assert uuid_key(str(made[0].pk)) == uuid_key(made[0].pk) == keys[0]
+    empty = columns_read(Profile.objects.none().values_list("id"), keys=[0])[0]
+    assert empty.dtype == np.uint64 and len(empty) == 0
