@@ -196,7 +196,7 @@ RAPPORT_RFM_REFRESH_SECONDS = int(os.environ.get("RAPPORT_RFM_REFRESH_SECONDS", 
 RAPPORT_MODELS_TRAIN_SECONDS = int(os.environ.get("RAPPORT_MODELS_TRAIN_SECONDS", "604800"))
 RAPPORT_MODELS_SCORE_SECONDS = int(os.environ.get("RAPPORT_MODELS_SCORE_SECONDS", "86400"))
 # How often the KPI snapshots are taken (each takes yesterday, the last complete day).
-RAPPORT_KPI_SNAPSHOT_SECONDS = int(os.environ.get("RAPPORT_KPI_SNAPSHOT_SECONDS", "21600"))
+RAPPORT_KPI_SNAPSHOT_SECONDS = int(os.environ.get("RAPPORT_KPI_SNAPSHOT_SECONDS", "86400"))
 
 # --- Internationalisation -------------------------------------------------------------
 
