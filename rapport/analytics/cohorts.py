@@ -89,10 +89,15 @@ def cohorts_compute(
     first_month = month_add(last_month, -(months - 1))
     bounds = month_starts(first_month, months, zone)
     value = purchase_value(d.value_properties)
+    cohort = _cohort_members(scope, d, by, bounds)
+    activity = events_in(scope, bounds[0], bounds[-1], bounds[-1]).exclude(event__in=d.not_activity)
+    if by == "signup":
+        # Only the cohorts' customers are grouped by month (a cheap range of profiles;
+        # at a million customers 5.4 s instead of 6.7). The first purchases, a grouped
+        # query, cost more as a semi-join than they save.
+        activity = activity.filter(profile_id__in=cohort.values("pk"))
     activity = (
-        events_in(scope, bounds[0], bounds[-1], bounds[-1])
-        .exclude(event__in=d.not_activity)
-        .annotate(
+        activity.annotate(
             m=_bucket("timestamp", bounds),
             money=Case(
                 When(event=d.purchase_event, then=value),
@@ -105,7 +110,6 @@ def cohorts_compute(
         .annotate(r=Sum("money"))
         .values_list("profile_id", "m", "r")
     )
-    cohort = _cohort_members(scope, d, by, bounds)
     with transaction.atomic():
         analytic_session()
         activity_sql, activity_params = activity.query.sql_with_params()
