@@ -115,6 +115,16 @@ def cohorts_compute(
         activity_sql, activity_params = activity.query.sql_with_params()
         cohort_sql, cohort_params = cohort.query.sql_with_params()
         with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                # The cohorts once, into a table the planner has statistics of (a
+                # customer's first purchase is a grouped query over every order).
+                cursor.execute(
+                    "CREATE TEMPORARY TABLE analytics_cohort (pid, c) ON COMMIT DROP AS "
+                    + cohort_sql,
+                    cohort_params,
+                )
+                cursor.execute("ANALYZE analytics_cohort")
+                cohort_sql, cohort_params = "SELECT pid, c FROM analytics_cohort", []
             cursor.execute(
                 f"WITH a(pid, m, r) AS ({activity_sql}), c(pid, c) AS ({cohort_sql}) "  # noqa: S608 - the ORM's SQL, values bound
                 "SELECT c.c, a.m, COUNT(*), SUM(a.r) FROM a JOIN c ON c.pid = a.pid "
@@ -127,6 +137,9 @@ def cohorts_compute(
                 cohort_params,
             )
             sizes = dict(cursor.fetchall())
+            if connection.vendor == "postgresql":
+                # Gone now, not at the commit: a caller's transaction may ask again.
+                cursor.execute("DROP TABLE analytics_cohort")
     active = np.zeros((months, months), dtype=np.int64)
     revenue = np.zeros((months, months))
     for c, m, n, r in cells:

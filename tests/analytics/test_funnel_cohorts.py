@@ -144,3 +144,17 @@ def test_the_loyalty_curve_counts_stages_at_each_month_end(shop):
     assert totals == [0, everyone, everyone]
     churned = next(row for row in report["stages"] if row["stage"] == "churned")
     assert churned["customers"][2] - churned["customers"][1] >= 1
+
+
+def test_cohorts_twice_in_one_transaction(shop):
+    from django.db import transaction
+
+    from rapport.analytics.services import analytics_data_changed
+
+    with transaction.atomic():
+        for by in ("signup", "first_purchase", "signup"):
+            analytics_data_changed(shop.workspace.pk, [])
+            report = selectors.cohorts_report(
+                workspace=shop.workspace, by=by, last_month="2026-10", months=2
+            )
+            assert report["cached"] is False and len(report["rows"]) == 2
