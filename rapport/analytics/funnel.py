@@ -35,6 +35,9 @@ from rapport.segments.compiler import json_text
 from rapport.segments.models import LifecycleChange, SegmentMembership
 
 BREAKDOWNS = ("utm_source", "utm_medium", "utm_campaign", "segment")
+# Where the Segment spec keeps the UTM parameters: `context.campaign`, with utm_campaign
+# as its `name`.
+CAMPAIGN_FIELDS = {"utm_source": "source", "utm_medium": "medium", "utm_campaign": "name"}
 MAX_GROUPS = 20
 
 
@@ -213,7 +216,7 @@ def funnel_compute(*, query: FunnelQuery, period: Period, scope: Scope, definiti
         horizon = end + timedelta(days=query.conversion_days)
     campaign = None
     if query.breakdown and query.breakdown.startswith("utm"):
-        campaign = query.breakdown[4:]
+        campaign = CAMPAIGN_FIELDS[query.breakdown]
     first = _occurrences(query.steps[0], scope, start, end, campaign=campaign)
     keys, seconds = first[0], first[1]
     # The first occurrence per customer enters the funnel.

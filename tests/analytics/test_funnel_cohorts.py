@@ -158,3 +158,11 @@ def test_cohorts_twice_in_one_transaction(shop):
                 workspace=shop.workspace, by=by, last_month="2026-10", months=2
             )
             assert report["cached"] is False and len(report["rows"]) == 2
+
+
+def test_the_utm_campaign_is_the_campaign_name_of_the_spec(shop):
+    report = selectors.funnel_report(
+        workspace=shop.workspace, query=_funnel(breakdown="utm_campaign")
+    )
+    groups = {g["value"]: g["steps"][0]["customers"] for g in report["groups"]}
+    assert groups == {"(none)": 2, "brand": 1}
