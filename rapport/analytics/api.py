@@ -25,7 +25,7 @@ Format = Literal["json", "csv"]
 CUSTOMERS_SHOWN = 100
 
 
-class SettingsOut(Schema):
+class AnalyticsSettingsOut(Schema):
     timezone: str
     refund_event: str
     nps_event: str
@@ -34,7 +34,7 @@ class SettingsOut(Schema):
     engagement_events: list[str]
 
 
-class SettingsPatch(Schema):
+class AnalyticsSettingsPatch(Schema):
     model_config = ConfigDict(extra="forbid")
 
     timezone: str | None = Field(None, min_length=1, max_length=64)
@@ -52,7 +52,7 @@ class SnapshotTakeIn(Schema):
     backfill_days: int = Field(0, ge=0, le=730, strict=True)
 
 
-class QueuedOut(Schema):
+class SnapshotsQueuedOut(Schema):
     task_id: str
 
 
@@ -119,7 +119,7 @@ class CustomersOut(Schema):
     customers: list[CustomerOut]
 
 
-class SegmentCreatedOut(Schema):
+class DrillSegmentOut(Schema):
     id: uuid.UUID
     name: str
     kind: str
@@ -131,13 +131,13 @@ def _read(request: HttpRequest):
     return request.auth.workspace
 
 
-@router.get("/settings", response=SettingsOut, summary="What the KPIs count")
+@router.get("/settings", response=AnalyticsSettingsOut, summary="What the KPIs count")
 def settings_get(request: HttpRequest):
     return services.analytics_settings_get(workspace_id=_read(request).pk)
 
 
-@router.patch("/settings", response=SettingsOut, summary="Change what the KPIs count")
-def settings_update(request: HttpRequest, payload: SettingsPatch):
+@router.patch("/settings", response=AnalyticsSettingsOut, summary="Change what the KPIs count")
+def settings_update(request: HttpRequest, payload: AnalyticsSettingsPatch):
     request.auth.require("analytics.manage")
     return services.analytics_settings_update(
         workspace=request.auth.workspace,
@@ -189,7 +189,7 @@ def dashboard_get(
 
 @router.post(
     "/snapshots/take",
-    response={202: QueuedOut},
+    response={202: SnapshotsQueuedOut},
     summary="Take (or retake) KPI snapshots, back-filling past days (a worker)",
 )
 def snapshots_take(request: HttpRequest, payload: SnapshotTakeIn):
@@ -307,7 +307,7 @@ def customers_post(request: HttpRequest, payload: DrillIn):
 
 @router.post(
     "/segments",
-    response={201: SegmentCreatedOut},
+    response={201: DrillSegmentOut},
     summary="Save the customers behind a number as a static segment",
 )
 def drill_segment_create(request: HttpRequest, payload: DrillSegmentIn):

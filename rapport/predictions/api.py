@@ -53,7 +53,7 @@ class QueuedOut(Schema):
     task_id: str
 
 
-class SettingsOut(Schema):
+class PredictionSettingsOut(Schema):
     churn_label: str
     churn_event: str
     churn_horizon_days: int
@@ -67,7 +67,7 @@ class SettingsOut(Schema):
     last_error_at: datetime | None
 
 
-class SettingsPatch(Schema):
+class PredictionSettingsPatch(Schema):
     model_config = ConfigDict(extra="forbid")
 
     churn_label: Literal["event", "inactive", "trait"] | None = None
@@ -165,14 +165,16 @@ def models_score(request: HttpRequest):
     return Status(202, {"task_id": str(result.id)})
 
 
-@router.get("/settings", response=SettingsOut, summary="What counts as churn; CLV horizon")
+@router.get(
+    "/settings", response=PredictionSettingsOut, summary="What counts as churn; CLV horizon"
+)
 def settings_get(request: HttpRequest):
     request.auth.require("models.read")
     return selectors.prediction_settings(workspace=request.auth.workspace)
 
 
-@router.patch("/settings", response=SettingsOut, summary="Change what counts as churn")
-def settings_update(request: HttpRequest, payload: SettingsPatch):
+@router.patch("/settings", response=PredictionSettingsOut, summary="Change what counts as churn")
+def settings_update(request: HttpRequest, payload: PredictionSettingsPatch):
     request.auth.require("models.manage")
     return services.prediction_settings_update(
         workspace=request.auth.workspace,

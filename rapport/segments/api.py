@@ -114,12 +114,12 @@ class TrendPoint(Schema):
     size: int
 
 
-class SettingsOut(Schema):
+class SegmentSettingsOut(Schema):
     purchase_event: str
     value_properties: list[str]
 
 
-class SettingsPatch(Schema):
+class SegmentSettingsPatch(Schema):
     model_config = ConfigDict(extra="forbid")
 
     purchase_event: str | None = Field(None, min_length=1, max_length=255)
@@ -199,14 +199,14 @@ def segment_preview(request: HttpRequest, payload: RuleIn):
     }
 
 
-@router.get("/settings", response=SettingsOut, summary="The purchase event RFM reads")
+@router.get("/settings", response=SegmentSettingsOut, summary="The purchase event RFM reads")
 def segment_settings_get(request: HttpRequest):
     request.auth.require("segments.read")
     return services.segment_settings_get(workspace=request.auth.workspace)
 
 
-@router.patch("/settings", response=SettingsOut, summary="Name the purchase event")
-def segment_settings_update(request: HttpRequest, payload: SettingsPatch):
+@router.patch("/settings", response=SegmentSettingsOut, summary="Name the purchase event")
+def segment_settings_update(request: HttpRequest, payload: SegmentSettingsPatch):
     request.auth.require("segments.manage")
     return services.segment_settings_update(
         workspace=request.auth.workspace,

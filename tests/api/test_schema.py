@@ -1,0 +1,43 @@
+"""The OpenAPI document names each schema by its class: two request or response
+classes of the same name in different apps would silently share one entry, and the
+documentation (and these tests, which read it) would show one app's fields for the
+other's endpoint."""
+
+import importlib
+import inspect
+import pkgutil
+
+from pydantic import BaseModel
+
+import rapport
+from rapport.api import api
+
+
+def test_schema_class_names_are_unique_across_the_apps():
+    seen: dict[str, str] = {}
+    for app in pkgutil.iter_modules(rapport.__path__):
+        try:
+            module = importlib.import_module(f"rapport.{app.name}.api")
+        except ModuleNotFoundError:
+            continue
+        for name, value in vars(module).items():
+            if (
+                inspect.isclass(value)
+                and issubclass(value, BaseModel)
+                and value.__module__ == module.__name__
+            ):
+                assert name not in seen, f"{name} is defined in {seen.get(name)} and {module}"
+                seen[name] = module.__name__
+
+
+def test_each_settings_endpoint_documents_its_own_fields():
+    paths = api.get_openapi_schema()["paths"]
+    schemas = api.get_openapi_schema()["components"]["schemas"]
+
+    def body_fields(path: str) -> set[str]:
+        ref = paths[path]["patch"]["requestBody"]["content"]["application/json"]["schema"]
+        return set(schemas[ref["$ref"].rsplit("/", 1)[-1]]["properties"])
+
+    assert "purchase_event" in body_fields("/api/v1/segments/settings")
+    assert "churn_label" in body_fields("/api/v1/models/settings")
+    assert "timezone" in body_fields("/api/v1/analytics/settings")
