@@ -186,38 +186,43 @@ def kpis_compute(*, scope: Scope, period: Period, definitions: Definitions) -> d
     began = time.perf_counter()
     with transaction.atomic():
         analytic_session()
-        customers = customers_in(scope, end).count()
-        new = customers_in(scope, end).filter(first_seen_at__gte=start).count()
+        # One pass over the period's events for everything but churn.
+        known = customers_in(scope, end).aggregate(
+            customers=Count("pk"), new=Count("pk", filter=Q(first_seen_at__gte=start))
+        )
+        customers, new = known["customers"], known["new"]
         active_now = active_events(scope, d, start, end, end)
         active_before = active_events(scope, d, previous.start, previous.end, end)
-        active = _distinct(active_now)
         before = _distinct(active_before)
         churned = _distinct(active_before.exclude(profile_id__in=active_now.values("profile_id")))
-        engaged = _distinct(engaged_events(scope, d, start, end, end))
-        value = purchase_value(d.value_properties)
-        purchases = (
+        purchase = Q(event=d.purchase_event)
+        answer = Q(event=d.nps_event, score__gte=0, score__lte=10)
+        figures = (
             events_in(scope, start, end, end)
-            .filter(event=d.purchase_event)
+            .annotate(
+                value=purchase_value(d.value_properties),
+                score=json_number("properties", d.nps_property),
+            )
             .aggregate(
-                orders=Count("id"), value=Sum(value), buyers=Count("profile_id", distinct=True)
+                active=Count("profile_id", distinct=True, filter=~Q(event__in=d.not_activity)),
+                engaged=Count("profile_id", distinct=True, filter=~Q(event__in=d.message_events)),
+                orders=Count("id", filter=purchase),
+                gross=Sum("value", filter=purchase),
+                buyers=Count("profile_id", distinct=True, filter=purchase),
+                refunded=Sum(Abs("value"), filter=Q(event=d.refund_event)),
+                n=Count("id", filter=answer),
+                promoters=Count("id", filter=answer & Q(score__gte=9)),
+                detractors=Count("id", filter=answer & Q(score__lte=6)),
             )
         )
-        refunded = (
-            events_in(scope, start, end, end)
-            .filter(event=d.refund_event)
-            .aggregate(value=Sum(Abs(value)))["value"]
-        )
-        answers = (
-            events_in(scope, start, end, end)
-            .filter(event=d.nps_event)
-            .annotate(score=json_number("properties", d.nps_property))
-            .filter(score__gte=0, score__lte=10)
-            .aggregate(
-                n=Count("id"),
-                promoters=Count("id", filter=Q(score__gte=9)),
-                detractors=Count("id", filter=Q(score__lte=6)),
-            )
-        )
+        active, engaged = figures["active"], figures["engaged"]
+        purchases = {
+            "orders": figures["orders"],
+            "value": figures["gross"],
+            "buyers": figures["buyers"],
+        }
+        refunded = figures["refunded"]
+        answers = {k: figures[k] for k in ("n", "promoters", "detractors")}
         clv_scores = ClvScore.objects.filter(
             workspace_id=scope.workspace_id, profile__merged_into__isnull=True
         )

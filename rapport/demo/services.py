@@ -39,6 +39,7 @@ def demo_load(
     end: datetime | None = None,
     resolve: Callable[[], None] | None = None,
     progress: Callable[[str], None] | None = None,
+    snapshot_days: int | None = None,
 ) -> dict:
     """Generate the demo company and feed it to `workspace`. Loading the same seed
     again stores nothing twice (each call has a fixed messageId). `resolve` runs the
@@ -97,8 +98,10 @@ def demo_load(
     say("predictions: lifetime value and churn risk")
     predictions = demo_predictions(workspace=workspace, actor=actor, now=end)
     predicted = time.perf_counter()
-    say("KPI snapshots: the last 30 days")
-    snapshots = demo_snapshots(workspace=workspace)
+    days = DEMO_SNAPSHOT_DAYS if snapshot_days is None else snapshot_days
+    if days:
+        say(f"KPI snapshots: the last {days} days")
+    snapshots = demo_snapshots(workspace=workspace, days=days) if days else 0
     return {
         **summary,
         "accepted": stored,
@@ -239,14 +242,12 @@ def demo_segments(*, workspace, actor) -> dict[str, int]:
 DEMO_SNAPSHOT_DAYS = 30
 
 
-def demo_snapshots(*, workspace) -> int:
-    """The home dashboard's history: KPI snapshots of the last 30 days (back-filled from
-    the story, for every customer; the segments' for yesterday only)."""
+def demo_snapshots(*, workspace, days: int = DEMO_SNAPSHOT_DAYS) -> int:
+    """The home dashboard's history: KPI snapshots of the last `days` days (back-filled
+    from the story, for every customer; the segments' for yesterday only)."""
     from rapport.analytics.services import kpi_snapshots_take
 
-    return kpi_snapshots_take(workspace_id=workspace.pk, backfill_days=DEMO_SNAPSHOT_DAYS)[
-        "snapshots"
-    ]
+    return kpi_snapshots_take(workspace_id=workspace.pk, backfill_days=days)["snapshots"]
 
 
 def _worker_batch() -> None:

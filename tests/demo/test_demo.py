@@ -48,7 +48,14 @@ def test_the_story_keeps_its_promises(summary_only):
 @pytest.fixture
 def loaded():
     tenant = tenant_create("Northwind", sample_data=False)
-    summary = demo_load(workspace=tenant.workspace, customers=CUSTOMERS, months=12, seed=3, end=END)
+    summary = demo_load(
+        workspace=tenant.workspace,
+        customers=CUSTOMERS,
+        months=12,
+        seed=3,
+        end=END,
+        snapshot_days=0,
+    )
     return tenant.workspace, summary
 
 
@@ -114,7 +121,7 @@ def test_the_planted_churn_driver_is_found_in_the_data(loaded):
 
 def test_loading_the_same_seed_again_stores_nothing_twice(loaded):
     workspace, summary = loaded
-    demo_load(workspace=workspace, customers=CUSTOMERS, months=12, seed=3, end=END)
+    demo_load(workspace=workspace, customers=CUSTOMERS, months=12, seed=3, end=END, snapshot_days=0)
     assert Event.objects.filter(workspace=workspace).count() == summary["calls"]
 
 
@@ -135,6 +142,9 @@ def test_the_command_loads_a_workspace_and_refuses_bad_sizes(tmp_path):
     assert loaded.returncode == 0, loaded.stderr
     summary = json.loads(loaded.stdout)
     assert summary["customers"] == 25 and summary["accepted"] == summary["calls"]
+    # The home dashboard's history: 31 days of every customer's KPIs (3 windows), and
+    # yesterday's of each segment.
+    assert summary["kpi_snapshots"] >= 31 * 3
     refused = run("demo", "--customers", "0")
     assert refused.returncode != 0 and "customers" in refused.stderr
     assert "Traceback" not in refused.stderr
@@ -171,7 +181,9 @@ def test_the_demo_has_lifetime_value_and_churn_risk():
     # Enough customers for 20 cancellations in each of the two horizons churn is
     # validated on (the 300 of the other tests have about 15).
     workspace = tenant_create("Northwind", sample_data=False).workspace
-    summary = demo_load(workspace=workspace, customers=1500, months=12, seed=3, end=END)
+    summary = demo_load(
+        workspace=workspace, customers=1500, months=12, seed=3, end=END, snapshot_days=0
+    )
     predictions = summary["predictions"]
     assert "clv_error" not in predictions and "churn_error" not in predictions
     assert PredictionModel.objects.filter(workspace=workspace, kind="clv").exists()
