@@ -17,7 +17,13 @@ import os
 import time
 from datetime import UTC, datetime
 
-from bench.filled import event_indexes_dropped, postgresql_ready, timed, workspace_filled
+from bench.filled import (
+    event_indexes_dropped,
+    postgresql_ready,
+    profiles_generated,
+    timed,
+    workspace_filled,
+)
 
 PROFILES = int(os.environ.get("BENCH_SEGMENT_PROFILES", "1000000"))
 EVENTS = int(os.environ.get("BENCH_SEGMENT_EVENTS", "20000000"))
@@ -34,20 +40,7 @@ def _fill(workspace_id: str, source_id: str) -> float:
     with event_indexes_dropped():
         now = datetime.now(UTC)
         with connection.cursor() as cursor:
-            cursor.execute(
-                """
-                INSERT INTO profiles_profile
-                  (id, workspace_id, traits, trait_sources, first_seen_at, last_seen_at,
-                   created_at, updated_at)
-                SELECT md5('p' || n)::uuid, %s,
-                       jsonb_build_object('plan', (ARRAY['free','pro','team'])[1 + n %% 3],
-                                          'name', 'Person ' || n, 'age', 18 + n %% 60),
-                       '{}'::jsonb, %s - make_interval(days => (n %% %s)::int),
-                       %s - make_interval(days => ((n * 7) %% 200)::int), %s, %s
-                FROM generate_series(1::bigint, %s::bigint) AS n
-                """,
-                [workspace_id, now, DAYS, now, now, now, PROFILES],
-            )
+            profiles_generated(cursor, workspace_id, PROFILES, DAYS, now)
             chunk = 2_000_000
             for start in range(0, EVENTS, chunk):
                 cursor.execute(

@@ -53,3 +53,22 @@ def event_indexes_dropped() -> Iterator[None]:
     with connection.schema_editor() as editor:
         for index in indexes:
             editor.add_index(Event, index)
+
+
+def profiles_generated(cursor, workspace_id: str, count: int, days: int, now) -> None:
+    """`count` profiles straight into the table: ids md5('p' || n), a plan, a name and an
+    age, first seen up to `days` ago, last seen up to 200 days ago."""
+    cursor.execute(
+        """
+        INSERT INTO profiles_profile
+          (id, workspace_id, traits, trait_sources, first_seen_at, last_seen_at,
+           created_at, updated_at)
+        SELECT md5('p' || n)::uuid, %s,
+               jsonb_build_object('plan', (ARRAY['free','pro','team'])[1 + n %% 3],
+                                  'name', 'Person ' || n, 'age', 18 + n %% 60),
+               '{}'::jsonb, %s - make_interval(days => (n %% %s)::int),
+               %s - make_interval(days => ((n * 7) %% 200)::int), %s, %s
+        FROM generate_series(1::bigint, %s::bigint) AS n
+        """,
+        [workspace_id, now, days, now, now, now, count],
+    )

@@ -163,6 +163,15 @@ def customers_in(scope: Scope, at: datetime) -> QuerySet:
     return profiles if members is None else profiles.filter(pk__in=members)
 
 
+def clv_scores_in(scope: Scope, at: datetime) -> QuerySet:
+    """The current CLV scores of the scope's live customers (members as of `at`)."""
+    scores = ClvScore.objects.filter(
+        workspace_id=scope.workspace_id, profile__merged_into__isnull=True
+    )
+    members = scope.profile_ids(at)
+    return scores if members is None else scores.filter(profile_id__in=members)
+
+
 def _distinct(events: QuerySet) -> int:
     return events.values("profile_id").distinct().count()
 
@@ -223,13 +232,7 @@ def kpis_compute(*, scope: Scope, period: Period, definitions: Definitions) -> d
         }
         refunded = figures["refunded"]
         answers = {k: figures[k] for k in ("n", "promoters", "detractors")}
-        clv_scores = ClvScore.objects.filter(
-            workspace_id=scope.workspace_id, profile__merged_into__isnull=True
-        )
-        members = scope.profile_ids(end)
-        if members is not None:
-            clv_scores = clv_scores.filter(profile_id__in=members)
-        clv = clv_scores.aggregate(average=Avg("clv"), total=Sum("clv"))
+        clv = clv_scores_in(scope, end).aggregate(average=Avg("clv"), total=Sum("clv"))
     gross = float(purchases["value"] or 0)
     orders = purchases["orders"]
     churn = _ratio(churned, before)
@@ -326,11 +329,5 @@ def kpi_customers(*, scope: Scope, period: Period, definitions: Definitions, fig
         )
         return answers.filter(condition).values("profile_id").distinct()
     if figure == "clv":
-        scores = ClvScore.objects.filter(
-            workspace_id=scope.workspace_id, profile__merged_into__isnull=True
-        )
-        members = scope.profile_ids(end)
-        return (scores if members is None else scores.filter(profile_id__in=members)).values(
-            "profile_id"
-        )
+        return clv_scores_in(scope, end).values("profile_id")
     raise ValueError(figure)
