@@ -16,6 +16,8 @@ import orjson
 from django.db import connection, models
 from django.utils import timezone
 
+from rapport.core.rows import statement_run
+
 
 def _sqlite_converter(field: models.Field) -> Callable[[Any], Any]:
     if isinstance(field, models.JSONField):
@@ -89,29 +91,30 @@ def rows_update(
     pk = meta.pk
     targets = [meta.get_field(name) for name in fields]
     table = connection.ops.quote_name(meta.db_table)
+    if connection.vendor == "postgresql":
+        record_fields = [pk, *targets]
+        document = orjson.dumps(
+            [{f.column: row[f.attname] for f in record_fields} for row in rows], default=str
+        ).decode()
+        assignments = ", ".join(
+            f"{connection.ops.quote_name(f.column)} = r.{connection.ops.quote_name(f.column)}"
+            for f in targets
+        )
+        key = connection.ops.quote_name(pk.column)
+        statement_run(
+            f"UPDATE {table} SET {assignments} "
+            f"FROM jsonb_to_recordset(%s::jsonb) AS r({_record_type(record_fields)}) "
+            f"WHERE {table}.{key} = r.{key}",
+            [document],
+            by_key=True,
+        )
+        return
+    converters = [(f.attname, _sqlite_converter(f)) for f in [*targets, pk]]
+    values = [tuple(convert(row[name]) for name, convert in converters) for row in rows]
+    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in targets)
+    key = connection.ops.quote_name(pk.column)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            record_fields = [pk, *targets]
-            document = orjson.dumps(
-                [{f.column: row[f.attname] for f in record_fields} for row in rows], default=str
-            ).decode()
-            assignments = ", ".join(
-                f"{connection.ops.quote_name(f.column)} = r.{connection.ops.quote_name(f.column)}"
-                for f in targets
-            )
-            key = connection.ops.quote_name(pk.column)
-            cursor.execute(
-                f"UPDATE {table} SET {assignments} "
-                f"FROM jsonb_to_recordset(%s::jsonb) AS r({_record_type(record_fields)}) "
-                f"WHERE {table}.{key} = r.{key}",
-                [document],
-            )
-        else:
-            converters = [(f.attname, _sqlite_converter(f)) for f in [*targets, pk]]
-            values = [tuple(convert(row[name]) for name, convert in converters) for row in rows]
-            assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in targets)
-            key = connection.ops.quote_name(pk.column)
-            cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {key} = %s", values)
+        cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {key} = %s", values)
 
 
 def rows_widen(
@@ -135,36 +138,38 @@ def rows_widen(
     stamp = any(f.name == "updated_at" for f in meta.concrete_fields)
     now = [timezone.now()] if stamp else []
     touch = ", updated_at = %s" if stamp else ""
+    if connection.vendor == "postgresql":
+        keys, lows, highs = (list(column) for column in zip(*rows, strict=True))
+        # Bound on the server: three array parameters, dumped by psycopg's C code.
+        statement_run(
+            f"UPDATE {table} AS t SET {lo} = LEAST(t.{lo}, r.low), "
+            f"{hi} = GREATEST(t.{hi}, r.high){touch} "
+            f"FROM unnest(%s::{meta.pk.db_type(connection)}[], "
+            f"%s::{low_field.db_type(connection)}[], %s::{high_field.db_type(connection)}[]) "
+            f"AS r(key, low, high) WHERE t.{key} = r.key",
+            [*now, keys, lows, highs],
+            by_key=True,
+        )
+        return
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            keys, lows, highs = (list(column) for column in zip(*rows, strict=True))
-            cursor.execute(
-                f"UPDATE {table} AS t SET {lo} = LEAST(t.{lo}, r.low), "
-                f"{hi} = GREATEST(t.{hi}, r.high){touch} "
-                f"FROM unnest(%s::{meta.pk.db_type(connection)}[], "
-                f"%s::{low_field.db_type(connection)}[], %s::{high_field.db_type(connection)}[]) "
-                f"AS r(key, low, high) WHERE t.{key} = r.key",
-                [*now, keys, lows, highs],
-            )
-        else:
-            convert_key = _sqlite_converter(meta.pk)
-            convert_low, convert_high = _sqlite_converter(low_field), _sqlite_converter(high_field)
-            extra = [connection.ops.adapt_datetimefield_value(now[0])] if stamp else []
-            cursor.executemany(
-                f"UPDATE {table} SET {lo} = MIN(COALESCE({lo}, %s), %s), "
-                f"{hi} = MAX(COALESCE({hi}, %s), %s){touch} WHERE {key} = %s",
-                [
-                    (
-                        convert_low(low_value),
-                        convert_low(low_value),
-                        convert_high(high_value),
-                        convert_high(high_value),
-                        *extra,
-                        convert_key(pk),
-                    )
-                    for pk, low_value, high_value in rows
-                ],
-            )
+        convert_key = _sqlite_converter(meta.pk)
+        convert_low, convert_high = _sqlite_converter(low_field), _sqlite_converter(high_field)
+        extra = [connection.ops.adapt_datetimefield_value(now[0])] if stamp else []
+        cursor.executemany(
+            f"UPDATE {table} SET {lo} = MIN(COALESCE({lo}, %s), %s), "
+            f"{hi} = MAX(COALESCE({hi}, %s), %s){touch} WHERE {key} = %s",
+            [
+                (
+                    convert_low(low_value),
+                    convert_low(low_value),
+                    convert_high(high_value),
+                    convert_high(high_value),
+                    *extra,
+                    convert_key(pk),
+                )
+                for pk, low_value, high_value in rows
+            ],
+        )
 
 
 def rows_insert_select(model: type[models.Model], columns: Sequence[str], queryset) -> int:

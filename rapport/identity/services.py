@@ -12,6 +12,7 @@ import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
@@ -24,6 +25,7 @@ from uuid_utils.compat import uuid7
 
 from rapport.core.bulk import rows_insert, rows_update, rows_widen
 from rapport.core.errors import ConflictError, InvalidInputError, NotFoundError
+from rapport.core.rows import rows_read
 from rapport.identity import duplicates
 from rapport.identity.graph import DEFAULT_LIMITS, DEFAULT_PRIORITIES, Graph, Rules
 from rapport.identity.models import (
@@ -200,9 +202,11 @@ def _load_graph(workspace_id: Any, carried: list[list[Identity]], rules: Identit
     what that profile holds), so its profile's identifiers are not read."""
     wanted = {identity for identities in carried for identity in identities}
     owner: dict[Identity, uuid.UUID] = {}
-    for kind, value, profile_id in Identifier.objects.filter(
-        workspace_id=workspace_id, value__any={identity.value for identity in wanted}
-    ).values_list("kind", "value", "profile_id"):
+    for kind, value, profile_id in rows_read(
+        Identifier.objects.filter(
+            workspace_id=workspace_id, value__any={identity.value for identity in wanted}
+        ).values_list("kind", "value", "profile_id")
+    ):
         identity = Identity(kind, value)
         if identity in wanted:
             owner[identity] = profile_id
@@ -215,8 +219,10 @@ def _load_graph(workspace_id: Any, carried: list[list[Identity]], rules: Identit
     held: dict[uuid.UUID, set[Identity]] = defaultdict(set)
     # By profile id alone (ids are unique, and these came from the workspace's own
     # identifiers): the profile index then serves it whatever the planner's statistics.
-    for kind, value, profile_id in Identifier.objects.filter(profile_id__any=growing).values_list(
-        "kind", "value", "profile_id"
+    for kind, value, profile_id in rows_read(
+        Identifier.objects.filter(profile_id__any=growing).values_list(
+            "kind", "value", "profile_id"
+        )
     ):
         identity = Identity(kind, value)
         held[profile_id].add(identity)
@@ -229,17 +235,31 @@ def _load_graph(workspace_id: Any, carried: list[list[Identity]], rules: Identit
     )
 
 
-PROFILE_FIELDS = [
-    "traits",
-    "trait_sources",
-    "first_seen_at",
-    "last_seen_at",
-    "merged_into_id",
-    "updated_at",
-]
+# What resolution, merges and unmerges change of a profile (and `updated_at`).
+PROFILE_FIELDS = ["traits", "trait_sources", "first_seen_at", "last_seen_at", "merged_into_id"]
 
 
-def _profiles_save(profiles: Iterable[Profile]) -> None:
+@dataclass(slots=True)
+class ProfileState:
+    """The part of a profile resolution reads and writes: a batch reads hundreds, and a
+    model instance each costs more than resolving their events."""
+
+    pk: uuid.UUID
+    traits: dict
+    trait_sources: dict
+    first_seen_at: datetime | None
+    last_seen_at: datetime | None
+    merged_into_id: uuid.UUID | None
+
+
+def _profile_states(ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ProfileState]:
+    return {
+        row[0]: ProfileState(*row)
+        for row in rows_read(Profile.objects.filter(pk__any=ids).values_list("pk", *PROFILE_FIELDS))
+    }
+
+
+def _profiles_save(profiles: Iterable[Profile | ProfileState]) -> None:
     """Save what resolution, merges and unmerges change, in one statement."""
     now = timezone.now()
     rows_update(
@@ -248,7 +268,7 @@ def _profiles_save(profiles: Iterable[Profile]) -> None:
             {"id": p.pk, **{f: getattr(p, f) for f in PROFILE_FIELDS}, "updated_at": now}
             for p in profiles
         ],
-        fields=PROFILE_FIELDS,
+        fields=[*PROFILE_FIELDS, "updated_at"],
     )
 
 
@@ -261,7 +281,7 @@ def _person_traits(event) -> bool:
     return bool(event.traits) and event.type != EventType.GROUP
 
 
-def _apply_traits(profile: Profile, event: Event) -> bool:
+def _apply_traits(profile: Profile | ProfileState, event: Event) -> bool:
     """Latest value wins, with when and from where it was set."""
     changed = False
     for name, value in (event.traits or {}).items():
@@ -276,7 +296,7 @@ def _apply_traits(profile: Profile, event: Event) -> bool:
     return changed
 
 
-def _combine_traits(survivor: Profile, merged: Profile) -> None:
+def _combine_traits(survivor: Profile | ProfileState, merged: Profile | ProfileState) -> None:
     for name, source in merged.trait_sources.items():
         if _newer(survivor.trait_sources.get(name), datetime.fromisoformat(source["at"])):
             survivor.traits[name] = merged.traits.get(name)
@@ -348,12 +368,7 @@ def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
         # written whole; for the rest only first and last seen move, in one statement.
         merging = {m.merged for m in graph.merges} | {m.survivor for m in graph.merges}
         with_traits = {final[e.id] for e in events if _person_traits(e) and e.id in final}
-        profiles = {
-            p.pk: p
-            for p in Profile.objects.filter(
-                pk__any=with_traits | merging | {graph.live(p) for p in merging}
-            )
-        }
+        profiles = _profile_states(with_traits | merging | {graph.live(p) for p in merging})
         _merges_apply(workspace_id, graph, profiles)
         rows_update(
             Event,
@@ -428,7 +443,7 @@ def _merge_rows(
     )
 
 
-def _merges_apply(workspace_id: Any, graph: Graph, profiles: dict[uuid.UUID, Profile]) -> None:
+def _merges_apply(workspace_id: Any, graph: Graph, profiles: dict[uuid.UUID, ProfileState]) -> None:
     """The merges resolution found in a batch, in a few statements whatever their
     number: identifiers and stored events of every merged profile move to the live
     profile at the end of its chain; the rarer account memberships and consents move
@@ -484,7 +499,7 @@ def _merges_apply(workspace_id: Any, graph: Graph, profiles: dict[uuid.UUID, Pro
     )
 
 
-def _combine_profiles(survivor: Profile, merged: Profile) -> None:
+def _combine_profiles(survivor: Profile | ProfileState, merged: Profile | ProfileState) -> None:
     """Traits (latest wins) and first/last seen of `merged` into `survivor`."""
     _combine_traits(survivor, merged)
     if merged.first_seen_at and (

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from rapport.core.errors import ConflictError, InvalidInputError
+from rapport.core.rows import rows_read
 from rapport.ingest import files
 from rapport.ingest.models import Event, ImportJob, QuarantinedEvent
 from rapport.ingest.spec import Invalid, Refused, event_parse, refused_from
@@ -211,7 +212,7 @@ def events_dispatched(*, workspace_id: Any, message_ids: list[str]) -> list[Disp
                 if value is not None
             },
         )
-        for row in rows
+        for row in rows_read(rows)
     ]
 
 

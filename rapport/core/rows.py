@@ -1,0 +1,75 @@
+"""Read (and write) thousands of rows a statement with little Python work per value.
+
+Django's PostgreSQL cursor binds parameters on the client, quoting every element of a
+list in Python, and loads every timestamp through a Python subclass of psycopg's loader
+and every JSON value through `json.loads`. For a worker's batch of 5,000 events that is
+most of the time the read takes. Here the statement is bound on the server (a list is
+one array parameter, dumped by psycopg's C code), results come in binary, timestamps
+are loaded by psycopg's C loader (in the session's time zone, UTC, as Django's are) and
+JSON by orjson. Elsewhere (SQLite) the queryset runs as usual.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from django.core.exceptions import EmptyResultSet
+from django.db import connection, transaction
+
+
+def _cursor():
+    """A server-side binding cursor on Django's own connection (and transaction)."""
+    import psycopg
+    from psycopg.types.datetime import TimestamptzBinaryLoader, TimestamptzLoader
+    from psycopg.types.json import set_json_loads
+
+    connection.ensure_connection()
+    cursor = psycopg.Cursor(connection.connection)
+    # psycopg's own classes, which it swaps for their C versions.
+    cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
+    cursor.adapters.register_loader("timestamptz", TimestamptzBinaryLoader)
+    set_json_loads(orjson.loads, cursor)
+    return cursor
+
+
+def rows_read(queryset) -> list[tuple]:
+    """The rows of a `values_list` queryset (not flat) as tuples. On PostgreSQL every
+    column must be one Django reads without a converter of its own: text, numbers,
+    UUIDs, timestamps, JSON (whole or a key of it)."""
+    if connection.vendor != "postgresql":
+        return list(queryset)
+    try:
+        sql, params = queryset.query.get_compiler(connection=connection).as_sql()
+    except EmptyResultSet:
+        return []
+    with _cursor() as cursor:
+        cursor.execute(sql, params, binary=True)
+        return cursor.fetchall()
+
+
+def statement_run(sql: str, params: Sequence[Any], *, by_key: bool = False) -> int:
+    """Run one PostgreSQL statement bound on the server (lists as array parameters);
+    returns the rows it changed.
+
+    `by_key`: the statement joins a batch of rows to a table by its primary key, and
+    is planned as one index probe a row. Otherwise the planner, which knows the batch's
+    length but takes every index probe for a read from disk, hashes the whole table
+    instead once the table is a few dozen times the batch: at 300,000 profiles that is
+    a quarter of a second a batch, growing with the table."""
+    with transaction.atomic(), _cursor() as cursor:
+        if by_key:
+            cursor.execute(
+                "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin'),"
+                " set_config('enable_hashjoin', 'off', true),"
+                " set_config('enable_mergejoin', 'off', true)"
+            )
+            hashjoin, mergejoin, *_ = cursor.fetchone()
+        cursor.execute(sql, params)
+        changed = cursor.rowcount
+        if by_key:
+            cursor.execute(
+                "SELECT set_config('enable_hashjoin', %s, true),"
+                " set_config('enable_mergejoin', %s, true)",
+                [hashjoin, mergejoin],
+            )
+        return changed

@@ -1,0 +1,58 @@
+"""Rows read fast (rapport.core.rows) are the rows Django reads, value for value and
+type for type, on whichever database the suite runs against."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+
+from rapport.core.rows import rows_read, statement_run
+from rapport.profiles.models import Profile
+
+T0 = datetime(2026, 3, 1, 12, 30, 15, 250000, tzinfo=UTC)
+
+
+@pytest.mark.django_db
+def test_rows_are_the_rows_django_reads(tenant):
+    ws = tenant.workspace.pk
+    made = [
+        Profile.objects.create(
+            workspace_id=ws,
+            first_seen_at=T0 if i % 2 == 0 else None,
+            traits={"name": text, "n": i, "nested": {"list": [1, "two", None]}} if i else {},
+        )
+        for i, text in enumerate(["", "Ünïcødé ✓", 'it\'s "quoted"', "a\\b"])
+    ]
+    query = (
+        Profile.objects.filter(workspace_id=ws, pk__any=[p.pk for p in made])
+        .order_by("created_at", "id")
+        .values_list("id", "first_seen_at", "traits", "traits__nested", "traits__absent")
+    )
+
+    fast = rows_read(query)
+
+    slow = list(query)
+    assert fast == slow
+    assert [type(v) for v in fast[0]] == [type(v) for v in slow[0]]
+    assert fast[0][1] == T0 and fast[0][1].utcoffset().total_seconds() == 0
+    assert fast[1][3] == {"list": [1, "two", None]} and fast[1][4] is None
+
+
+@pytest.mark.django_db
+def test_a_query_that_matches_nothing_reads_no_rows(tenant):
+    assert rows_read(Profile.objects.filter(pk__any=[]).values_list("id")) == []
+    assert rows_read(Profile.objects.filter(pk__in=[]).values_list("id")) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL statement")
+def test_a_statement_binds_a_list_as_one_array(tenant):
+    made = [Profile.objects.create(workspace_id=tenant.workspace.pk) for _ in range(3)]
+
+    changed = statement_run(
+        "UPDATE profiles_profile SET first_seen_at = %s WHERE id = ANY(%s)",
+        [T0, [p.pk for p in made[:2]]],
+    )
+
+    assert changed == 2
+    assert Profile.objects.filter(first_seen_at=T0).count() == 2
