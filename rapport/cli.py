@@ -159,6 +159,7 @@ def worker(queue_name: str, batch: bool, interval: float) -> None:
     django_setup()
     from django.core.management import call_command
 
+    from rapport.core.memory import long_lived_freeze
     from rapport.core.schedule import schedule_run_due, schedule_thread_start
 
     options: dict[str, Any] = {
@@ -172,6 +173,8 @@ def worker(queue_name: str, batch: bool, interval: float) -> None:
         schedule_run_due()
     else:
         schedule_thread_start()
+        # What start-up loaded stays for the process's life: out of the collector's scans.
+        long_lived_freeze()
     call_command("db_worker", **options)
 
 

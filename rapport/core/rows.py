@@ -9,6 +9,7 @@ are loaded by psycopg's C loader (in the session's time zone, UTC, as Django's a
 JSON by orjson. Elsewhere (SQLite) the queryset runs as usual.
 """
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +33,23 @@ def _cursor():
     return cursor
 
 
+_PLACEHOLDER = re.compile(r"%%|%s")
+
+
+def _lists_binary(sql: str, params: Sequence[Any]) -> str:
+    """The statement with each list parameter's placeholder made binary (`%b`): psycopg
+    then sends the array's elements as they are, without quoting each one in Python
+    (5,000 UUIDs: 1.7 ms instead of 14)."""
+    at = iter(params)
+
+    def placeholder(match: re.Match) -> str:
+        if match.group() == "%%":
+            return "%%"
+        return "%b" if isinstance(next(at), list) else "%s"
+
+    return _PLACEHOLDER.sub(placeholder, sql)
+
+
 def rows_read(queryset) -> list[tuple]:
     """The rows of a `values_list` queryset (not flat) as tuples. On PostgreSQL every
     column must be one Django reads without a converter of its own: text, numbers,
@@ -43,7 +61,7 @@ def rows_read(queryset) -> list[tuple]:
     except EmptyResultSet:
         return []
     with _cursor() as cursor:
-        cursor.execute(sql, params, binary=True)
+        cursor.execute(_lists_binary(sql, params), params, binary=True)
         return cursor.fetchall()
 
 
@@ -64,7 +82,7 @@ def statement_run(sql: str, params: Sequence[Any], *, by_key: bool = False) -> i
                 " set_config('enable_mergejoin', 'off', true)"
             )
             hashjoin, mergejoin, *_ = cursor.fetchone()
-        cursor.execute(sql, params)
+        cursor.execute(_lists_binary(sql, params), params)
         changed = cursor.rowcount
         if by_key:
             cursor.execute(

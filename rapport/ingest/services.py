@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from rapport.core.errors import ConflictError, InvalidInputError
+from rapport.core.memory import gc_paused
 from rapport.core.rows import rows_read
 from rapport.ingest import files
 from rapport.ingest.models import Event, ImportJob, QuarantinedEvent
@@ -185,9 +186,10 @@ def events_ingest_many(*, batches: list[IngestBatch]) -> list[IngestResult]:
 
 def events_dispatch(*, workspace_id: Any, message_ids: list[str]) -> int:
     """Hand stored events to every registered consumer, oldest first."""
-    events = events_dispatched(workspace_id=workspace_id, message_ids=message_ids)
-    for _, consumer in list(_CONSUMERS):
-        consumer(workspace_id, events)
+    with gc_paused():
+        events = events_dispatched(workspace_id=workspace_id, message_ids=message_ids)
+        for _, consumer in list(_CONSUMERS):
+            consumer(workspace_id, events)
     return len(events)
 
 

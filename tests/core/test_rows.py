@@ -56,3 +56,24 @@ def test_a_statement_binds_a_list_as_one_array(tenant):
 
     assert changed == 2
     assert Profile.objects.filter(first_seen_at=T0).count() == 2
+
+
+@pytest.mark.django_db
+def test_list_parameters_of_text_uuids_and_times_read_the_same(tenant):
+    ws = tenant.workspace.pk
+    made = [
+        Profile.objects.create(workspace_id=ws, first_seen_at=T0, traits={"name": f"100% {i}"})
+        for i in range(3)
+    ]
+    query = (
+        Profile.objects.filter(
+            workspace_id=ws,
+            pk__any=[p.pk for p in made[:2]],
+            first_seen_at__in=[T0],
+            traits__name__startswith="100%",
+        )
+        .order_by("id")
+        .values_list("id", "traits__name")
+    )
+
+    assert rows_read(query) == list(query) == [(p.pk, p.traits["name"]) for p in made[:2]]
