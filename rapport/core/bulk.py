@@ -57,9 +57,16 @@ def rows_insert(
         if not (isinstance(f, models.AutoField | models.BigAutoField) and f.attname not in rows[0])
     ]
     for field in fields:
-        for row in rows:
-            if field.attname not in row:
+        missing = [row for row in rows if field.attname not in row]
+        if not missing:
+            continue
+        if callable(field.default) and field.default not in (dict, list):
+            for row in missing:  # a value of its own each (a new id, the time)
                 row[field.attname] = field.get_default()
+        else:
+            default = field.get_default()  # written out at once: one object serves all
+            for row in missing:
+                row[field.attname] = default
     table = connection.ops.quote_name(model._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     with connection.cursor() as cursor:

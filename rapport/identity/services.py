@@ -207,9 +207,10 @@ def _load_graph(workspace_id: Any, carried: list[list[Identity]], rules: Identit
             workspace_id=workspace_id, value__any={identity.value for identity in wanted}
         ).values_list("kind", "value", "profile_id")
     ):
-        identity = Identity(kind, value)
-        if identity in wanted:
-            owner[identity] = profile_id
+        # A plain (kind, value) tuple is equal to, and hashes as, the Identity it names:
+        # the graph only looks owners up, and thousands of Identity objects cost more.
+        if (kind, value) in wanted:
+            owner[(kind, value)] = profile_id
     growing: set[uuid.UUID] = set()
     for identities in carried:
         owners = {owner.get(identity) for identity in identities}
