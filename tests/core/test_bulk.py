@@ -70,3 +70,27 @@ def test_rows_insert_skips_conflicts_and_rows_update_sets_fields(tenant):
     )
     assert Profile.objects.get(pk=new.pk).traits == {"plan": "pro", "quote": 'it\'s "fine"'}
     assert Profile.objects.get(pk=existing.pk).first_seen_at == T0
+
+
+@pytest.mark.django_db
+def test_rows_update_sets_plain_columns_and_nulls_alike(tenant):
+    ws = tenant.workspace.pk
+    a, b = _profile(ws, T0, T0), _profile(ws, T0, T0)
+    later = T0.replace(year=2027)
+
+    rows_update(
+        Profile,
+        [{"id": a.pk, "last_seen_at": later, "merged_into_id": b.pk}],
+        fields=["last_seen_at", "merged_into_id"],
+    )
+    rows_update(
+        Profile,
+        [{"id": b.pk, "last_seen_at": later, "merged_into_id": None}],
+        fields=["last_seen_at", "merged_into_id"],
+    )
+
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert (a.last_seen_at, a.merged_into_id) == (later, b.pk)
+    assert (b.last_seen_at, b.merged_into_id) == (later, None)
+    assert a.first_seen_at == b.first_seen_at == T0
