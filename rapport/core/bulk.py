@@ -37,10 +37,25 @@ def _record_type(fields: Sequence[models.Field]) -> str:
     )
 
 
-def _document(rows: Sequence[dict[str, Any]], fields: Sequence[models.Field]) -> str:
-    return orjson.dumps(
+def _records(
+    rows: Sequence[dict[str, Any]], fields: Sequence[models.Field]
+) -> tuple[str, list[Any]]:
+    """The rows as a PostgreSQL row source `r` with a column per field, and its
+    parameters. Plain columns, each of one Python type, travel as binary arrays expanded
+    by `unnest` (5,000 rows: 2 ms, against 15 ms to build a JSON document); rows with
+    JSON, or a column of mixed types (ids as UUIDs and as text), as one JSON document
+    expanded by `jsonb_to_recordset`."""
+    columns = [[row[f.attname] for row in rows] for f in fields]
+    if not any(isinstance(f, models.JSONField) for f in fields) and all(
+        len({type(v) for v in column} - {type(None)}) <= 1 for column in columns
+    ):
+        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+        names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        return f"unnest({arrays}) AS r({names})", columns
+    document = orjson.dumps(
         [{f.column: row[f.attname] for f in fields} for row in rows], default=str
     ).decode()
+    return f"jsonb_to_recordset(%s::jsonb) AS r({_record_type(fields)})", [document]
 
 
 def rows_insert(
@@ -69,22 +84,22 @@ def rows_insert(
                 row[field.attname] = default
     table = connection.ops.quote_name(model._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    if connection.vendor == "postgresql":
+        target = ", ".join(connection.ops.quote_name(c) for c in conflict)
+        source, params = _records(rows, fields)
+        statement_run(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {source} "
+            f"ON CONFLICT ({target}) DO NOTHING",
+            params,
+        )
+        return
+    converters = [(f.attname, _sqlite_converter(f)) for f in fields]
+    values = [tuple(convert(row[name]) for name, convert in converters) for row in rows]
+    placeholders = ", ".join(["%s"] * len(fields))
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            target = ", ".join(connection.ops.quote_name(c) for c in conflict)
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) "
-                f"SELECT {columns} FROM jsonb_to_recordset(%s::jsonb) AS r({_record_type(fields)}) "
-                f"ON CONFLICT ({target}) DO NOTHING",
-                [_document(rows, fields)],
-            )
-        else:
-            converters = [(f.attname, _sqlite_converter(f)) for f in fields]
-            values = [tuple(convert(row[name]) for name, convert in converters) for row in rows]
-            placeholders = ", ".join(["%s"] * len(fields))
-            cursor.executemany(
-                f"INSERT OR IGNORE INTO {table} ({columns}) VALUES ({placeholders})", values
-            )
+        cursor.executemany(
+            f"INSERT OR IGNORE INTO {table} ({columns}) VALUES ({placeholders})", values
+        )
 
 
 def rows_update(
@@ -105,21 +120,7 @@ def rows_update(
             for f in targets
         )
         key = connection.ops.quote_name(pk.column)
-        columns = [[row[f.attname] for row in rows] for f in record_fields]
-        if not any(isinstance(f, models.JSONField) for f in targets) and all(
-            None not in column for column in columns
-        ):
-            # Plain columns travel as binary arrays (5,000 rows: 2 ms, against 15 ms for
-            # a JSON document); JSON and NULLs as a document.
-            arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in record_fields)
-            names = ", ".join(connection.ops.quote_name(f.column) for f in record_fields)
-            source, params = f"unnest({arrays}) AS r({names})", columns
-        else:
-            document = orjson.dumps(
-                [{f.column: row[f.attname] for f in record_fields} for row in rows], default=str
-            ).decode()
-            source = f"jsonb_to_recordset(%s::jsonb) AS r({_record_type(record_fields)})"
-            params = [document]
+        source, params = _records(rows, record_fields)
         statement_run(
             f"UPDATE {table} SET {assignments} FROM {source} WHERE {table}.{key} = r.{key}",
             params,

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rapport.core.bulk import rows_insert, rows_update, rows_widen
+from rapport.identity.models import Identifier, IdentityCase
 from rapport.profiles.models import Profile
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -94,3 +95,59 @@ def test_rows_update_sets_plain_columns_and_nulls_alike(tenant):
     assert (a.last_seen_at, a.merged_into_id) == (later, b.pk)
     assert (b.last_seen_at, b.merged_into_id) == (later, None)
     assert a.first_seen_at == b.first_seen_at == T0
+
+
+@pytest.mark.django_db
+def test_rows_insert_takes_ids_as_uuids_or_text_and_nulls(tenant):
+    ws = tenant.workspace.pk
+    a = _profile(ws, T0, T0)
+    b = _profile(ws, T0, T0)
+
+    rows_insert(
+        Identifier,
+        [
+            {
+                "workspace_id": ws,
+                "profile_id": a.pk,
+                "kind": "email",
+                "value": "a@x.io",
+                "created_at": T0,
+            },
+            {
+                "workspace_id": str(ws),
+                "profile_id": str(b.pk),
+                "kind": "email",
+                "value": "b@x.io",
+                "created_at": T0,
+            },
+        ],
+        conflict=["workspace_id", "value", "kind"],
+    )
+    cases = [
+        {
+            "workspace_id": ws,
+            "message_id": "m1",
+            "kind": "email",
+            "value": "c@x.io",
+            "profile_id": None,
+            "reason": "limit",
+            "created_at": T0,
+        },
+        {
+            "workspace_id": ws,
+            "message_id": "m2",
+            "kind": "email",
+            "value": "d@x.io",
+            "profile_id": a.pk,
+            "reason": "limit",
+            "created_at": T0,
+        },
+    ]
+    rows_insert(IdentityCase, cases, conflict=["id"])
+
+    held = Identifier.objects.filter(workspace_id=ws, value__endswith="@x.io").values_list(
+        "value", "profile_id"
+    )
+    assert dict(held) == {"a@x.io": a.pk, "b@x.io": b.pk}
+    kept = IdentityCase.objects.filter(workspace_id=ws).values_list("message_id", "profile_id")
+    assert dict(kept) == {"m1": None, "m2": a.pk}
