@@ -9,8 +9,15 @@ class Profile(models.Model):
     another keeps its row (`merged_into`) so that the merge can be undone."""
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    # No constraint in the database: resolution inserts thousands of profiles a batch,
+    # and a deferred check of each is time taken from it. Deleting a workspace still
+    # deletes its profiles (Django's CASCADE).
     workspace = models.ForeignKey(
-        "tenancy.Workspace", on_delete=models.CASCADE, related_name="+", db_index=False
+        "tenancy.Workspace",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     # Latest value of each trait, and where and when each value came from:
     # {"plan": {"at": "2026-01-01T00:00:00+00:00", "source_id": "...", "message_id": "..."}}
