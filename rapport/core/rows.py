@@ -72,9 +72,10 @@ def statement_run(sql: str, params: Sequence[Any], *, by_key: bool = False) -> i
     `by_key`: the statement joins a batch of rows to a table by its primary key, and
     is planned as one index probe a row. Otherwise the planner, which knows the batch's
     length but takes every index probe for a read from disk, hashes the whole table
-    instead once the table is a few dozen times the batch: at 300,000 profiles that is
-    a quarter of a second a batch, growing with the table."""
-    with transaction.atomic(), _cursor() as cursor:
+    instead once the table is a few dozen times the batch: measured, 60 ms of a 300 ms
+    update of 3,000 of 70,000 profiles, and growing with the table."""
+    # One transaction for the statement and its planner settings; no savepoint of its own.
+    with transaction.atomic(savepoint=False), _cursor() as cursor:
         if by_key:
             cursor.execute(
                 "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin'),"

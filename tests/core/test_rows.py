@@ -77,3 +77,24 @@ def test_list_parameters_of_text_uuids_and_times_read_the_same(tenant):
     )
 
     assert rows_read(query) == list(query) == [(p.pk, p.traits["name"]) for p in made[:2]]
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner settings")
+def test_a_keyed_statement_leaves_the_planner_settings_as_they_were(tenant):
+    made = Profile.objects.create(workspace_id=tenant.workspace.pk)
+
+    statement_run(
+        "UPDATE profiles_profile AS t SET first_seen_at = r.at "
+        "FROM unnest(%s::uuid[], %s::timestamptz[]) AS r(id, at) WHERE t.id = r.id",
+        [[made.pk], [T0]],
+        by_key=True,
+    )
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin')"
+        )
+        assert cursor.fetchone() == ("on", "on")
+    made.refresh_from_db()
+    assert made.first_seen_at == T0
