@@ -2,9 +2,11 @@
 
 Django's `bulk_create` and `bulk_update` adapt values one by one and, for updates,
 build one CASE expression per field: thousands of rows cost seconds. These helpers send
-one statement a batch: on PostgreSQL the rows travel as one JSON document expanded by
-`jsonb_to_recordset`, on SQLite `executemany` runs a prepared statement. Columns and
-types come from the model, identifiers are quoted, every value is a bound parameter.
+one statement a batch: on PostgreSQL the rows travel as binary arrays expanded by
+`unnest` (or, with JSON columns, as one JSON document expanded by `jsonb_to_recordset`),
+bound on the server (`core.rows.statement_run`); on SQLite `executemany` runs a prepared
+statement. Columns and types come from the model, identifiers are quoted, every value
+is a bound parameter.
 """
 
 import uuid
@@ -158,7 +160,7 @@ def rows_widen(
     touch = ", updated_at = %s" if stamp else ""
     if connection.vendor == "postgresql":
         keys, lows, highs = (list(column) for column in zip(*rows, strict=True))
-        # Bound on the server: three array parameters, dumped by psycopg's C code.
+        # Bound on the server: three array parameters, sent in binary.
         statement_run(
             f"UPDATE {table} AS t SET {lo} = LEAST(t.{lo}, r.low), "
             f"{hi} = GREATEST(t.{hi}, r.high){touch} "
