@@ -3,8 +3,9 @@ attach, profiles that turn out to be one person are merged (and the merge record
 identifiers that would break a limit are dropped and the case recorded.
 
 A batch is resolved in memory (`graph.Graph`) and written back in a few bulk
-statements, under a per-workspace lock so that two workers never resolve the same
-workspace at once.
+statements, in two phases: the graph's changes under a per-workspace lock, one worker
+at a time; then the events' profiles, traits and first/last seen beside other workers
+(see `events_resolve`).
 """
 
 import hashlib
@@ -12,13 +13,14 @@ import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
 import phonenumbers
-from django.db import connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone
 from uuid_utils.compat import uuid7
@@ -253,10 +255,15 @@ class ProfileState:
     merged_into_id: uuid.UUID | None
 
 
-def _profile_states(ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ProfileState]:
+def _profile_states(
+    ids: Iterable[uuid.UUID], *, lock: bool = False
+) -> dict[uuid.UUID, ProfileState]:
+    """The profiles' states; `lock`: locked until the transaction ends, in id order."""
+    profiles = Profile.objects.filter(pk__any=sorted(ids))
+    if lock:
+        profiles = profiles.order_by("pk").select_for_update()
     return {
-        row[0]: ProfileState(*row)
-        for row in rows_read(Profile.objects.filter(pk__any=ids).values_list("pk", *PROFILE_FIELDS))
+        row[0]: ProfileState(*row) for row in rows_read(profiles.values_list("pk", *PROFILE_FIELDS))
     }
 
 
@@ -304,27 +311,117 @@ def _combine_traits(survivor: Profile | ProfileState, merged: Profile | ProfileS
             survivor.trait_sources[name] = source
 
 
+@dataclass(slots=True)
+class _Resolved:
+    """What the graph phase of a batch decided, for the apply phase to write."""
+
+    events: list
+    # Event id -> the profile it resolved to (live when the graph phase committed).
+    final: dict[uuid.UUID, uuid.UUID]
+    # Event id -> the profile it had when read (None until resolved once).
+    before: dict[uuid.UUID, uuid.UUID | None]
+    # Profiles the graph phase created, with the batch's first and last seen.
+    created: set[uuid.UUID]
+    dropped: list
+
+
+# Attempts at a batch when PostgreSQL ends one for a deadlock (rare: the apply phase of
+# two workers following the same merge chain).
+RESOLVE_ATTEMPTS = 3
+
+
 def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
     """Resolve stored events to profiles (the `events_dispatch` consumer). Returns how
-    many got a profile. Safe to run again on the same events."""
+    many got a profile. Safe to run again on the same events.
+
+    Two transactions on PostgreSQL, so that several workers resolve one workspace at
+    once: the *graph* phase (who owns which identifier, new profiles, merges) under the
+    workspace's lock, one worker at a time; then the *apply* phase (the events' profile,
+    traits, first and last seen), most of the work, beside other workers' phases. The
+    apply phase locks the profiles it writes and follows any merge another worker made
+    in between. Undoing a merge and erasing a person wait for batches in flight
+    (`_graph_rewrite_lock`). On SQLite, which has one writer, both phases are one
+    transaction."""
     events = sorted(events, key=attrgetter("timestamp", "id"))
     if not events:
         return 0
+    rules = identity_rules_get(workspace_id=workspace_id)
+    blocked = blocked_set(rules.blocked_values)
+    external = frozenset(rules.external_kinds or ())
+    # Parsing and normalising identifiers needs no lock.
+    carried = {event.id: _event_identities(event, rules, blocked, external) for event in events}
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            return _resolution_apply(
+                workspace_id, _resolution_graph(workspace_id, events, carried, rules)
+            )
+    retry = not connection.in_atomic_block
+    for attempt in range(1, RESOLVE_ATTEMPTS + 1):
+        try:
+            with _resolving(workspace_id):
+                resolved = _resolution_graph(workspace_id, events, carried, rules)
+                return _resolution_apply(workspace_id, resolved)
+        except OperationalError as error:
+            if not retry or attempt == RESOLVE_ATTEMPTS or not _deadlock(error):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _deadlock(error: Exception) -> bool:
+    return getattr(error.__cause__, "sqlstate", None) == "40P01"
+
+
+def _lock_key(workspace_id: Any) -> str:
+    return f"identity-apply:{workspace_id}"
+
+
+@contextmanager
+def _resolving(workspace_id: Any):
+    """A batch in flight, from its graph phase to the end of its apply phase (a shared
+    session lock: many batches at once, none while a merge is undone or a person erased)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_lock_shared(hashtextextended(%s, 0))", [_lock_key(workspace_id)]
+        )
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_unlock_shared(hashtextextended(%s, 0))",
+                    [_lock_key(workspace_id)],
+                )
+        except DatabaseError:
+            # The connection is gone, and its session locks with it.
+            pass
+
+
+def _graph_rewrite_lock(workspace_id: Any) -> None:
+    """For changes that move identifiers and events by rule rather than by merge chain
+    (unmerge, erasure): wait until no batch is between its two phases, and keep new ones
+    out until the transaction ends. Taken before the workspace lock, as batches do."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [_lock_key(workspace_id)]
+            )
+
+
+def _resolution_graph(
+    workspace_id: Any, events: list, carried: dict[uuid.UUID, list[Identity]], rules: IdentityRules
+) -> _Resolved:
+    """The graph phase: identifiers looked up and attached, new profiles created, the
+    merges the batch implies made. One worker of the workspace at a time."""
     with transaction.atomic():
         _workspace_lock(workspace_id)
-        rules = identity_rules_get(workspace_id=workspace_id)
-        blocked = blocked_set(rules.blocked_values)
-        external = frozenset(rules.external_kinds or ())
-        carried = {event.id: _event_identities(event, rules, blocked, external) for event in events}
-        event_profiles = {event.id: event.profile_id for event in events}
         suppressed = _suppressed(workspace_id, carried.values())
         if suppressed:
             # An erased person's identifiers: their events are dropped, not resolved.
             dropped = {e.id for e in events if suppressed.intersection(carried[e.id])}
             Event.objects.filter(pk__in=dropped).delete()
             events = [e for e in events if e.id not in dropped]
-            carried = {e.id: carried[e.id] for e in events}
-        graph = _load_graph(workspace_id, list(carried.values()), rules)
+        graph = _load_graph(workspace_id, [carried[e.id] for e in events], rules)
         resolved = {
             event.id: graph.resolve(carried[event.id], event_key=event.message_id)
             for event in events
@@ -335,11 +432,12 @@ def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
         for event in events:
             if event.id in final:
                 seen[final[event.id]].append(event.timestamp)
-        # New profiles are written with their first and last seen; traits follow below.
+        # New profiles are written with their first and last seen; traits follow in
+        # the apply phase.
         now = timezone.now()
         created = []
         for profile_id in graph.created:
-            times = seen.pop(profile_id, None)
+            times = seen.get(profile_id)
             created.append(
                 {
                     "id": profile_id,
@@ -365,22 +463,85 @@ def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
             ],
             conflict=["workspace_id", "value", "kind"],
         )
-        # Profiles whose traits may change or that take part in a merge are read and
-        # written whole; for the rest only first and last seen move, in one statement.
-        merging = {m.merged for m in graph.merges} | {m.survivor for m in graph.merges}
-        with_traits = {final[e.id] for e in events if _person_traits(e) and e.id in final}
-        profiles = _profile_states(with_traits | merging | {graph.live(p) for p in merging})
-        _merges_apply(workspace_id, graph, profiles)
+        if graph.merges:
+            merging = {m.merged for m in graph.merges} | {m.survivor for m in graph.merges}
+            profiles = _profile_states(merging | {graph.live(p) for p in merging}, lock=True)
+            _merges_apply(workspace_id, graph, profiles)
+            _profiles_save(profiles.values())
+    return _Resolved(
+        events=events,
+        final=final,
+        before={event.id: event.profile_id for event in events},
+        created=set(graph.created),
+        dropped=[
+            (d.event_key, d.identity, graph.live(d.profile) if d.profile else None, d.reason)
+            for d in graph.dropped
+        ],
+    )
+
+
+def _profiles_live_lock(ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """Each profile's live profile: itself, or the end of the merge chain another
+    worker made of it since. Every profile on the way is locked until the transaction
+    ends, so a merge (which locks both profiles first) waits for this batch's writes and
+    then moves them. A profile that no longer exists maps to nothing."""
+    ids = set(ids)
+    # Profile -> the profile it was merged into (None: live); absent: no such profile.
+    into: dict[uuid.UUID, uuid.UUID | None] = {}
+    asked: set[uuid.UUID] = set()
+    pending = ids
+    while pending:
+        asked |= pending
+        into.update(
+            rows_read(
+                Profile.objects.filter(pk__any=sorted(pending))
+                .order_by("pk")
+                .select_for_update(no_key=True)
+                .values_list("pk", "merged_into_id")
+            )
+        )
+        pending = {into[p] for p in pending if into.get(p) is not None} - asked
+    live: dict[uuid.UUID, uuid.UUID] = {}
+    for start in ids:
+        at, hops = start, 0
+        while into.get(at) is not None and hops < len(into):
+            at, hops = into[at], hops + 1
+        if at in into and into[at] is None:
+            live[start] = at
+    return live
+
+
+def _resolution_apply(workspace_id: Any, resolved: _Resolved) -> int:
+    """The apply phase: each event gets its profile (the live one, should another
+    worker have merged it meanwhile), traits and first/last seen move, the dropped
+    identifiers are recorded. Runs beside other workers' phases."""
+    with transaction.atomic():
+        live = _profiles_live_lock(set(resolved.final.values()))
+        final = {
+            event_id: live[profile_id]
+            for event_id, profile_id in resolved.final.items()
+            if profile_id in live
+        }
         rows_update(
             Event,
             [
                 {"id": event_id, "profile_id": profile_id}
                 for event_id, profile_id in final.items()
-                if event_profiles.get(event_id) != profile_id
+                if resolved.before.get(event_id) != profile_id
             ],
             fields=["profile_id"],
         )
-        for event in events:
+        seen: dict[uuid.UUID, list[datetime]] = defaultdict(list)
+        for event in resolved.events:
+            if event.id in final:
+                seen[final[event.id]].append(event.timestamp)
+        # Profiles whose traits may change are read and written whole; for the rest
+        # only first and last seen move, in one statement. A profile this batch created
+        # (and nobody merged since) already has them.
+        profiles = _profile_states(
+            {final[e.id] for e in resolved.events if _person_traits(e) and e.id in final}
+        )
+        for event in resolved.events:
             profile = profiles.get(final.get(event.id))
             if profile is not None and _person_traits(event):
                 _apply_traits(profile, event)
@@ -389,25 +550,26 @@ def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
             first, last = min(times), max(times)
             profile = profiles.get(profile_id)
             if profile is None:
-                seen_only.append((profile_id, first, last))
+                if profile_id not in resolved.created:
+                    seen_only.append((profile_id, first, last))
                 continue
             if profile.first_seen_at is None or first < profile.first_seen_at:
                 profile.first_seen_at = first
             if profile.last_seen_at is None or last > profile.last_seen_at:
                 profile.last_seen_at = last
-        rows_widen(Profile, seen_only, low="first_seen_at", high="last_seen_at")
+        rows_widen(Profile, sorted(seen_only), low="first_seen_at", high="last_seen_at")
         _profiles_save(profiles.values())
         IdentityCase.objects.bulk_create(
             [
                 IdentityCase(
                     workspace_id=workspace_id,
-                    message_id=dropped.event_key,
-                    kind=dropped.identity.kind,
-                    value=dropped.identity.value,
-                    profile_id=graph.live(dropped.profile) if dropped.profile else None,
-                    reason=dropped.reason,
+                    message_id=event_key,
+                    kind=identity.kind,
+                    value=identity.value,
+                    profile_id=live.get(profile_id, profile_id) if profile_id else None,
+                    reason=reason,
                 )
-                for dropped in graph.dropped
+                for event_key, identity, profile_id, reason in resolved.dropped
             ]
         )
     return len(final)
@@ -564,6 +726,7 @@ def profile_unmerge(*, merge: ProfileMerge, actor: Actor) -> ProfileMerge:
     events they identify; both profiles' traits and first/last seen are recomputed from
     their events. Events and identifiers that arrived since follow the same rule."""
     with transaction.atomic():
+        _graph_rewrite_lock(merge.workspace_id)
         _workspace_lock(merge.workspace_id)
         merge = ProfileMerge.objects.select_for_update().get(pk=merge.pk)
         if merge.unmerged_at is not None:
@@ -705,6 +868,7 @@ def profile_erase(*, profile: Profile, actor: Actor) -> dict[str, int]:
     suppressed so that later events carrying them are dropped. The audit entry keeps
     counts, never the data."""
     with transaction.atomic():
+        _graph_rewrite_lock(profile.workspace_id)
         _workspace_lock(profile.workspace_id)
         family = _family(profile)
         identities = [
