@@ -259,7 +259,8 @@ def _profile_states(
     ids: Iterable[uuid.UUID], *, lock: bool = False
 ) -> dict[uuid.UUID, ProfileState]:
     """The profiles' states; `lock`: locked until the transaction ends, in id order."""
-    profiles = Profile.objects.filter(pk__any=sorted(ids))
+    # In id order, by the statement (sorting UUIDs in Python costs more).
+    profiles = Profile.objects.filter(pk__any=list(ids))
     if lock:
         profiles = profiles.order_by("pk").select_for_update()
     return {
@@ -494,7 +495,7 @@ def _profiles_live_lock(ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
         asked |= pending
         into.update(
             rows_read(
-                Profile.objects.filter(pk__any=sorted(pending))
+                Profile.objects.filter(pk__any=list(pending))
                 .order_by("pk")
                 .select_for_update(no_key=True)
                 .values_list("pk", "merged_into_id")
@@ -557,7 +558,7 @@ def _resolution_apply(workspace_id: Any, resolved: _Resolved) -> int:
                 profile.first_seen_at = first
             if profile.last_seen_at is None or last > profile.last_seen_at:
                 profile.last_seen_at = last
-        rows_widen(Profile, sorted(seen_only), low="first_seen_at", high="last_seen_at")
+        rows_widen(Profile, seen_only, low="first_seen_at", high="last_seen_at")
         _profiles_save(profiles.values())
         IdentityCase.objects.bulk_create(
             [

@@ -66,11 +66,20 @@ class Event(models.Model):
         ]
         indexes = [
             models.Index(fields=["workspace", "-timestamp"], name="ingest_event_ws_time"),
+            # The indexes below hold only the events that have the value they are keyed
+            # on (a query always names one): each index entry costs every insert and
+            # every resolution of an event (measured: the user and anonymous id indexes
+            # were 40% of setting 5,000 events' profile), and page views have no user
+            # id, identify calls no event name.
             models.Index(
-                fields=["workspace", "user_id", "-timestamp"], name="ingest_event_ws_user"
+                fields=["workspace", "user_id", "-timestamp"],
+                name="ingest_event_ws_user",
+                condition=~models.Q(user_id=""),
             ),
             models.Index(
-                fields=["workspace", "anonymous_id", "-timestamp"], name="ingest_event_ws_anon"
+                fields=["workspace", "anonymous_id", "-timestamp"],
+                name="ingest_event_ws_anon",
+                condition=~models.Q(anonymous_id=""),
             ),
             # Events by name in a time window; with the profile in the key, a segment's
             # "did X n times in the last 90 days" reads the index alone (measured: 2.2 s
@@ -78,6 +87,7 @@ class Event(models.Model):
             models.Index(
                 fields=["workspace", "event", "-timestamp", "profile"],
                 name="ingest_event_ws_name_profile",
+                condition=~models.Q(event=""),
             ),
             # The profile's timeline.
             models.Index(
