@@ -19,7 +19,6 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-import orjson
 import phonenumbers
 from django.db import DatabaseError, OperationalError, connection, transaction
 from django.db.models import Max, Min, Q
@@ -28,7 +27,7 @@ from uuid_utils.compat import uuid7
 
 from rapport.core.bulk import rows_insert, rows_update, rows_widen
 from rapport.core.errors import ConflictError, InvalidInputError, NotFoundError
-from rapport.core.rows import rows_read, statement_rows
+from rapport.core.rows import rows_read
 from rapport.identity import duplicates
 from rapport.identity.graph import DEFAULT_LIMITS, DEFAULT_PRIORITIES, Graph, Rules
 from rapport.identity.models import (
@@ -518,20 +517,49 @@ def _resolution_apply(workspace_id: Any, resolved: _Resolved) -> int:
     worker have merged it meanwhile), traits and first/last seen move, the dropped
     identifiers are recorded. Runs beside other workers' phases."""
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            live = _profiles_touch(resolved)
-        else:
-            live = _profiles_touch_read(resolved)
-        # After the profiles: their row locks make a merge elsewhere wait for these.
+        live = _profiles_live_lock(set(resolved.final.values()))
+        final = {
+            event_id: live[profile_id]
+            for event_id, profile_id in resolved.final.items()
+            if profile_id in live
+        }
         rows_update(
             Event,
             [
-                {"id": event_id, "profile_id": live[profile_id]}
-                for event_id, profile_id in resolved.final.items()
-                if profile_id in live and resolved.before.get(event_id) != live[profile_id]
+                {"id": event_id, "profile_id": profile_id}
+                for event_id, profile_id in final.items()
+                if resolved.before.get(event_id) != profile_id
             ],
             fields=["profile_id"],
         )
+        seen: dict[uuid.UUID, list[datetime]] = defaultdict(list)
+        for event in resolved.events:
+            if event.id in final:
+                seen[final[event.id]].append(event.timestamp)
+        # Profiles whose traits may change are read and written whole; for the rest
+        # only first and last seen move, in one statement. A profile this batch created
+        # (and nobody merged since) already has them.
+        profiles = _profile_states(
+            {final[e.id] for e in resolved.events if _person_traits(e) and e.id in final}
+        )
+        for event in resolved.events:
+            profile = profiles.get(final.get(event.id))
+            if profile is not None and _person_traits(event):
+                _apply_traits(profile, event)
+        seen_only = []
+        for profile_id, times in seen.items():
+            first, last = min(times), max(times)
+            profile = profiles.get(profile_id)
+            if profile is None:
+                if profile_id not in resolved.created:
+                    seen_only.append((profile_id, first, last))
+                continue
+            if profile.first_seen_at is None or first < profile.first_seen_at:
+                profile.first_seen_at = first
+            if profile.last_seen_at is None or last > profile.last_seen_at:
+                profile.last_seen_at = last
+        rows_widen(Profile, seen_only, low="first_seen_at", high="last_seen_at")
+        _profiles_save(profiles.values())
         IdentityCase.objects.bulk_create(
             [
                 IdentityCase(
@@ -545,138 +573,7 @@ def _resolution_apply(workspace_id: Any, resolved: _Resolved) -> int:
                 for event_key, identity, profile_id, reason in resolved.dropped
             ]
         )
-    return sum(1 for profile_id in resolved.final.values() if profile_id in live)
-
-
-# Traits latest-wins in the database, as `_apply_traits` does: a name the batch sets
-# replaces the stored one unless that was set later (ISO times compare as text, in
-# byte order whatever the database's collation).
-_TRAITS_NEWER = """
-    FROM jsonb_each(r.sources) AS s
-    WHERE COALESCE(t.trait_sources -> s.key ->> 'at', '') COLLATE "C"
-        <= (s.value ->> 'at') COLLATE "C"
-"""
-
-_PROFILES_TOUCH = f"""
-UPDATE {{table}} AS t SET
-    first_seen_at = LEAST(t.first_seen_at, r.low),
-    last_seen_at = GREATEST(t.last_seen_at, r.high),
-    traits = CASE WHEN r.sources IS NULL THEN t.traits ELSE t.traits || COALESCE(
-        (SELECT jsonb_object_agg(s.key, r.traits -> s.key) {_TRAITS_NEWER}), '{{{{}}}}') END,
-    trait_sources = CASE WHEN r.sources IS NULL THEN t.trait_sources
-        ELSE t.trait_sources || COALESCE(
-        (SELECT jsonb_object_agg(s.key, s.value) {_TRAITS_NEWER}), '{{{{}}}}') END,
-    updated_at = %s
-FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[], %s::jsonb[], %s::jsonb[])
-    AS r(key, low, high, traits, sources)
-WHERE t.id = r.key AND t.merged_into_id IS NULL
-RETURNING t.id
-"""  # noqa: S608 - built of constants; every value is bound
-
-# Merge chains followed at most this deep in one batch.
-_CHAIN_ROUNDS = 50
-
-
-def _profiles_touch(resolved: _Resolved) -> dict[uuid.UUID, uuid.UUID]:
-    """First/last seen and the batch's traits into each live profile, in one statement
-    a round that locks every row it writes (in id order, as every writer of profiles
-    does). A profile another worker merged since the graph phase is skipped by the
-    statement and its events go to the end of its chain in the next round. Returns each
-    profile of the graph phase's -> the live one it is now (none if it was deleted)."""
-    by_profile: dict[uuid.UUID, list] = defaultdict(list)
-    for event in resolved.events:
-        if event.id in resolved.final:
-            by_profile[resolved.final[event.id]].append(event)
-    now = timezone.now()
-    table = connection.ops.quote_name(Profile._meta.db_table)
-    # Profile of the graph phase -> the one its events go to this round.
-    current = {p: p for p in by_profile}
-    live: dict[uuid.UUID, uuid.UUID] = {}
-    for _ in range(_CHAIN_ROUNDS):
-        if not current:
-            break
-        events_of: dict[uuid.UUID, list] = defaultdict(list)
-        for original, target in current.items():
-            events_of[target].extend(by_profile[original])
-        keys, lows, highs, traits, sources = [], [], [], [], []
-        for target in sorted(events_of, key=attrgetter("int")):
-            events = events_of[target]
-            keys.append(target)
-            lows.append(min(e.timestamp for e in events))
-            highs.append(max(e.timestamp for e in events))
-            batch = ProfileState(target, {}, {}, None, None, None)
-            for event in sorted(events, key=attrgetter("timestamp", "id")):
-                if _person_traits(event):
-                    _apply_traits(batch, event)
-            traits.append(orjson.dumps(batch.traits).decode() if batch.trait_sources else None)
-            sources.append(
-                orjson.dumps(batch.trait_sources).decode() if batch.trait_sources else None
-            )
-        touched = {
-            row[0]
-            for row in statement_rows(
-                _PROFILES_TOUCH.format(table=table),
-                [now, keys, lows, highs, traits, sources],
-                by_key=True,
-            )
-        }
-        gone = set(events_of) - touched
-        into = (
-            dict(
-                rows_read(
-                    Profile.objects.filter(pk__any=list(gone)).values_list("pk", "merged_into_id")
-                )
-            )
-            if gone
-            else {}
-        )
-        following = {}
-        for original, target in current.items():
-            if target in touched:
-                live[original] = target
-            elif into.get(target) is not None:
-                following[original] = into[target]
-        current = following
-    return live
-
-
-def _profiles_touch_read(resolved: _Resolved) -> dict[uuid.UUID, uuid.UUID]:
-    """`_profiles_touch` for SQLite: profiles are read, changed and written."""
-    live = _profiles_live_lock(set(resolved.final.values()))
-    final = {
-        event_id: live[profile_id]
-        for event_id, profile_id in resolved.final.items()
-        if profile_id in live
-    }
-    seen: dict[uuid.UUID, list[datetime]] = defaultdict(list)
-    for event in resolved.events:
-        if event.id in final:
-            seen[final[event.id]].append(event.timestamp)
-    # Profiles whose traits may change are read and written whole; for the rest only
-    # first and last seen move, in one statement. A profile this batch created (and
-    # nobody merged since) already has them.
-    profiles = _profile_states(
-        {final[e.id] for e in resolved.events if _person_traits(e) and e.id in final}
-    )
-    for event in resolved.events:
-        profile = profiles.get(final.get(event.id))
-        if profile is not None and _person_traits(event):
-            _apply_traits(profile, event)
-    seen_only = []
-    for profile_id, times in seen.items():
-        first, last = min(times), max(times)
-        profile = profiles.get(profile_id)
-        if profile is None:
-            if profile_id not in resolved.created:
-                seen_only.append((profile_id, first, last))
-            continue
-        if profile.first_seen_at is None or first < profile.first_seen_at:
-            profile.first_seen_at = first
-        if profile.last_seen_at is None or last > profile.last_seen_at:
-            profile.last_seen_at = last
-    rows_widen(Profile, seen_only, low="first_seen_at", high="last_seen_at")
-    _profiles_save(profiles.values())
-    return live
+    return len(final)
 
 
 def _merge_rows(
