@@ -85,6 +85,43 @@ def test_a_merge_made_between_the_two_phases_is_followed():
     assert "plan" not in merged.traits and merged.last_seen_at.year != 2030
 
 
+@pytest.mark.django_db
+def test_a_chain_of_merges_made_between_the_two_phases_is_followed_to_its_end():
+    tenant = tenant_create("Chain", sample_data=False)
+    for anonymous_id in ("a1", "a2", "a3"):
+        _resolve(tenant, _store(tenant, [{"type": "page", "anonymousId": anonymous_id}]))
+    first, second, third = (
+        Profile.objects.get(identifiers__value=value) for value in ("a1", "a2", "a3")
+    )
+    batch = _batch(
+        tenant,
+        _store(
+            tenant,
+            [
+                {"type": "identify", "anonymousId": "a1", "traits": {"plan": "pro"}},
+                {"type": "page", "anonymousId": "a2", "messageId": "on-second"},
+            ],
+        ),
+    )
+    resolved = identity._resolution_graph(
+        tenant.workspace.pk,
+        batch,
+        {e.id: identity._event_identities(e, *_parse_rules(tenant)) for e in batch},
+        identity.identity_rules_get(workspace_id=tenant.workspace.pk),
+    )
+    actor = Actor.system("test")
+    identity.profile_merge(survivor=second, merged=first, reason="same", actor=actor)
+    second.refresh_from_db()
+    identity.profile_merge(survivor=third, merged=second, reason="same", actor=actor)
+
+    assert identity._resolution_apply(tenant.workspace.pk, resolved) == 2
+    assert set(
+        Event.objects.filter(pk__in=[e.id for e in batch]).values_list("profile_id", flat=True)
+    ) == {third.pk}
+    third.refresh_from_db()
+    assert third.traits == {"plan": "pro"}
+
+
 def _parse_rules(tenant):
     rules = identity.identity_rules_get(workspace_id=tenant.workspace.pk)
     return rules, identity.blocked_set(rules.blocked_values)
