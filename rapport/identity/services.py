@@ -13,7 +13,7 @@ import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
@@ -168,14 +168,16 @@ def identity_rules_update(
     return rules
 
 
+def _advisory(function: str, key: str) -> None:
+    """A PostgreSQL advisory lock function (`pg_advisory_xact_lock`, ...) on a text key."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(hashtextextended(%s, 0))", [key])
+
+
 def _workspace_lock(workspace_id: Any) -> None:
     """Serialise resolution per workspace (PostgreSQL; SQLite has one writer anyway)."""
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                [f"identity:{workspace_id}"],
-            )
+        _advisory("pg_advisory_xact_lock", f"identity:{workspace_id}")
 
 
 def _event_identities(
@@ -258,8 +260,8 @@ class ProfileState:
 def _profile_states(
     ids: Iterable[uuid.UUID], *, lock: bool = False
 ) -> dict[uuid.UUID, ProfileState]:
-    """The profiles' states; `lock`: locked until the transaction ends, in id order."""
-    # In id order, by the statement (sorting UUIDs in Python costs more).
+    """The profiles' states; `lock`: locked until the transaction ends, in id order (the
+    statement orders them: sorting UUIDs in Python costs more)."""
     profiles = Profile.objects.filter(pk__any=list(ids))
     if lock:
         profiles = profiles.order_by("pk").select_for_update()
@@ -380,22 +382,13 @@ def _lock_key(workspace_id: Any) -> str:
 def _resolving(workspace_id: Any):
     """A batch in flight, from its graph phase to the end of its apply phase (a shared
     session lock: many batches at once, none while a merge is undone or a person erased)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_lock_shared(hashtextextended(%s, 0))", [_lock_key(workspace_id)]
-        )
+    _advisory("pg_advisory_lock_shared", _lock_key(workspace_id))
     try:
         yield
     finally:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_advisory_unlock_shared(hashtextextended(%s, 0))",
-                    [_lock_key(workspace_id)],
-                )
-        except DatabaseError:
-            # The connection is gone, and its session locks with it.
-            pass
+        # If the connection is gone, its session locks went with it.
+        with suppress(DatabaseError):
+            _advisory("pg_advisory_unlock_shared", _lock_key(workspace_id))
 
 
 def _graph_rewrite_lock(workspace_id: Any) -> None:
@@ -403,10 +396,7 @@ def _graph_rewrite_lock(workspace_id: Any) -> None:
     (unmerge, erasure): wait until no batch is between its two phases, and keep new ones
     out until the transaction ends. Taken before the workspace lock, as batches do."""
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [_lock_key(workspace_id)]
-            )
+        _advisory("pg_advisory_xact_lock", _lock_key(workspace_id))
 
 
 def _resolution_graph(
@@ -429,12 +419,13 @@ def _resolution_graph(
         }
         final = {event_id: graph.live(p) for event_id, p in resolved.items() if p is not None}
 
+        # New profiles are written with the batch's first and last seen of them; the
+        # apply phase moves traits, and first/last seen of the rest.
+        created_ids = set(graph.created)
         seen: dict[uuid.UUID, list[datetime]] = defaultdict(list)
         for event in events:
-            if event.id in final:
+            if final.get(event.id) in created_ids:
                 seen[final[event.id]].append(event.timestamp)
-        # New profiles are written with their first and last seen; traits follow in
-        # the apply phase.
         now = timezone.now()
         created = []
         for profile_id in graph.created:
@@ -473,7 +464,7 @@ def _resolution_graph(
         events=events,
         final=final,
         before={event.id: event.profile_id for event in events},
-        created=set(graph.created),
+        created=created_ids,
         dropped=[
             (d.event_key, d.identity, graph.live(d.profile) if d.profile else None, d.reason)
             for d in graph.dropped
