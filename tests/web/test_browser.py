@@ -360,8 +360,8 @@ def test_read_the_models_and_save_a_driver_as_a_segment(open_page, live_server, 
     page = open_page()
     sign_in(page, live_server.url, person(tenant, Role.MARKETER))
     page.get_by_role("link", name="Predictions").click()
-    assert page.get_by_role("heading", name="Churn drivers").is_visible()
-    assert page.locator("svg.calibration polyline").count() == 1
+    expect(page.get_by_role("heading", name="Churn drivers")).to_be_visible()
+    expect(page.locator("svg.calibration polyline")).to_have_count(1)
     shot(page, "predictions")
     page.get_by_role("button", name="Save as segment").first.click()
     page.wait_for_url("**/segments/*/")
@@ -410,7 +410,7 @@ def test_kpi_dashboard_funnel_and_cohorts_with_png_and_csv(open_page, live_serve
     page.get_by_role("row", name=re.compile("2. Signed Up")).get_by_role(
         "link", name="went no further"
     ).click()
-    assert "1 customer" in page.content()
+    expect(page.locator("main")).to_contain_text("1 customer")
     page.get_by_label("Save them as a static segment named").fill("Signed up, never bought")
     page.get_by_role("button", name="Save as segment").click()
     page.wait_for_url("**/segments/*/")
