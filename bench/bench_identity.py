@@ -3,7 +3,9 @@ browsing anonymously on one or two devices, most of them signing up at some poin
 stored through the ingestion service and resolved in batches as a worker does.
 
 Target (issue 4): 1,000,000 calls with 300,000 people in under 2 minutes.
-BENCH_IDENTITY_EVENTS sets N (default 1,000,000); BENCH_DATABASE_URL picks PostgreSQL.
+BENCH_IDENTITY_EVENTS sets N (default 1,000,000); BENCH_DATABASE_URL picks PostgreSQL:
+a server's URL, or `server` for a throwaway server of this machine's PostgreSQL with the
+settings `deploy/postgresql.conf` recommends for production (`bench/postgres_server.py`).
 
 BENCH_IDENTITY_WORKERS (default 1): with 1, one worker hands each batch to every
 consumer of the dispatch and each consumer's share is timed. With W > 1 (PostgreSQL),
@@ -13,6 +15,7 @@ only; the figure is the wall-clock time until every batch is resolved, with the
 statistics refreshes running beside them as autovacuum would.
 """
 
+import contextlib
 import os
 import random
 import subprocess
@@ -109,8 +112,14 @@ def _child() -> dict:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE ingest_event")
 
+    server = _server_settings(connection)
+    # Where the server runs autovacuum, it refreshes the statistics as resolution
+    # rewrites the tables; where it is off, the bench does what it would.
+    analyze_every = 0 if server.get("autovacuum") == "on" else ANALYZE_EVERY
+
     if WORKERS > 1 and connection.vendor == "postgresql":
-        return _workers_run(created.workspace.pk, message_batches, stored_s)
+        figures = _workers_run(created.workspace.pk, message_batches, stored_s, analyze_every)
+        return {**figures, **server}
 
     # Each consumer's share of the worker's time, and reading the batch's events.
     from rapport.ingest import services as ingest
@@ -137,7 +146,7 @@ def _child() -> dict:
     for n, message_ids in enumerate(message_batches, start=1):
         # What a worker runs for each stored batch: every consumer, identity first.
         events_dispatch(workspace_id=created.workspace.pk, message_ids=message_ids)
-        if connection.vendor == "postgresql" and n % ANALYZE_EVERY == 0:
+        if connection.vendor == "postgresql" and analyze_every and n % analyze_every == 0:
             # What autovacuum would do as resolution changes a tenth of the rows (it is
             # off on this machine's server): without it the planner goes on believing
             # every event has no profile, and plans the consumers' queries on that.
@@ -162,7 +171,20 @@ def _child() -> dict:
         "seconds_by_step": {name: round(value, 1) for name, value in spent.items()},
         "resolved_events_per_s": round(EVENTS / resolve_s, 1),
         "target_seconds": 120,
+        **server,
     }
+
+
+def _server_settings(connection) -> dict:
+    """The PostgreSQL settings that decide most of the figure, to print beside it."""
+    if connection.vendor != "postgresql":
+        return {}
+    with connection.cursor() as cursor:
+        settings = {}
+        for name in ("shared_buffers", "max_wal_size", "autovacuum"):
+            cursor.execute(f"SHOW {name}")
+            settings[name] = cursor.fetchone()[0]
+    return settings
 
 
 def _worker(workspace_id, message_batches, taken, done) -> None:
@@ -187,7 +209,7 @@ def _worker(workspace_id, message_batches, taken, done) -> None:
             done.value += 1
 
 
-def _workers_run(workspace_id, message_batches, stored_s: float) -> dict:
+def _workers_run(workspace_id, message_batches, stored_s: float, analyze_every: int) -> dict:
     import multiprocessing
 
     from django.db import connection, connections
@@ -208,8 +230,8 @@ def _workers_run(workspace_id, message_batches, stored_s: float) -> dict:
     # What autovacuum does beside the workers (it is off on this machine's server).
     analyzed, refreshed = 0.0, 0
     while any(worker.is_alive() for worker in workers):
-        if done.value >= (refreshed + 1) * ANALYZE_EVERY:
-            refreshed = done.value // ANALYZE_EVERY
+        if analyze_every and done.value >= (refreshed + 1) * analyze_every:
+            refreshed = done.value // analyze_every
             began = time.perf_counter()
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE ingest_event, profiles_profile, identity_identifier")
@@ -239,12 +261,15 @@ def run() -> dict:
     import json
     import tempfile
 
+    from bench.postgres_server import postgres_server
     from tests.live_server import _database
 
-    with (
-        tempfile.TemporaryDirectory(prefix="rapport-bench-") as data_dir,
-        _database(data_dir, os.environ.get("BENCH_DATABASE_URL", "")) as url,
-    ):
+    with contextlib.ExitStack() as stack:
+        base = os.environ.get("BENCH_DATABASE_URL", "")
+        if base == "server":
+            base = stack.enter_context(postgres_server())
+        data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="rapport-bench-"))
+        url = stack.enter_context(_database(data_dir, base))
         env = {
             **os.environ,
             "DATABASE_URL": url,
