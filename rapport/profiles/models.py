@@ -1,6 +1,8 @@
 from django.db import models
+from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Lower
+from django.db.models.lookups import IsNull
 from uuid_utils.compat import uuid7
 
 
@@ -26,7 +28,12 @@ class Profile(models.Model):
     first_seen_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     merged_into = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -37,9 +44,22 @@ class Profile(models.Model):
             models.Index(
                 fields=["workspace", "-last_seen_at", "-id"], name="profiles_ws_last_seen"
             ),
+            # The two below hold only the profiles that have the value (every query names
+            # one): identity resolution inserts and rewrites hundreds of thousands of
+            # profiles, each write costing an entry in every index, and most profiles
+            # are neither merged nor named.
             # Finding customers by the start of their name.
             models.Index(
-                "workspace", Lower(KeyTextTransform("name", "traits")), name="profiles_ws_name"
+                "workspace",
+                Lower(KeyTextTransform("name", "traits")),
+                name="profiles_ws_name",
+                condition=Q(IsNull(KeyTextTransform("name", "traits"), False)),
+            ),
+            # The profiles merged into one (undoing merges, a person's export).
+            models.Index(
+                fields=["merged_into"],
+                name="profiles_merged_into",
+                condition=Q(merged_into__isnull=False),
             ),
         ]
 
