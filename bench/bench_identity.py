@@ -12,7 +12,8 @@ consumer of the dispatch and each consumer's share is timed. With W > 1 (Postgre
 W worker processes take the batches in order from one queue, as `rapport worker`s on
 one queue do, running identity resolution (reading the batch and `events_resolve`)
 only; the figure is the wall-clock time until every batch is resolved, with the
-statistics refreshes running beside them as autovacuum would.
+statistics refreshes running beside them: the server's autovacuum where it runs, else
+the bench's `ANALYZE` every tenth of the rows, as autovacuum would.
 """
 
 import contextlib
