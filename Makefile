@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+NPM    ?= $(shell command -v npm)
 
 .PHONY: run test lint format bench worker clean
 
@@ -19,6 +20,13 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed-run
 
+# The browser SDK bundles the tests load in Chromium (package.json, test-only). Without
+# npm those tests are skipped.
+node_modules/.installed: package.json package-lock.json
+	@if [ -n "$(NPM)" ]; then \
+		$(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the browser SDK tests will be skipped (install Node.js and npm)"; fi
+
 ## run: set up (venv, install, migrate, demo workspace) and serve on http://$(HOST):$(PORT),
 ## with a background worker beside it (resolving incoming events into customers)
 run: $(VENV)/.installed-run
@@ -27,7 +35,7 @@ run: $(VENV)/.installed-run
 	$(BIN)/rapport serve --host $(HOST) --port $(PORT)
 
 ## test: install what the tests need and run the whole suite (DATABASE_URL picks the database)
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev node_modules/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## worker: run a background worker against the same database
@@ -47,4 +55,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info node_modules
