@@ -1,9 +1,14 @@
 """The HTTP Tracking API, compatible with Segment's and RudderStack's SDKs:
-`POST /v1/identify|track|page|screen|group|alias|batch`.
+`POST /v1/identify|track|page|screen|group|alias|batch`, the short paths analytics.js
+and the mobile SDKs use (`/v1/i|t|p|s|g|a|b`), and RudderStack's beacon batches.
 
-Authentication is the source's write key, as HTTP Basic user name (empty password) or
-`writeKey` in the body. A 200 means every accepted event is committed; a refused item
-of a batch is quarantined with its reason and does not sink the others.
+Authentication is the source's write key, as HTTP Basic user name (empty password),
+`writeKey` in the body (analytics.js, analytics-swift, analytics-kotlin) or in the
+query string (beacons). Bodies are JSON whatever their Content-Type (browsers send
+`text/plain` to spare a preflight), plain or gzip, with a Content-Length or chunked.
+Browsers' cross-origin requests are held to the source's allowed origins (cors.py).
+A 200 means every accepted event is committed; a refused item of a batch is
+quarantined with its reason and does not sink the others.
 """
 
 import base64
@@ -16,13 +21,14 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from rapport.core.errors import error_body
+from rapport.ingest.cors import cors_grant, origin_permitted, origin_refused, preflight
 from rapport.ingest.group_commit import ingest_grouped
 from rapport.ingest.services import Destination, IngestBatch, events_ingest_many, events_parse
 from rapport.ingest.spec import MAX_EVENT_BYTES, MAX_REQUEST_BYTES, Invalid, parse_time
-from rapport.tenancy.selectors import write_key_resolve
+from rapport.tenancy.selectors import origins_allowed_by_any_source, write_key_resolve
 
 MAX_BATCH_ITEMS = 2500
 
@@ -77,16 +83,24 @@ def _too_big() -> HttpResponse:
     )
 
 
-def _write_key(request: HttpRequest, payload: dict) -> str | None:
+def write_key_from_basic_auth(request: HttpRequest) -> str | None:
     header = request.headers.get("Authorization", "")
-    if header.lower().startswith("basic "):
-        try:
-            decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return decoded.split(":", 1)[0]
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.split(":", 1)[0] or None
+
+
+def _write_key(request: HttpRequest, payload: dict) -> str | None:
+    if request.headers.get("Authorization", "").lower().startswith("basic "):
+        return write_key_from_basic_auth(request)
     key = payload.get("writeKey")
-    return key if isinstance(key, str) else None
+    if isinstance(key, str) and key:
+        return key
+    return request.GET.get("writeKey") or None
 
 
 def _destination(request: HttpRequest, payload: dict) -> Destination:
@@ -100,6 +114,9 @@ def _destination(request: HttpRequest, payload: dict) -> Destination:
                 "Missing, unknown or revoked write key: send it as the HTTP Basic user name",
             )
         )
+    request.tracking_origins = grant.allowed_origins
+    if not origin_permitted(request, grant.allowed_origins):
+        raise RequestRefused(origin_refused(request.headers["Origin"]))
     return Destination(workspace_id=grant.workspace_id, source_id=grant.source_id)
 
 
@@ -184,11 +201,27 @@ def _ingest(request: HttpRequest, kind: str | None) -> HttpResponse:
     )
 
 
+def origins_for(request: HttpRequest) -> tuple[str, ...] | frozenset[str]:
+    """The origins this request's source allows, once its write key is known; before
+    that (a preflight, a request refused early), those some live source allows."""
+    known = getattr(request, "tracking_origins", None)
+    if known is not None:
+        return known
+    key = request.GET.get("writeKey")
+    grant = write_key_resolve(raw=key) if key else None
+    if grant is not None:
+        return grant.allowed_origins
+    return origins_allowed_by_any_source()
+
+
 def _endpoint(kind: str | None):
     @csrf_exempt
-    @require_POST
+    @require_http_methods(["POST", "OPTIONS"])
     def view(request: HttpRequest) -> HttpResponse:
-        return _ingest(request, kind)
+        if request.method == "OPTIONS":
+            return preflight(request, origins_for(request), "POST, OPTIONS")
+        response = _ingest(request, kind)
+        return cors_grant(request, response, origins_for(request))
 
     view.__name__ = f"tracking_{kind or 'batch'}"
     return view

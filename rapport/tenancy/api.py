@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, ConfigDict
 
 from rapport.tenancy import selectors, services
 from rapport.tenancy.models import Source
+from rapport.tenancy.origins import MAX_PATTERNS as MAX_ORIGIN_PATTERNS
 from rapport.tenancy.permissions import Role
 
 # --- Schemas --------------------------------------------------------------------------
@@ -122,12 +123,21 @@ class WriteKeyCreatedOut(WriteKeyOut):
     write_key: str = Field(description="The write key itself. Shown this once.")
 
 
+ORIGINS_HELP = (
+    "The web pages whose browsers may send this source's events (CORS): exact origins "
+    '("https://shop.example.com"), subdomain wildcards ("https://*.example.com"), or "*" '
+    "for any origin. An empty list refuses every browser (servers and mobile apps, which "
+    "send no Origin, are not affected)."
+)
+
+
 class SourceOut(Schema):
     id: uuid.UUID
     name: str
     kind: Source.Kind
     created_at: datetime
     disabled_at: datetime | None
+    allowed_origins: list[str] = Field(description=ORIGINS_HELP)
     write_keys: list[WriteKeyOut]
 
     @staticmethod
@@ -142,10 +152,16 @@ class SourceCreatedOut(SourceOut):
 class SourceIn(InputSchema):
     name: str = Field(min_length=1, max_length=100)
     kind: Source.Kind = Source.Kind.HTTP
+    allowed_origins: list[str] | None = Field(
+        None, max_length=MAX_ORIGIN_PATTERNS, description=ORIGINS_HELP + ' Default ["*"].'
+    )
 
 
 class SourcePatch(InputSchema):
-    name: str = Field(min_length=1, max_length=100)
+    name: str | None = Field(None, min_length=1, max_length=100)
+    allowed_origins: list[str] | None = Field(
+        None, max_length=MAX_ORIGIN_PATTERNS, description=ORIGINS_HELP
+    )
 
 
 class AuditEntryOut(Schema):
@@ -298,6 +314,7 @@ def source_create(request: HttpRequest, payload: SourceIn):
         workspace=request.auth.workspace,
         name=payload.name,
         kind=payload.kind,
+        allowed_origins=payload.allowed_origins,
         actor=request.auth.actor,
     )
     source = selectors.source_get(workspace=request.auth.workspace, source_id=source.pk)
@@ -315,7 +332,12 @@ def source_get(request: HttpRequest, source_id: uuid.UUID):
 def source_update(request: HttpRequest, source_id: uuid.UUID, payload: SourcePatch):
     request.auth.require("sources.manage")
     source = selectors.source_get(workspace=request.auth.workspace, source_id=source_id)
-    services.source_update(source=source, name=payload.name, actor=request.auth.actor)
+    services.source_update(
+        source=source,
+        name=payload.name,
+        allowed_origins=payload.allowed_origins,
+        actor=request.auth.actor,
+    )
     return selectors.source_get(workspace=request.auth.workspace, source_id=source_id)
 
 

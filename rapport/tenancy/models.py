@@ -97,6 +97,10 @@ class ApiToken(WorkspaceOwnedModel):
         return f"{self.name} ({self.prefix}…)"
 
 
+def any_origin() -> list[str]:
+    return ["*"]
+
+
 class Source(WorkspaceOwnedModel):
     """A data source (a website, an app, a back end, a file import), as in Segment.
     Events carry the source they came through."""
@@ -111,6 +115,10 @@ class Source(WorkspaceOwnedModel):
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.HTTP)
     disabled_at = models.DateTimeField(null=True, blank=True)
+    # The web pages whose browsers may send this source's events (CORS): exact origins
+    # such as "https://shop.example.com", "https://*.example.com" for its subdomains,
+    # or "*" for any (the default, as Segment). Empty: no browser at all.
+    allowed_origins = models.JSONField(default=any_origin, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -127,6 +127,8 @@ class WriteKeyGrant:
     workspace_id: uuid.UUID
     source_id: uuid.UUID
     write_key_id: uuid.UUID
+    # The source's CORS setting: which web pages' browsers may use the key.
+    allowed_origins: tuple[str, ...] = ("*",)
 
 
 # Ingestion checks a write key on every request; a database look-up each time would
@@ -140,6 +142,7 @@ _write_key_cache_lock = threading.Lock()
 def write_key_cache_clear() -> None:
     with _write_key_cache_lock:
         _write_key_cache.clear()
+        _origins_cache.clear()
 
 
 def write_key_resolve(*, raw: str) -> WriteKeyGrant | None:
@@ -153,13 +156,17 @@ def write_key_resolve(*, raw: str) -> WriteKeyGrant | None:
         return cached[1]
     key = (
         WriteKey.objects.filter(key_hash=digest, revoked_at__isnull=True)
-        .only("id", "workspace_id", "source_id", "last_used_at")
+        .select_related("source")
+        .only("id", "workspace_id", "source_id", "last_used_at", "source__allowed_origins")
         .first()
     )
     grant = None
     if key is not None:
         grant = WriteKeyGrant(
-            workspace_id=key.workspace_id, source_id=key.source_id, write_key_id=key.pk
+            workspace_id=key.workspace_id,
+            source_id=key.source_id,
+            write_key_id=key.pk,
+            allowed_origins=tuple(key.source.allowed_origins or ()),
         )
         from rapport.tenancy.services import write_key_mark_used
 
@@ -169,6 +176,28 @@ def write_key_resolve(*, raw: str) -> WriteKeyGrant | None:
             _write_key_cache.clear()
         _write_key_cache[digest] = (now + WRITE_KEY_CACHE_SECONDS, grant)
     return grant
+
+
+_origins_cache: dict[str, tuple[float, frozenset[str]]] = {}
+
+
+def origins_allowed_by_any_source() -> frozenset[str]:
+    """The origin patterns of every live source together. A CORS preflight carries no
+    write key, so a preflight to a tracking endpoint is answered for the union; each
+    event is then held to its own source's setting."""
+    now = time.monotonic()
+    cached = _origins_cache.get("all")
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    patterns: set[str] = set()
+    for origins in Source.objects.filter(disabled_at__isnull=True).values_list(
+        "allowed_origins", flat=True
+    ):
+        patterns.update(origins or ())
+    union = frozenset(["*"]) if "*" in patterns else frozenset(patterns)
+    with _write_key_cache_lock:
+        _origins_cache["all"] = (now + WRITE_KEY_CACHE_SECONDS, union)
+    return union
 
 
 def audit_log_list(

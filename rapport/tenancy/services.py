@@ -27,7 +27,9 @@ from rapport.tenancy.models import (
     User,
     Workspace,
     WriteKey,
+    any_origin,
 )
+from rapport.tenancy.origins import InvalidOrigin, origin_patterns_clean
 from rapport.tenancy.permissions import Role
 from rapport.tenancy.selectors import write_key_cache_clear
 
@@ -352,16 +354,32 @@ def _clean_source_kind(value: str) -> str:
     return value
 
 
+def _clean_origins(values: list[str]) -> list[str]:
+    try:
+        return origin_patterns_clean(values)
+    except InvalidOrigin as error:
+        raise InvalidInputError(f"allowed_origins: {error}", field="allowed_origins") from None
+
+
 def source_create(
-    *, workspace: Workspace, name: str, actor: Actor, kind: str = Source.Kind.HTTP
+    *,
+    workspace: Workspace,
+    name: str,
+    actor: Actor,
+    kind: str = Source.Kind.HTTP,
+    allowed_origins: list[str] | None = None,
 ) -> tuple[Source, str]:
     """A new source with its first write key (returned in clear, once)."""
     name = _clean_name(name, field="name")
     kind = _clean_source_kind(kind)
+    origins = _clean_origins(allowed_origins) if allowed_origins is not None else any_origin()
     with transaction.atomic():
         if Source.objects.filter(workspace=workspace, name__iexact=name).exists():
             raise ConflictError(f"A source named {name!r} already exists", code="name_taken")
-        source = Source.objects.create(workspace=workspace, name=name, kind=kind)
+        source = Source.objects.create(
+            workspace=workspace, name=name, kind=kind, allowed_origins=origins
+        )
+        transaction.on_commit(write_key_cache_clear)  # the origins any source allows
         audit_log_record(
             workspace=workspace,
             actor=actor,
@@ -373,26 +391,45 @@ def source_create(
     return source, raw
 
 
-def source_update(*, source: Source, name: str, actor: Actor) -> Source:
-    name = _clean_name(name, field="name")
+def source_update(
+    *,
+    source: Source,
+    actor: Actor,
+    name: str | None = None,
+    allowed_origins: list[str] | None = None,
+) -> Source:
+    """Rename a source and/or set the web origins its browsers may send from (None:
+    unchanged)."""
+    changes: dict[str, list] = {}
+    if name is not None:
+        name = _clean_name(name, field="name")
+    if allowed_origins is not None:
+        allowed_origins = _clean_origins(allowed_origins)
     with transaction.atomic():
-        taken = (
-            Source.objects.filter(workspace_id=source.workspace_id, name__iexact=name)
-            .exclude(pk=source.pk)
-            .exists()
-        )
-        if taken:
-            raise ConflictError(f"A source named {name!r} already exists", code="name_taken")
-        before = source.name
-        source.name = name
-        source.save(update_fields=["name", "updated_at"])
-        audit_log_record(
-            workspace=source.workspace,
-            actor=actor,
-            action="source.update",
-            target=source,
-            details={"name": [before, name]},
-        )
+        if name is not None and name != source.name:
+            taken = (
+                Source.objects.filter(workspace_id=source.workspace_id, name__iexact=name)
+                .exclude(pk=source.pk)
+                .exists()
+            )
+            if taken:
+                raise ConflictError(f"A source named {name!r} already exists", code="name_taken")
+            changes["name"] = [source.name, name]
+            source.name = name
+        if allowed_origins is not None and allowed_origins != source.allowed_origins:
+            changes["allowed_origins"] = [source.allowed_origins, allowed_origins]
+            source.allowed_origins = allowed_origins
+            # The Tracking API caches what a write key may do, origins included.
+            transaction.on_commit(write_key_cache_clear)
+        if changes:
+            source.save(update_fields=[*changes, "updated_at"])
+            audit_log_record(
+                workspace=source.workspace,
+                actor=actor,
+                action="source.update",
+                target=source,
+                details=changes,
+            )
     return source
 
 
