@@ -35,6 +35,17 @@ class Tracker:
         return self.client.post(path, data=data, content_type="application/json", **headers)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_write_key_cache():
+    """What a write key may do (its source's origins included) is cached per process;
+    a test starts from nothing another test cached."""
+    from rapport.tenancy.selectors import write_key_cache_clear
+
+    write_key_cache_clear()
+    yield
+    write_key_cache_clear()
+
+
 @pytest.fixture
 def tenant(db) -> Tenant:
     """Ingestion tests start from a workspace with no events at all."""
