@@ -1,6 +1,7 @@
 """Against a real server in its own processes: the official Segment and RudderStack
 Python SDKs, concurrent replays, and a server killed while a client streams."""
 
+import gzip
 import threading
 import time
 import uuid
@@ -8,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import httpx
+import orjson
 import pytest
 
 from tests.live_server import live_server
@@ -130,3 +132,63 @@ def test_killing_the_server_loses_no_acknowledged_event():
 
     missing = set(acknowledged) - stored
     assert not missing, f"{len(missing)} acknowledged events lost, e.g. {sorted(missing)[:5]}"
+
+
+def _post_chunked(server, path: str, pieces, headers: dict) -> tuple[int, dict]:
+    """A POST whose body goes in chunks with no Content-Length, as analytics-kotlin
+    streams its batches (HttpURLConnection.setChunkedStreamingMode)."""
+    import http.client
+    import json
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(server.url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request("POST", path, body=iter(pieces), headers=headers, encode_chunked=True)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+    finally:
+        connection.close()
+
+
+def _kotlin_batch(write_key: str, tag: str, count: int) -> bytes:
+    items = ",".join(
+        orjson.dumps(
+            {"type": "track", "event": "Chunked", "userId": tag, "messageId": f"{tag}-{i}"}
+        ).decode()
+        for i in range(count)
+    )
+    return (
+        f'{{"batch":[{items}],"sentAt":"2026-12-04T07:30:05Z","writeKey":"{write_key}"}}'.encode()
+    )
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_a_chunked_body_without_content_length_is_read(compress, server):
+    tag = f"chunked-{uuid.uuid4().hex[:8]}"
+    body = _kotlin_batch(server.write_key, tag, 50)
+    headers = {"Content-Type": "text/plain"}
+    if compress:
+        body = gzip.compress(body)
+        headers["Content-Encoding"] = "gzip"
+    pieces = [body[i : i + 700] for i in range(0, len(body), 700)]
+
+    status, answer = _post_chunked(server, "/v1/b", pieces, headers)
+
+    assert (status, answer["accepted"]) == (200, 50), answer
+    assert len(server.all_events(f"user_id={tag}")) == 50
+
+
+def test_a_chunked_body_over_the_limit_is_still_413(server):
+    # Over the Tracking API's 500 KB (what stops reading at a limit: tests/core).
+    pieces = [b'{"batch":[', *([b" " * 65536] * 12), b"]}"]
+
+    status, answer = _post_chunked(
+        server,
+        f"/v1/batch?writeKey={server.write_key}",
+        pieces,
+        {"Content-Type": "application/json"},
+    )
+
+    assert status == 413, answer
+    assert answer["error"]["code"] == "payload_too_large"
