@@ -55,15 +55,28 @@ def source_create(request: HttpRequest) -> HttpResponse:
     return _source_page(request, source, new_key=raw)
 
 
-def _source_page(request: HttpRequest, source: Source, *, new_key: str | None = None):
+def _source_page(
+    request: HttpRequest,
+    source: Source,
+    *,
+    new_key: str | None = None,
+    origins_error: RapportError | None = None,
+):
     principal = request.principal
     context = {
         "source": source,
         "keys": source.write_keys.all(),
         "new_key": new_key,
         "can_manage": principal.has_perm("sources.manage"),
+        "origins_text": (
+            request.POST.get("allowed_origins", "")
+            if origins_error
+            else "\n".join(source.allowed_origins)
+        ),
+        "origins_error": origins_error.message if origins_error else None,
     }
-    return render(request, "web/data/source.html", context)
+    status = origins_error.status if origins_error else 200
+    return render(request, "web/data/source.html", context, status=status)
 
 
 @workspace_page("sources.read")
@@ -80,6 +93,23 @@ def write_key_create(request: HttpRequest, source_id) -> HttpResponse:
     source = tenancy_selectors.source_get(workspace=principal.workspace, source_id=source_id)
     _, raw = tenancy_services.write_key_create(source=source, actor=principal.actor)
     return _source_page(request, source, new_key=raw)
+
+
+@workspace_page("sources.manage")
+@require_POST
+def source_origins_update(request: HttpRequest, source_id) -> HttpResponse:
+    """The source's allowed origins, one a line (CORS of the Tracking API)."""
+    principal = request.principal
+    source = tenancy_selectors.source_get(workspace=principal.workspace, source_id=source_id)
+    origins = [line.strip() for line in request.POST.get("allowed_origins", "").splitlines()]
+    try:
+        tenancy_services.source_update(
+            source=source, allowed_origins=[o for o in origins if o], actor=principal.actor
+        )
+    except RapportError as error:
+        source.refresh_from_db()
+        return _source_page(request, source, origins_error=error)
+    return redirect("web:source_detail", source_id=source_id)
 
 
 @workspace_page("sources.manage")

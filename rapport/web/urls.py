@@ -36,6 +36,11 @@ urlpatterns = [
     path("data/sources/<uuid:source_id>/", data.source_detail, name="source_detail"),
     path("data/sources/<uuid:source_id>/keys/", data.write_key_create, name="write_key_create"),
     path(
+        "data/sources/<uuid:source_id>/origins/",
+        data.source_origins_update,
+        name="source_origins_update",
+    ),
+    path(
         "data/sources/<uuid:source_id>/keys/<uuid:key_id>/revoke/",
         data.write_key_revoke,
         name="write_key_revoke",
