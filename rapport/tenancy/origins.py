@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 ANY = "*"
 MAX_PATTERNS = 100
+MAX_LENGTH = 300
 _HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 _IPV6 = re.compile(r"^\[[0-9a-f:.]+\]$")
 
@@ -24,6 +25,8 @@ def origin_pattern_clean(value: object) -> str:
     if not isinstance(value, str):
         raise InvalidOrigin("each origin must be a string")
     text = value.strip().lower().rstrip("/")
+    if len(text) > MAX_LENGTH:
+        raise InvalidOrigin(f"an origin is at most {MAX_LENGTH} characters")
     if text == ANY:
         return ANY
     try:

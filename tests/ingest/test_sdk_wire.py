@@ -421,6 +421,8 @@ def test_origin_patterns_are_cleaned(given, stored):
         "https://*",
         "https://exa mple.com",
         "https://shop.example.com:99999",
+        "https://a\x00b.example.com",
+        "https://" + "a" * 300 + ".com",
         42,
     ],
 )
