@@ -34,6 +34,7 @@ from django.db.models import (
 )
 from django.utils import timezone
 
+from rapport.core.analytic import analytic_session
 from rapport.core.bulk import (
     ids_temp_table,
     rows_in_table,
@@ -42,19 +43,15 @@ from rapport.core.bulk import (
     tables_analyze,
 )
 from rapport.core.errors import ConflictError, InvalidInputError, PermissionDeniedError
+from rapport.core.purchases import DEFAULT_VALUE_PROPERTIES, purchase_value
 from rapport.identity.models import Identifier
 from rapport.identity.normalize import normalize_email, normalize_phone
 from rapport.ingest.models import Event
 from rapport.profiles.models import Profile
 from rapport.segments import rfm
 from rapport.segments import rules as r
-from rapport.segments.compiler import (
-    Context,
-    analytic_session,
-    purchase_value,
-    rule_profiles,
-    rule_q,
-)
+from rapport.segments.compiler import Context, rule_profiles, rule_q
+from rapport.segments.conditions import Lifecycle
 from rapport.segments.lifecycle import default_stages
 from rapport.segments.models import (
     LifecycleChange,
@@ -68,7 +65,6 @@ from rapport.segments.models import (
 from rapport.tenancy.models import Workspace
 from rapport.tenancy.services import Actor, audit_log_record
 
-DEFAULT_VALUE_PROPERTIES = ["revenue", "total", "value"]
 WRITE_CHUNK = 10_000
 # Planner statistics are refreshed after a write of this many rows or more.
 ANALYZE_AFTER_ROWS = 10_000
@@ -814,7 +810,7 @@ def lifecycle_stages_ensure(*, workspace_id: Any) -> list[LifecycleStage]:
 
 def _stage_rule_check(workspace: Workspace, rule: Any, field: str = "rule") -> r.Rule:
     parsed = segment_rule_check(workspace=workspace, rule=rule, field=field)
-    if any(isinstance(c, r.Lifecycle) for c in r.rule_walk(parsed)):
+    if any(isinstance(c, Lifecycle) for c in r.rule_walk(parsed)):
         raise InvalidInputError(
             "a lifecycle stage cannot depend on the lifecycle stage", field=field
         )

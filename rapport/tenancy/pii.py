@@ -70,3 +70,19 @@ def mask_personal_data(value):
     if isinstance(value, str) and "@" in value:
         return _EMAIL_ANYWHERE.sub(lambda m: mask_email(m.group(0)), value)
     return value
+
+
+_IDENTIFIER_KEYS = {"userid", "anonymousid", "externalid"}
+
+
+def personal_key(name) -> bool:
+    """Whether a trait or property of this name (dotted for nested keys) holds what
+    masking hides: an email, a phone number, an identifier. A question about its value
+    (a segment rule's `starts_with`, `eq`, ...) would reveal the masked value."""
+    for part in str(name).split("."):
+        key = _key(part)
+        if key in _EMAIL_KEYS or key in _PHONE_KEYS or key in _IDENTIFIER_KEYS:
+            return True
+        if "email" in key or "phone" in key or "mobile" in key:
+            return True
+    return False

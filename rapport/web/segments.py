@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from rapport.core.errors import InvalidInputError, RapportError
-from rapport.segments import rfm, selectors, services
+from rapport.segments import rules, selectors, services
 from rapport.segments import tasks as segment_tasks
 from rapport.segments.models import Segment
 from rapport.web.customers import customer_summary
@@ -66,15 +66,16 @@ def _builder_context(request: HttpRequest, segment: Segment | None, rule_json: s
         others = others.exclude(pk=segment.pk)
     stages = selectors.stage_names(workspace=workspace)
     settings = services.segment_settings_get(workspace=workspace)
+    options = rules.BuilderOptions(
+        segments=[{"id": str(s.pk), "name": s.name} for s in others[:500]],
+        stages=[{"key": k, "name": v} for k, v in stages.items()],
+        purchase_event=settings.purchase_event,
+    )
     return {
         "segment": segment,
         "rule_json": rule_json,
-        "builder_options": {
-            "segments": [{"id": str(s.pk), "name": s.name} for s in others[:500]],
-            "stages": [{"key": k, "name": v} for k, v in stages.items()],
-            "cells": list(rfm.CELLS),
-            "purchase_event": settings.purchase_event,
-        },
+        # Every condition of the rule language and its fields: rule-builder.js has none.
+        "builder_options": rules.builder_options(options),
     }
 
 
