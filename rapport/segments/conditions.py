@@ -698,9 +698,9 @@ class Rfm(r.Compare):
 
 _RFM = {
     "cell": gettext_lazy("cell"),
-    "r": "R",
-    "f": "F",
-    "m": "M",
+    "r": gettext_lazy("recency score (R)"),
+    "f": gettext_lazy("frequency score (F)"),
+    "m": gettext_lazy("monetary score (M)"),
     "recency_days": gettext_lazy("days since the last purchase"),
     "frequency": gettext_lazy("purchases"),
     "monetary": gettext_lazy("money spent"),
@@ -738,7 +738,7 @@ r.condition_register(
             _("RFM %(attribute)s %(comparison)s")
             % {"attribute": _RFM[c.rfm], "comparison": r.compared(c.op, c.value)}
         ),
-        label=gettext_lazy("RFM"),
+        label=gettext_lazy("RFM cell or score"),
         fields=_rfm_fields,
         examples=(
             {"rfm": "cell", "op": "in", "value": ["Champions", "Loyal"]},
