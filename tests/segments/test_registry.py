@@ -23,7 +23,7 @@ EXAMPLES = [
     for i, example in enumerate(c.examples)
 ]
 BUILDER_JS = Path(rapport.__file__).parent / "web" / "static" / "web" / "rule-builder.js"
-CYRILLIC = re.compile("[а-яА-ЯёЁ]")
+CYRILLIC = re.compile("[\u0400-\u04ff]")
 
 
 def test_the_language_has_the_conditions_of_segments_and_predictions():
