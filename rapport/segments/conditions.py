@@ -47,11 +47,11 @@ def _compare_fields(name_label, ops=r.VALUE_OPS, default_op="eq", default_value=
     ]
 
 
-def _personal_compare(condition: Any, name: str, path: str) -> list[str]:
+def _personal_compare(condition: Any, name: str, path: str) -> list[tuple[str, str]]:
     # Whether a value is there discloses no more than the masked value does.
     if condition.op in r.PRESENCE or not personal_key(name):
         return []
-    return [path]
+    return [(path, name)]
 
 
 def _age_timed(condition: Any) -> bool:
@@ -347,11 +347,11 @@ def _window_timed(c: Event | Aggregate) -> bool:
     return (c.window is not None and c.window.timed) or any(w.op in r.AGES for w in c.where)
 
 
-def _where_personal(c: Event | Aggregate) -> list[str]:
+def _where_personal(c: Event | Aggregate) -> list[tuple[str, str]]:
     return [
-        path
+        pair
         for i, w in enumerate(c.where)
-        for path in _personal_compare(w, w.property, f"where.{i}.property")
+        for pair in _personal_compare(w, w.property, f"where.{i}.property")
     ]
 
 
@@ -493,7 +493,7 @@ r.condition_register(
         ),
         timed=_window_timed,
         personal=lambda c: [
-            *(["property"] if personal_key(c.property) else []),
+            *([("property", c.property)] if personal_key(c.property) else []),
             *_where_personal(c),
         ],
     )

@@ -204,7 +204,7 @@ class PropertyCondition(Compare):
 # --- the registry -----------------------------------------------------------------
 
 
-def _never_personal(condition: Any) -> list[str]:
+def _never_personal(condition: Any) -> list[tuple[str, str]]:
     return []
 
 
@@ -226,9 +226,9 @@ class Condition:
     - `examples`: valid conditions, run by the registry's tests through every part.
     - `timed(condition)`: whether time passing alone can change its answer (such
       rules are re-checked on a schedule).
-    - `personal(condition)`: the paths ("trait", "where.0.property") of what it reads
-      that holds personal data (an email, a phone, an identifier): refused to roles
-      without `pii.read`, whose answers would reveal a masked value.
+    - `personal(condition)`: what it asks about personal data (an email, a phone, an
+      identifier), as (path, name) pairs such as ("where.0.property", "email"): refused
+      to roles without `pii.read`, to whom its answers would reveal a masked value.
     """
 
     key: str
@@ -239,7 +239,7 @@ class Condition:
     fields: Callable[[BuilderOptions], list[dict]]
     examples: tuple[dict, ...]
     timed: Callable[[Any], bool] = _always_timed
-    personal: Callable[[Any], list[str]] = _never_personal
+    personal: Callable[[Any], list[tuple[str, str]]] = _never_personal
 
 
 _CONDITIONS: dict[str, Condition] = {}
@@ -429,12 +429,12 @@ def rule_timed(rule: Rule) -> bool:
     return any(condition_of(c).timed(c) for _, c in _conditions_with_paths(rule))
 
 
-def rule_personal(rule: Rule, *, field: str = "rule") -> list[str]:
-    """The paths of the rule's conditions on personal data ("rule.all.0.trait")."""
+def rule_personal(rule: Rule, *, field: str = "rule") -> list[tuple[str, str]]:
+    """Where the rule asks about personal data: ("rule.all.0.trait", "email") pairs."""
     return [
-        ".".join([field, *(str(p) for p in where), path])
+        (".".join([field, *(str(p) for p in where), path]), name)
         for where, c in _conditions_with_paths(rule)
-        for path in condition_of(c).personal(c)
+        for path, name in condition_of(c).personal(c)
     ]
 
 

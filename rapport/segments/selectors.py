@@ -95,11 +95,14 @@ class Preview:
     seconds: float
 
 
-def segment_preview(*, workspace: Workspace, rule: Any, now: datetime | None = None) -> Preview:
-    """How many customers a rule selects now, and a few of them."""
+def segment_preview(
+    *, workspace: Workspace, rule: Any, can_see_pii: bool, now: datetime | None = None
+) -> Preview:
+    """How many customers a rule selects now, and a few of them. `can_see_pii`: whether
+    the caller may ask about emails, phones and identifiers (`segment_rule_check`)."""
     from rapport.segments.services import segment_rule_check
 
-    parsed = segment_rule_check(workspace=workspace, rule=rule)
+    parsed = segment_rule_check(workspace=workspace, rule=rule, can_see_pii=can_see_pii)
     started = time.perf_counter()
     with transaction.atomic():
         analytic_session()

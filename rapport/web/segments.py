@@ -116,6 +116,7 @@ def segment_new(request: HttpRequest) -> HttpResponse:
                 rule=_posted_rule(request) if kind == "dynamic" else None,
                 description=context["description"],
                 actor=principal.actor,
+                can_see_pii=principal.can_see_pii,
             )
         except RapportError as error:
             context["error"] = error_text(error)
@@ -146,6 +147,7 @@ def segment_edit(request: HttpRequest, segment_id) -> HttpResponse:
                 name=context["name"],
                 description=context["description"],
                 rule=_posted_rule(request) if segment.kind == "dynamic" else None,
+                can_see_pii=principal.can_see_pii,
             )
         except RapportError as error:
             context["error"] = error_text(error)
@@ -161,7 +163,9 @@ def segment_preview(request: HttpRequest) -> HttpResponse:
     principal = request.principal
     try:
         preview = selectors.segment_preview(
-            workspace=principal.workspace, rule=_posted_rule(request)
+            workspace=principal.workspace,
+            rule=_posted_rule(request),
+            can_see_pii=principal.can_see_pii,
         )
     except RapportError as error:
         return render(request, "web/segments/_preview.html", {"error": error_text(error)})
