@@ -682,6 +682,7 @@ r.condition_register(
             },
         ],
         examples=({"segment": "00000000-0000-0000-0000-000000000000"},),
+        segments=lambda c: [c.segment],
     )
 )
 

@@ -212,6 +212,10 @@ def _always_timed(condition: Any) -> bool:
     return True
 
 
+def _no_segments(condition: Any) -> list[str]:
+    return []
+
+
 @dataclass(frozen=True)
 class Condition:
     """One kind of condition, defined once.
@@ -226,6 +230,8 @@ class Condition:
     - `examples`: valid conditions, run by the registry's tests through every part.
     - `timed(condition)`: whether time passing alone can change its answer (such
       rules are re-checked on a schedule).
+    - `segments(condition)`: the ids of the segments it refers to (checked to be the
+      workspace's, and followed for cycles and refresh order).
     - `personal(condition)`: what it asks about personal data (an email, a phone, an
       identifier), as (path, name) pairs such as ("where.0.property", "email"): refused
       to roles without `pii.read`, to whom its answers would reveal a masked value.
@@ -240,6 +246,7 @@ class Condition:
     examples: tuple[dict, ...]
     timed: Callable[[Any], bool] = _always_timed
     personal: Callable[[Any], list[tuple[str, str]]] = _never_personal
+    segments: Callable[[Any], list[str]] = _no_segments
 
 
 _CONDITIONS: dict[str, Condition] = {}
@@ -420,7 +427,7 @@ def _conditions_with_paths(rule: Rule, where: tuple = ()) -> Iterator[tuple[tupl
 
 def rule_segments(rule: Rule) -> list[str]:
     """The segments the rule refers to."""
-    return [c.segment for c in rule_walk(rule) if type(c).__name__ == "SegmentRef"]
+    return [ref for _, c in _conditions_with_paths(rule) for ref in condition_of(c).segments(c)]
 
 
 def rule_timed(rule: Rule) -> bool:
