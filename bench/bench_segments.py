@@ -113,8 +113,12 @@ def run() -> dict:
     life_first_s, _ = timed(services.lifecycle_refresh, workspace_id=workspace.pk)
     life_again_s, life_again = timed(services.lifecycle_refresh, workspace_id=workspace.pk)
 
-    preview_s, preview = timed(selectors.segment_preview, workspace=workspace, rule=RULE)
-    preview_again_s, _ = timed(selectors.segment_preview, workspace=workspace, rule=RULE)
+    preview_s, preview = timed(
+        selectors.segment_preview, workspace=workspace, rule=RULE, can_see_pii=True
+    )
+    preview_again_s, _ = timed(
+        selectors.segment_preview, workspace=workspace, rule=RULE, can_see_pii=True
+    )
     segment = services.segment_create(
         workspace=workspace, name="Bench three conditions", rule=RULE, actor=actor, refresh="none"
     )

@@ -25,10 +25,11 @@ from django.utils import timezone
 
 from rapport.analytics.kpis import Definitions, Scope, events_in
 from rapport.analytics.periods import month_add, month_starts
+from rapport.core.analytic import analytic_session
 from rapport.core.columns import columns_read
+from rapport.core.purchases import purchase_value
 from rapport.ingest.models import Event
 from rapport.profiles.models import Profile
-from rapport.segments.compiler import analytic_session, purchase_value
 from rapport.segments.models import LifecycleChange, LifecycleState
 
 COHORT_KINDS = ("signup", "first_purchase")

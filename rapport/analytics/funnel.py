@@ -29,9 +29,9 @@ from pydantic import (
 from rapport.analytics.kpis import Definitions, Scope, events_in
 from rapport.analytics.periods import Period
 from rapport.core.columns import columns_read
+from rapport.core.jsonkeys import json_text
 from rapport.ingest.models import EventType
 from rapport.profiles.models import Profile
-from rapport.segments.compiler import json_text
 from rapport.segments.models import LifecycleChange, SegmentMembership
 
 BREAKDOWNS = ("utm_source", "utm_medium", "utm_campaign", "segment")

@@ -21,10 +21,12 @@ from django.utils.translation import gettext_noop
 
 from rapport.analytics.models import AnalyticsSettings
 from rapport.analytics.periods import Period
+from rapport.core.analytic import analytic_session
+from rapport.core.jsonkeys import json_number
+from rapport.core.purchases import purchase_value
 from rapport.ingest.models import Event
 from rapport.predictions.models import ClvScore
 from rapport.profiles.models import Profile
-from rapport.segments.compiler import analytic_session, json_number, purchase_value
 from rapport.segments.models import SegmentMembership, SegmentSettings
 
 DEFINITIONS: dict[str, str] = {

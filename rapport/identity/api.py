@@ -1,4 +1,6 @@
-"""The workspace's identity rules."""
+"""The workspace's identity rules, duplicate review, and what identity does to a
+person: merge, unmerge, export and erase (under /profiles, beside the profile they act
+on; profiles itself imports nothing of identity)."""
 
 import uuid
 from datetime import datetime
@@ -11,6 +13,8 @@ from pydantic import ConfigDict
 
 from rapport.identity import selectors, services, tasks
 from rapport.ingest.api import MaskedPage
+from rapport.profiles import selectors as profile_selectors
+from rapport.profiles.api import MergeIn, MergeOut
 from rapport.tenancy.pii import mask_personal_data
 
 
@@ -198,4 +202,58 @@ def duplicate_dismiss(request: HttpRequest, candidate_id: uuid.UUID, payload: Du
     return _duplicates_out([candidate], request.auth)[0]
 
 
-ROUTERS = [("v1/identity", router)]
+# Same paths as the profiles router's; Ninja serves both under /api/v1/profiles.
+profiles_router = Router(tags=["profiles"])
+
+
+@profiles_router.post("/merges/{merge_id}/unmerge", response=MergeOut, summary="Undo a merge")
+def profile_unmerge(request: HttpRequest, merge_id: uuid.UUID):
+    request.auth.require("profiles.merge")
+    merge = selectors.merge_get(workspace=request.auth.workspace, merge_id=merge_id)
+    return services.profile_unmerge(merge=merge, actor=request.auth.actor)
+
+
+@profiles_router.post(
+    "/{profile_id}/merge", response=MergeOut, summary="Merge another profile into this one"
+)
+def profile_merge(request: HttpRequest, profile_id: uuid.UUID, payload: MergeIn):
+    request.auth.require("profiles.merge")
+    workspace = request.auth.workspace
+    survivor = profile_selectors.profile_get(workspace=workspace, profile_id=profile_id)
+    merged = profile_selectors.profile_get(workspace=workspace, profile_id=payload.other)
+    return services.profile_merge(
+        survivor=survivor, merged=merged, reason=payload.reason, actor=request.auth.actor
+    )
+
+
+@profiles_router.get(
+    "/{profile_id}/merges", response=list[MergeOut], summary="Merges this profile took part in"
+)
+@paginate(LimitOffsetPagination)
+def profile_merge_list(request: HttpRequest, profile_id: uuid.UUID):
+    request.auth.require("profiles.read")
+    profile = profile_selectors.profile_get(workspace=request.auth.workspace, profile_id=profile_id)
+    return selectors.merge_list(workspace=request.auth.workspace, profile=profile)
+
+
+@profiles_router.get("/{profile_id}/export", summary="Everything held about this person (JSON)")
+def profile_export(request: HttpRequest, profile_id: uuid.UUID):
+    request.auth.require("pii.export")
+    profile = profile_selectors.profile_get(workspace=request.auth.workspace, profile_id=profile_id)
+    return services.profile_export(profile=profile, actor=request.auth.actor)
+
+
+class ErasedOut(Schema):
+    profiles: int
+    identifiers: int
+    events: int
+
+
+@profiles_router.post("/{profile_id}/erase", response=ErasedOut, summary="Erase this person")
+def profile_erase(request: HttpRequest, profile_id: uuid.UUID):
+    request.auth.require("profiles.erase")
+    profile = profile_selectors.profile_get(workspace=request.auth.workspace, profile_id=profile_id)
+    return services.profile_erase(profile=profile, actor=request.auth.actor)
+
+
+ROUTERS = [("v1/identity", router), ("v1/profiles", profiles_router)]

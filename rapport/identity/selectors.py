@@ -4,7 +4,9 @@ from django.db.models import Q, QuerySet
 
 from rapport.core.selectors import object_get
 from rapport.identity.models import DuplicateCandidate, Identifier, ProfileMerge
+from rapport.identity.normalize import normalize_email, normalize_phone
 from rapport.profiles.models import Account, Profile
+from rapport.profiles.selectors import TimelineEntry
 from rapport.tenancy.models import Workspace
 
 
@@ -60,3 +62,43 @@ def duplicate_records(candidates: list[DuplicateCandidate]) -> dict[uuid.UUID, d
             "traits": account.traits,
         }
     return records
+
+
+def identifier_profile_ids(workspace: Workspace, text: str) -> QuerySet:
+    """The ids of the profiles holding an identifier equal to `text`, as typed or
+    normalised as an email or a phone (the customer search's finder)."""
+    candidates = {text, text.lower()}
+    candidates |= {v for v in (normalize_email(text), normalize_phone(text)) if v}
+    return Identifier.objects.filter(workspace=workspace, value__in=candidates).values_list(
+        "profile_id", flat=True
+    )
+
+
+def merge_timeline_entries(
+    workspace: Workspace, profile: Profile, wanted: set, channel: str | None
+) -> list[TimelineEntry]:
+    """The profile's merges and unmerges as timeline entries (they have no channel)."""
+    if channel:
+        return []
+    entries = []
+    for merge in ProfileMerge.objects.filter(
+        Q(survivor=profile) | Q(merged=profile), workspace=workspace
+    ):
+        other = merge.merged_id if merge.survivor_id == profile.pk else merge.survivor_id
+        moments = [("merge", merge.created_at)]
+        if merge.unmerged_at:
+            moments.append(("unmerge", merge.unmerged_at))
+        for kind, at in moments:
+            if kind in wanted:
+                verb = "Merged with" if kind == "merge" else "Unmerged from"
+                entries.append(
+                    TimelineEntry(
+                        kind=kind,
+                        id=merge.pk,
+                        at=at,
+                        channel="",
+                        title=f"{verb} profile {other}",
+                        data={"merge": merge},
+                    )
+                )
+    return entries

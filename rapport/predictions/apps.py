@@ -7,7 +7,12 @@ class PredictionsConfig(AppConfig):
     verbose_name = "Predictions: churn risk, lifetime value, churn drivers"
 
     def ready(self) -> None:
-        from rapport.predictions import permissions  # noqa: F401 - registers permissions
+        from rapport.predictions import (
+            conditions,
+            permissions,  # noqa: F401 - registers permissions
+        )
+
+        conditions.register()
 
         _schedule()
 

@@ -21,10 +21,11 @@ from django.db.models import Count, F, Max, Q, Sum
 from django.db.models.functions import TruncDate
 
 from rapport.core.columns import columns_read
+from rapport.core.jsonkeys import json_number, json_text
+from rapport.core.purchases import DEFAULT_VALUE_PROPERTIES, purchase_value
 from rapport.ingest.models import Event
 from rapport.profiles.models import Profile
-from rapport.segments.compiler import json_number, json_text, purchase_value
-from rapport.segments.services import DEFAULT_VALUE_PROPERTIES, segment_settings_get
+from rapport.segments.services import segment_settings_get
 from rapport.tenancy.models import Workspace
 
 TOP_EVENTS = 10

@@ -1,5 +1,6 @@
 """Customers: find them by any identifier or trait, see one with its identities and
-where each trait came from, and its timeline."""
+where each trait came from, and its timeline. Merging, unmerging, exporting and erasing
+a person are identity's (rapport/identity/api.py, under the same /profiles paths)."""
 
 import uuid
 from datetime import datetime
@@ -9,8 +10,6 @@ from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import AwareDatetime, ConfigDict
 
-from rapport.identity import selectors as identity_selectors
-from rapport.identity import services as identity_services
 from rapport.ingest.api import EventOut, MaskedPage, masked
 from rapport.ingest.models import EventType
 from rapport.profiles import selectors
@@ -108,13 +107,6 @@ class MergeOut(Schema):
 router = Router(tags=["profiles"])
 
 
-@router.post("/merges/{merge_id}/unmerge", response=MergeOut, summary="Undo a merge")
-def profile_unmerge(request: HttpRequest, merge_id: uuid.UUID):
-    request.auth.require("profiles.merge")
-    merge = identity_selectors.merge_get(workspace=request.auth.workspace, merge_id=merge_id)
-    return identity_services.profile_unmerge(merge=merge, actor=request.auth.actor)
-
-
 @router.get("", response=list[ProfileSummaryOut], summary="Find customers")
 @paginate(LimitOffsetPagination)
 def profile_list(request: HttpRequest, filters: Query[ProfileFilter]):
@@ -130,49 +122,6 @@ def profile_get(request: HttpRequest, profile_id: uuid.UUID):
     request.auth.require("profiles.read")
     profile = selectors.profile_get(workspace=request.auth.workspace, profile_id=profile_id)
     return _profile_out(profile, request.auth)
-
-
-@router.post(
-    "/{profile_id}/merge", response=MergeOut, summary="Merge another profile into this one"
-)
-def profile_merge(request: HttpRequest, profile_id: uuid.UUID, payload: MergeIn):
-    request.auth.require("profiles.merge")
-    workspace = request.auth.workspace
-    survivor = selectors.profile_get(workspace=workspace, profile_id=profile_id)
-    merged = selectors.profile_get(workspace=workspace, profile_id=payload.other)
-    return identity_services.profile_merge(
-        survivor=survivor, merged=merged, reason=payload.reason, actor=request.auth.actor
-    )
-
-
-@router.get(
-    "/{profile_id}/merges", response=list[MergeOut], summary="Merges this profile took part in"
-)
-@paginate(LimitOffsetPagination)
-def profile_merge_list(request: HttpRequest, profile_id: uuid.UUID):
-    request.auth.require("profiles.read")
-    profile = selectors.profile_get(workspace=request.auth.workspace, profile_id=profile_id)
-    return identity_selectors.merge_list(workspace=request.auth.workspace, profile=profile)
-
-
-@router.get("/{profile_id}/export", summary="Everything held about this person (JSON)")
-def profile_export(request: HttpRequest, profile_id: uuid.UUID):
-    request.auth.require("pii.export")
-    profile = selectors.profile_get(workspace=request.auth.workspace, profile_id=profile_id)
-    return identity_services.profile_export(profile=profile, actor=request.auth.actor)
-
-
-class ErasedOut(Schema):
-    profiles: int
-    identifiers: int
-    events: int
-
-
-@router.post("/{profile_id}/erase", response=ErasedOut, summary="Erase this person")
-def profile_erase(request: HttpRequest, profile_id: uuid.UUID):
-    request.auth.require("profiles.erase")
-    profile = selectors.profile_get(workspace=request.auth.workspace, profile_id=profile_id)
-    return identity_services.profile_erase(profile=profile, actor=request.auth.actor)
 
 
 class TimelineEntryOut(Schema):

@@ -1,5 +1,6 @@
 import base64
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,8 +11,6 @@ from django.utils import timezone
 
 from rapport.core.errors import InvalidInputError
 from rapport.core.selectors import object_get
-from rapport.identity.models import Identifier, ProfileMerge
-from rapport.identity.normalize import normalize_email, normalize_phone
 from rapport.ingest.models import Event, EventType
 from rapport.profiles.models import (
     Account,
@@ -33,11 +32,22 @@ def profile_list(*, workspace: Workspace, include_merged: bool = False) -> Query
     return profiles.order_by("-last_seen_at", "-id")
 
 
-def _identifier_holders(workspace: Workspace, text: str) -> QuerySet[Identifier]:
-    """Identifiers equal to `text`, as typed or normalised as an email or a phone."""
-    candidates = {text, text.lower()}
-    candidates |= {v for v in (normalize_email(text), normalize_phone(text)) if v}
-    return Identifier.objects.filter(workspace=workspace, value__in=candidates)
+# Identity resolution (which writes profiles) adds to what a profile is found by and
+# what its timeline shows, from its AppConfig.ready: profiles imports no app above it.
+ProfileFinder = Callable[[Workspace, str], QuerySet]
+_FINDERS: list[ProfileFinder] = []
+
+
+def profile_finder_register(finder: ProfileFinder) -> None:
+    """`finder(workspace, text)`: the ids (a flat `values_list` of profile ids) of the
+    profiles that hold `text`, e.g. as an identifier."""
+    if finder not in _FINDERS:
+        _FINDERS.append(finder)
+
+
+def _identifier_holders(workspace: Workspace, text: str) -> list[QuerySet]:
+    """What each registered finder finds for `text` (profile ids)."""
+    return [finder(workspace, text) for finder in _FINDERS]
 
 
 def profile_search(
@@ -47,8 +57,10 @@ def profile_search(
     or a phone number), and/or whose trait has a value (`trait` = "name:value")."""
     profiles = profile_list(workspace=workspace)
     if q:
-        holders = _identifier_holders(workspace, q.strip())
-        profiles = profiles.filter(pk__in=holders.values("profile_id"))
+        found = Q(pk__in=[])
+        for holders in _identifier_holders(workspace, q.strip()):
+            found |= Q(pk__in=holders)
+        profiles = profiles.filter(found)
     if trait:
         name, sep, value = trait.partition(":")
         if not sep or not name.strip():
@@ -124,7 +136,7 @@ def profile_page(
             .order_by("_name")
             .values_list("pk", flat=True)[:SEARCH_MAX_NAME_MATCHES]
         )
-        holders = _identifier_holders(workspace, text).values_list("profile_id", flat=True)
+        holders = [pk for found in _identifier_holders(workspace, text) for pk in found]
         profiles = profiles.filter(pk__in={*holders, *named})
     if account_id is not None:
         account = account_get(workspace=workspace, account_id=account_id)
@@ -219,6 +231,20 @@ class TimelineEntry:
     @property
     def key(self) -> tuple:
         return (self.at, self.id, self.kind)
+
+
+# `entries(workspace, profile, wanted, channel)`: a source's entries of the kinds in
+# `wanted` (all of them: the timeline pages them), e.g. identity's merges.
+TimelineSource = Callable[[Workspace, Profile, set, str | None], list[TimelineEntry]]
+_TIMELINE_SOURCES: dict[tuple[str, ...], TimelineSource] = {}
+
+
+def timeline_source_register(*, kinds: tuple[str, ...], entries: TimelineSource) -> None:
+    """Entries of `kinds` (some of TIMELINE_KINDS) that another app keeps."""
+    unknown = set(kinds) - set(TIMELINE_KINDS)
+    if unknown:
+        raise ValueError(f"timeline kinds {sorted(unknown)} are not in TIMELINE_KINDS")
+    _TIMELINE_SOURCES[kinds] = entries
 
 
 @dataclass(frozen=True)
@@ -345,27 +371,9 @@ def profile_timeline(
                 )
             )
 
-    if wanted & {"merge", "unmerge"} and not channel:
-        for merge in ProfileMerge.objects.filter(
-            Q(survivor=profile) | Q(merged=profile), workspace=workspace
-        ):
-            other = merge.merged_id if merge.survivor_id == profile.pk else merge.survivor_id
-            moments = [("merge", merge.created_at)]
-            if merge.unmerged_at:
-                moments.append(("unmerge", merge.unmerged_at))
-            for kind, at in moments:
-                if kind in wanted:
-                    verb = "Merged with" if kind == "merge" else "Unmerged from"
-                    candidates.append(
-                        TimelineEntry(
-                            kind=kind,
-                            id=merge.pk,
-                            at=at,
-                            channel="",
-                            title=f"{verb} profile {other}",
-                            data={"merge": merge},
-                        )
-                    )
+    for kinds, entries in _TIMELINE_SOURCES.items():
+        if wanted & set(kinds):
+            candidates += entries(workspace, profile, wanted, channel)
 
     if after is not None:
         candidates = [c for c in candidates if c.key < after]

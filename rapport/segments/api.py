@@ -184,6 +184,7 @@ def segment_create(request: HttpRequest, payload: SegmentIn):
         rule=payload.rule,
         description=payload.description,
         actor=request.auth.actor,
+        can_see_pii=request.auth.can_see_pii,
     )
     return Status(201, segment)
 
@@ -191,7 +192,9 @@ def segment_create(request: HttpRequest, payload: SegmentIn):
 @router.post("/preview", response=PreviewOut, summary="How many customers a rule selects")
 def segment_preview(request: HttpRequest, payload: RuleIn):
     request.auth.require("segments.read")
-    preview = selectors.segment_preview(workspace=request.auth.workspace, rule=payload.rule)
+    preview = selectors.segment_preview(
+        workspace=request.auth.workspace, rule=payload.rule, can_see_pii=request.auth.can_see_pii
+    )
     return {
         "count": preview.count,
         "sample": [masked(request.auth, p, "traits") for p in preview.sample],
@@ -253,6 +256,7 @@ def segment_update(request: HttpRequest, segment_id: uuid.UUID, payload: Segment
         name=payload.name,
         description=payload.description,
         rule=payload.rule,
+        can_see_pii=request.auth.can_see_pii,
     )
 
 
@@ -506,6 +510,7 @@ def lifecycle_stage_update(request: HttpRequest, stage_id: uuid.UUID, payload: S
         name=payload.name,
         description=payload.description,
         rule=payload.rule,
+        can_see_pii=request.auth.can_see_pii,
     )
     return _overview_of(workspace, stage.pk)
 
@@ -525,6 +530,7 @@ def lifecycle_sub_stage_create(request: HttpRequest, stage_id: uuid.UUID, payloa
         name=payload.name,
         rule=payload.rule,
         actor=request.auth.actor,
+        can_see_pii=request.auth.can_see_pii,
     )
     return Status(201, _overview_of(workspace, stage.pk))
 

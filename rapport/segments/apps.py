@@ -8,7 +8,10 @@ class SegmentsConfig(AppConfig):
 
     def ready(self) -> None:
         from rapport.ingest.services import event_consumer_register
-        from rapport.segments import permissions  # noqa: F401 - registers permissions
+        from rapport.segments import (
+            conditions,  # noqa: F401 - registers the rule language's
+            permissions,  # noqa: F401 - registers permissions
+        )
         from rapport.segments.services import segments_from_events
 
         # After identity, accounts and consent (10-30): rules read all three.

@@ -10,31 +10,38 @@ SQL with every user value bound as a parameter.
        "window": {"last_days": 90}, "where": [{"property": "total", "op": "gt", "value": 50}]},
       {"rfm": "cell", "op": "in", "value": ["Champions", "Loyal"]}
     ]}
+
+Each kind of condition is defined once, as a `Condition` registered here: the JSON key
+that names it, its pydantic model (validation), its query, its description in words
+(translated), the fields the visual builder shows, and examples the registry's tests
+run through all of these. Segments registers its own (`rapport/segments/conditions.py`);
+another app registers its conditions from its `AppConfig.ready` (predictions does), and
+journeys and decisions read rules with the same `rule_parse` and `rule_q`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    TypeAdapter,
-    ValidationError,
-    model_validator,
-)
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rapport.core.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from django.db.models import Q
+
+    from rapport.segments.compiler import Context
 
 MAX_DEPTH = 8
 MAX_CONDITIONS = 100
 MAX_LIST = 1000
 MAX_DAYS = 36500
+GROUPS = ("all", "any", "not")
 
 
 def _addressable(name: str) -> str:
@@ -74,9 +81,61 @@ ValueOp = Literal[
     "older_than_days",
 ]
 CountOp = Literal["eq", "ne", "gt", "gte", "lt", "lte"]
+VALUE_OPS: tuple[str, ...] = ValueOp.__args__
+COUNT_OPS: tuple[str, ...] = ("gte", "gt", "eq", "ne", "lt", "lte")
 
 
-class _Strict(BaseModel):
+@dataclass(frozen=True)
+class Operator:
+    """An operator as the builder offers it (`label`) and as a description reads it
+    (`words`, with the value as %(value)s)."""
+
+    label: Any
+    words: Any
+
+
+OPERATORS: dict[str, Operator] = {
+    "eq": Operator(gettext_lazy("is"), gettext_lazy("is %(value)s")),
+    "ne": Operator(gettext_lazy("is not"), gettext_lazy("is not %(value)s")),
+    "gt": Operator(">", "> %(value)s"),
+    "gte": Operator("≥", "≥ %(value)s"),
+    "lt": Operator("<", "< %(value)s"),
+    "lte": Operator("≤", "≤ %(value)s"),
+    "contains": Operator(gettext_lazy("contains"), gettext_lazy("contains %(value)s")),
+    "not_contains": Operator(
+        gettext_lazy("does not contain"), gettext_lazy("does not contain %(value)s")
+    ),
+    "starts_with": Operator(gettext_lazy("starts with"), gettext_lazy("starts with %(value)s")),
+    "exists": Operator(gettext_lazy("is known"), gettext_lazy("is known")),
+    "not_exists": Operator(gettext_lazy("is unknown"), gettext_lazy("is unknown")),
+    "in": Operator(gettext_lazy("is one of"), gettext_lazy("is one of %(value)s")),
+    "not_in": Operator(gettext_lazy("is none of"), gettext_lazy("is none of %(value)s")),
+    "before": Operator(gettext_lazy("is before"), gettext_lazy("is before %(value)s")),
+    "after": Operator(gettext_lazy("is after"), gettext_lazy("is after %(value)s")),
+    "within_last_days": Operator(
+        gettext_lazy("within the last (days)"), gettext_lazy("is within the last %(value)s days")
+    ),
+    "older_than_days": Operator(
+        gettext_lazy("more than (days) ago"), gettext_lazy("is more than %(value)s days ago")
+    ),
+}
+
+
+def compared(op: str, value: Any) -> str:
+    """`op value` in words: "is one of a, b", "is within the last 30 days"."""
+    if isinstance(value, list):
+        value = ", ".join(str(v) for v in value)
+    return str(OPERATORS[op].words) % {"value": value}
+
+
+def operator_choices(ops) -> list[list[str]]:
+    """Operators as the builder's select offers them."""
+    return [[op, str(OPERATORS[op].label)] for op in ops]
+
+
+class Strict(BaseModel):
+    """The base of every condition's model: unknown keys are refused, values frozen."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -93,7 +152,7 @@ def parse_when(value: Any) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _check_value(op: str, value: Any) -> None:
+def check_value(op: str, value: Any) -> None:
     """The value each operator takes."""
     if op in PRESENCE:
         if value is not None:
@@ -124,256 +183,211 @@ def _check_value(op: str, value: Any) -> None:
         raise ValueError("a value is at most 1000 characters")
 
 
-class _Compare(_Strict):
+class Compare(Strict):
+    """An operator and the value it takes; a condition adds what it compares."""
+
     op: ValueOp
     value: Scalar | list[Scalar] | None = None
 
     @model_validator(mode="after")
     def _value_fits(self):
-        _check_value(self.op, self.value)
+        check_value(self.op, self.value)
         return self
 
 
-class PropertyCondition(_Compare):
+class PropertyCondition(Compare):
     """A property of the event: `{"property": "total", "op": "gt", "value": 50}`."""
 
     property: KeyName
 
 
-class Trait(_Compare):
-    """A trait of the customer; dotted names reach into objects (`address.city`)."""
-
-    trait: KeyName
+# --- the registry -----------------------------------------------------------------
 
 
-class AccountTrait(_Compare):
-    """A trait of any account (company) the customer belongs to."""
-
-    account_trait: KeyName
+def _never_personal(condition: Any) -> list[tuple[str, str]]:
+    return []
 
 
-class ProfileTime(_Strict):
-    """When the customer was first or last seen."""
-
-    profile: Literal["first_seen_at", "last_seen_at"]
-    op: Literal["before", "after", "within_last_days", "older_than_days"]
-    value: str | int
-
-    @model_validator(mode="after")
-    def _value_fits(self):
-        _check_value(self.op, self.value)
-        return self
+def _always_timed(condition: Any) -> bool:
+    return True
 
 
-class Count(_Strict):
-    op: CountOp = "gte"
-    value: int = Field(1, ge=0, le=1_000_000)
+def _no_segments(condition: Any) -> list[str]:
+    return []
 
 
-class Window(_Strict):
-    """Which of the customer's events count: the last N days, older than N days,
-    between two dates, or the first N days after they were first seen (or after their
-    first event of `from`, e.g. "Signed Up")."""
+@dataclass(frozen=True)
+class Condition:
+    """One kind of condition, defined once.
 
-    last_days: int | None = Field(None, ge=1, le=MAX_DAYS)
-    older_than_days: int | None = Field(None, ge=1, le=MAX_DAYS)
-    after: str | None = None
-    before: str | None = None
-    first_days: int | None = Field(None, ge=1, le=MAX_DAYS)
-    from_: Name | None = Field(None, alias="from")
+    - `key`: the JSON key that names it ({"trait": ...}).
+    - `model`: its pydantic model, which validates it (and gives its JSON Schema).
+    - `query(condition, ctx) -> Q`: the customers it selects, as a condition on Profile.
+    - `describe(condition) -> str`: it in words, through gettext.
+    - `label`: its name in the builder's list of conditions (lazy gettext).
+    - `fields(options) -> list[dict]`: what the builder shows for it, read by
+      rule-builder.js (see `builder_options`).
+    - `examples`: valid conditions, run by the registry's tests through every part.
+    - `timed(condition)`: whether time passing alone can change its answer (such
+      rules are re-checked on a schedule).
+    - `segments(condition)`: the ids of the segments it refers to (checked to be the
+      workspace's, and followed for cycles and refresh order).
+    - `personal(condition)`: what it asks about personal data (an email, a phone, an
+      identifier), as (path, name) pairs such as ("where.0.property", "email"): refused
+      to roles without `pii.read`, to whom its answers would reveal a masked value.
+    """
 
-    @model_validator(mode="after")
-    def _one_kind(self):
-        kinds = [
-            self.last_days is not None,
-            self.older_than_days is not None,
-            self.after is not None or self.before is not None,
-            self.first_days is not None,
-        ]
-        if sum(kinds) != 1:
-            raise ValueError(
-                "give exactly one of last_days, older_than_days, after/before, first_days"
-            )
-        if self.from_ is not None and self.first_days is None:
-            raise ValueError("'from' goes with first_days")
-        for value in (self.after, self.before):
-            if value is not None:
-                parse_when(value)
-        return self
-
-    @property
-    def timed(self) -> bool:
-        """Whether time passing alone changes what the window holds."""
-        return self.last_days is not None or self.older_than_days is not None
+    key: str
+    model: type[BaseModel]
+    query: Callable[[Any, Context], Q]
+    describe: Callable[[Any], str]
+    label: Any
+    fields: Callable[[BuilderOptions], list[dict]]
+    examples: tuple[dict, ...]
+    timed: Callable[[Any], bool] = _always_timed
+    personal: Callable[[Any], list[tuple[str, str]]] = _never_personal
+    segments: Callable[[Any], list[str]] = _no_segments
 
 
-class Event(_Strict):
-    """Did (or did not: count 0) an event, how often, when, with which properties."""
-
-    event: Name
-    count: Count = Count()
-    window: Window | None = None
-    where: list[PropertyCondition] = Field(default_factory=list, max_length=20)
+_CONDITIONS: dict[str, Condition] = {}
+_BY_MODEL: dict[type, Condition] = {}
 
 
-class Aggregate(_Strict):
-    """sum / avg / min / max of a numeric event property, compared with a number.
-    A customer without such events has no value and does not match."""
-
-    aggregate: Literal["sum", "avg", "min", "max"]
-    event: Name
-    property: KeyName
-    op: CountOp
-    value: int | float
-    window: Window | None = None
-    where: list[PropertyCondition] = Field(default_factory=list, max_length=20)
-
-
-class Consent(_Strict):
-    """The latest consent statement for a channel and purpose."""
-
-    consent: Literal["email", "sms", "push", "phone", "direct_mail"]
-    purpose: Literal["marketing", "transactional"] = "marketing"
-    status: Literal["granted", "denied"] = "granted"
+def condition_register(condition: Condition) -> None:
+    """Add a kind of condition to the language (once per key)."""
+    if condition.key in GROUPS:
+        raise ValueError(f"{condition.key!r} is a group, not a condition")
+    known = _CONDITIONS.get(condition.key)
+    if known is not None and known.model is not condition.model:
+        raise ValueError(f"condition {condition.key!r} registered twice")
+    if not condition.examples:
+        raise ValueError(f"condition {condition.key!r} needs at least one example")
+    _CONDITIONS[condition.key] = condition
+    _BY_MODEL[condition.model] = condition
 
 
-class SegmentRef(_Strict):
-    """Currently a member of another segment of the workspace (`not` for outside it)."""
-
-    segment: str = Field(min_length=1, max_length=64)
-
-
-class Rfm(_Compare):
-    """A computed RFM attribute: cell (a name), r / f / m (1-5), or the raw
-    recency_days, frequency, monetary."""
-
-    rfm: Literal["cell", "r", "f", "m", "recency_days", "frequency", "monetary"]
+def conditions_all() -> list[Condition]:
+    """Every registered condition, in the order they were registered."""
+    return list(_CONDITIONS.values())
 
 
-class Lifecycle(_Compare):
-    """The customer's current lifecycle stage or sub-stage (by key)."""
-
-    lifecycle: Literal["stage", "sub_stage"]
-
-
-class Prediction(_Compare):
-    """A score written by the predictions app: churn probability (0-1) or band (low,
-    medium, high); lifetime value and its parts. Customers without a score (never
-    bought: no CLV) match only the negative operators."""
-
-    prediction: Literal[
-        "churn_probability",
-        "churn_band",
-        "clv",
-        "p_alive",
-        "expected_purchases_30",
-        "expected_purchases_90",
-        "expected_purchases_365",
-        "expected_order_value",
-    ]
+def condition_of(node: Any) -> Condition:
+    """The registered kind of a parsed condition."""
+    return _BY_MODEL[type(node)]
 
 
-class All(_Strict):
-    all: list[Rule] = Field(max_length=MAX_CONDITIONS)
+@dataclass(frozen=True)
+class BuilderOptions:
+    """What the builder's fields may offer in one workspace: its other segments, its
+    lifecycle stages, its purchase event."""
+
+    segments: list[dict] = field(default_factory=list)
+    stages: list[dict] = field(default_factory=list)
+    purchase_event: str = "Order Completed"
 
 
-class Any_(_Strict):
-    any: list[Rule] = Field(max_length=MAX_CONDITIONS)
+def builder_options(options: BuilderOptions) -> dict:
+    """The JSON rule-builder.js reads: every condition with its fields, the groups'
+    and buttons' words, all in the person's language."""
+    return {
+        "conditions": [
+            {"key": c.key, "label": str(c.label), "fields": c.fields(options)}
+            for c in conditions_all()
+        ],
+        "texts": {
+            "all": _("Match all of"),
+            "any": _("Match any of"),
+            "not": _("not"),
+            "group": _("Group"),
+            "condition": _("Condition"),
+            "add_condition": _("+ Condition"),
+            "add_group": _("+ Group"),
+            "remove": _("Remove"),
+            "remove_group": _("Remove group"),
+        },
+    }
 
 
-class Not(_Strict):
-    not_: Rule = Field(alias="not")
+# --- groups -----------------------------------------------------------------------
 
 
-_TAGS = (
-    "all",
-    "any",
-    "not",
-    "trait",
-    "profile",
-    "event",
-    "aggregate",
-    "consent",
-    "account_trait",
-    "segment",
-    "rfm",
-    "lifecycle",
-    "prediction",
-)
+@dataclass(frozen=True)
+class All:
+    all: list
+
+    def model_dump(self, **kwargs) -> dict:
+        return {"all": [child.model_dump(**kwargs) for child in self.all]}
 
 
-def _tag(value: Any) -> str | None:
-    if isinstance(value, BaseModel):
-        return _MODEL_TAGS.get(type(value))
-    if isinstance(value, dict):
-        if "aggregate" in value:
-            return "aggregate"
-        for tag in _TAGS:
-            if tag in value:
-                return tag
-    return None
+@dataclass(frozen=True)
+class Any_:
+    any: list
+
+    def model_dump(self, **kwargs) -> dict:
+        return {"any": [child.model_dump(**kwargs) for child in self.any]}
 
 
-Rule = Annotated[
-    Annotated[All, Tag("all")]
-    | Annotated[Any_, Tag("any")]
-    | Annotated[Not, Tag("not")]
-    | Annotated[Trait, Tag("trait")]
-    | Annotated[ProfileTime, Tag("profile")]
-    | Annotated[Event, Tag("event")]
-    | Annotated[Aggregate, Tag("aggregate")]
-    | Annotated[Consent, Tag("consent")]
-    | Annotated[AccountTrait, Tag("account_trait")]
-    | Annotated[SegmentRef, Tag("segment")]
-    | Annotated[Rfm, Tag("rfm")]
-    | Annotated[Lifecycle, Tag("lifecycle")]
-    | Annotated[Prediction, Tag("prediction")],
-    Discriminator(
-        _tag,
-        custom_error_type="unknown_condition",
-        custom_error_message=f"a condition is an object with one of the keys {', '.join(_TAGS)}",
-    ),
-]
-_MODEL_TAGS = {
-    All: "all",
-    Any_: "any",
-    Not: "not",
-    Trait: "trait",
-    ProfileTime: "profile",
-    Event: "event",
-    Aggregate: "aggregate",
-    Consent: "consent",
-    AccountTrait: "account_trait",
-    SegmentRef: "segment",
-    Rfm: "rfm",
-    Lifecycle: "lifecycle",
-    Prediction: "prediction",
-}
-All.model_rebuild()
-Any_.model_rebuild()
-Not.model_rebuild()
-_ADAPTER = TypeAdapter(Rule)
+@dataclass(frozen=True)
+class Not:
+    not_: Any
+
+    def model_dump(self, **kwargs) -> dict:
+        return {"not": self.not_.model_dump(**kwargs)}
 
 
-def rule_schema() -> dict:
-    """The rule language as JSON Schema."""
-    schema = _ADAPTER.json_schema(by_alias=True)
-    schema["title"] = "Rapport segment rule"
-    return schema
+Rule = All | Any_ | Not | BaseModel
 
 
-def _path(loc: tuple) -> str:
-    # Pydantic puts the union's tag before each condition's own fields; people write the
-    # JSON without it.
-    parts: list[str] = []
-    expect_tag = True
-    for item in loc:
-        if expect_tag and isinstance(item, str) and item in _TAGS:
-            expect_tag = False
-            continue
-        parts.append(str(item))
-        expect_tag = isinstance(item, int) or item == "not"
-    return ".".join(parts)
+def _condition_for(data: dict) -> Condition | None:
+    """The condition a JSON object names. When it holds the keys of several (an
+    aggregate names its event), the one whose model has the others' keys as fields."""
+    found = [c for key, c in _CONDITIONS.items() if key in data]
+    for candidate in found:
+        fields = set(candidate.model.model_fields)
+        if all(other is candidate or other.key in fields for other in found):
+            return candidate
+    return found[0] if found else None
+
+
+class _Refused(Exception):
+    def __init__(self, where: list, message: str) -> None:
+        self.where, self.message = where, message
+
+
+def _parse(data: Any, where: list, depth: int, counter: list[int]) -> Rule:
+    if depth > MAX_DEPTH:
+        raise _Refused([], f"nested deeper than {MAX_DEPTH} levels")
+    if isinstance(data, dict):
+        group = next((g for g in GROUPS if g in data), None)
+        if group is not None:
+            extra = sorted(set(data) - {group})
+            if extra:
+                raise _Refused([*where, extra[0]], "Extra inputs are not permitted")
+            if group == "not":
+                return Not(_parse(data["not"], [*where, "not"], depth + 1, counter))
+            children = data[group]
+            if not isinstance(children, list):
+                raise _Refused([*where, group], "Input should be a valid list")
+            if len(children) > MAX_CONDITIONS:
+                raise _Refused([*where, group], f"List should have at most {MAX_CONDITIONS} items")
+            parsed = [
+                _parse(child, [*where, group, i], depth + 1, counter)
+                for i, child in enumerate(children)
+            ]
+            return All(parsed) if group == "all" else Any_(parsed)
+        condition = _condition_for(data)
+        if condition is not None:
+            counter[0] += 1
+            if counter[0] > MAX_CONDITIONS:
+                raise _Refused([], f"more than {MAX_CONDITIONS} conditions")
+            try:
+                return condition.model.model_validate(data)
+            except ValidationError as error:
+                first = error.errors()[0]
+                message = first["msg"].removeprefix("Value error, ")
+                raise _Refused([*where, *first["loc"]], message) from None
+    keys = ", ".join([*GROUPS, *_CONDITIONS])
+    raise _Refused(where, f"a condition is an object with one of the keys {keys}")
 
 
 def rule_parse(data: Any, *, field: str = "rule") -> Rule:
@@ -381,32 +395,13 @@ def rule_parse(data: Any, *, field: str = "rule") -> Rule:
     if not isinstance(data, dict):
         raise InvalidInputError("must be a JSON object", field=field)
     try:
-        rule = _ADAPTER.validate_python(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = _path(first["loc"])
-        path = f"{field}.{where}" if where else field
-        message = first["msg"].removeprefix("Value error, ")
-        raise InvalidInputError(message, field=path) from None
-    depth, count = _measure(rule)
-    if depth > MAX_DEPTH:
-        raise InvalidInputError(f"nested deeper than {MAX_DEPTH} levels", field=field)
-    if count > MAX_CONDITIONS:
-        raise InvalidInputError(f"more than {MAX_CONDITIONS} conditions", field=field)
-    return rule
+        return _parse(data, [], 1, [0])
+    except _Refused as refused:
+        path = ".".join([field, *(str(p) for p in refused.where)])
+        raise InvalidInputError(refused.message, field=path) from None
 
 
-def _measure(rule: Rule, depth: int = 1) -> tuple[int, int]:
-    if isinstance(rule, All | Any_):
-        children = rule.all if isinstance(rule, All) else rule.any
-        measured = [_measure(child, depth + 1) for child in children]
-        return max([depth, *(d for d, _ in measured)]), sum(c for _, c in measured)
-    if isinstance(rule, Not):
-        return _measure(rule.not_, depth + 1)
-    return depth, 1
-
-
-def rule_walk(rule: Rule):
+def rule_walk(rule: Rule) -> Iterator[Any]:
     """Every condition of the rule, groups included."""
     yield rule
     if isinstance(rule, All):
@@ -419,20 +414,77 @@ def rule_walk(rule: Rule):
         yield from rule_walk(rule.not_)
 
 
+def _conditions_with_paths(rule: Rule, where: tuple = ()) -> Iterator[tuple[tuple, Any]]:
+    if isinstance(rule, All | Any_):
+        group = "all" if isinstance(rule, All) else "any"
+        for i, child in enumerate(getattr(rule, group)):
+            yield from _conditions_with_paths(child, (*where, group, i))
+    elif isinstance(rule, Not):
+        yield from _conditions_with_paths(rule.not_, (*where, "not"))
+    else:
+        yield where, rule
+
+
 def rule_segments(rule: Rule) -> list[str]:
     """The segments the rule refers to."""
-    return [c.segment for c in rule_walk(rule) if isinstance(c, SegmentRef)]
+    return [ref for _, c in _conditions_with_paths(rule) for ref in condition_of(c).segments(c)]
 
 
 def rule_timed(rule: Rule) -> bool:
     """Whether time passing alone can change the rule's answer for a customer (checked on
     a schedule as well as on events)."""
-    for c in rule_walk(rule):
-        if isinstance(c, Event | Aggregate) and c.window is not None and c.window.timed:
-            return True
-        if isinstance(c, Trait | ProfileTime | PropertyCondition) and c.op in AGES:
-            return True
-        if isinstance(c, Rfm | Lifecycle | SegmentRef | Consent | Prediction):
-            # Recomputed on their own schedule (consent can expire).
-            return True
-    return False
+    return any(condition_of(c).timed(c) for _, c in _conditions_with_paths(rule))
+
+
+def rule_personal(rule: Rule, *, field: str = "rule") -> list[tuple[str, str]]:
+    """Where the rule asks about personal data: ("rule.all.0.trait", "email") pairs."""
+    return [
+        (".".join([field, *(str(p) for p in where), path]), name)
+        for where, c in _conditions_with_paths(rule)
+        for path, name in condition_of(c).personal(c)
+    ]
+
+
+def rule_describe(rule: Rule) -> str:
+    """The rule in words, in the active language ("plan is pro and did Order Completed
+    at least 3 times in the last 90 days")."""
+    if isinstance(rule, All | Any_):
+        children = rule.all if isinstance(rule, All) else rule.any
+        if not children:
+            return _("everyone") if isinstance(rule, All) else _("no one")
+        joiner = _(" and ") if isinstance(rule, All) else _(" or ")
+        inner = joiner.join(rule_describe(c) for c in children)
+        return f"({inner})" if len(children) > 1 else inner
+    if isinstance(rule, Not):
+        return _("not %(rule)s") % {"rule": rule_describe(rule.not_)}
+    return condition_of(rule).describe(rule)
+
+
+def rule_schema() -> dict:
+    """The rule language as JSON Schema: groups over every registered condition."""
+    defs: dict[str, Any] = {}
+    refs = []
+    for condition in conditions_all():
+        schema = condition.model.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
+        defs.update(schema.pop("$defs", {}))
+        name = condition.model.__name__
+        defs[name] = schema
+        refs.append({"$ref": f"#/$defs/{name}"})
+    rule = {"$ref": "#/$defs/Rule"}
+    for group in ("all", "any"):
+        defs[group.capitalize()] = {
+            "type": "object",
+            "properties": {group: {"type": "array", "items": rule, "maxItems": MAX_CONDITIONS}},
+            "required": [group],
+            "additionalProperties": False,
+        }
+        refs.append({"$ref": f"#/$defs/{group.capitalize()}"})
+    defs["Not"] = {
+        "type": "object",
+        "properties": {"not": rule},
+        "required": ["not"],
+        "additionalProperties": False,
+    }
+    refs.append({"$ref": "#/$defs/Not"})
+    defs["Rule"] = {"oneOf": refs}
+    return {"title": "Rapport segment rule", "$ref": "#/$defs/Rule", "$defs": defs}

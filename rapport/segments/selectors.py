@@ -4,7 +4,6 @@ of a rule, a customer's segments and scores, the RFM grid and the lifecycle."""
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -14,11 +13,12 @@ from django.db.models import Count, Q, QuerySet, Window
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from rapport.core.analytic import analytic_session
 from rapport.core.selectors import object_get
 from rapport.profiles.models import Profile
 from rapport.segments import rfm
 from rapport.segments import rules as r
-from rapport.segments.compiler import Context, analytic_session, rule_profiles
+from rapport.segments.compiler import Context, rule_profiles
 from rapport.segments.models import (
     LifecycleChange,
     LifecycleStage,
@@ -95,11 +95,14 @@ class Preview:
     seconds: float
 
 
-def segment_preview(*, workspace: Workspace, rule: Any, now: datetime | None = None) -> Preview:
-    """How many customers a rule selects now, and a few of them."""
+def segment_preview(
+    *, workspace: Workspace, rule: Any, can_see_pii: bool, now: datetime | None = None
+) -> Preview:
+    """How many customers a rule selects now, and a few of them. `can_see_pii`: whether
+    the caller may ask about emails, phones and identifiers (`segment_rule_check`)."""
     from rapport.segments.services import segment_rule_check
 
-    parsed = segment_rule_check(workspace=workspace, rule=rule)
+    parsed = segment_rule_check(workspace=workspace, rule=rule, can_see_pii=can_see_pii)
     started = time.perf_counter()
     with transaction.atomic():
         analytic_session()
@@ -246,120 +249,12 @@ def lifecycle_changes(*, workspace: Workspace, profile: Profile | None = None) -
 
 def rule_describe(rule: dict) -> str:
     """A rule in words, for lists and the audit log ("plan is pro and did Order
-    Completed at least 3 times in the last 90 days")."""
+    Completed at least 3 times in the last 90 days"), in the active language."""
     try:
         parsed = r.rule_parse(rule)
     except Exception:
         return ""
-    return _words(parsed)
-
-
-_OPS = {
-    "eq": "is",
-    "ne": "is not",
-    "gt": ">",
-    "gte": "≥",
-    "lt": "<",
-    "lte": "≤",
-    "contains": "contains",
-    "not_contains": "does not contain",
-    "starts_with": "starts with",
-    "exists": "is known",
-    "not_exists": "is unknown",
-    "in": "is one of",
-    "not_in": "is none of",
-    "before": "is before",
-    "after": "is after",
-    "within_last_days": "is within the last",
-    "older_than_days": "is more than",
-}
-
-
-def _value(op: str, value: Any) -> str:
-    if op in ("exists", "not_exists"):
-        return ""
-    if isinstance(value, list):
-        return " " + ", ".join(str(v) for v in value)
-    if op == "within_last_days":
-        return f" {value} days"
-    if op == "older_than_days":
-        return f" {value} days ago"
-    return f" {value}"
-
-
-def _window(window: r.Window | None) -> str:
-    if window is None:
-        return ""
-    if window.last_days:
-        return f" in the last {window.last_days} days"
-    if window.older_than_days:
-        return f" more than {window.older_than_days} days ago"
-    if window.first_days:
-        anchor = window.from_ or "first seen"
-        return f" in the first {window.first_days} days after {anchor}"
-    parts = []
-    if window.after:
-        parts.append(f"from {window.after}")
-    if window.before:
-        parts.append(f"before {window.before}")
-    return " " + " ".join(parts)
-
-
-def _words(rule: r.Rule) -> str:
-    if isinstance(rule, r.All | r.Any_):
-        children = rule.all if isinstance(rule, r.All) else rule.any
-        joiner = " and " if isinstance(rule, r.All) else " or "
-        if not children:
-            return "everyone" if isinstance(rule, r.All) else "no one"
-        inner = joiner.join(_words(c) for c in children)
-        return f"({inner})" if len(children) > 1 else inner
-    if isinstance(rule, r.Not):
-        return f"not {_words(rule.not_)}"
-    if isinstance(rule, r.Trait):
-        return f"{rule.trait} {_OPS[rule.op]}{_value(rule.op, rule.value)}"
-    if isinstance(rule, r.AccountTrait):
-        return f"account {rule.account_trait} {_OPS[rule.op]}{_value(rule.op, rule.value)}"
-    if isinstance(rule, r.ProfileTime):
-        what = "first seen" if rule.profile == "first_seen_at" else "last seen"
-        return f"{what} {_OPS[rule.op]}{_value(rule.op, rule.value)}"
-    if isinstance(rule, r.Event):
-        count = rule.count
-        if (count.op, count.value) == ("gte", 1):
-            how = "did"
-        elif (count.op, count.value) == ("eq", 0):
-            how = "did not do"
-        else:
-            how = f"did ({_OPS[count.op]} {count.value} times)"
-        where = "".join(
-            f" where {w.property} {_OPS[w.op]}{_value(w.op, w.value)}" for w in rule.where
-        )
-        return f"{how} {rule.event}{where}{_window(rule.window)}"
-    if isinstance(rule, r.Aggregate):
-        return (
-            f"{rule.aggregate} of {rule.property} of {rule.event}{_window(rule.window)} "
-            f"{_OPS[rule.op]} {rule.value}"
-        )
-    if isinstance(rule, r.Consent):
-        return f"{rule.consent} {rule.purpose} consent {rule.status}"
-    if isinstance(rule, r.SegmentRef):
-        name = Segment.objects.filter(pk=_uuid(rule.segment)).values_list("name", flat=True)
-        return f"in segment {name.first() or rule.segment}"
-    if isinstance(rule, r.Rfm):
-        return f"RFM {rule.rfm} {_OPS[rule.op]}{_value(rule.op, rule.value)}"
-    if isinstance(rule, r.Lifecycle):
-        return f"lifecycle {rule.lifecycle.replace('_', '-')} {_OPS[rule.op]}" + _value(
-            rule.op, rule.value
-        )
-    if isinstance(rule, r.Prediction):
-        return f"{rule.prediction.replace('_', ' ')} {_OPS[rule.op]}{_value(rule.op, rule.value)}"
-    return ""
-
-
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
+    return r.rule_describe(parsed)
 
 
 def customers_within(

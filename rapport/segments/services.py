@@ -34,6 +34,7 @@ from django.db.models import (
 )
 from django.utils import timezone
 
+from rapport.core.analytic import analytic_session
 from rapport.core.bulk import (
     ids_temp_table,
     rows_in_table,
@@ -42,19 +43,15 @@ from rapport.core.bulk import (
     tables_analyze,
 )
 from rapport.core.errors import ConflictError, InvalidInputError, PermissionDeniedError
+from rapport.core.purchases import DEFAULT_VALUE_PROPERTIES, purchase_value
 from rapport.identity.models import Identifier
 from rapport.identity.normalize import normalize_email, normalize_phone
 from rapport.ingest.models import Event
 from rapport.profiles.models import Profile
 from rapport.segments import rfm
 from rapport.segments import rules as r
-from rapport.segments.compiler import (
-    Context,
-    analytic_session,
-    purchase_value,
-    rule_profiles,
-    rule_q,
-)
+from rapport.segments.compiler import Context, rule_profiles, rule_q
+from rapport.segments.conditions import Lifecycle
 from rapport.segments.lifecycle import default_stages
 from rapport.segments.models import (
     LifecycleChange,
@@ -66,9 +63,9 @@ from rapport.segments.models import (
     SegmentSettings,
 )
 from rapport.tenancy.models import Workspace
+from rapport.tenancy.permissions import PII_READ
 from rapport.tenancy.services import Actor, audit_log_record
 
-DEFAULT_VALUE_PROPERTIES = ["revenue", "total", "value"]
 WRITE_CHUNK = 10_000
 # Planner statistics are refreshed after a write of this many rows or more.
 ANALYZE_AFTER_ROWS = 10_000
@@ -120,11 +117,20 @@ def segment_settings_update(
 
 
 def segment_rule_check(
-    *, workspace: Workspace, rule: Any, segment: Segment | None = None, field: str = "rule"
+    *,
+    workspace: Workspace,
+    rule: Any,
+    segment: Segment | None = None,
+    field: str = "rule",
+    can_see_pii: bool = True,
 ) -> r.Rule:
     """Parse the rule and check what it refers to: segments of this workspace, and no
-    cycle back to `segment`."""
+    cycle back to `segment`. Without `can_see_pii` (the caller's role lacks `pii.read`),
+    a condition on an email, a phone or an identifier is refused: its counts and
+    samples would reveal, one `starts_with` at a time, the value masking hides."""
     parsed = r.rule_parse(rule, field=field)
+    if not can_see_pii:
+        rule_personal_refuse(parsed, field=field)
     refs = r.rule_segments(parsed)
     known: dict[str, Segment] = {}
     for ref in refs:
@@ -150,6 +156,25 @@ def segment_rule_check(
                     field=f"{field}.segment",
                 )
     return parsed
+
+
+def rule_personal_refuse(parsed: r.Rule, *, field: str = "rule") -> None:
+    """PermissionDeniedError naming the first condition on personal data, if any."""
+    found = r.rule_personal(parsed, field=field)
+    if found:
+        path, name = found[0]
+        message = (
+            f"{path}: a condition on {name!r} (personal data) needs the 'pii.read' "
+            "permission; 'exists' and 'not_exists' are allowed"
+        )
+        raise PermissionDeniedError(
+            message,
+            code="pii_condition",
+            details=[
+                {"field": p, "message": f"{n!r} holds personal data", "permission": PII_READ}
+                for p, n in found
+            ],
+        )
 
 
 def _reaches(start: Segment, target: Any) -> list[str] | None:
@@ -194,9 +219,10 @@ def segment_create(
     description: str = "",
     actor: Actor,
     refresh: str = "queue",
+    can_see_pii: bool = True,
 ) -> Segment:
     """A new segment. A dynamic one is filled by a worker (`refresh="queue"`), or at once
-    (`"now"`, for the CLI and tests)."""
+    (`"now"`, for the CLI and tests). `can_see_pii`: as `segment_rule_check`."""
     name = _clean_name(name)
     if kind not in Segment.Kind.values:
         raise InvalidInputError("kind must be dynamic or static", field="kind")
@@ -206,7 +232,7 @@ def segment_create(
     if kind == Segment.Kind.DYNAMIC:
         if rule is None:
             raise InvalidInputError("a dynamic segment needs a rule", field="rule")
-        parsed = segment_rule_check(workspace=workspace, rule=rule)
+        parsed = segment_rule_check(workspace=workspace, rule=rule, can_see_pii=can_see_pii)
     elif rule not in (None, {}):
         raise InvalidInputError("a static segment has no rule", field="rule")
     with transaction.atomic():
@@ -257,6 +283,7 @@ def segment_update(
     description: str | None = None,
     rule: Any = None,
     refresh: str = "queue",
+    can_see_pii: bool = True,
 ) -> Segment:
     workspace = segment.workspace
     changes: dict[str, Any] = {}
@@ -272,7 +299,9 @@ def segment_update(
     if rule is not None:
         if segment.kind != Segment.Kind.DYNAMIC:
             raise InvalidInputError("a static segment has no rule", field="rule")
-        parsed = segment_rule_check(workspace=workspace, rule=rule, segment=segment)
+        parsed = segment_rule_check(
+            workspace=workspace, rule=rule, segment=segment, can_see_pii=can_see_pii
+        )
         changes["rule"] = parsed.model_dump(by_alias=True, exclude_defaults=True)
         changes["depends_on"] = r.rule_segments(parsed)
         changes["timed"] = r.rule_timed(parsed)
@@ -812,9 +841,13 @@ def lifecycle_stages_ensure(*, workspace_id: Any) -> list[LifecycleStage]:
     return list(LifecycleStage.objects.filter(workspace_id=workspace_id).order_by("position"))
 
 
-def _stage_rule_check(workspace: Workspace, rule: Any, field: str = "rule") -> r.Rule:
-    parsed = segment_rule_check(workspace=workspace, rule=rule, field=field)
-    if any(isinstance(c, r.Lifecycle) for c in r.rule_walk(parsed)):
+def _stage_rule_check(
+    workspace: Workspace, rule: Any, field: str = "rule", can_see_pii: bool = True
+) -> r.Rule:
+    parsed = segment_rule_check(
+        workspace=workspace, rule=rule, field=field, can_see_pii=can_see_pii
+    )
+    if any(isinstance(c, Lifecycle) for c in r.rule_walk(parsed)):
         raise InvalidInputError(
             "a lifecycle stage cannot depend on the lifecycle stage", field=field
         )
@@ -828,6 +861,7 @@ def lifecycle_stage_update(
     name: str | None = None,
     description: str | None = None,
     rule: Any = None,
+    can_see_pii: bool = True,
 ) -> LifecycleStage:
     if name is not None:
         name = name.strip()
@@ -837,7 +871,7 @@ def lifecycle_stage_update(
     if description is not None:
         stage.description = description[:5000]
     if rule is not None:
-        parsed = _stage_rule_check(stage.workspace, rule)
+        parsed = _stage_rule_check(stage.workspace, rule, can_see_pii=can_see_pii)
         stage.rule = parsed.model_dump(by_alias=True, exclude_defaults=True)
     with transaction.atomic():
         stage.save()
@@ -852,7 +886,13 @@ def lifecycle_stage_update(
 
 
 def lifecycle_sub_stage_create(
-    *, parent: LifecycleStage, key: str, name: str, rule: Any, actor: Actor
+    *,
+    parent: LifecycleStage,
+    key: str,
+    name: str,
+    rule: Any,
+    actor: Actor,
+    can_see_pii: bool = True,
 ) -> LifecycleStage:
     """A sub-stage of a stage: checked, in order of creation, before its stage."""
     from django.utils.text import slugify
@@ -867,7 +907,7 @@ def lifecycle_sub_stage_create(
         raise InvalidInputError("name must be 1 to 100 characters", field="name")
     if LifecycleStage.objects.filter(workspace_id=parent.workspace_id, key=key).exists():
         raise ConflictError(f"a stage with key {key!r} already exists", code="key_taken")
-    parsed = _stage_rule_check(parent.workspace, rule)
+    parsed = _stage_rule_check(parent.workspace, rule, can_see_pii=can_see_pii)
     with transaction.atomic():
         last = parent.children.order_by("-position").first()
         stage = LifecycleStage.objects.create(

@@ -70,3 +70,26 @@ def mask_personal_data(value):
     if isinstance(value, str) and "@" in value:
         return _EMAIL_ANYWHERE.sub(lambda m: mask_email(m.group(0)), value)
     return value
+
+
+# What a segment rule may not ask about without pii.read (rapport/segments/conditions.py).
+# Keys are compared by their words: `contact_phone`, `contactPhone` and `Contact Phone`
+# are all ["contact", "phone"].
+_KEY_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+_PERSONAL_WORDS = {"email", "emails", "mail", "emailaddress", "phone", "phones", "telephone"}
+_PERSONAL_WORDS |= {"tel", "mobile", "cellphone", "fax", "sms", "msisdn", "whatsapp"}
+_IDENTIFIER_NAMES = {"userid", "anonymousid", "externalid"}
+
+
+def personal_key(name) -> bool:
+    """Whether a trait or property of this name (dotted for nested keys) holds what
+    masking hides: an email, a phone number, an identifier. A question about its value
+    (a segment rule's `starts_with`, `eq`, ...) would reveal the masked value."""
+    for part in str(name).split("."):
+        words = [word.lower() for word in _KEY_WORD.findall(part)]
+        joined = "".join(words)
+        if joined in _EMAIL_KEYS or joined in _PHONE_KEYS or joined in _IDENTIFIER_NAMES:
+            return True
+        if any(w in _PERSONAL_WORDS or w.endswith("phone") for w in words):
+            return True
+    return False

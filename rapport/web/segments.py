@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from rapport.core.errors import InvalidInputError, RapportError
-from rapport.segments import rfm, selectors, services
+from rapport.segments import rules, selectors, services
 from rapport.segments import tasks as segment_tasks
 from rapport.segments.models import Segment
 from rapport.web.customers import customer_summary
@@ -66,15 +66,16 @@ def _builder_context(request: HttpRequest, segment: Segment | None, rule_json: s
         others = others.exclude(pk=segment.pk)
     stages = selectors.stage_names(workspace=workspace)
     settings = services.segment_settings_get(workspace=workspace)
+    options = rules.BuilderOptions(
+        segments=[{"id": str(s.pk), "name": s.name} for s in others[:500]],
+        stages=[{"key": k, "name": v} for k, v in stages.items()],
+        purchase_event=settings.purchase_event,
+    )
     return {
         "segment": segment,
         "rule_json": rule_json,
-        "builder_options": {
-            "segments": [{"id": str(s.pk), "name": s.name} for s in others[:500]],
-            "stages": [{"key": k, "name": v} for k, v in stages.items()],
-            "cells": list(rfm.CELLS),
-            "purchase_event": settings.purchase_event,
-        },
+        # Every condition of the rule language and its fields: rule-builder.js has none.
+        "builder_options": rules.builder_options(options),
     }
 
 
@@ -115,6 +116,7 @@ def segment_new(request: HttpRequest) -> HttpResponse:
                 rule=_posted_rule(request) if kind == "dynamic" else None,
                 description=context["description"],
                 actor=principal.actor,
+                can_see_pii=principal.can_see_pii,
             )
         except RapportError as error:
             context["error"] = error_text(error)
@@ -145,6 +147,7 @@ def segment_edit(request: HttpRequest, segment_id) -> HttpResponse:
                 name=context["name"],
                 description=context["description"],
                 rule=_posted_rule(request) if segment.kind == "dynamic" else None,
+                can_see_pii=principal.can_see_pii,
             )
         except RapportError as error:
             context["error"] = error_text(error)
@@ -160,7 +163,9 @@ def segment_preview(request: HttpRequest) -> HttpResponse:
     principal = request.principal
     try:
         preview = selectors.segment_preview(
-            workspace=principal.workspace, rule=_posted_rule(request)
+            workspace=principal.workspace,
+            rule=_posted_rule(request),
+            can_see_pii=principal.can_see_pii,
         )
     except RapportError as error:
         return render(request, "web/segments/_preview.html", {"error": error_text(error)})

