@@ -10,8 +10,7 @@ from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import ConfigDict
 
 from rapport.identity import selectors, services, tasks
-from rapport.ingest.api import MaskedPage
-from rapport.tenancy.pii import mask_personal_data
+from rapport.tenancy.pii import MaskedPage, masked_record
 
 
 class RulesOut(Schema):
@@ -116,10 +115,7 @@ def _duplicates_out(candidates, principal) -> list[dict]:
     for candidate in candidates:
         pair = {}
         for side, record_id in (("a", candidate.record_a), ("b", candidate.record_b)):
-            record = records.get(record_id)
-            if record is not None and not principal.can_see_pii:
-                record = {**record, "traits": mask_personal_data(record["traits"])}
-            pair[side] = record
+            pair[side] = masked_record(principal, records.get(record_id), "duplicate_record")
         out.append(
             {
                 "id": candidate.pk,
@@ -151,7 +147,7 @@ def duplicate_list(request: HttpRequest, filters: Query[DuplicateFilter]):
     candidates = selectors.duplicate_candidate_list(
         workspace=request.auth.workspace, kind=filters.kind, status=filters.status
     )
-    return DuplicatePage(candidates, request.auth)
+    return DuplicatePage(candidates, request.auth, kind="duplicate_record")
 
 
 @router.post(

@@ -11,12 +11,12 @@ from pydantic import AwareDatetime, ConfigDict
 
 from rapport.identity import selectors as identity_selectors
 from rapport.identity import services as identity_services
-from rapport.ingest.api import EventOut, MaskedPage, masked
+from rapport.ingest.api import EventOut
 from rapport.ingest.models import EventType
 from rapport.profiles import selectors
 from rapport.profiles import services as profile_services
 from rapport.profiles.models import ConsentChannel, ConsentPurpose, ConsentStatus
-from rapport.tenancy.pii import mask_identifier, mask_personal_data
+from rapport.tenancy.pii import MaskedPage, masked_record, shown_identifier
 
 
 class IdentityOut(Schema):
@@ -78,10 +78,9 @@ def _profile_out(profile, principal) -> dict:
         "last_seen_at": profile.last_seen_at,
         "created_at": profile.created_at,
     }
-    if not principal.can_see_pii:
-        data["traits"] = mask_personal_data(profile.traits)
-        for identity in identities:
-            identity["value"] = mask_identifier(identity["kind"], identity["value"])
+    data = masked_record(principal, data, "profile")
+    for identity in identities:
+        identity["value"] = shown_identifier(principal, identity["kind"], identity["value"])
     return data
 
 
@@ -122,7 +121,7 @@ def profile_list(request: HttpRequest, filters: Query[ProfileFilter]):
     profiles = selectors.profile_search(
         workspace=request.auth.workspace, q=filters.q, trait=filters.trait
     )
-    return MaskedPage(profiles, request.auth, fields=("traits",))
+    return MaskedPage(profiles, request.auth, kind="profile")
 
 
 @router.get("/{profile_id}", response=ProfileOut)
@@ -152,7 +151,8 @@ def profile_merge(request: HttpRequest, profile_id: uuid.UUID, payload: MergeIn)
 def profile_merge_list(request: HttpRequest, profile_id: uuid.UUID):
     request.auth.require("profiles.read")
     profile = selectors.profile_get(workspace=request.auth.workspace, profile_id=profile_id)
-    return identity_selectors.merge_list(workspace=request.auth.workspace, profile=profile)
+    merges = identity_selectors.merge_list(workspace=request.auth.workspace, profile=profile)
+    return MaskedPage(merges, request.auth, kind="merge")
 
 
 @router.get("/{profile_id}/export", summary="Everything held about this person (JSON)")
@@ -202,10 +202,10 @@ def _timeline_out(page, principal) -> dict:
             "title": entry.title,
         }
         if "event" in entry.data:
-            item["event"] = masked(
-                principal, entry.data["event"], "properties", "traits", "context"
-            )
-        item.update({k: v for k, v in entry.data.items() if k != "event"})
+            item["event"] = masked_record(principal, entry.data["event"], "event")
+        if "merge" in entry.data:
+            item["merge"] = masked_record(principal, entry.data["merge"], "merge")
+        item.update({k: v for k, v in entry.data.items() if k not in ("event", "merge")})
         items.append(item)
     return {"items": items, "next_cursor": page.next_cursor}
 
@@ -339,7 +339,8 @@ class AccountMergeOut(Schema):
 @paginate(LimitOffsetPagination)
 def account_merge_list(request: HttpRequest):
     request.auth.require("profiles.read")
-    return selectors.account_merge_list(workspace=request.auth.workspace)
+    merges = selectors.account_merge_list(workspace=request.auth.workspace)
+    return MaskedPage(merges, request.auth, kind="account_merge")
 
 
 @accounts_router.post(
@@ -355,13 +356,15 @@ def account_unmerge(request: HttpRequest, account_merge_id: uuid.UUID):
 @paginate(LimitOffsetPagination)
 def account_list(request: HttpRequest, filters: Query[AccountFilter]):
     request.auth.require("profiles.read")
-    return selectors.account_list(workspace=request.auth.workspace, q=filters.q)
+    accounts = selectors.account_list(workspace=request.auth.workspace, q=filters.q)
+    return MaskedPage(accounts, request.auth, kind="account")
 
 
 @accounts_router.get("/{account_id}", response=AccountOut)
 def account_get(request: HttpRequest, account_id: uuid.UUID):
     request.auth.require("profiles.read")
-    return selectors.account_get(workspace=request.auth.workspace, account_id=account_id)
+    account = selectors.account_get(workspace=request.auth.workspace, account_id=account_id)
+    return masked_record(request.auth, account, "account")
 
 
 @accounts_router.get("/{account_id}/members", response=list[ProfileSummaryOut])
@@ -369,7 +372,7 @@ def account_get(request: HttpRequest, account_id: uuid.UUID):
 def account_members(request: HttpRequest, account_id: uuid.UUID):
     request.auth.require("profiles.read")
     members = selectors.account_members(workspace=request.auth.workspace, account_id=account_id)
-    return MaskedPage(members, request.auth, fields=("traits",))
+    return MaskedPage(members, request.auth, kind="profile")
 
 
 @accounts_router.get("/{account_id}/timeline", response=list[EventOut])

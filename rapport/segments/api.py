@@ -10,10 +10,10 @@ from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import ConfigDict
 
-from rapport.ingest.api import MaskedPage, masked
 from rapport.profiles import selectors as profile_selectors
 from rapport.segments import rules, selectors, services
 from rapport.segments import tasks as segment_tasks
+from rapport.tenancy.pii import MaskedPage, masked_record
 
 
 class SegmentIn(Schema):
@@ -194,7 +194,7 @@ def segment_preview(request: HttpRequest, payload: RuleIn):
     preview = selectors.segment_preview(workspace=request.auth.workspace, rule=payload.rule)
     return {
         "count": preview.count,
-        "sample": [masked(request.auth, p, "traits") for p in preview.sample],
+        "sample": [masked_record(request.auth, p, "profile") for p in preview.sample],
         "seconds": round(preview.seconds, 4),
     }
 
@@ -285,7 +285,7 @@ def segment_members(request: HttpRequest, segment_id: uuid.UUID):
     return MaskedPage(
         selectors.segment_members(workspace=workspace, segment=segment),
         request.auth,
-        fields=("traits",),
+        kind="profile",
     )
 
 
