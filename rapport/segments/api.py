@@ -5,11 +5,12 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import ConfigDict
 
+from rapport.core.safe_csv import csv_streaming_response
 from rapport.profiles import selectors as profile_selectors
 from rapport.segments import rules, selectors, services
 from rapport.segments import tasks as segment_tasks
@@ -346,15 +347,15 @@ def segment_export(
 ):
     request.auth.require("segments.export")
     segment = selectors.segment_get(workspace=request.auth.workspace, segment_id=segment_id)
-    lines = services.segment_export(
+    export = services.segment_export(
         segment=segment,
         format=format,
         actor=request.auth.actor,
         can_see_pii=request.auth.has_perm("pii.export"),
     )
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    filename = f"segment-{segment.pk}-{format}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response = csv_streaming_response(export.lines, f"segment-{segment.pk}-{format}.csv")
+    for name, value in export.headers.items():
+        response[name] = value
     return response
 
 
