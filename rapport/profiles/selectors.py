@@ -211,6 +211,25 @@ def consent_granted(*, channels: list[str], purpose: str, now: datetime, profile
     )
 
 
+def consent_granted_channels(
+    *, workspace: Workspace, profile_ids: list, channels: list[str], purpose: str, now: datetime
+) -> set[tuple[uuid.UUID, str]]:
+    """(profile, channel) pairs among `profile_ids` whose latest statement for `purpose`
+    grants it and has not expired: `consent_granted` for a batch of known profiles, read
+    in one indexed query rather than a join over every statement."""
+    latest: dict[tuple[uuid.UUID, str], bool] = {}
+    for profile_id, channel, status, expires_at in (
+        ConsentChange.objects.filter(
+            workspace=workspace, profile_id__in=profile_ids, channel__in=channels, purpose=purpose
+        )
+        .order_by("-at", "-id")
+        .values_list("profile_id", "channel", "status", "expires_at")
+    ):
+        granted = status == ConsentStatus.GRANTED and (expires_at is None or expires_at > now)
+        latest.setdefault((profile_id, channel), granted)
+    return {key for key, granted in latest.items() if granted}
+
+
 def profile_get(*, workspace: Workspace, profile_id: uuid.UUID) -> Profile:
     return object_get(
         Profile.objects.filter(workspace=workspace).prefetch_related("identifiers"),
