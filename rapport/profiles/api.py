@@ -111,7 +111,8 @@ router = Router(tags=["profiles"])
 def profile_unmerge(request: HttpRequest, merge_id: uuid.UUID):
     request.auth.require("profiles.merge")
     merge = identity_selectors.merge_get(workspace=request.auth.workspace, merge_id=merge_id)
-    return identity_services.profile_unmerge(merge=merge, actor=request.auth.actor)
+    merge = identity_services.profile_unmerge(merge=merge, actor=request.auth.actor)
+    return masked_record(request.auth, merge, "merge")
 
 
 @router.get("", response=list[ProfileSummaryOut], summary="Find customers")
@@ -139,9 +140,10 @@ def profile_merge(request: HttpRequest, profile_id: uuid.UUID, payload: MergeIn)
     workspace = request.auth.workspace
     survivor = selectors.profile_get(workspace=workspace, profile_id=profile_id)
     merged = selectors.profile_get(workspace=workspace, profile_id=payload.other)
-    return identity_services.profile_merge(
+    merge = identity_services.profile_merge(
         survivor=survivor, merged=merged, reason=payload.reason, actor=request.auth.actor
     )
+    return masked_record(request.auth, merge, "merge")
 
 
 @router.get(
@@ -349,7 +351,8 @@ def account_merge_list(request: HttpRequest):
 def account_unmerge(request: HttpRequest, account_merge_id: uuid.UUID):
     request.auth.require("profiles.merge")
     merge = selectors.account_merge_get(workspace=request.auth.workspace, merge_id=account_merge_id)
-    return profile_services.account_unmerge(merge=merge, actor=request.auth.actor)
+    merge = profile_services.account_unmerge(merge=merge, actor=request.auth.actor)
+    return masked_record(request.auth, merge, "account_merge")
 
 
 @accounts_router.get("", response=list[AccountSummaryOut], summary="Companies")
@@ -393,9 +396,10 @@ def account_merge(request: HttpRequest, account_id: uuid.UUID, payload: MergeIn)
     workspace = request.auth.workspace
     survivor = selectors.account_get(workspace=workspace, account_id=account_id)
     merged = selectors.account_get(workspace=workspace, account_id=payload.other)
-    return profile_services.account_merge(
+    merge = profile_services.account_merge(
         survivor=survivor, merged=merged, reason=payload.reason, actor=request.auth.actor
     )
+    return masked_record(request.auth, merge, "account_merge")
 
 
 ROUTERS = [("v1/profiles", router), ("v1/accounts", accounts_router)]

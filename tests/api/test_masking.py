@@ -56,3 +56,22 @@ def test_no_endpoint_shows_personal_data_to_a_role_without_pii_read(planted, rol
     bodies = _bodies(planted, role)
     leaked = {name: found for name, body in bodies.items() if (found := leaks_in(body))}
     assert leaked == {}
+
+
+def _last(operation) -> bool:
+    """Operations that remove what others act on run after them."""
+    return operation.method == "DELETE" or operation.path.endswith(("/erase", "/unmerge"))
+
+
+@pytest.mark.parametrize("role", MASKED_ROLES)
+def test_no_answer_to_a_change_shows_personal_data_either(planted, role):
+    """What a merge (the agent may merge) or any other change answers is masked too,
+    and so is every refusal."""
+    client, values = planted.api(role), planted.path_objects()
+    changes = sorted((op for op in OPERATIONS if op not in READING), key=_last)
+    leaked = {}
+    for operation in changes:
+        response = operation_call(client, operation, values)
+        if found := leaks_in(response.content.decode()):
+            leaked[str(operation)] = found
+    assert leaked == {}

@@ -31,6 +31,7 @@ SECRETS = (
     "7946 0111",
     "020 7946 0222",
     "7700 900321",
+    "u3.other@example.org",
 )
 
 
@@ -78,6 +79,8 @@ def leaks_plant(tenant) -> None:
             },
         },
         {"type": "group", "userId": "+447700900999", "groupId": f"{name}-initech"},
+        # The profile the API sweeps merge in (`other_profile_id`).
+        {"type": "identify", "userId": f"{name}-u3", "traits": {"email": "u3.other@example.org"}},
     )
     profiles = Profile.objects.filter(workspace=tenant.workspace, merged_into__isnull=True)
     survivor = profiles.get(identifiers__value=f"{name}-u1")
