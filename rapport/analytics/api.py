@@ -18,7 +18,7 @@ from rapport.analytics import tasks as analytics_tasks
 from rapport.analytics.funnel import FunnelQuery, errors_at_field
 from rapport.core.errors import InvalidInputError
 from rapport.profiles.models import Profile
-from rapport.tenancy.pii import mask_personal_data
+from rapport.tenancy.pii import shown_json
 
 router = Router(tags=["analytics"])
 Format = Literal["json", "csv"]
@@ -296,7 +296,7 @@ def customers_post(request: HttpRequest, payload: DrillIn):
     customers: list[dict[str, Any]] = [
         {
             "id": p.pk,
-            "traits": p.traits if request.auth.can_see_pii else mask_personal_data(p.traits),
+            "traits": shown_json(request.auth, p.traits),
             "first_seen_at": p.first_seen_at,
             "last_seen_at": p.last_seen_at,
         }

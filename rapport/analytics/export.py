@@ -3,14 +3,13 @@ give the same file)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 from typing import Any
 
-from django.http import HttpResponse
-
 from rapport.analytics.kpis import DEFINITIONS, ORDER
+
+# The reports are written by the one CSV writer every export uses.
+from rapport.core.safe_csv import csv_response as csv_response
 
 
 def kpis_rows(report: dict[str, Any]) -> Iterable[list]:
@@ -83,20 +82,3 @@ def rfm_rows(report: dict[str, Any]) -> Iterable[list]:
     yield ["r", "fm", "cell", "customers", "revenue"]
     for row in report["grid"]:
         yield [row["r"], row["fm"], row["cell"], row["customers"], row["revenue"]]
-
-
-def _text(value: Any) -> Any:
-    # A spreadsheet runs a cell that starts with = + - @ as a formula.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return "" if value is None else value
-
-
-def csv_response(rows: Iterable[list], filename: str) -> HttpResponse:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in rows:
-        writer.writerow([_text(value) for value in row])
-    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response

@@ -12,10 +12,9 @@ from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import ConfigDict
 
 from rapport.identity import selectors, services, tasks
-from rapport.ingest.api import MaskedPage
 from rapport.profiles import selectors as profile_selectors
 from rapport.profiles.api import MergeIn, MergeOut
-from rapport.tenancy.pii import mask_personal_data
+from rapport.tenancy.pii import MaskedPage, masked_record
 
 
 class RulesOut(Schema):
@@ -120,10 +119,7 @@ def _duplicates_out(candidates, principal) -> list[dict]:
     for candidate in candidates:
         pair = {}
         for side, record_id in (("a", candidate.record_a), ("b", candidate.record_b)):
-            record = records.get(record_id)
-            if record is not None and not principal.can_see_pii:
-                record = {**record, "traits": mask_personal_data(record["traits"])}
-            pair[side] = record
+            pair[side] = masked_record(principal, records.get(record_id), "duplicate_record")
         out.append(
             {
                 "id": candidate.pk,
@@ -155,7 +151,7 @@ def duplicate_list(request: HttpRequest, filters: Query[DuplicateFilter]):
     candidates = selectors.duplicate_candidate_list(
         workspace=request.auth.workspace, kind=filters.kind, status=filters.status
     )
-    return DuplicatePage(candidates, request.auth)
+    return DuplicatePage(candidates, request.auth, kind="duplicate_record")
 
 
 @router.post(
@@ -210,7 +206,8 @@ profiles_router = Router(tags=["profiles"])
 def profile_unmerge(request: HttpRequest, merge_id: uuid.UUID):
     request.auth.require("profiles.merge")
     merge = selectors.merge_get(workspace=request.auth.workspace, merge_id=merge_id)
-    return services.profile_unmerge(merge=merge, actor=request.auth.actor)
+    merge = services.profile_unmerge(merge=merge, actor=request.auth.actor)
+    return masked_record(request.auth, merge, "merge")
 
 
 @profiles_router.post(
@@ -221,9 +218,10 @@ def profile_merge(request: HttpRequest, profile_id: uuid.UUID, payload: MergeIn)
     workspace = request.auth.workspace
     survivor = profile_selectors.profile_get(workspace=workspace, profile_id=profile_id)
     merged = profile_selectors.profile_get(workspace=workspace, profile_id=payload.other)
-    return services.profile_merge(
+    merge = services.profile_merge(
         survivor=survivor, merged=merged, reason=payload.reason, actor=request.auth.actor
     )
+    return masked_record(request.auth, merge, "merge")
 
 
 @profiles_router.get(
@@ -233,7 +231,8 @@ def profile_merge(request: HttpRequest, profile_id: uuid.UUID, payload: MergeIn)
 def profile_merge_list(request: HttpRequest, profile_id: uuid.UUID):
     request.auth.require("profiles.read")
     profile = profile_selectors.profile_get(workspace=request.auth.workspace, profile_id=profile_id)
-    return selectors.merge_list(workspace=request.auth.workspace, profile=profile)
+    merges = selectors.merge_list(workspace=request.auth.workspace, profile=profile)
+    return MaskedPage(merges, request.auth, kind="merge")
 
 
 @profiles_router.get("/{profile_id}/export", summary="Everything held about this person (JSON)")

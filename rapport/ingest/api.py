@@ -11,7 +11,7 @@ from pydantic import AwareDatetime
 
 from rapport.ingest import selectors, services
 from rapport.ingest.models import EventType, ImportJob
-from rapport.tenancy.pii import mask_personal_data
+from rapport.tenancy.pii import MaskedPage, masked_record
 
 
 class EventOut(Schema):
@@ -80,16 +80,6 @@ class ImportOut(Schema):
     finished_at: datetime | None
 
 
-def masked(principal, item, *fields: str):
-    """The item with personal data masked in the named JSON fields, for roles that may
-    not see it."""
-    if principal.can_see_pii:
-        return item
-    for name in fields:
-        setattr(item, name, mask_personal_data(getattr(item, name)))
-    return item
-
-
 events_router = Router(tags=["events"])
 imports_router = Router(tags=["imports"])
 
@@ -107,33 +97,14 @@ def event_list(request: HttpRequest, filters: Query[EventFilter]):
 def quarantine_list(request: HttpRequest, filters: Query[QuarantineFilter]):
     request.auth.require("events.quarantine.read")
     items = selectors.quarantine_list(workspace=request.auth.workspace, **filters.dict())
-    return MaskedPage(items, request.auth, fields=("payload",))
+    return MaskedPage(items, request.auth, kind="quarantined")
 
 
 @events_router.get("/{event_id}", response=EventOut)
 def event_get(request: HttpRequest, event_id: uuid.UUID):
     request.auth.require("events.read")
     event = selectors.event_get(workspace=request.auth.workspace, event_id=event_id)
-    return masked(request.auth, event, "properties", "traits", "context")
-
-
-class MaskedPage:
-    """A queryset whose sliced rows come out masked for roles without pii.read:
-    pagination counts and slices it as usual, and only the page shown is masked."""
-
-    def __init__(self, queryset, principal, fields=("properties", "traits", "context")):
-        self.queryset = queryset
-        self.principal = principal
-        self.fields = fields
-
-    def count(self) -> int:
-        return self.queryset.count()
-
-    def __len__(self) -> int:
-        return self.count()
-
-    def __getitem__(self, key):
-        return [masked(self.principal, item, *self.fields) for item in self.queryset[key]]
+    return masked_record(request.auth, event, "event")
 
 
 @imports_router.get("", response=list[ImportOut])

@@ -10,12 +10,12 @@ from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import AwareDatetime, ConfigDict
 
-from rapport.ingest.api import EventOut, MaskedPage, masked
+from rapport.ingest.api import EventOut
 from rapport.ingest.models import EventType
 from rapport.profiles import selectors
 from rapport.profiles import services as profile_services
 from rapport.profiles.models import ConsentChannel, ConsentPurpose, ConsentStatus
-from rapport.tenancy.pii import mask_identifier, mask_personal_data
+from rapport.tenancy.pii import MaskedPage, masked_record, shown_identifier
 
 
 class IdentityOut(Schema):
@@ -77,10 +77,9 @@ def _profile_out(profile, principal) -> dict:
         "last_seen_at": profile.last_seen_at,
         "created_at": profile.created_at,
     }
-    if not principal.can_see_pii:
-        data["traits"] = mask_personal_data(profile.traits)
-        for identity in identities:
-            identity["value"] = mask_identifier(identity["kind"], identity["value"])
+    data = masked_record(principal, data, "profile")
+    for identity in identities:
+        identity["value"] = shown_identifier(principal, identity["kind"], identity["value"])
     return data
 
 
@@ -114,7 +113,7 @@ def profile_list(request: HttpRequest, filters: Query[ProfileFilter]):
     profiles = selectors.profile_search(
         workspace=request.auth.workspace, q=filters.q, trait=filters.trait
     )
-    return MaskedPage(profiles, request.auth, fields=("traits",))
+    return MaskedPage(profiles, request.auth, kind="profile")
 
 
 @router.get("/{profile_id}", response=ProfileOut)
@@ -151,10 +150,10 @@ def _timeline_out(page, principal) -> dict:
             "title": entry.title,
         }
         if "event" in entry.data:
-            item["event"] = masked(
-                principal, entry.data["event"], "properties", "traits", "context"
-            )
-        item.update({k: v for k, v in entry.data.items() if k != "event"})
+            item["event"] = masked_record(principal, entry.data["event"], "event")
+        if "merge" in entry.data:
+            item["merge"] = masked_record(principal, entry.data["merge"], "merge")
+        item.update({k: v for k, v in entry.data.items() if k not in ("event", "merge")})
         items.append(item)
     return {"items": items, "next_cursor": page.next_cursor}
 
@@ -288,7 +287,8 @@ class AccountMergeOut(Schema):
 @paginate(LimitOffsetPagination)
 def account_merge_list(request: HttpRequest):
     request.auth.require("profiles.read")
-    return selectors.account_merge_list(workspace=request.auth.workspace)
+    merges = selectors.account_merge_list(workspace=request.auth.workspace)
+    return MaskedPage(merges, request.auth, kind="account_merge")
 
 
 @accounts_router.post(
@@ -297,20 +297,23 @@ def account_merge_list(request: HttpRequest):
 def account_unmerge(request: HttpRequest, account_merge_id: uuid.UUID):
     request.auth.require("profiles.merge")
     merge = selectors.account_merge_get(workspace=request.auth.workspace, merge_id=account_merge_id)
-    return profile_services.account_unmerge(merge=merge, actor=request.auth.actor)
+    merge = profile_services.account_unmerge(merge=merge, actor=request.auth.actor)
+    return masked_record(request.auth, merge, "account_merge")
 
 
 @accounts_router.get("", response=list[AccountSummaryOut], summary="Companies")
 @paginate(LimitOffsetPagination)
 def account_list(request: HttpRequest, filters: Query[AccountFilter]):
     request.auth.require("profiles.read")
-    return selectors.account_list(workspace=request.auth.workspace, q=filters.q)
+    accounts = selectors.account_list(workspace=request.auth.workspace, q=filters.q)
+    return MaskedPage(accounts, request.auth, kind="account")
 
 
 @accounts_router.get("/{account_id}", response=AccountOut)
 def account_get(request: HttpRequest, account_id: uuid.UUID):
     request.auth.require("profiles.read")
-    return selectors.account_get(workspace=request.auth.workspace, account_id=account_id)
+    account = selectors.account_get(workspace=request.auth.workspace, account_id=account_id)
+    return masked_record(request.auth, account, "account")
 
 
 @accounts_router.get("/{account_id}/members", response=list[ProfileSummaryOut])
@@ -318,7 +321,7 @@ def account_get(request: HttpRequest, account_id: uuid.UUID):
 def account_members(request: HttpRequest, account_id: uuid.UUID):
     request.auth.require("profiles.read")
     members = selectors.account_members(workspace=request.auth.workspace, account_id=account_id)
-    return MaskedPage(members, request.auth, fields=("traits",))
+    return MaskedPage(members, request.auth, kind="profile")
 
 
 @accounts_router.get("/{account_id}/timeline", response=list[EventOut])
@@ -339,9 +342,10 @@ def account_merge(request: HttpRequest, account_id: uuid.UUID, payload: MergeIn)
     workspace = request.auth.workspace
     survivor = selectors.account_get(workspace=workspace, account_id=account_id)
     merged = selectors.account_get(workspace=workspace, account_id=payload.other)
-    return profile_services.account_merge(
+    merge = profile_services.account_merge(
         survivor=survivor, merged=merged, reason=payload.reason, actor=request.auth.actor
     )
+    return masked_record(request.auth, merge, "account_merge")
 
 
 ROUTERS = [("v1/profiles", router), ("v1/accounts", accounts_router)]

@@ -4,7 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q, QuerySet, TextField
+from django.db.models import Exists, OuterRef, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Lower
 from django.utils import timezone
@@ -201,6 +201,45 @@ def _consent_granted(workspace: Workspace, channel: str) -> list[uuid.UUID]:
         granted = status == ConsentStatus.GRANTED and (expires_at is None or expires_at > now)
         latest.setdefault((profile_id, purpose), granted)
     return sorted({p for (p, _), granted in latest.items() if granted})
+
+
+def consent_granted(*, channels: list[str], purpose: str, now: datetime, profile=None) -> Exists:
+    """An expression: the profile (by default the outer query's `profile_id`) has, on
+    one of `channels`, a latest statement for `purpose` that grants it and has not
+    expired. The latest is by time, then by id (as `consent_current` reads them)."""
+    profile = OuterRef("profile_id") if profile is None else profile
+    newer = ConsentChange.objects.filter(
+        profile_id=OuterRef("profile_id"), channel=OuterRef("channel"), purpose=purpose
+    ).filter(Q(at__gt=OuterRef("at")) | Q(at=OuterRef("at"), id__gt=OuterRef("id")))
+    return Exists(
+        ConsentChange.objects.filter(
+            profile_id=profile,
+            channel__in=channels,
+            purpose=purpose,
+            status=ConsentStatus.GRANTED,
+        )
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .filter(~Exists(newer))
+    )
+
+
+def consent_granted_channels(
+    *, workspace: Workspace, profile_ids: list, channels: list[str], purpose: str, now: datetime
+) -> set[tuple[uuid.UUID, str]]:
+    """(profile, channel) pairs among `profile_ids` whose latest statement for `purpose`
+    grants it and has not expired: `consent_granted` for a batch of known profiles, read
+    in one indexed query rather than a join over every statement."""
+    latest: dict[tuple[uuid.UUID, str], bool] = {}
+    for profile_id, channel, status, expires_at in (
+        ConsentChange.objects.filter(
+            workspace=workspace, profile_id__in=profile_ids, channel__in=channels, purpose=purpose
+        )
+        .order_by("-at", "-id")
+        .values_list("profile_id", "channel", "status", "expires_at")
+    ):
+        granted = status == ConsentStatus.GRANTED and (expires_at is None or expires_at > now)
+        latest.setdefault((profile_id, channel), granted)
+    return {key for key, granted in latest.items() if granted}
 
 
 def profile_get(*, workspace: Workspace, profile_id: uuid.UUID) -> Profile:

@@ -5,15 +5,16 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import ConfigDict
 
-from rapport.ingest.api import MaskedPage, masked
+from rapport.core.safe_csv import csv_streaming_response
 from rapport.profiles import selectors as profile_selectors
 from rapport.segments import rules, selectors, services
 from rapport.segments import tasks as segment_tasks
+from rapport.tenancy.pii import MaskedPage, masked_record
 
 
 class SegmentIn(Schema):
@@ -197,7 +198,7 @@ def segment_preview(request: HttpRequest, payload: RuleIn):
     )
     return {
         "count": preview.count,
-        "sample": [masked(request.auth, p, "traits") for p in preview.sample],
+        "sample": [masked_record(request.auth, p, "profile") for p in preview.sample],
         "seconds": round(preview.seconds, 4),
     }
 
@@ -289,7 +290,7 @@ def segment_members(request: HttpRequest, segment_id: uuid.UUID):
     return MaskedPage(
         selectors.segment_members(workspace=workspace, segment=segment),
         request.auth,
-        fields=("traits",),
+        kind="profile",
     )
 
 
@@ -350,15 +351,15 @@ def segment_export(
 ):
     request.auth.require("segments.export")
     segment = selectors.segment_get(workspace=request.auth.workspace, segment_id=segment_id)
-    lines = services.segment_export(
+    export = services.segment_export(
         segment=segment,
         format=format,
         actor=request.auth.actor,
         can_see_pii=request.auth.has_perm("pii.export"),
     )
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    filename = f"segment-{segment.pk}-{format}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response = csv_streaming_response(export.lines, f"segment-{segment.pk}-{format}.csv")
+    for name, value in export.headers.items():
+        response[name] = value
     return response
 
 

@@ -8,9 +8,6 @@ whole segments on a schedule for what time alone changes ("in the last 90 days")
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -52,6 +49,7 @@ from rapport.segments import rfm
 from rapport.segments import rules as r
 from rapport.segments.compiler import Context, rule_profiles, rule_q
 from rapport.segments.conditions import Lifecycle
+from rapport.segments.export import segment_export as segment_export  # callers use services
 from rapport.segments.lifecycle import default_stages
 from rapport.segments.models import (
     LifecycleChange,
@@ -646,109 +644,6 @@ def segment_from_profiles(
         segment.refreshed_at = now
         segment.save(update_fields=["size", "refreshed_at", "updated_at"])
     return segment
-
-
-# --- Export ---------------------------------------------------------------------------
-
-EXPORT_FORMATS = ("csv", "google", "meta")
-
-
-def _sha256(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
-def segment_export(
-    *, segment: Segment, format: str, actor: Actor, can_see_pii: bool
-) -> Iterator[str]:
-    """The members as CSV lines: readable (`csv`), or hashed for an ad platform's
-    audience match. `google`: Customer Match's Email and Phone columns, SHA-256 of the
-    lower-cased email and of the E.164 phone with its +. `meta`: EMAIL and PHONE,
-    SHA-256 of the lower-cased email and of the phone's digits with the country code.
-    Recorded in the audit log before the first line."""
-    if format not in EXPORT_FORMATS:
-        raise InvalidInputError(
-            f"format must be one of {', '.join(EXPORT_FORMATS)}", field="format"
-        )
-    if format == "csv" and not can_see_pii:
-        raise PermissionDeniedError(
-            "a readable export (format=csv) needs the pii.export permission; "
-            "the hashed formats (google, meta) do not"
-        )
-    audit_log_record(
-        workspace=segment.workspace,
-        actor=actor,
-        action="segment.export",
-        target=segment,
-        details={"format": format, "size": segment.size},
-    )
-    return _export_lines(segment, format)
-
-
-def _export_lines(segment: Segment, format: str) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-
-    def line(row: list) -> str:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow(row)
-        return buffer.getvalue()
-
-    header = {
-        "csv": ["profile_id", "name", "email", "phone", "user_id", "entered_at"],
-        "google": ["Email", "Phone"],
-        "meta": ["EMAIL", "PHONE"],
-    }[format]
-    yield line(header)
-    members = SegmentMembership.objects.filter(segment=segment, left_at__isnull=True).order_by(
-        "profile_id"
-    )
-    batch: list[tuple] = []
-    for row in members.values_list("profile_id", "entered_at").iterator(chunk_size=2000):
-        batch.append(row)
-        if len(batch) == 2000:
-            yield from _export_batch(segment, batch, format, line)
-            batch = []
-    if batch:
-        yield from _export_batch(segment, batch, format, line)
-
-
-def _export_batch(segment: Segment, batch: list[tuple], format: str, line) -> Iterator[str]:
-    ids = [pk for pk, _ in batch]
-    identifiers: dict[Any, dict[str, str]] = {}
-    for profile_id, kind, value in Identifier.objects.filter(
-        workspace_id=segment.workspace_id,
-        profile_id__in=ids,
-        kind__in=["email", "phone", "user_id"],
-    ).values_list("profile_id", "kind", "value"):
-        identifiers.setdefault(profile_id, {}).setdefault(kind, value)
-    names = (
-        dict(Profile.objects.filter(pk__in=ids).values_list("pk", "traits__name"))
-        if format == "csv"
-        else {}
-    )
-    for profile_id, entered_at in batch:
-        known = identifiers.get(profile_id, {})
-        email, phone = known.get("email", ""), known.get("phone", "")
-        if format == "csv":
-            yield line(
-                [
-                    profile_id,
-                    names.get(profile_id) or "",
-                    email,
-                    phone,
-                    known.get("user_id", ""),
-                    entered_at.isoformat(),
-                ]
-            )
-            continue
-        if not email and not phone:
-            continue
-        if format == "meta":
-            phone = phone.lstrip("+")
-        yield line(
-            [_sha256(email.strip().lower()) if email else "", _sha256(phone) if phone else ""]
-        )
 
 
 # --- RFM ------------------------------------------------------------------------------

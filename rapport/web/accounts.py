@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods
 from rapport.core.errors import InvalidInputError
 from rapport.profiles import selectors
 from rapport.profiles import services as profile_services
+from rapport.tenancy.pii import masked_record
 from rapport.web.customers import customer_summary, timeline_context
 from rapport.web.pages import page_query, trait_rows, traits_shown, workspace_page
 
@@ -74,7 +75,10 @@ def account_detail(request: HttpRequest, account_id) -> HttpResponse:
                 :MEMBERS_SHOWN
             ]
         ],
-        "merges": list(selectors.account_merge_list(workspace=workspace, account=account)[:20]),
+        "merges": [
+            masked_record(principal, merge, "account_merge")
+            for merge in selectors.account_merge_list(workspace=workspace, account=account)[:20]
+        ],
         "can_merge": principal.has_perm("profiles.merge"),
         **_timeline_context(request, account.pk),
     }
@@ -95,4 +99,5 @@ def account_unmerge(request: HttpRequest, merge_id) -> HttpResponse:
     if request.method == "POST":
         profile_services.account_unmerge(merge=merge, actor=principal.actor)
         return redirect("web:account_detail", account_id=merge.survivor_id)
-    return render(request, "web/accounts/unmerge.html", {"merge": merge})
+    shown = masked_record(principal, merge, "account_merge")
+    return render(request, "web/accounts/unmerge.html", {"merge": shown})

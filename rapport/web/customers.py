@@ -20,7 +20,7 @@ from rapport.profiles import selectors
 from rapport.profiles.models import AccountMember, ConsentChannel
 from rapport.segments import selectors as segment_selectors
 from rapport.segments.rfm import CELLS as RFM_CELLS
-from rapport.tenancy.pii import mask_personal_data
+from rapport.tenancy.pii import masked_record, shown_json
 from rapport.web.pages import (
     error_text,
     identifier_shown,
@@ -59,7 +59,14 @@ def customer_summary(principal, profile) -> dict:
             ),
             "",
         ),
-        "user_id": next((i.value for i in identifiers if i.kind == "user_id"), ""),
+        "user_id": next(
+            (
+                identifier_shown(principal, "user_id", i.value)
+                for i in identifiers
+                if i.kind == "user_id"
+            ),
+            "",
+        ),
         "last_seen_at": profile.last_seen_at,
         "first_seen_at": profile.first_seen_at,
     }
@@ -157,7 +164,7 @@ def timeline_shown(principal, entries) -> list[dict]:
     items = []
     for entry in entries:
         detail = None
-        event = entry.data.get("event")
+        event = masked_record(principal, entry.data.get("event"), "event")
         if event is not None:
             shown = {
                 "type": event.type,
@@ -165,12 +172,10 @@ def timeline_shown(principal, entries) -> list[dict]:
                 "properties": event.properties,
                 "traits": event.traits,
             }
-            if not principal.can_see_pii:
-                shown = mask_personal_data(shown)
             detail = json.dumps(
                 {k: v for k, v in shown.items() if v}, indent=2, cls=DjangoJSONEncoder
             )
-        title = entry.title if principal.can_see_pii else mask_personal_data(entry.title)
+        title = shown_json(principal, entry.title)
         items.append(
             {
                 "kind": entry.kind,
@@ -236,7 +241,10 @@ def customer_detail(request: HttpRequest, profile_id) -> HttpResponse:
             m.account
             for m in AccountMember.objects.filter(profile=profile).select_related("account")
         ],
-        "merges": list(identity_selectors.merge_list(workspace=workspace, profile=profile)[:20]),
+        "merges": [
+            masked_record(principal, merge, "merge")
+            for merge in identity_selectors.merge_list(workspace=workspace, profile=profile)[:20]
+        ],
         "scores": scores,
         "predictions": prediction_selectors.profile_predictions(
             workspace=workspace, profile=profile
@@ -308,7 +316,8 @@ def customer_unmerge(request: HttpRequest, merge_id) -> HttpResponse:
     if request.method == "POST":
         identity_services.profile_unmerge(merge=merge, actor=principal.actor)
         return redirect("web:customer_detail", profile_id=merge.survivor_id)
-    return render(request, "web/customers/unmerge.html", {"merge": merge})
+    shown = masked_record(principal, merge, "merge")
+    return render(request, "web/customers/unmerge.html", {"merge": shown})
 
 
 @workspace_page("pii.export")

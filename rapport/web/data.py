@@ -16,7 +16,7 @@ from rapport.ingest.models import ImportJob
 from rapport.tenancy import selectors as tenancy_selectors
 from rapport.tenancy import services as tenancy_services
 from rapport.tenancy.models import Source
-from rapport.tenancy.pii import mask_personal_data
+from rapport.tenancy.pii import masked_record
 from rapport.web.pages import error_text, page_query, uuid_or_none, workspace_page
 
 DEBUGGER_ROWS = 50
@@ -139,7 +139,8 @@ def _debugger_rows(request: HttpRequest) -> dict:
     source_id = _source_filter(request)
     events = ingest_selectors.event_list(workspace=principal.workspace, source_id=source_id)
     rows = []
-    for event in events[:DEBUGGER_ROWS]:
+    for stored in events[:DEBUGGER_ROWS]:
+        event = masked_record(principal, stored, "event")
         payload = {
             "type": event.type,
             "event": event.event,
@@ -151,8 +152,6 @@ def _debugger_rows(request: HttpRequest) -> dict:
             "context": event.context,
         }
         payload = {k: v for k, v in payload.items() if v}
-        if not principal.can_see_pii:
-            payload = mask_personal_data(payload)
         rows.append(
             {
                 "event": event,
@@ -192,9 +191,8 @@ def quarantine_list(request: HttpRequest) -> HttpResponse:
     sources = {s.pk: s for s in tenancy_selectors.source_list(workspace=principal.workspace)}
     rows = []
     for item in page.object_list:
+        item = masked_record(principal, item, "quarantined")
         payload = item.payload
-        if payload is not None and not principal.can_see_pii:
-            payload = mask_personal_data(payload)
         rows.append(
             {
                 "item": item,

@@ -13,6 +13,7 @@ from rapport.identity import duplicates, selectors
 from rapport.identity import services as identity_services
 from rapport.identity import tasks as identity_tasks
 from rapport.identity.models import DuplicateCandidate
+from rapport.tenancy.pii import masked_record
 from rapport.web.pages import page_query, traits_shown, workspace_page
 
 PAIRS_PAGE = 20
@@ -37,7 +38,8 @@ def _status(request: HttpRequest) -> str:
 def _record_shown(principal, kind: str, record: dict | None) -> dict | None:
     if record is None:
         return None  # erased, or gone since the scan
-    traits = traits_shown(principal, record["traits"])
+    record = masked_record(principal, record, "duplicate_record")
+    traits = record["traits"]
     if kind == DuplicateCandidate.Kind.ACCOUNT:
         name = record["name"] or record["key"]
         url = reverse("web:account_detail", args=[record["id"]])

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from rapport.core.errors import RapportError
 from rapport.tenancy.auth import principal_from_session
-from rapport.tenancy.pii import mask_identifier, mask_personal_data
+from rapport.tenancy.pii import shown_identifier, shown_json
 
 
 def workspace_page(permission: str | None = None) -> Callable:
@@ -60,7 +60,7 @@ def uuid_or_none(value: str | None) -> uuid.UUID | None:
 
 
 def traits_shown(principal, traits: dict) -> dict:
-    return traits if principal.can_see_pii else mask_personal_data(traits)
+    return shown_json(principal, traits)
 
 
 def trait_rows(traits: dict, sources: dict) -> list[dict]:
@@ -79,7 +79,7 @@ def trait_rows(traits: dict, sources: dict) -> list[dict]:
 
 
 def identifier_shown(principal, kind: str, value: str) -> str:
-    return value if principal.can_see_pii else mask_identifier(kind, value)
+    return shown_identifier(principal, kind, value)
 
 
 def page_query(request: HttpRequest) -> str:

@@ -5,15 +5,17 @@ lifecycle."""
 import json
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from rapport.core.errors import InvalidInputError, RapportError
+from rapport.core.safe_csv import csv_streaming_response
 from rapport.segments import rules, selectors, services
 from rapport.segments import tasks as segment_tasks
+from rapport.segments.export import audience_count as segment_export_counts
 from rapport.segments.models import Segment
 from rapport.web.customers import customer_summary
 from rapport.web.pages import error_text, page_query, workspace_page
@@ -209,6 +211,10 @@ def segment_detail(request: HttpRequest, segment_id) -> HttpResponse:
         "can_manage": principal.has_perm("segments.manage"),
         "can_export": principal.has_perm("segments.export"),
         "can_export_readable": principal.has_perm("pii.export"),
+        # Who a hashed export carries and leaves out, said before the download.
+        "audience": segment_export_counts(segment=segment)
+        if principal.has_perm("segments.export")
+        else None,
         "pending": segment.kind == "dynamic" and segment.refreshed_at is None,
     }
     return render(request, "web/segments/detail.html", context)
@@ -267,14 +273,15 @@ def segment_export(request: HttpRequest, segment_id) -> HttpResponse:
     principal = request.principal
     segment = selectors.segment_get(workspace=principal.workspace, segment_id=segment_id)
     format = request.GET.get("format", "google")
-    lines = services.segment_export(
+    export = services.segment_export(
         segment=segment,
         format=format,
         actor=principal.actor,
         can_see_pii=principal.has_perm("pii.export"),
     )
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="segment-{segment.pk}-{format}.csv"'
+    response = csv_streaming_response(export.lines, f"segment-{segment.pk}-{format}.csv")
+    for name, value in export.headers.items():
+        response[name] = value
     return response
 
 

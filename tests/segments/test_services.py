@@ -205,6 +205,17 @@ def test_static_list_snapshot_and_export(shop):
     shop.send({"type": "identify", "userId": "bob", "traits": {"plan": "pro"}})
     assert members(pros) == {"ann", "bob"} and members(frozen) == {"ann"}
 
+    # Hashed exports carry what ann consented to (tests/segments/test_export.py).
+    from rapport.profiles.services import consent_set
+
+    for channel in ("email", "sms"):
+        consent_set(
+            profile=profile_of(shop, "ann"),
+            channel=channel,
+            purpose="marketing",
+            status="granted",
+            actor=ACTOR,
+        )
     lines = list(
         services.segment_export(segment=vip, format="google", actor=ACTOR, can_see_pii=False)
     )
