@@ -23,6 +23,7 @@ Tasks therefore run at least once, and each of them is written to be safe to run
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import socket
@@ -72,6 +73,28 @@ def max_takeovers() -> int:
 def beat_seconds() -> float:
     """How often a worker beats: three times a lease, and at least every 5 s."""
     return max(0.1, min(5.0, lease_seconds() / 3))
+
+
+# --- The task being run -----------------------------------------------------------------
+
+_current_task: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "rapport_current_task", default=None
+)
+
+
+def task_run_key() -> str:
+    """The id of the queued task this code runs in ("" outside a worker). A task taken
+    over runs again with the same id: an effect keyed by it happens once per task,
+    however many workers start it."""
+    return _current_task.get() or ""
+
+
+def task_running(task_id: str) -> contextvars.Token:
+    return _current_task.set(task_id)
+
+
+def task_done(token: contextvars.Token) -> None:
+    _current_task.reset(token)
 
 
 # --- This process ---------------------------------------------------------------------
@@ -315,9 +338,7 @@ def can_beat_in_background() -> bool:
     fail at once instead of waiting)."""
     if connection.in_atomic_block:
         return False
-    if connection.vendor == "sqlite" and connection.is_in_memory_db():
-        return False
-    return True
+    return not (connection.vendor == "sqlite" and connection.is_in_memory_db())
 
 
 class Heartbeat:

@@ -51,6 +51,7 @@ class LeasedWorker(db_worker.Worker):
             # No thread beats for a worker inside a transaction: beat between tasks.
             self.heartbeat.beat()
         self.heartbeat.busy.set()
+        key = leases.task_running(str(db_task_result.pk))
         try:
             self.running_task = True
             task = db_task_result.task
@@ -87,6 +88,7 @@ class LeasedWorker(db_worker.Worker):
             self.running_task = False
             self._run_tasks += 1
             self.heartbeat.busy.clear()
+            leases.task_done(key)
 
 
 class Command(db_worker.Command):
