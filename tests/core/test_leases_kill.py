@@ -1,0 +1,277 @@
+"""Real workers killed with SIGKILL in the middle of a task: the task is taken over by
+the workers started after, finishes SUCCESSFUL, and its effect is there exactly once.
+
+The workers are real `rapport worker` processes on a database of their own: a SQLite
+file, or, when the suite runs on PostgreSQL (DATABASE_URL), a fresh PostgreSQL database
+dropped afterwards. The lease is short (1.5 s) to keep the tests fast."""
+
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+RAPPORT = str(Path(sys.executable).parent / "rapport")
+LEASE_SECONDS = "1.5"
+CUSTOMERS = 12_000
+PRO_EVERY = 3  # every third customer is on the pro plan
+
+
+class Deployment:
+    """A database, the environment that points `rapport` at it, and its workers."""
+
+    def __init__(self, *, data_dir: str, url: str) -> None:
+        self.data_dir = Path(data_dir)
+        self.url = url
+        self.env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        self.env.update(
+            RAPPORT_DATA_DIR=data_dir,
+            DATABASE_URL=url,
+            RAPPORT_WORKER_LEASE_SECONDS=LEASE_SECONDS,
+            LOG_LEVEL="WARNING",
+            # The workers and the scripts run this checkout's code.
+            PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[2]), *sys.path]),
+        )
+        self.workers: list[subprocess.Popen] = []
+
+    def rapport(self, *args: str) -> str:
+        done = subprocess.run(
+            [RAPPORT, *args], env=self.env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def script(self, code: str) -> dict:
+        """Run Python in a `rapport shell`; it prints one JSON document."""
+        return json.loads(self.rapport("shell", "-c", code).strip().splitlines()[-1])
+
+    def value(self, sql: str):
+        if self.url.startswith("sqlite"):
+            with contextlib.closing(sqlite3.connect(self.url.removeprefix("sqlite:///"))) as c:
+                return c.execute(sql).fetchone()[0]
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            return conn.execute(sql).fetchone()[0]
+
+    def worker_start(self) -> subprocess.Popen:
+        log = (self.data_dir / f"worker-{len(self.workers)}.log").open("w")
+        process = subprocess.Popen(
+            [RAPPORT, "worker", "--interval", "0.1"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.workers.append(process)
+        return process
+
+    def worker_kill(self, process: subprocess.Popen) -> None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+    def workers_stop(self) -> None:
+        for process in self.workers:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.workers:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.worker_kill(process)
+
+    def wait_for(self, sql: str, *, what: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.value(sql):
+            if time.monotonic() > deadline:
+                logs = "\n".join(p.read_text()[-2000:] for p in self.data_dir.glob("worker-*.log"))
+                raise AssertionError(f"timed out waiting for {what}\n{logs}")
+            time.sleep(0.02)
+
+    def task_status(self, task_id: str) -> str:
+        return self.value(
+            f"SELECT status FROM django_tasks_database_dbtaskresult WHERE id = '{task_id}'"
+            if not self.url.startswith("sqlite")
+            else "SELECT status FROM django_tasks_database_dbtaskresult "
+            f"WHERE id = '{uuid.UUID(task_id).hex}'"
+        )
+
+    def takeovers(self, task_id: str) -> list[tuple[int, str]]:
+        key = task_id if not self.url.startswith("sqlite") else uuid.UUID(task_id).hex
+        sql = (
+            "SELECT attempt, outcome FROM core_tasktakeover "
+            f"WHERE task_id = '{key}' ORDER BY attempt"
+        )
+        if self.url.startswith("sqlite"):
+            with contextlib.closing(sqlite3.connect(self.url.removeprefix("sqlite:///"))) as c:
+                return list(c.execute(sql).fetchall())
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            return list(conn.execute(sql).fetchall())
+
+    def queue_empty(self) -> str:
+        return (
+            "SELECT COUNT(*) = 0 FROM django_tasks_database_dbtaskresult "
+            "WHERE status IN ('READY', 'RUNNING')"
+        )
+
+
+@contextlib.contextmanager
+def _database(data_dir: str) -> Iterator[str]:
+    base_url = os.environ.get("DATABASE_URL", "")
+    if not base_url.startswith(("postgres://", "postgresql://")):
+        yield f"sqlite:///{data_dir}/kill.sqlite3"
+        return
+    import psycopg
+
+    name = f"rapport_leases_kill_{uuid.uuid4().hex[:12]}"
+    parts = urlsplit(base_url)
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def deployment() -> Iterator[Deployment]:
+    with (
+        tempfile.TemporaryDirectory(prefix="rapport-leases-") as data_dir,
+        _database(data_dir) as url,
+    ):
+        deployment = Deployment(data_dir=data_dir, url=url)
+        deployment.rapport("migrate")
+        deployment.rapport("workspace", "create", "Kill", "--json")
+        try:
+            yield deployment
+        finally:
+            deployment.workers_stop()
+
+
+def _customers_csv(path: Path) -> None:
+    lines = ["customer_id,email,plan"]
+    for i in range(CUSTOMERS):
+        plan = "pro" if i % PRO_EVERY == 0 else "free"
+        lines.append(f"c{i:06d},c{i:06d}@example.com,{plan}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+ENQUEUE_IMPORT = """
+import json
+from pathlib import Path
+from django_tasks_db.models import DBTaskResult
+from rapport.ingest.services import import_job_upload
+from rapport.tenancy.models import Workspace
+from rapport.tenancy.services import Actor
+path = Path({path!r})
+job = import_job_upload(
+    workspace=Workspace.objects.get(name="Kill"), chunks=[path.read_bytes()],
+    filename=path.name, kind="customers", id_column="customer_id", actor=Actor.system("test"),
+)
+task = DBTaskResult.objects.get(task_path__endswith="import_run")
+print(json.dumps({{"job": str(job.pk), "task": str(task.pk)}}))
+"""
+
+ENQUEUE_SEGMENT = """
+import json
+from rapport.segments.services import segment_create
+from rapport.tenancy.models import Workspace
+from rapport.tenancy.services import Actor
+from django_tasks_db.models import DBTaskResult
+segment = segment_create(
+    workspace=Workspace.objects.get(name="Kill"), name="Pro", actor=Actor.system("test"),
+    rule={"trait": "plan", "op": "eq", "value": "pro"},
+)
+task = DBTaskResult.objects.filter(
+    task_path__endswith="segment_refresh", args_kwargs__kwargs__segment_id=str(segment.pk)
+).get()
+print(json.dumps({"segment": str(segment.pk), "task": str(task.pk)}))
+"""
+
+
+def _hex(deployment: Deployment, value: str) -> str:
+    return uuid.UUID(value).hex if deployment.url.startswith("sqlite") else value
+
+
+def test_an_import_and_a_segment_refresh_killed_midway_finish_once(deployment):
+    csv_path = deployment.data_dir / "customers.csv"
+    _customers_csv(csv_path)
+
+    # 1. An import, killed with some chunks committed and others not.
+    enqueued = deployment.script(ENQUEUE_IMPORT.format(path=str(csv_path)))
+    job = _hex(deployment, enqueued["job"])
+    first = deployment.worker_start()
+    deployment.wait_for(
+        f"SELECT rows_done > 0 AND rows_done < {CUSTOMERS} FROM ingest_importjob "
+        f"WHERE id = '{job}'",
+        what="the import to be half-way",
+    )
+    deployment.worker_kill(first)
+    assert deployment.task_status(enqueued["task"]) == "RUNNING"
+    assert deployment.value(f"SELECT rows_done FROM ingest_importjob WHERE id = '{job}'") < (
+        CUSTOMERS
+    )
+
+    # Two workers at once: both reap, the task is taken over once.
+    deployment.worker_start()
+    deployment.worker_start()
+    deployment.wait_for(deployment.queue_empty(), what="the queue to drain", timeout=240)
+    assert deployment.task_status(enqueued["task"]) == "SUCCESSFUL"
+    assert deployment.takeovers(enqueued["task"]) == [(1, "requeued")]
+    assert (
+        deployment.value(f"SELECT accepted FROM ingest_importjob WHERE id = '{job}'") == CUSTOMERS
+    )
+    assert deployment.value(f"SELECT rejected FROM ingest_importjob WHERE id = '{job}'") == 0
+    assert deployment.value("SELECT COUNT(*) FROM ingest_event") == CUSTOMERS
+    assert (
+        deployment.value("SELECT COUNT(*) FROM profiles_profile WHERE merged_into_id IS NULL")
+        == CUSTOMERS
+    )
+    deployment.workers_stop()
+
+    # 2. A segment refresh, killed while it runs.
+    enqueued = deployment.script(ENQUEUE_SEGMENT)
+    segment = _hex(deployment, enqueued["segment"])
+    second = deployment.worker_start()
+    deployment.wait_for(
+        "SELECT COUNT(*) FROM django_tasks_database_dbtaskresult "
+        f"WHERE id = '{_hex(deployment, enqueued['task'])}' AND status = 'RUNNING'",
+        what="the segment refresh to start",
+    )
+    deployment.worker_kill(second)
+    assert deployment.task_status(enqueued["task"]) == "RUNNING"
+
+    deployment.worker_start()
+    deployment.wait_for(deployment.queue_empty(), what="the queue to drain")
+    assert deployment.task_status(enqueued["task"]) == "SUCCESSFUL"
+    assert deployment.takeovers(enqueued["task"]) == [(1, "requeued")]
+    pros = len(range(0, CUSTOMERS, PRO_EVERY))
+    assert deployment.value(f"SELECT size FROM segments_segment WHERE id = '{segment}'") == pros
+    assert (
+        deployment.value(
+            "SELECT COUNT(*) FROM segments_segmentmembership "
+            f"WHERE segment_id = '{segment}' AND left_at IS NULL"
+        )
+        == pros
+    )
+    # Nobody entered twice: one stay per member.
+    assert (
+        deployment.value(
+            f"SELECT COUNT(*) FROM segments_segmentmembership WHERE segment_id = '{segment}'"
+        )
+        == pros
+    )
