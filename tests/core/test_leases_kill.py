@@ -55,14 +55,23 @@ class Deployment:
         """Run Python in a `rapport shell`; it prints one JSON document."""
         return json.loads(self.rapport("shell", "-c", code).strip().splitlines()[-1])
 
-    def value(self, sql: str):
+    def rows(self, sql: str, *params) -> list[tuple]:
+        """Rows of a query on the deployment's database (`%s` placeholders)."""
         if self.url.startswith("sqlite"):
-            with contextlib.closing(sqlite3.connect(self.url.removeprefix("sqlite:///"))) as c:
-                return c.execute(sql).fetchone()[0]
+            path = self.url.removeprefix("sqlite:///")
+            with contextlib.closing(sqlite3.connect(path)) as conn:
+                return conn.execute(sql.replace("%s", "?"), params).fetchall()
         import psycopg
 
         with psycopg.connect(self.url, autocommit=True) as conn:
-            return conn.execute(sql).fetchone()[0]
+            return conn.execute(sql, params).fetchall()
+
+    def value(self, sql: str, *params):
+        return self.rows(sql, *params)[0][0]
+
+    def key(self, value: str) -> str:
+        """A UUID as the database stores it (SQLite: 32 hex digits)."""
+        return uuid.UUID(value).hex if self.url.startswith("sqlite") else value
 
     def worker_start(self) -> subprocess.Popen:
         log = (self.data_dir / f"worker-{len(self.workers)}.log").open("w")
@@ -90,9 +99,9 @@ class Deployment:
             except subprocess.TimeoutExpired:
                 self.worker_kill(process)
 
-    def wait_for(self, sql: str, *, what: str, timeout: float = 120) -> None:
+    def wait_for(self, sql: str, *params, what: str, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
-        while not self.value(sql):
+        while not self.value(sql, *params):
             if time.monotonic() > deadline:
                 logs = "\n".join(p.read_text()[-2000:] for p in self.data_dir.glob("worker-*.log"))
                 raise AssertionError(f"timed out waiting for {what}\n{logs}")
@@ -100,30 +109,26 @@ class Deployment:
 
     def task_status(self, task_id: str) -> str:
         return self.value(
-            f"SELECT status FROM django_tasks_database_dbtaskresult WHERE id = '{task_id}'"
-            if not self.url.startswith("sqlite")
-            else "SELECT status FROM django_tasks_database_dbtaskresult "
-            f"WHERE id = '{uuid.UUID(task_id).hex}'"
+            "SELECT status FROM django_tasks_database_dbtaskresult WHERE id = %s",
+            self.key(task_id),
         )
 
     def takeovers(self, task_id: str) -> list[tuple[int, str]]:
-        key = task_id if not self.url.startswith("sqlite") else uuid.UUID(task_id).hex
-        sql = (
-            "SELECT attempt, outcome FROM core_tasktakeover "
-            f"WHERE task_id = '{key}' ORDER BY attempt"
-        )
-        if self.url.startswith("sqlite"):
-            with contextlib.closing(sqlite3.connect(self.url.removeprefix("sqlite:///"))) as c:
-                return list(c.execute(sql).fetchall())
-        import psycopg
+        return [
+            tuple(row)
+            for row in self.rows(
+                "SELECT attempt, outcome FROM core_tasktakeover WHERE task_id = %s "
+                "ORDER BY attempt",
+                self.key(task_id),
+            )
+        ]
 
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            return list(conn.execute(sql).fetchall())
-
-    def queue_empty(self) -> str:
-        return (
+    def queue_drained(self) -> None:
+        self.wait_for(
             "SELECT COUNT(*) = 0 FROM django_tasks_database_dbtaskresult "
-            "WHERE status IN ('READY', 'RUNNING')"
+            "WHERE status IN ('READY', 'RUNNING')",
+            what="the queue to drain",
+            timeout=240,
         )
 
 
@@ -203,39 +208,35 @@ print(json.dumps({"segment": str(segment.pk), "task": str(task.pk)}))
 """
 
 
-def _hex(deployment: Deployment, value: str) -> str:
-    return uuid.UUID(value).hex if deployment.url.startswith("sqlite") else value
-
-
 def test_an_import_and_a_segment_refresh_killed_midway_finish_once(deployment):
     csv_path = deployment.data_dir / "customers.csv"
     _customers_csv(csv_path)
 
     # 1. An import, killed with some chunks committed and others not.
     enqueued = deployment.script(ENQUEUE_IMPORT.format(path=str(csv_path)))
-    job = _hex(deployment, enqueued["job"])
+    job = deployment.key(enqueued["job"])
     first = deployment.worker_start()
     deployment.wait_for(
-        f"SELECT rows_done > 0 AND rows_done < {CUSTOMERS} FROM ingest_importjob "
-        f"WHERE id = '{job}'",
+        "SELECT rows_done > 0 AND rows_done < %s FROM ingest_importjob WHERE id = %s",
+        CUSTOMERS,
+        job,
         what="the import to be half-way",
     )
     deployment.worker_kill(first)
     assert deployment.task_status(enqueued["task"]) == "RUNNING"
-    assert deployment.value(f"SELECT rows_done FROM ingest_importjob WHERE id = '{job}'") < (
+    assert deployment.value("SELECT rows_done FROM ingest_importjob WHERE id = %s", job) < (
         CUSTOMERS
     )
 
     # Two workers at once: both reap, the task is taken over once.
     deployment.worker_start()
     deployment.worker_start()
-    deployment.wait_for(deployment.queue_empty(), what="the queue to drain", timeout=240)
+    deployment.queue_drained()
     assert deployment.task_status(enqueued["task"]) == "SUCCESSFUL"
     assert deployment.takeovers(enqueued["task"]) == [(1, "requeued")]
-    assert (
-        deployment.value(f"SELECT accepted FROM ingest_importjob WHERE id = '{job}'") == CUSTOMERS
-    )
-    assert deployment.value(f"SELECT rejected FROM ingest_importjob WHERE id = '{job}'") == 0
+    assert deployment.rows(
+        "SELECT status, accepted, rejected FROM ingest_importjob WHERE id = %s", job
+    ) == [("done", CUSTOMERS, 0)]
     assert deployment.value("SELECT COUNT(*) FROM ingest_event") == CUSTOMERS
     assert (
         deployment.value("SELECT COUNT(*) FROM profiles_profile WHERE merged_into_id IS NULL")
@@ -245,33 +246,26 @@ def test_an_import_and_a_segment_refresh_killed_midway_finish_once(deployment):
 
     # 2. A segment refresh, killed while it runs.
     enqueued = deployment.script(ENQUEUE_SEGMENT)
-    segment = _hex(deployment, enqueued["segment"])
+    segment = deployment.key(enqueued["segment"])
     second = deployment.worker_start()
     deployment.wait_for(
         "SELECT COUNT(*) FROM django_tasks_database_dbtaskresult "
-        f"WHERE id = '{_hex(deployment, enqueued['task'])}' AND status = 'RUNNING'",
+        "WHERE id = %s AND status = 'RUNNING'",
+        deployment.key(enqueued["task"]),
         what="the segment refresh to start",
     )
     deployment.worker_kill(second)
     assert deployment.task_status(enqueued["task"]) == "RUNNING"
 
     deployment.worker_start()
-    deployment.wait_for(deployment.queue_empty(), what="the queue to drain")
+    deployment.queue_drained()
     assert deployment.task_status(enqueued["task"]) == "SUCCESSFUL"
     assert deployment.takeovers(enqueued["task"]) == [(1, "requeued")]
     pros = len(range(0, CUSTOMERS, PRO_EVERY))
-    assert deployment.value(f"SELECT size FROM segments_segment WHERE id = '{segment}'") == pros
-    assert (
-        deployment.value(
-            "SELECT COUNT(*) FROM segments_segmentmembership "
-            f"WHERE segment_id = '{segment}' AND left_at IS NULL"
-        )
-        == pros
-    )
-    # Nobody entered twice: one stay per member.
-    assert (
-        deployment.value(
-            f"SELECT COUNT(*) FROM segments_segmentmembership WHERE segment_id = '{segment}'"
-        )
-        == pros
-    )
+    assert deployment.value("SELECT size FROM segments_segment WHERE id = %s", segment) == pros
+    # Every member is in once, and nobody entered twice (one stay each).
+    assert deployment.rows(
+        "SELECT COUNT(*), COUNT(DISTINCT profile_id), SUM(CASE WHEN left_at IS NULL THEN 1 "
+        "ELSE 0 END) FROM segments_segmentmembership WHERE segment_id = %s",
+        segment,
+    ) == [(pros, pros, pros)]
