@@ -8,6 +8,7 @@ dropped afterwards. The lease is short (1.5 s) to keep the tests fast."""
 import contextlib
 import json
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -16,6 +17,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -269,3 +271,72 @@ def test_an_import_and_a_segment_refresh_killed_midway_finish_once(deployment):
         "ELSE 0 END) FROM segments_segmentmembership WHERE segment_id = %s",
         segment,
     ) == [(pros, pros, pros)]
+
+
+BUYERS = 2_000
+
+ENQUEUE_TRAINING = """
+import json
+from django_tasks_db.models import DBTaskResult
+from rapport.predictions import tasks
+from rapport.tenancy.models import Workspace
+result = tasks.model_train.enqueue(
+    workspace_id=str(Workspace.objects.get(name="Kill").pk), kind="clv", options={},
+    actor_label="test",
+)
+print(json.dumps({"task": str(result.id)}))
+"""
+
+
+def _purchases_jsonl(path: Path) -> None:
+    rng = random.Random(5)
+    lines = []
+    for i in range(BUYERS):
+        first = rng.randint(60, 700)
+        for j in range(rng.randint(1, 5)):
+            day = datetime.now(UTC) - timedelta(days=rng.randint(1, first))
+            lines.append(
+                json.dumps(
+                    {
+                        "type": "track",
+                        "event": "Order Completed",
+                        "userId": f"buyer-{i}",
+                        "messageId": f"buyer-{i}-{j}",
+                        "timestamp": day.isoformat(),
+                        "properties": {"revenue": rng.randint(5, 300)},
+                    }
+                )
+            )
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_a_training_killed_after_saving_its_model_keeps_one_version(deployment):
+    events = deployment.data_dir / "purchases.jsonl"
+    _purchases_jsonl(events)
+    deployment.rapport("import", "events", str(events), "--workspace", "Kill", "--json")
+    enqueued = deployment.script(ENQUEUE_TRAINING)
+    task = deployment.key(enqueued["task"])
+
+    first = deployment.worker_start()
+    # Killed once the model is saved, while its customers are being scored: the run
+    # after must not save a second version.
+    run_key = f"%{enqueued['task']}%"
+    deployment.wait_for(
+        "SELECT COUNT(*) FROM predictions_predictionmodel WHERE CAST(config AS TEXT) LIKE %s "
+        "AND EXISTS (SELECT 1 FROM django_tasks_database_dbtaskresult "
+        "WHERE id = %s AND status = 'RUNNING')",
+        run_key,
+        task,
+        what="the model to be saved while the task runs",
+    )
+    deployment.worker_kill(first)
+    assert deployment.task_status(enqueued["task"]) == "RUNNING"
+
+    deployment.worker_start()
+    deployment.queue_drained()
+    assert deployment.task_status(enqueued["task"]) == "SUCCESSFUL"
+    assert deployment.takeovers(enqueued["task"]) == [(1, "requeued")]
+    # (The workers' schedule trains models of its own: only this task's are counted.)
+    models = "SELECT kind FROM predictions_predictionmodel WHERE CAST(config AS TEXT) LIKE %s"
+    assert deployment.rows(models, run_key) == [("clv",)]
+    assert deployment.value("SELECT COUNT(*) FROM predictions_clvscore") == BUYERS
