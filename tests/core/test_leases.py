@@ -266,3 +266,23 @@ def test_the_batch_worker_registers_runs_and_stops(tenant):
     assert task.status == "SUCCESSFUL"
     worker = WorkerProcess.objects.get(pk=task.worker_ids[-1])
     assert worker.stopped_at is not None and worker.pid == leases.os.getpid()
+
+
+@pytest.mark.django_db
+def test_rapport_workers_lists_them_and_the_takeovers(tenant, capsys):
+    import json
+
+    from rapport.cli import _run, cli
+
+    _worker("gone", beat_age=LEASE * 5)
+    lost = _claimed(tenant, "gone")
+    leases.leases_reclaim(by="reaper")
+
+    assert _run(cli.main, ["workers"]) == 0
+    out = capsys.readouterr().out
+    assert "gone" in out and "lost" in out and f"({lost.pk}) from gone: requeued" in out
+
+    assert _run(cli.main, ["workers", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [w["state"] for w in document["workers"]] == ["lost"]
+    assert document["takeovers"][0]["task_id"] == str(lost.pk)
