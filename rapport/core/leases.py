@@ -405,4 +405,5 @@ class Heartbeat:
                     next_reap = time.monotonic() + max(interval, lease_seconds() / 2)
             except Exception:
                 logger.exception("worker heartbeat failed; trying again")
-        close_old_connections()
+        # This thread's own connection, which nothing else would close.
+        connection.close()

@@ -25,7 +25,7 @@ import pytest
 
 RAPPORT = str(Path(sys.executable).parent / "rapport")
 LEASE_SECONDS = "1.5"
-CUSTOMERS = 12_000
+CUSTOMERS = 6_000
 PRO_EVERY = 3  # every third customer is on the pro plan
 
 
@@ -125,6 +125,14 @@ class Deployment:
             )
         ]
 
+    def task_finished(self, task_id: str) -> None:
+        self.wait_for(
+            "SELECT COUNT(*) FROM django_tasks_database_dbtaskresult "
+            "WHERE id = %s AND status IN ('SUCCESSFUL', 'FAILED')",
+            self.key(task_id),
+            what=f"task {task_id} to finish",
+        )
+
     def queue_drained(self) -> None:
         self.wait_for(
             "SELECT COUNT(*) = 0 FROM django_tasks_database_dbtaskresult "
@@ -154,19 +162,30 @@ def _database(data_dir: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture
-def deployment() -> Iterator[Deployment]:
+@pytest.fixture(scope="module")
+def _migrated() -> Iterator[Deployment]:
     with (
         tempfile.TemporaryDirectory(prefix="rapport-leases-") as data_dir,
         _database(data_dir) as url,
     ):
         deployment = Deployment(data_dir=data_dir, url=url)
         deployment.rapport("migrate")
-        deployment.rapport("workspace", "create", "Kill", "--json")
-        try:
-            yield deployment
-        finally:
-            deployment.workers_stop()
+        yield deployment
+
+
+@pytest.fixture
+def deployment(_migrated, request) -> Iterator[Deployment]:
+    """The module's database (migrated once), a workspace of the test's own, and its
+    workers stopped afterwards."""
+    name = request.node.name[:100]
+    created = json.loads(_migrated.rapport("workspace", "create", name, "--json"))
+    _migrated.workspace = name
+    _migrated.workspace_id = _migrated.key(created["workspace_id"])
+    try:
+        yield _migrated
+    finally:
+        _migrated.workers_stop()
+        _migrated.workers = []
 
 
 def _customers_csv(path: Path) -> None:
@@ -186,7 +205,7 @@ from rapport.tenancy.models import Workspace
 from rapport.tenancy.services import Actor
 path = Path({path!r})
 job = import_job_upload(
-    workspace=Workspace.objects.get(name="Kill"), chunks=[path.read_bytes()],
+    workspace=Workspace.objects.get(name={workspace!r}), chunks=[path.read_bytes()],
     filename=path.name, kind="customers", id_column="customer_id", actor=Actor.system("test"),
 )
 task = DBTaskResult.objects.get(task_path__endswith="import_run")
@@ -200,13 +219,13 @@ from rapport.tenancy.models import Workspace
 from rapport.tenancy.services import Actor
 from django_tasks_db.models import DBTaskResult
 segment = segment_create(
-    workspace=Workspace.objects.get(name="Kill"), name="Pro", actor=Actor.system("test"),
-    rule={"trait": "plan", "op": "eq", "value": "pro"},
+    workspace=Workspace.objects.get(name={workspace!r}), name="Pro", actor=Actor.system("test"),
+    rule={{"trait": "plan", "op": "eq", "value": "pro"}},
 )
 task = DBTaskResult.objects.filter(
     task_path__endswith="segment_refresh", args_kwargs__kwargs__segment_id=str(segment.pk)
 ).get()
-print(json.dumps({"segment": str(segment.pk), "task": str(task.pk)}))
+print(json.dumps({{"segment": str(segment.pk), "task": str(task.pk)}}))
 """
 
 
@@ -215,7 +234,9 @@ def test_an_import_and_a_segment_refresh_killed_midway_finish_once(deployment):
     _customers_csv(csv_path)
 
     # 1. An import, killed with some chunks committed and others not.
-    enqueued = deployment.script(ENQUEUE_IMPORT.format(path=str(csv_path)))
+    enqueued = deployment.script(
+        ENQUEUE_IMPORT.format(path=str(csv_path), workspace=deployment.workspace)
+    )
     job = deployment.key(enqueued["job"])
     first = deployment.worker_start()
     deployment.wait_for(
@@ -239,15 +260,22 @@ def test_an_import_and_a_segment_refresh_killed_midway_finish_once(deployment):
     assert deployment.rows(
         "SELECT status, accepted, rejected FROM ingest_importjob WHERE id = %s", job
     ) == [("done", CUSTOMERS, 0)]
-    assert deployment.value("SELECT COUNT(*) FROM ingest_event") == CUSTOMERS
+    ws = deployment.workspace_id
+    assert deployment.value("SELECT COUNT(*) FROM ingest_event WHERE workspace_id = %s", ws) == (
+        CUSTOMERS
+    )
     assert (
-        deployment.value("SELECT COUNT(*) FROM profiles_profile WHERE merged_into_id IS NULL")
+        deployment.value(
+            "SELECT COUNT(*) FROM profiles_profile WHERE workspace_id = %s "
+            "AND merged_into_id IS NULL",
+            ws,
+        )
         == CUSTOMERS
     )
     deployment.workers_stop()
 
     # 2. A segment refresh, killed while it runs.
-    enqueued = deployment.script(ENQUEUE_SEGMENT)
+    enqueued = deployment.script(ENQUEUE_SEGMENT.format(workspace=deployment.workspace))
     segment = deployment.key(enqueued["segment"])
     second = deployment.worker_start()
     deployment.wait_for(
@@ -260,7 +288,7 @@ def test_an_import_and_a_segment_refresh_killed_midway_finish_once(deployment):
     assert deployment.task_status(enqueued["task"]) == "RUNNING"
 
     deployment.worker_start()
-    deployment.queue_drained()
+    deployment.task_finished(enqueued["task"])
     assert deployment.task_status(enqueued["task"]) == "SUCCESSFUL"
     assert deployment.takeovers(enqueued["task"]) == [(1, "requeued")]
     pros = len(range(0, CUSTOMERS, PRO_EVERY))
@@ -281,10 +309,10 @@ from django_tasks_db.models import DBTaskResult
 from rapport.predictions import tasks
 from rapport.tenancy.models import Workspace
 result = tasks.model_train.enqueue(
-    workspace_id=str(Workspace.objects.get(name="Kill").pk), kind="clv", options={},
+    workspace_id=str(Workspace.objects.get(name={workspace!r}).pk), kind="clv", options={{}},
     actor_label="test",
 )
-print(json.dumps({"task": str(result.id)}))
+print(json.dumps({{"task": str(result.id)}}))
 """
 
 
@@ -313,8 +341,10 @@ def _purchases_jsonl(path: Path) -> None:
 def test_a_training_killed_after_saving_its_model_keeps_one_version(deployment):
     events = deployment.data_dir / "purchases.jsonl"
     _purchases_jsonl(events)
-    deployment.rapport("import", "events", str(events), "--workspace", "Kill", "--json")
-    enqueued = deployment.script(ENQUEUE_TRAINING)
+    deployment.rapport(
+        "import", "events", str(events), "--workspace", deployment.workspace, "--json"
+    )
+    enqueued = deployment.script(ENQUEUE_TRAINING.format(workspace=deployment.workspace))
     task = deployment.key(enqueued["task"])
 
     first = deployment.worker_start()
@@ -333,10 +363,16 @@ def test_a_training_killed_after_saving_its_model_keeps_one_version(deployment):
     assert deployment.task_status(enqueued["task"]) == "RUNNING"
 
     deployment.worker_start()
-    deployment.queue_drained()
+    deployment.task_finished(enqueued["task"])
     assert deployment.task_status(enqueued["task"]) == "SUCCESSFUL"
     assert deployment.takeovers(enqueued["task"]) == [(1, "requeued")]
     # (The workers' schedule trains models of its own: only this task's are counted.)
     models = "SELECT kind FROM predictions_predictionmodel WHERE CAST(config AS TEXT) LIKE %s"
     assert deployment.rows(models, run_key) == [("clv",)]
-    assert deployment.value("SELECT COUNT(*) FROM predictions_clvscore") == BUYERS
+    assert (
+        deployment.value(
+            "SELECT COUNT(*) FROM predictions_clvscore WHERE workspace_id = %s",
+            deployment.workspace_id,
+        )
+        == BUYERS
+    )
