@@ -29,6 +29,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -36,9 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction
 
@@ -130,6 +132,17 @@ def process_alive(*, pid: int, start: int) -> bool:
     return stat is not None and stat[0] != "Z" and stat[1] == start
 
 
+def db_now() -> datetime:
+    """The database's clock on PostgreSQL: workers on several machines compare beats
+    written by each other, and their clocks may disagree by more than a lease. (SQLite
+    serves one machine: its clock is the database's.)"""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement_timestamp()")
+            return cursor.fetchone()[0]
+    return timezone.now()
+
+
 # --- Liveness -------------------------------------------------------------------------
 
 
@@ -157,7 +170,7 @@ def worker_alive(worker: WorkerProcess, *, now: datetime, lease: float) -> bool:
 
 
 def worker_register(*, worker_id: str, now: datetime | None = None) -> WorkerProcess:
-    now = now or timezone.now()
+    now = now or db_now()
     worker, _ = WorkerProcess.objects.update_or_create(
         pk=worker_id,
         defaults={
@@ -176,7 +189,7 @@ def worker_register(*, worker_id: str, now: datetime | None = None) -> WorkerPro
 def worker_beat(*, worker_id: str, now: datetime | None = None) -> bool:
     """Record that this worker is alive; False if it had been declared lost (its tasks
     are someone else's now)."""
-    now = now or timezone.now()
+    now = now or db_now()
     return bool(
         WorkerProcess.objects.filter(
             pk=worker_id, lost_at__isnull=True, stopped_at__isnull=True
@@ -185,9 +198,7 @@ def worker_beat(*, worker_id: str, now: datetime | None = None) -> bool:
 
 
 def worker_stop(*, worker_id: str) -> None:
-    WorkerProcess.objects.filter(pk=worker_id, stopped_at__isnull=True).update(
-        stopped_at=timezone.now()
-    )
+    WorkerProcess.objects.filter(pk=worker_id, stopped_at__isnull=True).update(stopped_at=db_now())
 
 
 # --- Reaping --------------------------------------------------------------------------
@@ -216,7 +227,7 @@ def _workers_mark_lost(*, now: datetime, lease: float) -> None:
 def leases_reclaim(*, by: str = "", now: datetime | None = None) -> list[Takeover]:
     """Take over every RUNNING task whose worker is dead: back to READY, or FAILED after
     too many takeovers. Safe to run in any number of workers at once."""
-    now = now or timezone.now()
+    now = now or db_now()
     lease = lease_seconds()
     _workers_mark_lost(now=now, lease=lease)
     running = list(
@@ -290,6 +301,8 @@ def _task_take_over(
             attempt=attempt,
             outcome=outcome,
         )
+        if outcome == TaskTakeover.Outcome.FAILED:
+            _task_lost_handle(pk=pk, task_path=task_path, message=message.strip())
     logger.warning(
         "task %s (%s) of lost worker %s: %s (attempt %d)",
         pk,
@@ -301,8 +314,37 @@ def _task_take_over(
     return Takeover(str(pk), task_path, owner, attempt, outcome)
 
 
+# What a task's own records say when it is failed for losing its workers (an import
+# marked failed rather than left "running"): task path -> handler(**kwargs, message=).
+_LOST_HANDLERS: dict[str, Callable[..., None]] = {}
+
+
+def task_lost_register(task: Any, handler: Callable[..., None]) -> None:
+    """`handler(**the task's kwargs, message=...)` runs, in the transaction that fails
+    the task, when `task` is failed because its workers kept dying."""
+    _LOST_HANDLERS[task.module_path] = handler
+
+
+def _task_lost_handle(*, pk, task_path: str, message: str) -> None:
+    try:
+        # Importing the task's module registers its handler.
+        import_string(task_path)
+    except ImportError:
+        return
+    handler = _LOST_HANDLERS.get(task_path)
+    if handler is None:
+        return
+    kwargs = DBTaskResult.objects.filter(pk=pk).values_list("args_kwargs", flat=True).first()
+    try:
+        with transaction.atomic():
+            handler(**(kwargs or {}).get("kwargs", {}), message=message)
+    except Exception:
+        # The task is failed all the same: its own records are left as they were.
+        logger.exception("recording that task %s (%s) was lost failed", pk, task_path)
+
+
 def workers_prune(*, now: datetime | None = None) -> int:
-    now = now or timezone.now()
+    now = now or db_now()
     cutoff = now - WORKER_ROWS_KEPT
     deleted, _ = WorkerProcess.objects.filter(
         Q(stopped_at__lt=cutoff) | Q(lost_at__lt=cutoff)

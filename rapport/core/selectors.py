@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from rapport.core.errors import NotFoundError
 
@@ -65,7 +64,7 @@ def leases_state(*, takeovers_limit: int = 50, now: datetime | None = None) -> L
     from rapport.core import leases
     from rapport.core.models import TaskTakeover, WorkerProcess
 
-    now = now or timezone.now()
+    now = now or leases.db_now()
     lease = leases.lease_seconds()
     running: dict[str, list[dict]] = {}
     for pk, worker_ids, started_at, path in DBTaskResult.objects.filter(

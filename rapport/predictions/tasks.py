@@ -3,7 +3,7 @@ from datetime import date
 from django_tasks import task
 
 from rapport.core.errors import InvalidInputError
-from rapport.core.leases import task_run_key
+from rapport.core.leases import task_lost_register, task_run_key
 from rapport.predictions import services
 from rapport.tenancy.models import Workspace
 from rapport.tenancy.services import Actor
@@ -53,3 +53,11 @@ def model_train(*, workspace_id: str, kind: str, options: dict, actor_label: str
         return {"error": error.message}
     scored = services.model_score(model=model)
     return {"model": str(model.pk), "scored": scored["scored"]}
+
+
+def _training_lost(*, workspace_id: str, kind: str, message: str, **_: object) -> None:
+    """Shown on the models page like any failed training."""
+    services.error_record(workspace_id=workspace_id, message=f"{kind}: {message}")
+
+
+task_lost_register(model_train, _training_lost)

@@ -286,3 +286,53 @@ def test_rapport_workers_lists_them_and_the_takeovers(tenant, capsys):
     document = json.loads(capsys.readouterr().out)
     assert [w["state"] for w in document["workers"]] == ["lost"]
     assert document["takeovers"][0]["task_id"] == str(lost.pk)
+
+
+def _lose_repeatedly(task_id, times: int) -> None:
+    for n in range(1, times + 1):
+        _worker(f"gone-{task_id}-{n}", beat_age=LEASE * 2)
+        DBTaskResult.objects.filter(pk=task_id).update(
+            status="RUNNING",
+            started_at=timezone.now() - timedelta(seconds=n),
+            worker_ids=[f"gone-{task_id}-{n}"],
+        )
+        leases.leases_reclaim()
+
+
+@pytest.mark.django_db
+def test_an_import_failed_for_losing_its_workers_shows_as_failed(tenant, tmp_path):
+    from rapport.ingest.models import ImportJob
+    from rapport.ingest.services import import_job_upload
+    from rapport.tenancy.services import Actor
+
+    job = import_job_upload(
+        workspace=tenant.workspace,
+        chunks=[b"id,email\n1,a@example.com\n"],
+        filename="people.csv",
+        kind="customers",
+        id_column="id",
+        actor=Actor.system("test"),
+    )
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.RUNNING)
+    task = DBTaskResult.objects.get(task_path__endswith="import_run")
+
+    _lose_repeatedly(task.pk, 3)
+
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.FAILED
+    assert "rapport.core.leases.WorkerLost" in job.failure and "3 times" in job.failure
+
+
+@pytest.mark.django_db
+def test_a_training_failed_for_losing_its_workers_says_so_on_the_models_page(tenant):
+    from rapport.predictions import tasks
+    from rapport.predictions.selectors import prediction_settings
+
+    result = tasks.model_train.enqueue(
+        workspace_id=str(tenant.workspace.pk), kind="churn", options={}, actor_label="api"
+    )
+
+    _lose_repeatedly(result.id, 3)
+
+    error = prediction_settings(workspace=tenant.workspace).last_error
+    assert error.startswith("churn: rapport.core.leases.WorkerLost")
