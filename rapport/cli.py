@@ -1,6 +1,6 @@
 """The `rapport` command.
 
-`rapport serve`, `rapport worker`, `rapport migrate`, `rapport quickstart`, the
+`rapport serve`, `rapport worker`, `rapport workers`, `rapport migrate`, `rapport quickstart`, the
 commands each app adds (`rapport workspace ...`, `rapport user ...`), and any Django
 management command by its own name (`rapport shell`, `rapport check --deploy`).
 Errors are one line on stderr and a non-zero exit, never a traceback.
@@ -176,6 +176,42 @@ def worker(queue_name: str, batch: bool, interval: float) -> None:
         # What start-up loaded stays for the process's life: out of the collector's scans.
         long_lived_freeze()
     call_command("db_worker", **options)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def workers(as_json: bool) -> None:
+    """The workers with their last heartbeat and running tasks, and the tasks taken over
+    from workers that died (see RAPPORT_WORKER_LEASE_SECONDS)."""
+    django_setup()
+    from dataclasses import asdict
+
+    from django.utils import timezone
+
+    from rapport.core.selectors import leases_state
+
+    state = leases_state(takeovers_limit=20)
+    if as_json:
+        from rapport.core.clitools import echo_json
+
+        echo_json(asdict(state))
+        return
+    now = timezone.now()
+    click.echo(f"Lease {state.lease_seconds:g} s, at most {state.max_takeovers} takeovers a task.")
+    for worker in state.workers:
+        ago = (now - worker.beat_at).total_seconds()
+        tasks = ", ".join(t["task_name"] for t in worker.running) or "idle"
+        click.echo(
+            f"  {worker.id}  {worker.host} pid {worker.pid}  {worker.state:<7} "
+            f"beat {ago:.1f} s ago  {tasks}"
+        )
+    if state.orphaned:
+        click.echo(f"{state.orphaned} running task(s) of dead workers wait to be taken over.")
+    for takeover in state.takeovers:
+        click.echo(
+            f"  {takeover.taken_at:%Y-%m-%d %H:%M:%S}  {takeover.task_name} ({takeover.task_id}) "
+            f"from {takeover.lost_worker_id}: {takeover.outcome}, attempt {takeover.attempt}"
+        )
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

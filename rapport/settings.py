@@ -82,9 +82,10 @@ INSTALLED_APPS = [
     "ninja",
     "django_htmx",
     "csp",
+    # Before django_tasks_db: core's `db_worker` (with a heartbeat and leases) wins.
+    "rapport.core",
     "django_tasks",
     "django_tasks_db",
-    "rapport.core",
     "rapport.tenancy",
     "rapport.ingest",
     "rapport.profiles",
@@ -181,6 +182,11 @@ TASKS = {
         "QUEUES": ["default"],
     }
 }
+# A worker beats every few seconds; a task whose worker has not beaten for this long
+# (or whose process is gone, on the same host) is put back for another worker, at most
+# RAPPORT_TASK_MAX_TAKEOVERS times, then failed (rapport/core/leases.py).
+RAPPORT_WORKER_LEASE_SECONDS = float(os.environ.get("RAPPORT_WORKER_LEASE_SECONDS", "30"))
+RAPPORT_TASK_MAX_TAKEOVERS = int(os.environ.get("RAPPORT_TASK_MAX_TAKEOVERS", "3"))
 
 # The Tracking API commits concurrent requests together (rapport/ingest/group_commit.py).
 RAPPORT_INGEST_GROUP_COMMIT = env_bool("RAPPORT_INGEST_GROUP_COMMIT", True)

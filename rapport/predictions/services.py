@@ -135,11 +135,28 @@ def error_record(*, workspace_id, message: str) -> None:
     config.save(update_fields=["last_error", "last_error_at", "updated_at"])
 
 
-def _model_save(*, workspace: Workspace, kind: str, actor: Actor, **fields: Any) -> PredictionModel:
+def model_of_run(*, workspace_id, kind: str, run_key: str) -> PredictionModel | None:
+    """The model a queued training already saved (`run_key`: its task's id), if any."""
+    if not run_key:
+        return None
+    return PredictionModel.objects.filter(
+        workspace_id=workspace_id, kind=kind, config__run_key=run_key
+    ).first()
+
+
+def _model_save(
+    *, workspace: Workspace, kind: str, actor: Actor, run_key: str = "", **fields: Any
+) -> PredictionModel:
     with transaction.atomic():
         # One version number per kind: the lock serialises concurrent trainings.
         PredictionSettings.objects.get_or_create(workspace=workspace)
         PredictionSettings.objects.select_for_update().filter(workspace=workspace).exists()
+        if run_key:
+            # A queued training run again (its worker died after saving): one version.
+            saved = model_of_run(workspace_id=workspace.pk, kind=kind, run_key=run_key)
+            if saved is not None:
+                return saved
+            fields["config"] = {**fields.get("config", {}), "run_key": run_key}
         latest = PredictionModel.objects.filter(workspace=workspace, kind=kind).aggregate(
             v=Max("version")
         )["v"]
@@ -185,6 +202,7 @@ def clv_model_train(
     as_of: date | None = None,
     time_unit: str | None = None,
     now: datetime | None = None,
+    run_key: str = "",
 ) -> PredictionModel:
     """Fit BG/NBD and Gamma-Gamma on the purchases up to `as_of` (the calibration
     cut-off, inclusive); the purchases after it are the holdout the fit is checked on.
@@ -245,6 +263,7 @@ def clv_model_train(
         workspace=workspace,
         kind=PredictionModel.Kind.CLV,
         actor=actor,
+        run_key=run_key,
         config={
             "as_of": _date_of(cutoff_day).isoformat(),
             "time_unit": unit,
@@ -397,6 +416,7 @@ def churn_model_train(
     actor: Actor,
     label: features.Label,
     as_of: datetime | None = None,
+    run_key: str = "",
 ) -> PredictionModel:
     """Train a churn model. With an event or inactivity label it is validated out of
     time: trained on customers as they were two horizons ago (and whether they churned
@@ -462,6 +482,7 @@ def churn_model_train(
         workspace=workspace,
         kind=PredictionModel.Kind.CHURN,
         actor=actor,
+        run_key=run_key,
         config={"label": _label_json(label), "as_of": as_of.isoformat()},
         params={"spec": spec.to_json()},
         features=[
@@ -729,21 +750,29 @@ def churn_driver_segment_create(
     )
 
 
-def models_train(*, workspace_id, actor: Actor | None = None) -> dict[str, Any]:
+def models_train(*, workspace_id, actor: Actor | None = None, run_key: str = "") -> dict[str, Any]:
     """The scheduled retraining: CLV, then churn with the workspace's label, then
-    scoring. A model the data cannot support is skipped and the reason kept."""
+    scoring. A model the data cannot support is skipped and the reason kept. Run again
+    with the same `run_key` (its task's id), it keeps the versions it already saved."""
     workspace = Workspace.objects.get(pk=workspace_id)
     actor = actor or Actor.system("schedule")
     out: dict[str, Any] = {}
     for kind, train in (
-        ("clv", lambda: clv_model_train(workspace=workspace, actor=actor)),
+        ("clv", lambda: clv_model_train(workspace=workspace, actor=actor, run_key=run_key)),
         (
             "churn",
             lambda: churn_model_train(
-                workspace=workspace, actor=actor, label=churn_label_resolve(workspace=workspace)
+                workspace=workspace,
+                actor=actor,
+                label=churn_label_resolve(workspace=workspace),
+                run_key=run_key,
             ),
         ),
     ):
+        saved = model_of_run(workspace_id=workspace.pk, kind=kind, run_key=run_key)
+        if saved is not None:
+            out[kind] = str(saved.pk)
+            continue
         try:
             out[kind] = str(train().pk)
         except InvalidInputError as error:
