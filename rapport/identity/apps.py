@@ -8,8 +8,3 @@ class IdentityConfig(AppConfig):
 
     def ready(self) -> None:
         from rapport.identity import permissions  # noqa: F401 - registers permissions
-        from rapport.identity.services import events_resolve
-        from rapport.ingest.services import event_consumer_register
-
-        # Identity resolution is the first consumer of every stored event.
-        event_consumer_register(events_resolve, order=10)
