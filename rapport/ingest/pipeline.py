@@ -35,7 +35,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
@@ -44,6 +44,8 @@ from rapport.core.bulk import rows_insert
 from rapport.core.errors import InvalidInputError
 from rapport.core.memory import gc_paused
 from rapport.ingest.models import Event, PipelineBatch, PipelineStep
+from rapport.tenancy.models import Workspace
+from rapport.tenancy.services import Actor, audit_log_record
 
 logger = logging.getLogger(__name__)
 
@@ -391,10 +393,10 @@ def pipeline_sweep(*, workspace_id: Any, now: datetime | None = None, limit: int
     return len(batch_ids)
 
 
-def pipeline_retry(*, workspace_id: Any, consumer: str | None = None) -> int:
-    """Parked steps (of one consumer, or all) tried again at once; returns how many
-    batches were handed to a worker."""
-    steps = PipelineStep.objects.filter(workspace_id=workspace_id, parked_at__isnull=False)
+def pipeline_retry(*, workspace: Workspace, actor: Actor, consumer: str | None = None) -> int:
+    """Parked steps (of one consumer, or all) tried again at once, with a fresh count of
+    tries; returns how many batches were handed to a worker."""
+    steps = PipelineStep.objects.filter(workspace=workspace, parked_at__isnull=False)
     if consumer:
         steps = steps.filter(consumer=_consumer(consumer).name)
     with transaction.atomic():
@@ -402,6 +404,12 @@ def pipeline_retry(*, workspace_id: Any, consumer: str | None = None) -> int:
         steps.update(parked_at=None, attempts=0, next_at=timezone.now())
         for batch_id in batch_ids:
             _enqueue(batch_id)
+        audit_log_record(
+            workspace=workspace,
+            actor=actor,
+            action="pipeline.retry",
+            details={"consumer": consumer or "", "batches": len(batch_ids)},
+        )
     return len(batch_ids)
 
 
@@ -409,11 +417,12 @@ REPLAY_BATCH_EVENTS = 1000
 
 
 def pipeline_replay(
-    *, workspace_id: Any, consumer: str, since: datetime, until: datetime
+    *, workspace: Workspace, actor: Actor, consumer: str, since: datetime, until: datetime
 ) -> tuple[int, int]:
     """The events of a time range (by their timestamp, since <= t < until) through one
     consumer again, for instance after its rules changed; returns (events, batches)."""
     name = _consumer(consumer).name
+    workspace_id = workspace.pk
     if until <= since:
         raise InvalidInputError("until must be after since", field="until")
     message_ids = (
@@ -434,64 +443,15 @@ def pipeline_replay(
         if chunk:
             pipeline_batch_create(workspace_id=workspace_id, message_ids=chunk, consumers=[name])
             events, batches = events + len(chunk), batches + 1
+        audit_log_record(
+            workspace=workspace,
+            actor=actor,
+            action="pipeline.replay",
+            details={
+                "consumer": name,
+                "since": since.isoformat(),
+                "until": until.isoformat(),
+                "events": events,
+            },
+        )
     return events, batches
-
-
-# --- What the pipeline has left -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ConsumerState:
-    name: str
-    label: str
-    # Events stored and not yet processed by the consumer (parked ones included).
-    lag: int
-    # Events in parked batches.
-    failed: int
-    oldest_waiting_at: datetime | None
-    last_error: str
-    last_failed_at: datetime | None
-
-
-def pipeline_state(*, workspace_id: Any) -> list[ConsumerState]:
-    totals = {
-        row["consumer"]: row
-        for row in PipelineStep.objects.filter(workspace_id=workspace_id)
-        .values("consumer")
-        .annotate(
-            lag=Sum("batch__size"),
-            failed=Sum("batch__size", filter=Q(parked_at__isnull=False)),
-            steps=Count("pk"),
-            oldest=Min("batch__created_at"),
-            last_failed_at=Max("failed_at"),
-        )
-    }
-    states = []
-    for consumer in pipeline_consumers():
-        row = totals.get(consumer.name, {})
-        states.append(
-            ConsumerState(
-                name=consumer.name,
-                label=str(consumer.label or consumer.name),
-                lag=row.get("lag") or 0,
-                failed=row.get("failed") or 0,
-                oldest_waiting_at=row.get("oldest"),
-                last_error=_last_error(workspace_id, consumer.name)
-                if row.get("failed") or row.get("last_failed_at")
-                else "",
-                last_failed_at=row.get("last_failed_at"),
-            )
-        )
-    return states
-
-
-def _last_error(workspace_id: Any, consumer: str) -> str:
-    return (
-        PipelineStep.objects.filter(
-            workspace_id=workspace_id, consumer=consumer, failed_at__isnull=False
-        )
-        .order_by("-failed_at")
-        .values_list("last_error", flat=True)
-        .first()
-        or ""
-    )
