@@ -96,8 +96,11 @@ def _database(data_dir: str, base_url: str | None) -> Iterator[str]:
         return
     import psycopg
 
-    name = f"rapport_live_{uuid.uuid4().hex[:12]}"
     parts = urlsplit(base_url)
+    # Named after a rapport_* database the URL names, so that runs sharing a server
+    # can tell theirs apart.
+    named = parts.path.strip("/")
+    name = f"{named if named.startswith('rapport') else 'rapport'}_live_{uuid.uuid4().hex[:12]}"
     admin_url = urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
