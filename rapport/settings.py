@@ -202,6 +202,9 @@ RAPPORT_PIPELINE_DEADLINE_SECONDS = float(
 # How often each worker looks for periodic jobs that are due (rapport/core/schedule.py).
 RAPPORT_SCHEDULE_CHECK_SECONDS = float(os.environ.get("RAPPORT_SCHEDULE_CHECK_SECONDS", "15"))
 RAPPORT_PIPELINE_SWEEP_SECONDS = int(os.environ.get("RAPPORT_PIPELINE_SWEEP_SECONDS", "60"))
+# A worker takes untried batches waiting behind the one it runs along, up to this many
+# events in all (0: each batch alone).
+RAPPORT_PIPELINE_MERGE_EVENTS = int(os.environ.get("RAPPORT_PIPELINE_MERGE_EVENTS", "5000"))
 
 # Segments: memory PostgreSQL may use per hash while evaluating a rule over the whole
 # workspace (rapport/segments/services.py), and how often the scheduler re-checks

@@ -28,6 +28,7 @@ events, and per consumer one step deletion: no row per event.
 
 import logging
 import sys
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -222,30 +223,40 @@ class BatchRun:
 def pipeline_batch_run(*, batch_id: Any) -> BatchRun:
     """Run what is due of one batch: each consumer in order whose step is due, not
     parked, and whose dependencies are done with the batch. Safe to call any number of
-    times, from any number of workers (one holds the batch at a time)."""
+    times, from any number of workers (one holds the batch at a time).
+
+    Batches of the same workspace waiting behind it, untried, are taken along (up to
+    `RAPPORT_PIPELINE_MERGE_EVENTS` events in all) and go through each consumer as one:
+    under load a consumer's cost per call is shared by more events, so the pipeline
+    keeps up; when it keeps up, a batch runs alone, as soon as it is stored. Their own
+    tasks later find nothing to do."""
     from rapport.ingest.services import events_dispatched
 
     result = BatchRun()
     now = timezone.now()
-    with transaction.atomic():
-        _commit_without_flush()
-        held = PipelineBatch.objects.filter(pk=batch_id).filter(
-            Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
-        )
-        claimed = held.update(claimed_until=now + _lease())
-    if not claimed:
+    batch_id = uuid.UUID(str(batch_id))
+    batch_ids = _batches_claim(batch_id, now)
+    if not batch_ids:
         holder = PipelineBatch.objects.filter(pk=batch_id).values_list("claimed_until", flat=True)
         until = next(iter(holder), None)
         if until is not None:
             # Another worker has it (or had it, and died): look again when its lease ends.
             _enqueue(batch_id, at=until)
         return result
-    batch = PipelineBatch.objects.values("workspace_id", "message_ids").get(pk=batch_id)
-    workspace_id = batch["workspace_id"]
-    steps = {s.consumer: s for s in PipelineStep.objects.filter(batch_id=batch_id)}
+    batches = {
+        b["id"]: b
+        for b in PipelineBatch.objects.filter(pk__in=batch_ids).values(
+            "id", "workspace_id", "message_ids"
+        )
+    }
+    workspace_id = batches[batch_id]["workspace_id"]
+    # Each consumer's steps: one per batch (a merged batch has the lead's consumers).
+    steps: dict[str, list[PipelineStep]] = {}
+    for step in PipelineStep.objects.filter(batch_id__in=batch_ids).order_by("batch_id"):
+        steps.setdefault(step.consumer, []).append(step)
     consumers = pipeline_consumers()
     known = {c.name for c in consumers}
-    # Work left in this batch, by consumer (a consumer no longer declared has none).
+    # Work left, by consumer (a consumer no longer declared has none).
     left = {name for name in steps if name in known}
     lease_renew_at = now + _lease() / 2
     events = None
@@ -253,17 +264,16 @@ def pipeline_batch_run(*, batch_id: Any) -> BatchRun:
     try:
         with gc_paused():
             for consumer in consumers:
-                step = steps.get(consumer.name)
-                if step is None or step.parked_at is not None or step.next_at > now:
+                mine = steps.get(consumer.name)
+                if not mine or mine[0].parked_at is not None or mine[0].next_at > now:
                     continue
                 if left.intersection(consumer.after):
                     result.waiting.append(consumer.name)
                     continue
                 if events is None:
-                    events = events_dispatched(
-                        workspace_id=workspace_id, message_ids=batch["message_ids"]
-                    )
-                if _consumer_run(consumer, step, workspace_id, events, progress):
+                    message_ids = [m for b in batch_ids for m in batches[b]["message_ids"]]
+                    events = events_dispatched(workspace_id=workspace_id, message_ids=message_ids)
+                if _consumer_run(consumer, mine, workspace_id, events, progress):
                     left.discard(consumer.name)
                     result.done.append(consumer.name)
                 else:
@@ -271,34 +281,85 @@ def pipeline_batch_run(*, batch_id: Any) -> BatchRun:
                 if timezone.now() > lease_renew_at:
                     lease_renew_at = timezone.now() + _lease() / 2
                     progress.open()
-                    PipelineBatch.objects.filter(pk=batch_id).update(
+                    PipelineBatch.objects.filter(pk__in=batch_ids).update(
                         claimed_until=timezone.now() + _lease()
                     )
         progress.open()
         if not left:
-            if len(steps) > len(result.done):
+            if sum(map(len, steps.values())) > len(result.done) * len(batch_ids):
                 # Steps of consumers the pipeline no longer declares.
-                PipelineStep.objects.filter(batch_id=batch_id).delete()
+                PipelineStep.objects.filter(batch_id__in=batch_ids).delete()
             # No steps left to cascade to: one statement.
-            PipelineBatch.objects.filter(pk=batch_id)._raw_delete(PipelineBatch.objects.db)
+            PipelineBatch.objects.filter(pk__in=batch_ids)._raw_delete(PipelineBatch.objects.db)
         else:
-            PipelineBatch.objects.filter(pk=batch_id).update(claimed_until=None)
+            PipelineBatch.objects.filter(pk__in=batch_ids).update(claimed_until=None)
             # The next try of a step that can run (its dependencies done): a waiting
-            # dependent runs in the same pass as what it waits for.
+            # dependent runs in the same pass as what it waits for. Each batch on its
+            # own from now on, so that one bad batch holds up no other.
             runnable = [
-                steps[c.name].next_at
+                steps[c.name][0].next_at
                 for c in consumers
                 if c.name in left
-                and steps[c.name].parked_at is None
+                and steps[c.name][0].parked_at is None
                 and not left.intersection(c.after)
             ]
             if runnable:
-                _enqueue(batch_id, at=max(min(runnable), timezone.now()))
+                for each in batch_ids:
+                    _enqueue(each, at=max(min(runnable), timezone.now()))
     except BaseException:
         progress.close(*sys.exc_info())
         raise
     progress.close()
     return result
+
+
+def _batches_claim(batch_id: Any, now: datetime) -> list[Any]:
+    """Hold the batch, and the untried batches of its workspace waiting behind it with
+    the same consumers to go, up to the merge limit; [] if another worker holds it."""
+    free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    until = now + _lease()
+    with transaction.atomic():
+        _commit_without_flush()
+        if not PipelineBatch.objects.filter(free, pk=batch_id).update(claimed_until=until):
+            return []
+        limit = settings.RAPPORT_PIPELINE_MERGE_EVENTS
+        lead = PipelineBatch.objects.values("workspace_id", "size").get(pk=batch_id)
+        if (
+            limit <= lead["size"]
+            or PipelineStep.objects.filter(batch_id=batch_id, attempts__gt=0).exists()
+        ):
+            return [batch_id]
+        queue = (
+            PipelineBatch.objects.filter(free, workspace_id=lead["workspace_id"])
+            .exclude(pk=batch_id)
+            .exclude(steps__attempts__gt=0)
+            .order_by("created_at")
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            queue = queue.select_for_update(skip_locked=True, of=("self",))
+        room, taken = limit - lead["size"], []
+        for other, size in queue.values_list("pk", "size")[:MERGE_BATCHES]:
+            if size > room:
+                break
+            taken.append(other)
+            room -= size
+        if not taken:
+            return [batch_id]
+        wanted = sorted(
+            PipelineStep.objects.filter(batch_id=batch_id).values_list("consumer", flat=True)
+        )
+        theirs: dict[Any, list[str]] = {}
+        for other, consumer in PipelineStep.objects.filter(batch_id__in=taken).values_list(
+            "batch_id", "consumer"
+        ):
+            theirs.setdefault(other, []).append(consumer)
+        taken = [other for other in taken if sorted(theirs.get(other, [])) == wanted]
+        PipelineBatch.objects.filter(pk__in=taken).update(claimed_until=until)
+    return [batch_id, *taken]
+
+
+# At most this many batches go through the consumers together.
+MERGE_BATCHES = 200
 
 
 class _Progress:
@@ -340,15 +401,19 @@ def _commit_without_flush() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-def _consumer_run(consumer: Consumer, step, workspace_id, events, progress: _Progress) -> bool:
-    """Run one consumer on the batch; False if it failed (recorded on its step)."""
+def _consumer_run(
+    consumer: Consumer, steps: list[PipelineStep], workspace_id, events, progress: _Progress
+) -> bool:
+    """Run one consumer on the batches' events; False if it failed (recorded on each of
+    its steps)."""
+    pks = [step.pk for step in steps]
     try:
         if consumer.atomic:
             progress.open()
             with transaction.atomic():
                 consumer.function()(workspace_id, events)
-                taken = PipelineStep.objects.filter(pk=step.pk)._raw_delete(PipelineStep.objects.db)
-                if not taken:
+                taken = PipelineStep.objects.filter(pk__in=pks)._raw_delete(PipelineStep.objects.db)
+                if taken != len(pks):
                     # Another run did it meanwhile: undo ours, it counts once.
                     raise _AlreadyDone
         else:
@@ -357,12 +422,13 @@ def _consumer_run(consumer: Consumer, step, workspace_id, events, progress: _Pro
             # statement must not abort it.
             with transaction.atomic() if connection.in_atomic_block else nullcontext():
                 consumer.function()(workspace_id, events)
-            progress.done_outside.append(step.pk)
+            progress.done_outside.extend(pks)
     except _AlreadyDone:
         pass
     except Exception as error:
         progress.open()
-        _step_failed(step, error)
+        for step in steps:
+            _step_failed(step, error)
         return False
     return True
 

@@ -81,13 +81,15 @@ class _null:
 
 class Recorder:
     """A consumer whose work is a row per event (an audit entry), written before it
-    fails on its first `failures` tries of each batch: rolled back with the failure."""
+    fails while any of its events has been tried no more than `failures` times: rolled
+    back with the failure."""
 
     def __init__(self, name: str, *, failures: int = 0, always: bool = False) -> None:
         self.name = name
         self.failures = failures
         self.always = always
-        self.tries: Counter = Counter()
+        self.tries: Counter = Counter()  # by messageId
+        self.calls = 0
 
     def __call__(self, workspace_id, events) -> None:
         from rapport.tenancy.models import Workspace
@@ -100,9 +102,10 @@ class Recorder:
                 action=f"test.{self.name}",
                 details={"message_id": event.message_id},
             )
-        key = tuple(e.message_id for e in events)
-        self.tries[key] += 1
-        if self.always or self.tries[key] <= self.failures:
+        self.calls += 1
+        for event in events:
+            self.tries[event.message_id] += 1
+        if self.always or any(self.tries[e.message_id] <= self.failures for e in events):
             raise RuntimeError(f"{self.name} failed on jane@example.com")
 
     def processed(self) -> Counter:
@@ -127,8 +130,10 @@ def test_a_consumer_that_fails_twice_ends_with_every_event_processed_once(tenant
 
     assert flaky.processed() == Counter({m: 1 for m in sent})
     assert steady.processed() == Counter({m: 1 for m in sent})
-    # Each batch: two failed tries, then the one that committed.
-    assert sorted(flaky.tries.values()) == [3, 3, 3]
+    # Each event: two failed tries, then the one that committed.
+    assert set(flaky.tries.values()) == {3}
+    # The three batches went through together first (merged), then alone once they failed.
+    assert steady.calls == 1 and flaky.calls == 7
     assert not Event.objects.filter(workspace=tenant.workspace, profile__isnull=True).exists()
     assert not PipelineStep.objects.exists() and not PipelineBatch.objects.exists()
 
@@ -152,7 +157,7 @@ def test_one_failing_consumer_does_not_stop_an_independent_one_and_parks(tenant)
         assert independent.processed() == Counter({m: 1 for m in first + second})
         assert dependent.processed() == Counter()  # waits for what it depends on
         assert broken.processed() == Counter()  # each try rolled back
-        assert sorted(broken.tries.values()) == [3, 3]  # parked after three tries
+        assert set(broken.tries.values()) == {3}  # parked after three tries
         parked = PipelineStep.objects.filter(consumer="broken")
         assert parked.count() == 2 and all(s.parked_at for s in parked)
         assert "RuntimeError: broken failed" in parked[0].last_error
@@ -355,3 +360,32 @@ def test_lag_counts_events_stored_and_not_yet_processed(tenant):
     states = tenant.api("marketer").get("/api/v1/pipeline").json()["consumers"]
     assert {(s["lag"], s["oldest_waiting_at"]) for s in states} == {(0, None)}
     assert Event.objects.filter(workspace=tenant.workspace, profile__isnull=False).count() == 7
+
+
+@pytest.mark.parametrize(("merge", "calls"), [(5000, 1), (250, 2), (0, 3)])
+def test_batches_waiting_behind_go_through_together_up_to_the_limit(tenant, settings, merge, calls):
+    settings.RAPPORT_PIPELINE_MERGE_EVENTS = merge
+    recorder = Recorder("r")
+    with pipeline_override([Consumer("r", recorder)]):
+        sent = [m for n in range(3) for m in ingest(tenant, calls_of(100, n))]
+        work()
+    assert recorder.calls == calls
+    assert recorder.processed() == Counter({m: 1 for m in sent})
+    assert not PipelineBatch.objects.exists()
+
+
+def test_a_batch_that_failed_is_not_merged_with_others(tenant):
+    recorder = Recorder("r", failures=1)
+    with pipeline_override([Consumer("r", recorder)]):
+        first = ingest(tenant, calls_of(3, 0))
+        pipeline.pipeline_batch_run(batch_id=PipelineBatch.objects.get().pk)  # fails
+        second = ingest(tenant, calls_of(3, 1))
+        work()
+    # The failed batch alone; the new one alone too (its first try: fails, then done).
+    assert recorder.processed() == Counter({m: 1 for m in first + second})
+    assert recorder.tries == Counter({m: 2 for m in first + second})
+    assert recorder.calls == 4
+
+
+def calls_of(n: int, batch: int) -> list[dict]:
+    return calls(n, prefix=f"b{batch}-", start=datetime(2026, 3, 1 + batch, tzinfo=UTC))
