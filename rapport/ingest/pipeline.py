@@ -237,11 +237,8 @@ def pipeline_batch_run(*, batch_id: Any) -> BatchRun:
     batch_id = uuid.UUID(str(batch_id))
     batch_ids = _batches_claim(batch_id, now)
     if not batch_ids:
-        holder = PipelineBatch.objects.filter(pk=batch_id).values_list("claimed_until", flat=True)
-        until = next(iter(holder), None)
-        if until is not None:
-            # Another worker has it (or had it, and died): look again when its lease ends.
-            _enqueue(batch_id, at=until)
+        # Done, or another worker has it (merged into its run, say). Should that worker
+        # die, the sweeper hands the batch on once its lease has run out.
         return result
     batches = {
         b["id"]: b
