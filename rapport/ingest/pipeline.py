@@ -22,8 +22,8 @@ with their step (`atomic=True`) run exactly once; those that manage their own
 transactions (identity resolution's two phases, which let several workers resolve one
 workspace at once; the segment refreshes) may run again after a crash.
 
-Per batch the pipeline costs a batch row and a step row per consumer written with the
-events, and per consumer one step deletion: no row per event.
+Per batch the pipeline costs a batch row and a step row per consumer, written with the
+events, and two or three commits of its own as it goes (`_Progress`): no row per event.
 """
 
 import logging
@@ -186,7 +186,8 @@ def pipeline_batch_create(
         }
         for name in names
     ]
-    with transaction.atomic():
+    # No savepoint inside the caller's transaction: it fails or commits as a whole.
+    with transaction.atomic(savepoint=False):
         rows_insert(PipelineBatch, [batch], conflict=["id"])
         for step in steps:
             step["batch_id"] = batch["id"]
