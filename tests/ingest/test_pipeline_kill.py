@@ -30,6 +30,8 @@ ENV = {
     "RAPPORT_PIPELINE_DEADLINE_SECONDS": "2",
     "RAPPORT_PIPELINE_SWEEP_SECONDS": "1",
     "RAPPORT_SCHEDULE_CHECK_SECONDS": "0.5",
+    # Three batches a run at most: the kill lands with some events resolved, not all.
+    "RAPPORT_PIPELINE_MERGE_EVENTS": "300",
     # Periodic work a fresh workspace would otherwise start with, beside the pipeline.
     "RAPPORT_MODELS_TRAIN_SECONDS": "86400000",
     "RAPPORT_MODELS_SCORE_SECONDS": "86400000",
