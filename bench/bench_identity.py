@@ -137,9 +137,16 @@ def _child() -> dict:
 
         return wrapper
 
-    ingest._CONSUMERS[:] = [
-        (order, timed(consumer.__name__, consumer)) for order, consumer in ingest._CONSUMERS
+    import contextlib
+    import dataclasses
+
+    from rapport.ingest.pipeline import pipeline_consumers, pipeline_override
+
+    timed_pipeline = [
+        dataclasses.replace(c, run=timed(c.function().__name__, c.function()))
+        for c in pipeline_consumers()
     ]
+    contextlib.ExitStack().enter_context(pipeline_override(timed_pipeline))
     ingest.events_dispatched = timed("events_read", ingest.events_dispatched)
 
     started = time.perf_counter()

@@ -192,6 +192,26 @@ RAPPORT_TASK_MAX_TAKEOVERS = int(os.environ.get("RAPPORT_TASK_MAX_TAKEOVERS", "3
 RAPPORT_INGEST_GROUP_COMMIT = env_bool("RAPPORT_INGEST_GROUP_COMMIT", True)
 RAPPORT_INGEST_WRITERS = int(os.environ.get("RAPPORT_INGEST_WRITERS", "1"))
 
+# The event pipeline (rapport/ingest/pipeline.py): a consumer that fails is tried again
+# after RETRY seconds, doubling up to RETRY_MAX, and parked after ATTEMPTS tries; a
+# worker holds a batch for LEASE seconds (renewed while it works); every SWEEP seconds
+# the sweeper hands batches overdue by DEADLINE seconds, and not held, to a worker again.
+RAPPORT_PIPELINE_ATTEMPTS = int(os.environ.get("RAPPORT_PIPELINE_ATTEMPTS", "8"))
+RAPPORT_PIPELINE_RETRY_SECONDS = float(os.environ.get("RAPPORT_PIPELINE_RETRY_SECONDS", "5"))
+RAPPORT_PIPELINE_RETRY_MAX_SECONDS = float(
+    os.environ.get("RAPPORT_PIPELINE_RETRY_MAX_SECONDS", "600")
+)
+RAPPORT_PIPELINE_LEASE_SECONDS = float(os.environ.get("RAPPORT_PIPELINE_LEASE_SECONDS", "120"))
+RAPPORT_PIPELINE_DEADLINE_SECONDS = float(
+    os.environ.get("RAPPORT_PIPELINE_DEADLINE_SECONDS", "120")
+)
+# How often each worker looks for periodic jobs that are due (rapport/core/schedule.py).
+RAPPORT_SCHEDULE_CHECK_SECONDS = float(os.environ.get("RAPPORT_SCHEDULE_CHECK_SECONDS", "15"))
+RAPPORT_PIPELINE_SWEEP_SECONDS = int(os.environ.get("RAPPORT_PIPELINE_SWEEP_SECONDS", "60"))
+# A worker takes untried batches waiting behind the one it runs along, up to this many
+# events in all (0: each batch alone).
+RAPPORT_PIPELINE_MERGE_EVENTS = int(os.environ.get("RAPPORT_PIPELINE_MERGE_EVENTS", "5000"))
+
 # Segments: memory PostgreSQL may use per hash while evaluating a rule over the whole
 # workspace (rapport/segments/services.py), and how often the scheduler re-checks
 # segments with time windows and recomputes RFM and lifecycle stages.

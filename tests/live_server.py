@@ -96,8 +96,11 @@ def _database(data_dir: str, base_url: str | None) -> Iterator[str]:
         return
     import psycopg
 
-    name = f"rapport_live_{uuid.uuid4().hex[:12]}"
     parts = urlsplit(base_url)
+    # Named after a rapport_* database the URL names, so that runs sharing a server
+    # can tell theirs apart.
+    named = parts.path.strip("/")
+    name = f"{named if named.startswith('rapport') else 'rapport'}_live_{uuid.uuid4().hex[:12]}"
     admin_url = urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -109,14 +112,21 @@ def _database(data_dir: str, base_url: str | None) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def live_server(*, workers: int = 2, database_url: str | None = None) -> Iterator[LiveServer]:
+def live_server(
+    *,
+    workers: int = 2,
+    database_url: str | None = None,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+) -> Iterator[LiveServer]:
     base_url = database_url if database_url is not None else os.environ.get("DATABASE_URL")
     with (
         tempfile.TemporaryDirectory(prefix="rapport-live-") as data_dir,
         _database(data_dir, base_url) as url,
     ):
+        extra = env or {}
         env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-        env.update(RAPPORT_DATA_DIR=data_dir, DATABASE_URL=url, LOG_LEVEL="WARNING")
+        env.update(RAPPORT_DATA_DIR=data_dir, DATABASE_URL=url, LOG_LEVEL="WARNING", **extra)
         subprocess.run([RAPPORT, "migrate"], env=env, check=True, capture_output=True)
         created = subprocess.run(
             [RAPPORT, "workspace", "create", "Live", "--json"],
@@ -126,7 +136,7 @@ def live_server(*, workers: int = 2, database_url: str | None = None) -> Iterato
             text=True,
         )
         credentials = json.loads(created.stdout)
-        port = _free_port()
+        port = port or _free_port()
         server = LiveServer(
             url=f"http://127.0.0.1:{port}",
             token=credentials["token"],

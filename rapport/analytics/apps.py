@@ -8,11 +8,7 @@ class AnalyticsConfig(AppConfig):
 
     def ready(self) -> None:
         from rapport.analytics import permissions  # noqa: F401 - registers permissions
-        from rapport.analytics.services import analytics_data_changed
-        from rapport.ingest.services import event_consumer_register
 
-        # Last: after identity and the segments, every figure may have moved.
-        event_consumer_register(analytics_data_changed, order=90)
         _schedule()
 
 

@@ -75,6 +75,7 @@ def schedule_thread_start() -> None:
     import threading
     import time
 
+    from django.conf import settings
     from django.db import close_old_connections
 
     logger = logging.getLogger(__name__)
@@ -86,6 +87,6 @@ def schedule_thread_start() -> None:
                 schedule_run_due()
             except Exception:
                 logger.exception("checking the schedule failed; trying again")
-            time.sleep(SCHEDULE_CHECK_SECONDS)
+            time.sleep(getattr(settings, "RAPPORT_SCHEDULE_CHECK_SECONDS", SCHEDULE_CHECK_SECONDS))
 
     threading.Thread(target=loop, name="rapport-schedule", daemon=True).start()

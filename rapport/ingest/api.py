@@ -1,17 +1,18 @@
-"""Stored events, the quarantine of refused ones, and file imports."""
+"""Stored events, the quarantine of refused ones, file imports, and the event pipeline."""
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from django.http import HttpRequest
 from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import LimitOffsetPagination, paginate
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BeforeValidator, ConfigDict
 
-from rapport.ingest import selectors, services
+from rapport.ingest import pipeline, selectors, services
 from rapport.ingest.models import EventType, ImportJob
-from rapport.tenancy.pii import MaskedPage, masked_record
+from rapport.tenancy.pii import MaskedPage, masked_record, shown_text
 
 
 class EventOut(Schema):
@@ -143,7 +144,108 @@ def import_get(request: HttpRequest, import_id: uuid.UUID):
     return selectors.import_job_get(workspace=request.auth.workspace, import_id=import_id)
 
 
+pipeline_router = Router(tags=["pipeline"])
+
+
+class PipelineConsumerOut(Schema):
+    name: str
+    lag: int = Field(description="Events stored and not yet processed by this consumer")
+    failed: int = Field(
+        description="Events in batches parked after too many failures (retry them after a fix)"
+    )
+    oldest_waiting_at: datetime | None = Field(
+        description="When the oldest event this consumer has not processed was stored"
+    )
+    last_error: str = Field(description="The consumer's latest error on work it has left")
+
+
+class PipelineOut(Schema):
+    consumers: list[PipelineConsumerOut]
+
+
+class PipelineRetryIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    consumer: str = Field(max_length=50, description="The consumer whose parked work to retry")
+
+
+class PipelineRetryOut(Schema):
+    batches: int = Field(description="Parked batches handed to a worker again")
+
+
+def _iso_text(value):
+    # Not a number: pydantic would read it as seconds since 1970.
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date and time with its offset")
+    return value
+
+
+IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+
+
+class PipelineReplayIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    consumer: str = Field(max_length=50)
+    since: IsoDatetime = Field(description="Events with a timestamp from this time...")
+    until: IsoDatetime = Field(description="...to before this one")
+
+
+class PipelineReplayOut(Schema):
+    events: int
+    batches: int
+
+
+@pipeline_router.get(
+    "", response=PipelineOut, summary="How far each consumer of the event pipeline is"
+)
+def pipeline_get(request: HttpRequest):
+    request.auth.require("pipeline.read")
+    states = selectors.pipeline_state(workspace=request.auth.workspace)
+    consumers = [
+        {
+            "name": s.name,
+            "lag": s.lag,
+            "failed": s.failed,
+            "oldest_waiting_at": s.oldest_waiting_at,
+            # An error may quote the data that caused it.
+            "last_error": shown_text(request.auth, s.last_error),
+        }
+        for s in states
+    ]
+    return {"consumers": consumers}
+
+
+@pipeline_router.post(
+    "/retry", response={202: PipelineRetryOut}, summary="Retry parked pipeline work"
+)
+def pipeline_retry(request: HttpRequest, payload: PipelineRetryIn):
+    request.auth.require("pipeline.manage")
+    batches = pipeline.pipeline_retry(
+        workspace=request.auth.workspace, actor=request.auth.actor, consumer=payload.consumer
+    )
+    return Status(202, {"batches": batches})
+
+
+@pipeline_router.post(
+    "/replay",
+    response={202: PipelineReplayOut},
+    summary="Process a time range of events through one consumer again",
+)
+def pipeline_replay(request: HttpRequest, payload: PipelineReplayIn):
+    request.auth.require("pipeline.manage")
+    events, batches = pipeline.pipeline_replay(
+        workspace=request.auth.workspace,
+        actor=request.auth.actor,
+        consumer=payload.consumer,
+        since=payload.since,
+        until=payload.until,
+    )
+    return Status(202, {"events": events, "batches": batches})
+
+
 ROUTERS = [
     ("v1/events", events_router),
     ("v1/imports", imports_router),
+    ("v1/pipeline", pipeline_router),
 ]

@@ -174,3 +174,66 @@ class ImportJob(WorkspaceOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.kind} import of {self.filename}"
+
+
+class PipelineBatch(models.Model):
+    """Events stored together and not yet through every consumer of the pipeline
+    (rapport/ingest/pipeline.py). Written in the transaction that stores the events;
+    deleted when its last step is done, so the table holds only unfinished work."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    workspace = models.ForeignKey(
+        "tenancy.Workspace", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    created_at = models.DateTimeField()
+    # The events by messageId (unique in the workspace), as the ingest stored them.
+    message_ids = models.JSONField(default=list)
+    size = models.IntegerField()
+    # A worker on it until then (renewed between consumers); after that, a dead one.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    # When the sweeper last handed it to a worker again.
+    swept_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "created_at"], name="ingest_pipebatch_ws_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"batch of {self.size} events at {self.created_at}"
+
+
+class PipelineStep(models.Model):
+    """One consumer's unfinished work on one batch: deleted in the transaction that
+    commits the work. A failure is recorded here, retried at `next_at`, and after
+    too many tries parked (`parked_at`) until someone retries it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    workspace = models.ForeignKey(
+        "tenancy.Workspace", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    # Indexed by the unique constraint below, which starts with it.
+    batch = models.ForeignKey(
+        PipelineBatch, on_delete=models.CASCADE, related_name="steps", db_index=False
+    )
+    consumer = models.CharField(max_length=50)
+    next_at = models.DateTimeField()
+    attempts = models.IntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    parked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch", "consumer"], name="ingest_pipestep_batch_consumer_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["workspace", "consumer", "next_at"], name="ingest_pipestep_ws_consumer"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.consumer} on {self.batch_id}"

@@ -15,3 +15,13 @@ permission_register(
     description="Import customers and events from files",
     roles={Role.ADMIN, Role.MARKETER},
 )
+permission_register(
+    code="pipeline.read",
+    description="See how far each consumer of the event pipeline is, and its errors",
+    roles={Role.ADMIN, Role.MARKETER, Role.ANALYST},
+)
+permission_register(
+    code="pipeline.manage",
+    description="Retry parked pipeline work and replay events through a consumer",
+    roles={Role.ADMIN},
+)

@@ -1,10 +1,13 @@
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Max, Min, Q, QuerySet, Sum
 
 from rapport.core.selectors import object_get
-from rapport.ingest.models import Event, ImportJob, QuarantinedEvent
+from rapport.ingest.models import Event, ImportJob, PipelineStep, QuarantinedEvent
+from rapport.ingest.pipeline import pipeline_consumers
 from rapport.tenancy.models import Workspace
 
 
@@ -61,3 +64,64 @@ def import_job_list(*, workspace: Workspace) -> QuerySet[ImportJob]:
 
 def import_job_get(*, workspace: Workspace, import_id: uuid.UUID) -> ImportJob:
     return object_get(import_job_list(workspace=workspace), what="import", pk=import_id)
+
+
+# --- The event pipeline ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConsumerState:
+    name: str
+    label: str
+    # Events stored and not yet processed by the consumer (parked ones included).
+    lag: int
+    # Events in parked batches.
+    failed: int
+    oldest_waiting_at: datetime | None
+    last_error: str
+    last_failed_at: datetime | None
+
+
+def pipeline_state(*, workspace: Workspace) -> list[ConsumerState]:
+    """Each consumer of the pipeline, in order, with the work it has left."""
+    workspace_id = workspace.pk
+    totals = {
+        row["consumer"]: row
+        for row in PipelineStep.objects.filter(workspace_id=workspace_id)
+        .values("consumer")
+        .annotate(
+            lag=Sum("batch__size"),
+            failed=Sum("batch__size", filter=Q(parked_at__isnull=False)),
+            oldest=Min("batch__created_at"),
+            last_failed_at=Max("failed_at"),
+        )
+    }
+    states = []
+    for consumer in pipeline_consumers():
+        row = totals.get(consumer.name, {})
+        states.append(
+            ConsumerState(
+                name=consumer.name,
+                label=str(consumer.label or consumer.name),
+                lag=row.get("lag") or 0,
+                failed=row.get("failed") or 0,
+                oldest_waiting_at=row.get("oldest"),
+                last_error=_last_error(workspace_id, consumer.name)
+                if row.get("last_failed_at")
+                else "",
+                last_failed_at=row.get("last_failed_at"),
+            )
+        )
+    return states
+
+
+def _last_error(workspace_id: Any, consumer: str) -> str:
+    return (
+        PipelineStep.objects.filter(
+            workspace_id=workspace_id, consumer=consumer, failed_at__isnull=False
+        )
+        .order_by("-failed_at")
+        .values_list("last_error", flat=True)
+        .first()
+        or ""
+    )

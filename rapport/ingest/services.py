@@ -1,5 +1,5 @@
 """Storing events: validated, deduplicated by messageId, refused items quarantined,
-and handed downstream through a task enqueued in the same transaction."""
+and handed to the pipeline (rapport/ingest/pipeline.py) in the same transaction."""
 
 import logging
 import uuid
@@ -15,7 +15,6 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from rapport.core.errors import ConflictError, InvalidInputError
-from rapport.core.memory import gc_paused
 from rapport.core.rows import rows_read
 from rapport.ingest import files
 from rapport.ingest.models import Event, ImportJob, QuarantinedEvent
@@ -74,23 +73,6 @@ class DispatchedEvent(NamedTuple):
 CONTEXT_KEYS_DISPATCHED = ("traits", "externalIds", "consent")
 
 
-# Downstream consumers (identity resolution, segments, journeys) register here and get
-# every stored event, in batches, from the `events_dispatch` task.
-EventConsumer = Callable[[Any, list[DispatchedEvent]], None]
-_CONSUMERS: list[tuple[int, EventConsumer]] = []
-
-
-def event_consumer_register(consumer: EventConsumer, *, order: int = 100) -> None:
-    """Consumers run in `order` (identity resolution is 10: later ones see profiles)."""
-    if all(existing is not consumer for _, existing in _CONSUMERS):
-        _CONSUMERS.append((order, consumer))
-        _CONSUMERS.sort(key=lambda item: item[0])
-
-
-def event_consumer_unregister(consumer: EventConsumer) -> None:
-    _CONSUMERS[:] = [(o, c) for o, c in _CONSUMERS if c is not consumer]
-
-
 def events_parse(
     items: Iterable[Any],
     *,
@@ -144,8 +126,8 @@ def events_ingest(
 
 def events_ingest_many(*, batches: list[IngestBatch]) -> list[IngestResult]:
     """Several requests' events in one transaction (see group_commit): one write, one
-    commit, one downstream task per workspace."""
-    from rapport.ingest.tasks import events_dispatch
+    commit, one pipeline batch (and its task) per workspace."""
+    from rapport.ingest.pipeline import pipeline_batch_create
 
     events: list[dict] = []
     quarantined: list[QuarantinedEvent] = []
@@ -173,24 +155,26 @@ def events_ingest_many(*, batches: list[IngestBatch]) -> list[IngestResult]:
         results.append(
             IngestResult(accepted=len(batch.rows), refused=batch.refused, message_ids=message_ids)
         )
+    now = timezone.now()
     with transaction.atomic():
         if events:
             events_write(events)
             for workspace_id, message_ids in by_workspace.items():
                 if message_ids:
-                    events_dispatch.enqueue(workspace_id=workspace_id, message_ids=message_ids)
+                    pipeline_batch_create(
+                        workspace_id=workspace_id, message_ids=message_ids, now=now
+                    )
         if quarantined:
             QuarantinedEvent.objects.bulk_create(quarantined)
     return results
 
 
 def events_dispatch(*, workspace_id: Any, message_ids: list[str]) -> int:
-    """Hand stored events to every registered consumer, oldest first."""
-    with gc_paused():
-        events = events_dispatched(workspace_id=workspace_id, message_ids=message_ids)
-        for _, consumer in list(_CONSUMERS):
-            consumer(workspace_id, events)
-    return len(events)
+    """Every consumer of the pipeline on these stored events now, oldest first, raising
+    the first failure (tests and scripts; workers run the pipeline's batches)."""
+    from rapport.ingest.pipeline import events_process
+
+    return events_process(workspace_id=workspace_id, message_ids=message_ids)
 
 
 def events_dispatched(*, workspace_id: Any, message_ids: list[str]) -> list[DispatchedEvent]:

@@ -1,12 +1,29 @@
 from django_tasks import task
 
 from rapport.core.leases import task_lost_register
-from rapport.ingest import services
+from rapport.ingest import pipeline, services
 
 
 @task()
-def events_dispatch(*, workspace_id: str, message_ids: list[str]) -> int:
-    return services.events_dispatch(workspace_id=workspace_id, message_ids=message_ids)
+def events_dispatch(
+    *,
+    batch_id: str | None = None,
+    workspace_id: str | None = None,
+    message_ids: list[str] | None = None,
+) -> list[str]:
+    """Run a pipeline batch; returns the consumers done with it on this run."""
+    if batch_id is None and message_ids is not None:
+        # Enqueued before batches existed (an upgrade with work in the queue).
+        batch_id = pipeline.pipeline_batch_create(
+            workspace_id=workspace_id, message_ids=message_ids
+        )
+        return []
+    return pipeline.pipeline_batch_run(batch_id=batch_id).done
+
+
+@task()
+def pipeline_sweep(*, workspace_id: str) -> int:
+    return pipeline.pipeline_sweep(workspace_id=workspace_id)
 
 
 @task()

@@ -7,10 +7,4 @@ class ProfilesConfig(AppConfig):
     verbose_name = "Customer profiles"
 
     def ready(self) -> None:
-        from rapport.ingest.services import event_consumer_register
         from rapport.profiles import permissions  # noqa: F401 - registers permissions
-        from rapport.profiles.services import accounts_from_events, consents_from_events
-
-        # After identity resolution (order 10): these need each event's profile.
-        event_consumer_register(accounts_from_events, order=20)
-        event_consumer_register(consents_from_events, order=30)

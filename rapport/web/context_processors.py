@@ -15,6 +15,7 @@ def workspace(request: HttpRequest) -> dict:
         "perms_events_read": bool(principal and principal.has_perm("events.read")),
         "perms_quarantine_read": bool(principal and principal.has_perm("events.quarantine.read")),
         "perms_imports_manage": bool(principal and principal.has_perm("imports.manage")),
+        "perms_pipeline_read": bool(principal and principal.has_perm("pipeline.read")),
         "perms_members_manage": bool(principal and principal.has_perm("members.manage")),
         "perms_tokens_manage": bool(principal and principal.has_perm("tokens.manage")),
         "workspaces": list(workspace_list_for_user(user=request.user)),

@@ -1,5 +1,5 @@
 """Data: sources and their write keys, the live event debugger, the quarantine of
-refused events, and file imports with their progress."""
+refused events, file imports with their progress, and the event pipeline."""
 
 import json
 
@@ -7,16 +7,18 @@ from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from rapport.core.errors import InvalidInputError, RapportError
+from rapport.ingest import pipeline as ingest_pipeline
 from rapport.ingest import selectors as ingest_selectors
 from rapport.ingest import services as ingest_services
 from rapport.ingest.models import ImportJob
 from rapport.tenancy import selectors as tenancy_selectors
 from rapport.tenancy import services as tenancy_services
 from rapport.tenancy.models import Source
-from rapport.tenancy.pii import masked_record
+from rapport.tenancy.pii import masked_record, shown_text
 from rapport.web.pages import error_text, page_query, uuid_or_none, workspace_page
 
 DEBUGGER_ROWS = 50
@@ -270,3 +272,37 @@ def import_detail(request: HttpRequest, import_id) -> HttpResponse:
     context = _import_shown(job)
     template = "web/data/_import_progress.html" if request.htmx else "web/data/import.html"
     return render(request, template, context)
+
+
+@workspace_page("pipeline.read")
+def pipeline_page(request: HttpRequest) -> HttpResponse:
+    """Each consumer of the event pipeline: events it has not processed yet, parked
+    work with its last error, and a button to retry it once the cause is fixed."""
+    principal = request.principal
+    states = ingest_selectors.pipeline_state(workspace=principal.workspace)
+    rows = [
+        {
+            "state": state,
+            # An error may quote the data that caused it.
+            "error": shown_text(principal, state.last_error),
+        }
+        for state in states
+    ]
+    context = {
+        "rows": rows,
+        "can_manage": principal.has_perm("pipeline.manage"),
+        "retried": int(retried) if (retried := request.GET.get("retried", "")).isdigit() else None,
+    }
+    return render(request, "web/data/pipeline.html", context)
+
+
+@workspace_page("pipeline.manage")
+@require_POST
+def pipeline_retry(request: HttpRequest) -> HttpResponse:
+    principal = request.principal
+    batches = ingest_pipeline.pipeline_retry(
+        workspace=principal.workspace,
+        actor=principal.actor,
+        consumer=request.POST.get("consumer", ""),
+    )
+    return redirect(f"{reverse('web:pipeline')}?retried={batches}")

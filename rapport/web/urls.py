@@ -49,6 +49,8 @@ urlpatterns = [
     path("data/quarantine/", data.quarantine_list, name="quarantine_list"),
     path("data/imports/", data.import_list, name="import_list"),
     path("data/imports/<uuid:import_id>/", data.import_detail, name="import_detail"),
+    path("data/pipeline/", data.pipeline_page, name="pipeline"),
+    path("data/pipeline/retry/", data.pipeline_retry, name="pipeline_retry"),
     path("accounts/", accounts.account_list, name="account_list"),
     path("accounts/<uuid:account_id>/", accounts.account_detail, name="account_detail"),
     path(

@@ -136,6 +136,12 @@ EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "name": "Churned last month",
         "kpi": {"figure": "churned"},
     },
+    ("POST", "/api/v1/pipeline/retry"): {"consumer": "identity"},
+    ("POST", "/api/v1/pipeline/replay"): {
+        "consumer": "analytics",
+        "since": "2020-01-01T00:00:00Z",
+        "until": "2030-01-01T00:00:00Z",
+    },
 }
 
 

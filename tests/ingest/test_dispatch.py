@@ -4,11 +4,8 @@ import gc
 
 import pytest
 
-from rapport.ingest.services import (
-    event_consumer_register,
-    event_consumer_unregister,
-    events_dispatch,
-)
+from rapport.ingest.pipeline import Consumer, pipeline_consumers, pipeline_override
+from rapport.ingest.services import events_dispatch
 
 
 @pytest.fixture
@@ -20,9 +17,8 @@ def recorded():
         if any(e.message_id == "fails" for e in events):
             raise RuntimeError("consumer failed")
 
-    event_consumer_register(consumer, order=1000)
-    yield calls
-    event_consumer_unregister(consumer)
+    with pipeline_override([*pipeline_consumers(), Consumer("recorded", consumer)]):
+        yield calls
 
 
 @pytest.mark.django_db

@@ -241,7 +241,17 @@ def test_stored_events_are_handed_downstream_by_a_task(tracker, tenant):
     tracker.send(
         "/v1/batch", {"batch": [{"type": "identify", "userId": f"u{i}"} for i in range(3)]}
     )
+    from rapport.ingest.models import PipelineBatch
+
     task = DBTaskResult.objects.get()
     assert task.task_path == "rapport.ingest.tasks.events_dispatch"
-    assert task.args_kwargs["kwargs"]["workspace_id"] == str(tenant.workspace.pk)
-    assert len(task.args_kwargs["kwargs"]["message_ids"]) == 3
+    batch = PipelineBatch.objects.get(pk=task.args_kwargs["kwargs"]["batch_id"])
+    assert batch.workspace_id == tenant.workspace.pk
+    assert len(batch.message_ids) == batch.size == 3
+    assert set(batch.steps.values_list("consumer", flat=True)) == {
+        "identity",
+        "accounts",
+        "consents",
+        "segments",
+        "analytics",
+    }
