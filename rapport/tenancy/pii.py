@@ -271,8 +271,8 @@ def shown_identifier(principal, kind: str, value: str) -> str:
     return value if principal.can_see_pii else mask_identifier(kind, value)
 
 
-def shown_text(principal, text: str) -> str:
-    return text if principal.can_see_pii else mask_text(text)
+def shown_text(principal, text: str | None) -> str | None:
+    return text if principal.can_see_pii or not text else mask_text(text)
 
 
 class MaskedPage:
