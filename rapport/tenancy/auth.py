@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from ninja.security import HttpBearer, SessionAuth
 
 from rapport.core.errors import PermissionDeniedError
+from rapport.tenancy.client_address import client_address
 from rapport.tenancy.models import ApiToken, User, Workspace
 from rapport.tenancy.permissions import PII_READ, Role, role_has_permission, role_permissions
 from rapport.tenancy.selectors import (
@@ -61,10 +62,6 @@ class Principal:
         return Actor.system()
 
 
-def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
-
-
 def principal_from_session(request: HttpRequest) -> Principal | None:
     """The signed-in person in the workspace they last chose (or their first one)."""
     user = getattr(request, "user", None)
@@ -84,7 +81,7 @@ def principal_from_session(request: HttpRequest) -> Principal | None:
     if membership is None:
         return None
     return Principal(
-        workspace=workspace, role=membership.role, user=user, ip_address=client_ip(request)
+        workspace=workspace, role=membership.role, user=user, ip_address=client_address(request)
     )
 
 
@@ -98,7 +95,7 @@ class ApiTokenAuth(HttpBearer):
             workspace=api_token.workspace,
             role=api_token.role,
             token=api_token,
-            ip_address=client_ip(request),
+            ip_address=client_address(request),
         )
 
 

@@ -1,6 +1,7 @@
 """Every change to workspaces, members, tokens and sources, each recorded in the audit
 log in the same transaction as the change itself."""
 
+import base64
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,7 +13,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from rapport.core.errors import ConflictError, InvalidInputError
+from rapport.core.errors import ConflictError, InvalidInputError, NotFoundError
 from rapport.tenancy.keys import (
     API_TOKEN_PREFIX,
     secret_display_prefix,
@@ -454,3 +455,69 @@ def write_key_revoke(*, write_key: WriteKey, actor: Actor) -> WriteKey:
                 details={"source": write_key.source.name, "prefix": write_key.prefix},
             )
     return write_key
+
+
+# --- The Django admin's second factor -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TotpEnrolment:
+    secret: str  # base32, as authenticator apps take it typed in
+    uri: str  # otpauth://, as they take it from a QR code
+
+
+def _staff_user(email: str) -> User:
+    user = User.objects.filter(email__iexact=(email or "").strip()).first()
+    if user is None:
+        raise NotFoundError(f"No user with email {email!r}")
+    if not user.is_staff:
+        raise ConflictError(
+            f"{user.email} is not staff: only staff sign in to the Django admin",
+            code="not_staff",
+        )
+    return user
+
+
+def admin_totp_enrol(*, email: str) -> TotpEnrolment:
+    """A new TOTP secret for a staff member, not yet usable: admin_totp_confirm with a
+    code from the app proves it was stored there before the admin accepts it. An
+    earlier unconfirmed one is replaced."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user = _staff_user(email)
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        device = TOTPDevice.objects.create(user=user, name="Rapport admin", confirmed=False)
+    return TotpEnrolment(
+        secret=base64.b32encode(device.bin_key).decode("ascii"), uri=device.config_url
+    )
+
+
+def admin_totp_confirm(*, email: str, code: str) -> None:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user = _staff_user(email)
+    with transaction.atomic():
+        device = (
+            TOTPDevice.objects.select_for_update()
+            .filter(user=user, confirmed=False)
+            .order_by("-id")
+            .first()
+        )
+        if device is None:
+            raise ConflictError(
+                f"{user.email} has no device waiting; run 'rapport user totp-enrol' first",
+                code="nothing_to_confirm",
+            )
+        if not device.verify_token((code or "").strip()):
+            raise InvalidInputError("The code does not match; try the next one", field="code")
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+
+
+def admin_totp_remove(*, email: str) -> int:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user = _staff_user(email)
+    deleted, _ = TOTPDevice.objects.filter(user=user).delete()
+    return deleted
