@@ -272,6 +272,20 @@ CONTENT_SECURITY_POLICY = {
 RAPPORT_ADMIN_ENABLED = env_bool("RAPPORT_ADMIN_ENABLED", True)
 OTP_TOTP_ISSUER = "Rapport"
 
+# Invitations to a workspace are mailed with a link that works once, for this long.
+# The link starts with RAPPORT_PUBLIC_URL (e.g. https://crm.example.com); without it,
+# with the address the inviting admin used.
+RAPPORT_INVITATION_HOURS = int(os.environ.get("RAPPORT_INVITATION_HOURS", "72"))
+RAPPORT_PUBLIC_URL = os.environ.get("RAPPORT_PUBLIC_URL", "").rstrip("/")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "rapport@localhost")
+
 # Signing in is throttled per address and per account (django-ratelimit). The counts
 # live in a cache every server process on the machine shares (files under the data
 # directory).

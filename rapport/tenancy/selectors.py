@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
@@ -17,6 +18,7 @@ from rapport.tenancy.keys import API_TOKEN_PREFIX, secret_hash, secret_looks_val
 from rapport.tenancy.models import (
     ApiToken,
     AuditLogEntry,
+    Invitation,
     Membership,
     Source,
     User,
@@ -34,6 +36,21 @@ def workspace_get_by_name(*, name: str) -> Workspace:
     if workspace is None:
         raise NotFoundError(f"No workspace named {name!r}")
     return workspace
+
+
+def workspace_for_user(*, user: User, workspace_id: str | uuid.UUID | None) -> Workspace | None:
+    """The workspace a person opens: the one asked for (this session's choice), else the
+    one they last chose, else the first by name; only among their own."""
+    workspaces = workspace_list_for_user(user=user)
+    for candidate in (workspace_id, user.last_workspace_id):
+        if candidate:
+            try:
+                found = workspaces.filter(pk=candidate).first()
+            except (ValueError, ValidationError):
+                found = None
+            if found is not None:
+                return found
+    return workspaces.first()
 
 
 def workspace_list_for_user(*, user: User) -> QuerySet[Workspace]:
@@ -56,6 +73,33 @@ def member_list(*, workspace: Workspace) -> QuerySet[Membership]:
 
 def member_get(*, workspace: Workspace, member_id: uuid.UUID) -> Membership:
     return object_get(member_list(workspace=workspace), what="member", pk=member_id)
+
+
+def invitation_list(*, workspace: Workspace, include_closed: bool = False) -> QuerySet[Invitation]:
+    """Open invitations (not accepted, not revoked, not expired); all with include_closed."""
+    invitations = Invitation.objects.filter(workspace=workspace).order_by("-created_at", "id")
+    if not include_closed:
+        invitations = invitations.filter(
+            accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+        )
+    return invitations
+
+
+def invitation_get(*, workspace: Workspace, invitation_id: uuid.UUID) -> Invitation:
+    return object_get(
+        invitation_list(workspace=workspace, include_closed=True),
+        what="invitation",
+        pk=invitation_id,
+    )
+
+
+def invitation_get_by_secret(*, raw: str) -> Invitation | None:
+    """The invitation a link's secret belongs to, whatever its state, or None."""
+    if not secret_looks_valid(raw):
+        return None
+    return (
+        Invitation.objects.select_related("workspace").filter(token_hash=secret_hash(raw)).first()
+    )
 
 
 def api_token_list(*, workspace: Workspace, include_revoked: bool = False) -> QuerySet[ApiToken]:

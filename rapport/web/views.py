@@ -9,7 +9,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from rapport.tenancy import selectors
+from rapport.tenancy import selectors, services
 from rapport.tenancy.auth import SESSION_WORKSPACE_KEY
 from rapport.tenancy.throttle import sign_in_attempt_limited
 from rapport.web.pages import workspace_page
@@ -62,6 +62,8 @@ def workspace_switch(request: HttpRequest) -> HttpResponse:
     workspace = allowed.filter(pk=workspace_id).first() if _is_uuid(workspace_id) else None
     if workspace is not None:
         request.session[SESSION_WORKSPACE_KEY] = str(workspace.pk)
+        # Kept with the account: the next sign-in opens it again.
+        services.user_workspace_choose(user=request.user, workspace=workspace)
     return redirect("web:home")
 
 
