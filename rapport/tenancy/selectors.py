@@ -2,12 +2,16 @@
 that returns domain rows takes the workspace first: a row of another workspace is
 simply not found."""
 
+import logging
+import os
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
@@ -25,6 +29,8 @@ from rapport.tenancy.models import (
     Workspace,
     WriteKey,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def workspace_list() -> QuerySet[Workspace]:
@@ -174,14 +180,47 @@ class WriteKeyGrant:
 
 
 # Ingestion checks a write key on every request; a database look-up each time would
-# cost more than storing the event. A revoked key stops working at once in the process
-# that revoked it and within WRITE_KEY_CACHE_SECONDS everywhere else.
+# cost a measurable share of a single-event request. Each process keeps the answers, and
+# every change to write keys (create, revoke, disable a source) bumps a generation
+# stamp, a small file under the data directory, before its answer is sent: a process
+# reads the stamp on every request (a few microseconds) and forgets its answers when it
+# moved, so a revoked key is refused at once by every server process on the machine.
+# Server processes on other machines (sharing the database, not the data directory) do
+# not see the stamp: they re-check within WRITE_KEY_CACHE_SECONDS.
 WRITE_KEY_CACHE_SECONDS = 5.0
+WRITE_KEY_STAMP_NAME = "write_keys.generation"
 _write_key_cache: dict[str, tuple[float, WriteKeyGrant | None]] = {}
 _write_key_cache_lock = threading.Lock()
+_write_key_generation: list[bytes | None] = [None]
+
+
+def _write_key_stamp_path() -> Path:
+    return Path(settings.DATA_DIR) / WRITE_KEY_STAMP_NAME
+
+
+def _write_key_stamp_read() -> bytes | None:
+    try:
+        with open(_write_key_stamp_path(), "rb") as stamp:
+            return stamp.read(64)
+    except FileNotFoundError:
+        return None
 
 
 def write_key_cache_clear() -> None:
+    """Forget every process's write-key answers: this one's now, the others' at their
+    next request (a new stamp, written whole then renamed into place)."""
+    path = _write_key_stamp_path()
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
+    try:
+        temporary.write_bytes(uuid.uuid4().hex.encode("ascii"))
+        os.replace(temporary, path)
+    except OSError:
+        # The change is committed already; the other processes fall back to the TTL.
+        logger.exception(
+            "could not write %s; other processes re-check keys within %ss",
+            path,
+            WRITE_KEY_CACHE_SECONDS,
+        )
     with _write_key_cache_lock:
         _write_key_cache.clear()
 
@@ -192,6 +231,11 @@ def write_key_resolve(*, raw: str) -> WriteKeyGrant | None:
         return None
     digest = secret_hash(raw)
     now = time.monotonic()
+    generation = _write_key_stamp_read()
+    if generation != _write_key_generation[0]:
+        with _write_key_cache_lock:
+            _write_key_cache.clear()
+            _write_key_generation[0] = generation
     cached = _write_key_cache.get(digest)
     if cached is not None and cached[0] > now:
         return cached[1]
@@ -211,7 +255,10 @@ def write_key_resolve(*, raw: str) -> WriteKeyGrant | None:
     with _write_key_cache_lock:
         if len(_write_key_cache) > 10_000:
             _write_key_cache.clear()
-        _write_key_cache[digest] = (now + WRITE_KEY_CACHE_SECONDS, grant)
+        # Only if no change happened meanwhile: an answer read before a revoke that
+        # finished during the look-up must not outlive it.
+        if _write_key_stamp_read() == generation == _write_key_generation[0]:
+            _write_key_cache[digest] = (now + WRITE_KEY_CACHE_SECONDS, grant)
     return grant
 
 

@@ -632,6 +632,8 @@ def write_key_create(*, source: Source, actor: Actor) -> tuple[WriteKey, str]:
             prefix=secret_display_prefix(raw),
             key_hash=secret_hash(raw),
         )
+        # Processes that were told "unknown key" a moment ago learn of it at once.
+        transaction.on_commit(write_key_cache_clear)
         audit_log_record(
             workspace=source.workspace,
             actor=actor,
