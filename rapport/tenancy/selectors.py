@@ -2,6 +2,7 @@
 that returns domain rows takes the workspace first: a row of another workspace is
 simply not found."""
 
+import functools
 import logging
 import os
 import threading
@@ -198,12 +199,22 @@ def _write_key_stamp_path() -> Path:
     return Path(settings.DATA_DIR) / WRITE_KEY_STAMP_NAME
 
 
+@functools.lru_cache(maxsize=4)
+def _write_key_stamp_path_str(data_dir) -> str:
+    return os.path.join(str(data_dir), WRITE_KEY_STAMP_NAME)
+
+
 def _write_key_stamp_read() -> bytes | None:
+    # os.open/os.read on a ready string path rather than open(Path): a third of the
+    # cost, paid on every request.
     try:
-        with open(_write_key_stamp_path(), "rb") as stamp:
-            return stamp.read(64)
+        fd = os.open(_write_key_stamp_path_str(settings.DATA_DIR), os.O_RDONLY)
     except FileNotFoundError:
         return None
+    try:
+        return os.read(fd, 64)
+    finally:
+        os.close(fd)
 
 
 def write_key_cache_clear() -> None:
