@@ -382,7 +382,15 @@ def write_key_create(request: HttpRequest, source_id: uuid.UUID):
     return Status(201, key)
 
 
-@sources_router.delete("/{source_id}/write-keys/{key_id}", response={204: None})
+@sources_router.delete(
+    "/{source_id}/write-keys/{key_id}",
+    response={204: None},
+    summary="Revoke a write key",
+    description=(
+        "Refused at once by every server process that shares the data directory "
+        "(RAPPORT_DATA_DIR); server processes on other machines refuse it within 5 seconds."
+    ),
+)
 def write_key_revoke(request: HttpRequest, source_id: uuid.UUID, key_id: uuid.UUID):
     request.auth.require("sources.manage")
     key = selectors.write_key_get(
