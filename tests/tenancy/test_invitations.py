@@ -110,3 +110,39 @@ def test_when_mail_cannot_be_sent_nothing_is_kept(tenant, settings):
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "email_unavailable"
     assert (Invitation.objects.count(), AuditLogEntry.objects.count()) == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_link_used_twice_at_once_joins_once(tenant, mailbox):
+    import threading
+
+    from django.db import connection
+
+    from rapport.tenancy import services
+
+    if connection.vendor == "sqlite":
+        # The test database is SQLite in memory with a shared cache, whose table locks
+        # fail at once instead of waiting; a file database queues writers (IMMEDIATE).
+        pytest.skip("concurrent writers need PostgreSQL or a SQLite file")
+
+    invite(tenant, "racer@example.com")
+    secret = link_in(mailbox, "racer@example.com").split("/")[2]
+    start, outcomes = threading.Barrier(2), []
+
+    def accept() -> None:
+        try:
+            start.wait()
+            services.invitation_accept_new_user(raw=secret, password=NEW_PASSWORD)
+            outcomes.append("joined")
+        except services.RapportError as error:
+            outcomes.append(error.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=accept) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["invitation_closed", "joined"]
+    assert Membership.objects.filter(user__email="racer@example.com").count() == 1
