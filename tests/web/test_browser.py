@@ -300,7 +300,7 @@ def test_settings_members_tokens_and_identity_rules(open_page, live_server, tena
     page.get_by_role("link", name="Members").click()
     page.get_by_label("Email").fill("new.agent@browser.example.com")
     page.get_by_label("Role", exact=True).select_option("agent")
-    page.get_by_role("button", name="Invite").click()
+    page.get_by_role("button", name="Invite", exact=True).click()
     expect(page.locator("#invitation-sent")).to_contain_text("new.agent@browser.example.com")
     expect(page.locator("#invitations")).to_contain_text("new.agent@browser.example.com")
     shot(page, "settings-members")
