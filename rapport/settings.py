@@ -312,7 +312,8 @@ for _proxy in RAPPORT_TRUSTED_PROXIES:
         ) from None
 RATELIMIT_IP_META_KEY = "rapport.tenancy.client_address.client_address_for_throttle"
 
-if env_bool("RAPPORT_BEHIND_PROXY", False):
+RAPPORT_BEHIND_PROXY = env_bool("RAPPORT_BEHIND_PROXY", False)
+if RAPPORT_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
 

@@ -114,3 +114,15 @@ def test_the_audit_log_records_the_client_address(
         workspace=tenant.workspace, action="token.create", details__name="Behind the proxy"
     )
     assert entry.ip_address == recorded
+
+
+@pytest.mark.parametrize(
+    ("behind_proxy", "trusted", "warned"),
+    [(True, [], True), (True, ["10.0.0.2"], False), (False, [], False)],
+)
+def test_deploy_check_warns_of_a_proxy_nobody_trusts(settings, behind_proxy, trusted, warned):
+    from rapport.tenancy.checks import trusted_proxies_check
+
+    settings.RAPPORT_BEHIND_PROXY = behind_proxy
+    settings.RAPPORT_TRUSTED_PROXIES = trusted
+    assert [w.id for w in trusted_proxies_check(None)] == (["rapport.W001"] if warned else [])
