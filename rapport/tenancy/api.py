@@ -3,6 +3,7 @@ their write keys, and the audit log."""
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
@@ -11,7 +12,7 @@ from pydantic import AwareDatetime, ConfigDict
 
 from rapport.tenancy import selectors, services
 from rapport.tenancy.links import public_base_url
-from rapport.tenancy.models import Invitation, Source
+from rapport.tenancy.models import Source
 from rapport.tenancy.permissions import Role
 
 # --- Schemas --------------------------------------------------------------------------
@@ -77,7 +78,9 @@ class InvitationOut(Schema):
     id: uuid.UUID
     email: str
     role: Role
-    status: Invitation.Status = Field(description="pending, accepted, revoked or expired")
+    # A Literal, not the model's TextChoices: OpenAPI would name that enum "Status" and
+    # clash with another app's.
+    status: Literal["pending", "accepted", "revoked", "expired"]
     invited_by: str = Field(alias="invited_by_label")
     created_at: datetime
     expires_at: datetime

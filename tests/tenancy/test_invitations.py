@@ -146,3 +146,10 @@ def test_one_link_used_twice_at_once_joins_once(tenant, mailbox):
         thread.join()
     assert sorted(outcomes) == ["invitation_closed", "joined"]
     assert Membership.objects.filter(user__email="racer@example.com").count() == 1
+
+
+def test_the_invitation_status_is_documented_as_itself():
+    from rapport.api import api
+
+    schema = api.get_openapi_schema()["components"]["schemas"]["InvitationOut"]
+    assert schema["properties"]["status"]["enum"] == ["pending", "accepted", "revoked", "expired"]
