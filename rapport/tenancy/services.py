@@ -683,8 +683,8 @@ def _staff_user(email: str) -> User:
 
 def admin_totp_enrol(*, email: str) -> TotpEnrolment:
     """A new TOTP secret for a staff member, not yet usable: admin_totp_confirm with a
-    code from the app proves it was stored there before the admin accepts it. An
-    earlier unconfirmed one is replaced."""
+    code from the app proves it was stored there before the admin accepts it, and then
+    replaces the member's earlier device. An earlier unconfirmed one is dropped now."""
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     user = _staff_user(email)
@@ -716,6 +716,8 @@ def admin_totp_confirm(*, email: str, code: str) -> None:
             raise InvalidInputError("The code does not match; try the next one", field="code")
         device.confirmed = True
         device.save(update_fields=["confirmed"])
+        # Enrolling again is how a lost phone is replaced: the old device stops working.
+        TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
 
 
 def admin_totp_remove(*, email: str) -> int:

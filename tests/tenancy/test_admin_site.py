@@ -142,3 +142,21 @@ def admin_switched_off(settings):
 def test_the_admin_can_be_switched_off(superuser, admin_switched_off):
     assert Client().get("/admin/login/").status_code == 404
     assert Client().post("/admin/login/", {"username": "x", "password": "y"}).status_code == 404
+
+
+def test_enrolling_again_replaces_the_old_device(superuser, capsys):
+    with time_machine.travel(NOW, tick=False) as clock:
+        old = enrol(capsys, superuser.email)
+        assert _run(cli.main, ["user", "totp-confirm", superuser.email, totp_code(old)]) == 0
+        clock.shift(60)
+        new = enrol(capsys, superuser.email)
+        # Until the new one is confirmed, the old one still opens the admin.
+        client = Client()
+        assert admin_sign_in(client, code=totp_code(old)).status_code == 302
+        assert _run(cli.main, ["user", "totp-confirm", superuser.email, totp_code(new)]) == 0
+        clock.shift(60)
+        assert admin_sign_in(Client(), code=totp_code(old)).status_code == 200
+        clock.shift(60)  # past the wait a wrong code costs
+        fresh = Client()
+        assert admin_sign_in(fresh, code=totp_code(new)).status_code == 302
+        assert fresh.get("/admin/").status_code == 200
