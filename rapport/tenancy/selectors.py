@@ -2,15 +2,14 @@
 that returns domain rows takes the workspace first: a row of another workspace is
 simply not found."""
 
-import functools
 import logging
+import mmap
 import os
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -182,54 +181,61 @@ class WriteKeyGrant:
 
 # Ingestion checks a write key on every request; a database look-up each time would
 # cost a measurable share of a single-event request. Each process keeps the answers, and
-# every change to write keys (create, revoke, disable a source) bumps a generation
-# stamp, a small file under the data directory, before its answer is sent: a process
-# reads the stamp on every request (a few microseconds) and forgets its answers when it
-# moved, so a revoked key is refused at once by every server process on the machine.
-# Server processes on other machines (sharing the database, not the data directory) do
-# not see the stamp: they re-check within WRITE_KEY_CACHE_SECONDS.
+# every change to write keys (create, revoke, disable a source) writes a new generation
+# stamp into a small file under the data directory before its answer is sent. Every
+# server process maps that file into memory and compares the stamp on each request (a
+# 32-byte read, no system call), forgetting its answers when it changed: a revoked key
+# is refused at once by every server process on the machine. The file is written in
+# place, never replaced, so that the mappings stay on it (deleting it by hand while
+# servers run leaves them on the old one until restarted, with the TTL below as the
+# bound). Server processes on other machines (sharing the database, not the data
+# directory) do not see the stamp: they re-check within WRITE_KEY_CACHE_SECONDS.
 WRITE_KEY_CACHE_SECONDS = 5.0
 WRITE_KEY_STAMP_NAME = "write_keys.generation"
+_STAMP_SIZE = 32
 _write_key_cache: dict[str, tuple[float, WriteKeyGrant | None]] = {}
 _write_key_cache_lock = threading.Lock()
 _write_key_generation: list[bytes | None] = [None]
+_write_key_stamp: list = [None, None]  # [the DATA_DIR it maps, the mapping]
 
 
-def _write_key_stamp_path() -> Path:
-    return Path(settings.DATA_DIR) / WRITE_KEY_STAMP_NAME
+def _write_key_stamp_map() -> mmap.mmap:
+    data_dir = settings.DATA_DIR
+    if _write_key_stamp[0] is not data_dir:
+        # Once a process (and again whenever the tests give the data directory anew).
+        with _write_key_cache_lock:
+            if _write_key_stamp[0] is not data_dir:
+                path = os.path.join(str(data_dir), WRITE_KEY_STAMP_NAME)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    if os.fstat(fd).st_size < _STAMP_SIZE:
+                        # Extends with zeros; never overwrites a stamp already written.
+                        os.ftruncate(fd, _STAMP_SIZE)
+                    mapping = mmap.mmap(fd, _STAMP_SIZE)
+                finally:
+                    os.close(fd)
+                # An earlier mapping is left to the garbage collector: another thread
+                # may be reading it right now.
+                _write_key_stamp[:] = [data_dir, mapping]
+    return _write_key_stamp[1]
 
 
-@functools.lru_cache(maxsize=4)
-def _write_key_stamp_path_str(data_dir) -> str:
-    return os.path.join(str(data_dir), WRITE_KEY_STAMP_NAME)
-
-
-def _write_key_stamp_read() -> bytes | None:
-    # os.open/os.read on a ready string path rather than open(Path): a third of the
-    # cost, paid on every request.
-    try:
-        fd = os.open(_write_key_stamp_path_str(settings.DATA_DIR), os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        return os.read(fd, 64)
-    finally:
-        os.close(fd)
+def _write_key_stamp_read() -> bytes:
+    return _write_key_stamp_map()[:_STAMP_SIZE]
 
 
 def write_key_cache_clear() -> None:
     """Forget every process's write-key answers: this one's now, the others' at their
-    next request (a new stamp, written whole then renamed into place)."""
-    path = _write_key_stamp_path()
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
+    next request. A torn read of the stamp while it is written only makes a reader
+    forget its answers once more than needed."""
     try:
-        temporary.write_bytes(uuid.uuid4().hex.encode("ascii"))
-        os.replace(temporary, path)
+        _write_key_stamp_map()[:_STAMP_SIZE] = uuid.uuid4().hex.encode("ascii")
     except OSError:
         # The change is committed already; the other processes fall back to the TTL.
         logger.exception(
-            "could not write %s; other processes re-check keys within %ss",
-            path,
+            "could not write the write-key stamp under %s; other processes re-check "
+            "keys within %ss",
+            settings.DATA_DIR,
             WRITE_KEY_CACHE_SECONDS,
         )
     with _write_key_cache_lock:
