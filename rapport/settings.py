@@ -5,6 +5,7 @@ generated secret key there, so that one command runs it on a fresh machine. For
 production set the variables the README lists; `rapport check --deploy` then passes.
 """
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -73,7 +74,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin on a site that requires a TOTP code (rapport/tenancy/admin_site.py).
+    "rapport.tenancy.admin_apps.RapportAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -86,6 +88,8 @@ INSTALLED_APPS = [
     "rapport.core",
     "django_tasks",
     "django_tasks_db",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "rapport.tenancy",
     "rapport.ingest",
     "rapport.profiles",
@@ -105,6 +109,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "rapport.web.middleware.UserLanguageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -288,6 +293,25 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# The Django admin sees every workspace: it asks for a TOTP code besides the password
+# (enrol a device with `rapport user totp-enrol EMAIL`), and can be switched off.
+RAPPORT_ADMIN_ENABLED = env_bool("RAPPORT_ADMIN_ENABLED", True)
+OTP_TOTP_ISSUER = "Rapport"
+
+# Invitations to a workspace are mailed with a link that works once, for this long.
+# The link starts with RAPPORT_PUBLIC_URL (e.g. https://crm.example.com); without it,
+# with the address the inviting admin used.
+RAPPORT_INVITATION_HOURS = int(os.environ.get("RAPPORT_INVITATION_HOURS", "72"))
+RAPPORT_PUBLIC_URL = os.environ.get("RAPPORT_PUBLIC_URL", "").rstrip("/")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "rapport@localhost")
+
 # Signing in is throttled per address and per account (django-ratelimit). The counts
 # live in a cache every server process on the machine shares (files under the data
 # directory).
@@ -300,7 +324,22 @@ CACHES = {
     }
 }
 
-if env_bool("RAPPORT_BEHIND_PROXY", False):
+# Reverse proxies (addresses or networks, e.g. "10.0.0.5,172.16.0.0/12") whose
+# X-Forwarded-For entries are believed when working out a client's address for
+# throttling and the audit log (rapport/tenancy/client_address.py). Empty: none, the
+# connection's own address is the client's.
+RAPPORT_TRUSTED_PROXIES = env_list("RAPPORT_TRUSTED_PROXIES", [])
+for _proxy in RAPPORT_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"RAPPORT_TRUSTED_PROXIES: {_proxy!r} is not an IP address or network"
+        ) from None
+RATELIMIT_IP_META_KEY = "rapport.tenancy.client_address.client_address_for_throttle"
+
+RAPPORT_BEHIND_PROXY = env_bool("RAPPORT_BEHIND_PROXY", False)
+if RAPPORT_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
 

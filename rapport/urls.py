@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -8,6 +9,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/", api.urls),
     path("", include("rapport.ingest.urls")),
-    path("admin/", admin.site.urls),
     path("", include("rapport.web.urls")),
 ]
+if settings.RAPPORT_ADMIN_ENABLED:
+    urlpatterns.insert(-1, path("admin/", admin.site.urls))

@@ -5,9 +5,15 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from rapport.tenancy.models import ApiToken, Membership
+from rapport.tenancy.models import ApiToken, Invitation, Membership
 from rapport.tenancy.permissions import Role
-from rapport.tenancy.services import Actor, NewWorkspace, api_token_create, member_add
+from rapport.tenancy.services import (
+    Actor,
+    NewWorkspace,
+    api_token_create,
+    invitation_create,
+    member_add,
+)
 from rapport.tenancy.services import workspace_create as _workspace_create
 
 
@@ -152,6 +158,12 @@ class Tenant:
             "stage_id": str(stages.get(key="onboarding").pk),
             "sub_stage_id": str(stages.get(key="first_week").pk),
             "driver_id": str(ChurnDriver.objects.get(workspace=self.workspace).pk),
+            "invitation_id": str(
+                Invitation.objects.filter(workspace=self.workspace)
+                .order_by("created_at")
+                .first()
+                .pk
+            ),
         }
 
 
@@ -173,6 +185,13 @@ def tenant_create(name: str, *, sample_data: bool = True) -> Tenant:
         actor=actor,
     )
     tenant = Tenant(created=created, tokens=tokens, extra_member=extra)
+    invitation_create(
+        workspace=created.workspace,
+        email=f"invited@{name.lower().replace(' ', '-')}.example.com",
+        role=Role.ANALYST,
+        actor=actor,
+        base_url="http://testserver",
+    )
     if sample_data:
         _sample_data(tenant, actor)
     return tenant
@@ -365,6 +384,20 @@ def _sample_models(tenant: Tenant) -> None:
         clv=120.5,
         computed_at=now,
     )
+
+
+@pytest.fixture
+def mailbox(settings):
+    """Rapport's mail goes to a real SMTP server (aiosmtpd) for the test."""
+    from tests.smtp_server import smtp_server
+
+    with smtp_server() as box:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST = box.host
+        settings.EMAIL_PORT = box.port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+        yield box
 
 
 @pytest.fixture

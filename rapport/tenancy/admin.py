@@ -3,7 +3,15 @@ and the CLI), so that each one is validated and lands in the audit log."""
 
 from django.contrib import admin
 
-from rapport.tenancy.models import ApiToken, AuditLogEntry, Membership, Source, Workspace, WriteKey
+from rapport.tenancy.models import (
+    ApiToken,
+    AuditLogEntry,
+    Invitation,
+    Membership,
+    Source,
+    Workspace,
+    WriteKey,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -27,6 +35,12 @@ class WorkspaceAdmin(ReadOnlyAdmin):
 class MembershipAdmin(ReadOnlyAdmin):
     list_display = ["user", "workspace", "role", "created_at"]
     list_filter = ["role"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ReadOnlyAdmin):
+    list_display = ["email", "workspace", "role", "created_at", "expires_at", "accepted_at"]
+    exclude = ["token_hash"]
 
 
 @admin.register(ApiToken)

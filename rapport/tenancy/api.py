@@ -3,6 +3,7 @@ their write keys, and the audit log."""
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
@@ -10,6 +11,7 @@ from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import AwareDatetime, ConfigDict
 
 from rapport.tenancy import selectors, services
+from rapport.tenancy.links import public_base_url
 from rapport.tenancy.models import Source
 from rapport.tenancy.origins import MAX_PATTERNS as MAX_ORIGIN_PATTERNS
 from rapport.tenancy.permissions import Role
@@ -68,18 +70,27 @@ class MemberOut(Schema):
         return obj.user.name
 
 
-class MemberIn(InputSchema):
-    email: str = Field(max_length=254)
+class InvitationIn(InputSchema):
+    email: str = Field(max_length=254, description="Where the invitation is mailed")
     role: Role
-    name: str = Field("", max_length=150)
-    password: str | None = Field(None, min_length=1, max_length=128)
 
 
-class MemberCreatedOut(Schema):
-    member: MemberOut
-    temporary_password: str | None = Field(
-        None, description="Set only when a new login was created without a password"
-    )
+class InvitationOut(Schema):
+    id: uuid.UUID
+    email: str
+    role: Role
+    # A Literal, not the model's TextChoices: OpenAPI would name that enum "Status" and
+    # clash with another app's.
+    status: Literal["pending", "accepted", "revoked", "expired"]
+    invited_by: str = Field(alias="invited_by_label")
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None
+    revoked_at: datetime | None
+
+
+class InvitationFilter(Schema):
+    include_closed: bool = Field(False, description="Also accepted, revoked and expired ones")
 
 
 class MemberPatch(InputSchema):
@@ -187,6 +198,7 @@ class AuditFilter(Schema):
 me_router = Router(tags=["access"])
 workspace_router = Router(tags=["workspace"])
 members_router = Router(tags=["members"])
+invitations_router = Router(tags=["members"])
 tokens_router = Router(tags=["tokens"])
 sources_router = Router(tags=["sources"])
 audit_router = Router(tags=["audit log"])
@@ -226,20 +238,6 @@ def member_list(request: HttpRequest):
     return selectors.member_list(workspace=request.auth.workspace)
 
 
-@members_router.post("", response={201: MemberCreatedOut})
-def member_add(request: HttpRequest, payload: MemberIn):
-    request.auth.require("members.manage")
-    membership, password = services.member_add(
-        workspace=request.auth.workspace,
-        email=payload.email,
-        role=payload.role,
-        name=payload.name,
-        password=payload.password,
-        actor=request.auth.actor,
-    )
-    return Status(201, {"member": membership, "temporary_password": password})
-
-
 @members_router.get("/{member_id}", response=MemberOut)
 def member_get(request: HttpRequest, member_id: uuid.UUID):
     request.auth.require("workspace.read")
@@ -260,6 +258,57 @@ def member_remove(request: HttpRequest, member_id: uuid.UUID):
     request.auth.require("members.manage")
     membership = selectors.member_get(workspace=request.auth.workspace, member_id=member_id)
     services.member_remove(membership=membership, actor=request.auth.actor)
+    return Status(204, None)
+
+
+@invitations_router.get("", response=list[InvitationOut])
+@paginate(LimitOffsetPagination)
+def invitation_list(request: HttpRequest, filters: Query[InvitationFilter]):
+    request.auth.require("members.manage")
+    return selectors.invitation_list(
+        workspace=request.auth.workspace, include_closed=filters.include_closed
+    )
+
+
+@invitations_router.post(
+    "",
+    response={201: InvitationOut},
+    summary="Invite a person by email",
+    description=(
+        "Mails a link that works once, until `expires_at`; the person becomes a member "
+        "when they accept it (signing in with that address, or creating their login). "
+        "The answer is the same whether or not the address has a login. Inviting an "
+        "address again replaces its open invitation. 503 when the mail cannot be sent "
+        "(nothing is kept)."
+    ),
+)
+def invitation_create(request: HttpRequest, payload: InvitationIn):
+    request.auth.require("members.manage")
+    invitation = services.invitation_create(
+        workspace=request.auth.workspace,
+        email=payload.email,
+        role=payload.role,
+        actor=request.auth.actor,
+        base_url=public_base_url(request),
+    )
+    return Status(201, invitation)
+
+
+@invitations_router.get("/{invitation_id}", response=InvitationOut)
+def invitation_get(request: HttpRequest, invitation_id: uuid.UUID):
+    request.auth.require("members.manage")
+    return selectors.invitation_get(workspace=request.auth.workspace, invitation_id=invitation_id)
+
+
+@invitations_router.delete(
+    "/{invitation_id}", response={204: None}, summary="Withdraw an invitation"
+)
+def invitation_revoke(request: HttpRequest, invitation_id: uuid.UUID):
+    request.auth.require("members.manage")
+    invitation = selectors.invitation_get(
+        workspace=request.auth.workspace, invitation_id=invitation_id
+    )
+    services.invitation_revoke(invitation=invitation, actor=request.auth.actor)
     return Status(204, None)
 
 
@@ -358,7 +407,15 @@ def write_key_create(request: HttpRequest, source_id: uuid.UUID):
     return Status(201, key)
 
 
-@sources_router.delete("/{source_id}/write-keys/{key_id}", response={204: None})
+@sources_router.delete(
+    "/{source_id}/write-keys/{key_id}",
+    response={204: None},
+    summary="Revoke a write key",
+    description=(
+        "Refused at once by every server process that shares the data directory "
+        "(RAPPORT_DATA_DIR); server processes on other machines refuse it within 5 seconds."
+    ),
+)
 def write_key_revoke(request: HttpRequest, source_id: uuid.UUID, key_id: uuid.UUID):
     request.auth.require("sources.manage")
     key = selectors.write_key_get(
@@ -385,6 +442,7 @@ ROUTERS = [
     ("v1/me", me_router),
     ("v1/workspace", workspace_router),
     ("v1/members", members_router),
+    ("v1/invitations", invitations_router),
     ("v1/tokens", tokens_router),
     ("v1/sources", sources_router),
     ("v1/audit-log", audit_router),

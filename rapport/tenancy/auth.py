@@ -10,12 +10,13 @@ from django.http import HttpRequest
 from ninja.security import HttpBearer, SessionAuth
 
 from rapport.core.errors import PermissionDeniedError
+from rapport.tenancy.client_address import client_address
 from rapport.tenancy.models import ApiToken, User, Workspace
 from rapport.tenancy.permissions import PII_READ, Role, role_has_permission, role_permissions
 from rapport.tenancy.selectors import (
     api_token_get_by_secret,
     membership_for_user,
-    workspace_list_for_user,
+    workspace_for_user,
 )
 from rapport.tenancy.services import Actor, api_token_mark_used
 
@@ -61,30 +62,24 @@ class Principal:
         return Actor.system()
 
 
-def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
-
-
 def principal_from_session(request: HttpRequest) -> Principal | None:
-    """The signed-in person in the workspace they last chose (or their first one)."""
+    """The signed-in person in the workspace they chose in this session, else the one
+    they chose last time (kept with their account), else their first."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return None
-    workspace_id = request.session.get(SESSION_WORKSPACE_KEY)
-    workspaces = workspace_list_for_user(user=user)
-    workspace = None
-    if workspace_id:
-        workspace = workspaces.filter(pk=workspace_id).first()
+    workspace = workspace_for_user(
+        user=user, workspace_id=request.session.get(SESSION_WORKSPACE_KEY)
+    )
     if workspace is None:
-        workspace = workspaces.first()
-        if workspace is None:
-            return None
+        return None
+    if request.session.get(SESSION_WORKSPACE_KEY) != str(workspace.pk):
         request.session[SESSION_WORKSPACE_KEY] = str(workspace.pk)
     membership = membership_for_user(workspace=workspace, user=user)
     if membership is None:
         return None
     return Principal(
-        workspace=workspace, role=membership.role, user=user, ip_address=client_ip(request)
+        workspace=workspace, role=membership.role, user=user, ip_address=client_address(request)
     )
 
 
@@ -98,7 +93,7 @@ class ApiTokenAuth(HttpBearer):
             workspace=api_token.workspace,
             role=api_token.role,
             token=api_token,
-            ip_address=client_ip(request),
+            ip_address=client_address(request),
         )
 
 

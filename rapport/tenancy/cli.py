@@ -283,3 +283,41 @@ def quickstart(url: str, demo_customers: int, as_json: bool) -> None:
             ]
         )
     )
+
+
+@user.command("totp-enrol")
+@click.argument("email")
+def user_totp_enrol(email: str) -> None:
+    """Give a staff member a TOTP secret for the Django admin's second factor. Add it to
+    an authenticator app, then run 'rapport user totp-confirm EMAIL CODE'."""
+    django_setup()
+    from rapport.tenancy.services import admin_totp_enrol
+
+    enrolment = admin_totp_enrol(email=email)
+    click.echo(f"Secret (type it into the app): {enrolment.secret}")
+    click.echo(f"Provisioning URI: {enrolment.uri}")
+    click.echo(f"Then confirm with: rapport user totp-confirm {email} CODE")
+
+
+@user.command("totp-confirm")
+@click.argument("email")
+@click.argument("code")
+def user_totp_confirm(email: str, code: str) -> None:
+    """Confirm an enrolled secret with a code from the app; the admin asks for it from now on."""
+    django_setup()
+    from rapport.tenancy.services import admin_totp_confirm
+
+    admin_totp_confirm(email=email, code=code)
+    click.echo(f"{email} signs in to the admin with the app's codes from now on.")
+
+
+@user.command("totp-remove")
+@click.argument("email")
+def user_totp_remove(email: str) -> None:
+    """Remove a staff member's TOTP devices (a lost phone); they cannot use the admin
+    until they enrol again."""
+    django_setup()
+    from rapport.tenancy.services import admin_totp_remove
+
+    removed = admin_totp_remove(email=email)
+    click.echo(f"{removed} device(s) removed for {email}.")

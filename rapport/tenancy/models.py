@@ -4,6 +4,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from rapport.core.models import TimeStampedModel, WorkspaceOwnedModel
 from rapport.tenancy.permissions import Role
@@ -52,6 +54,10 @@ class User(AbstractUser):
     name = models.CharField(max_length=150, blank=True)
     # The UI's language for this person ("" = the browser's).
     language = models.CharField(max_length=8, blank=True, choices=settings.LANGUAGES)
+    # The workspace this person last chose, opened first at their next sign-in.
+    last_workspace = models.ForeignKey(
+        Workspace, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
@@ -73,6 +79,60 @@ class Membership(WorkspaceOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.workspace_id} as {self.role}"
+
+
+class Invitation(WorkspaceOwnedModel):
+    """An offer of a role in a workspace, mailed to an address. The person becomes a
+    member only by accepting it through the link (a single-use secret, stored as its
+    SHA-256), signed in with that address or creating a login for it."""
+
+    email = models.EmailField()
+    role = models.CharField(max_length=20, choices=Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    invited_by_label = models.CharField(max_length=200)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ACCEPTED = "accepted", _("Accepted")
+        REVOKED = "revoked", _("Revoked")
+        EXPIRED = "expired", _("Expired")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One open invitation per address and workspace: inviting again replaces it.
+            models.UniqueConstraint(
+                "workspace",
+                Lower("email"),
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="tenancy_invitation_open_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.workspace_id} as {self.role}"
+
+    def status_at(self, now) -> str:
+        if self.accepted_at is not None:
+            return self.Status.ACCEPTED
+        if self.revoked_at is not None:
+            return self.Status.REVOKED
+        if self.expires_at <= now:
+            return self.Status.EXPIRED
+        return self.Status.PENDING
+
+    @property
+    def status(self) -> str:
+        return self.status_at(timezone.now())
 
 
 class ApiToken(WorkspaceOwnedModel):

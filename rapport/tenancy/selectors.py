@@ -2,12 +2,17 @@
 that returns domain rows takes the workspace first: a row of another workspace is
 simply not found."""
 
+import logging
+import mmap
+import os
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
@@ -17,12 +22,15 @@ from rapport.tenancy.keys import API_TOKEN_PREFIX, secret_hash, secret_looks_val
 from rapport.tenancy.models import (
     ApiToken,
     AuditLogEntry,
+    Invitation,
     Membership,
     Source,
     User,
     Workspace,
     WriteKey,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def workspace_list() -> QuerySet[Workspace]:
@@ -34,6 +42,21 @@ def workspace_get_by_name(*, name: str) -> Workspace:
     if workspace is None:
         raise NotFoundError(f"No workspace named {name!r}")
     return workspace
+
+
+def workspace_for_user(*, user: User, workspace_id: str | uuid.UUID | None) -> Workspace | None:
+    """The workspace a person opens: the one asked for (this session's choice), else the
+    one they last chose, else the first by name; only among their own."""
+    workspaces = workspace_list_for_user(user=user)
+    for candidate in (workspace_id, user.last_workspace_id):
+        if candidate:
+            try:
+                found = workspaces.filter(pk=candidate).first()
+            except (ValueError, ValidationError):
+                found = None
+            if found is not None:
+                return found
+    return workspaces.first()
 
 
 def workspace_list_for_user(*, user: User) -> QuerySet[Workspace]:
@@ -56,6 +79,33 @@ def member_list(*, workspace: Workspace) -> QuerySet[Membership]:
 
 def member_get(*, workspace: Workspace, member_id: uuid.UUID) -> Membership:
     return object_get(member_list(workspace=workspace), what="member", pk=member_id)
+
+
+def invitation_list(*, workspace: Workspace, include_closed: bool = False) -> QuerySet[Invitation]:
+    """Open invitations (not accepted, not revoked, not expired); all with include_closed."""
+    invitations = Invitation.objects.filter(workspace=workspace).order_by("-created_at", "id")
+    if not include_closed:
+        invitations = invitations.filter(
+            accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+        )
+    return invitations
+
+
+def invitation_get(*, workspace: Workspace, invitation_id: uuid.UUID) -> Invitation:
+    return object_get(
+        invitation_list(workspace=workspace, include_closed=True),
+        what="invitation",
+        pk=invitation_id,
+    )
+
+
+def invitation_get_by_secret(*, raw: str) -> Invitation | None:
+    """The invitation a link's secret belongs to, whatever its state, or None."""
+    if not secret_looks_valid(raw):
+        return None
+    return (
+        Invitation.objects.select_related("workspace").filter(token_hash=secret_hash(raw)).first()
+    )
 
 
 def api_token_list(*, workspace: Workspace, include_revoked: bool = False) -> QuerySet[ApiToken]:
@@ -132,14 +182,64 @@ class WriteKeyGrant:
 
 
 # Ingestion checks a write key on every request; a database look-up each time would
-# cost more than storing the event. A revoked key stops working at once in the process
-# that revoked it and within WRITE_KEY_CACHE_SECONDS everywhere else.
+# cost a measurable share of a single-event request. Each process keeps the answers, and
+# every change to write keys (create, revoke, disable a source) writes a new generation
+# stamp into a small file under the data directory before its answer is sent. Every
+# server process maps that file into memory and compares the stamp on each request (a
+# 32-byte read, no system call), forgetting its answers when it changed: a revoked key
+# is refused at once by every server process on the machine. The file is written in
+# place, never replaced, so that the mappings stay on it (deleting it by hand while
+# servers run leaves them on the old one until restarted, with the TTL below as the
+# bound). Server processes on other machines (sharing the database, not the data
+# directory) do not see the stamp: they re-check within WRITE_KEY_CACHE_SECONDS.
 WRITE_KEY_CACHE_SECONDS = 5.0
+WRITE_KEY_STAMP_NAME = "write_keys.generation"
+_STAMP_SIZE = 32
 _write_key_cache: dict[str, tuple[float, WriteKeyGrant | None]] = {}
 _write_key_cache_lock = threading.Lock()
+_write_key_generation: list[bytes | None] = [None]
+_write_key_stamp: list = [None, None]  # [the DATA_DIR it maps, the mapping]
+
+
+def _write_key_stamp_map() -> mmap.mmap:
+    data_dir = settings.DATA_DIR
+    if _write_key_stamp[0] is not data_dir:
+        # Once a process (and again whenever the tests give the data directory anew).
+        with _write_key_cache_lock:
+            if _write_key_stamp[0] is not data_dir:
+                path = os.path.join(str(data_dir), WRITE_KEY_STAMP_NAME)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    if os.fstat(fd).st_size < _STAMP_SIZE:
+                        # Extends with zeros; never overwrites a stamp already written.
+                        os.ftruncate(fd, _STAMP_SIZE)
+                    mapping = mmap.mmap(fd, _STAMP_SIZE)
+                finally:
+                    os.close(fd)
+                # An earlier mapping is left to the garbage collector: another thread
+                # may be reading it right now.
+                _write_key_stamp[:] = [data_dir, mapping]
+    return _write_key_stamp[1]
+
+
+def _write_key_stamp_read() -> bytes:
+    return _write_key_stamp_map()[:_STAMP_SIZE]
 
 
 def write_key_cache_clear() -> None:
+    """Forget every process's write-key answers: this one's now, the others' at their
+    next request. A torn read of the stamp while it is written only makes a reader
+    forget its answers once more than needed."""
+    try:
+        _write_key_stamp_map()[:_STAMP_SIZE] = uuid.uuid4().hex.encode("ascii")
+    except OSError:
+        # The change is committed already; the other processes fall back to the TTL.
+        logger.exception(
+            "could not write the write-key stamp under %s; other processes re-check "
+            "keys within %ss",
+            settings.DATA_DIR,
+            WRITE_KEY_CACHE_SECONDS,
+        )
     with _write_key_cache_lock:
         _write_key_cache.clear()
         _origins_cache.clear()
@@ -151,6 +251,11 @@ def write_key_resolve(*, raw: str) -> WriteKeyGrant | None:
         return None
     digest = secret_hash(raw)
     now = time.monotonic()
+    generation = _write_key_stamp_read()
+    if generation != _write_key_generation[0]:
+        with _write_key_cache_lock:
+            _write_key_cache.clear()
+            _write_key_generation[0] = generation
     cached = _write_key_cache.get(digest)
     if cached is not None and cached[0] > now:
         return cached[1]
@@ -174,7 +279,10 @@ def write_key_resolve(*, raw: str) -> WriteKeyGrant | None:
     with _write_key_cache_lock:
         if len(_write_key_cache) > 10_000:
             _write_key_cache.clear()
-        _write_key_cache[digest] = (now + WRITE_KEY_CACHE_SECONDS, grant)
+        # Only if no change happened meanwhile: an answer read before a revoke that
+        # finished during the look-up must not outlive it.
+        if _write_key_stamp_read() == generation == _write_key_generation[0]:
+            _write_key_cache[digest] = (now + WRITE_KEY_CACHE_SECONDS, grant)
     return grant
 
 

@@ -1,18 +1,29 @@
 """Every change to workspaces, members, tokens and sources, each recorded in the audit
 log in the same transaction as the change itself."""
 
+import base64
 import secrets
+import smtplib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from rapport.core.errors import ConflictError, InvalidInputError
+from rapport.core.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    RapportError,
+)
 from rapport.tenancy.keys import (
     API_TOKEN_PREFIX,
     secret_display_prefix,
@@ -22,6 +33,7 @@ from rapport.tenancy.keys import (
 from rapport.tenancy.models import (
     ApiToken,
     AuditLogEntry,
+    Invitation,
     Membership,
     Source,
     User,
@@ -224,6 +236,196 @@ def member_add(
             details={"email": email, "role": role.value},
         )
     return membership, generated
+
+
+# --- Invitations ----------------------------------------------------------------------
+
+
+class EmailUnavailableError(RapportError):
+    status = 503
+    code = "email_unavailable"
+
+
+def _invitation_email_send(*, invitation: Invitation, link: str) -> None:
+    workspace = invitation.workspace
+    context = {
+        "workspace": workspace.name,
+        "inviter": invitation.invited_by_label,
+        "role": Role(invitation.role).label,
+        "link": link,
+        "expires": invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    subject = _("You are invited to %(workspace)s on Rapport") % context
+    body = (
+        _(
+            "%(inviter)s invites you to the workspace %(workspace)s on Rapport as %(role)s.\n\n"
+            "To accept, open this link (it works once, until %(expires)s):\n%(link)s\n\n"
+            "If you did not expect this, ignore this email: nothing happens until you accept."
+        )
+        % context
+    )
+    try:
+        send_mail(subject, body, None, [invitation.email], fail_silently=False)
+    except (smtplib.SMTPException, OSError) as exc:
+        raise EmailUnavailableError(
+            "The invitation email could not be sent; nothing was saved. Try again later",
+            details={"reason": type(exc).__name__},
+        ) from exc
+
+
+def invitation_create(
+    *, workspace: Workspace, email: str, role: str, actor: Actor, base_url: str
+) -> Invitation:
+    """Invite an address to the workspace with a role, and mail it a link to accept.
+
+    The answer is the same whether or not the address has a login anywhere: nothing
+    here looks at other workspaces' people. Inviting an address again replaces its open
+    invitation (the earlier link stops working). The mail is sent before the commit:
+    if it cannot be sent, the invitation is not kept."""
+    email = _clean_email(email)
+    role = _clean_role(role)
+    raw = secret_generate()
+    now = timezone.now()
+    with transaction.atomic():
+        if Membership.objects.filter(workspace=workspace, user__email__iexact=email).exists():
+            raise ConflictError(
+                f"{email} is already a member of this workspace", code="member_exists"
+            )
+        replaced = Invitation.objects.filter(
+            workspace=workspace,
+            email__iexact=email,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+        ).update(revoked_at=now, updated_at=now)
+        invitation = Invitation.objects.create(
+            workspace=workspace,
+            email=email,
+            role=role,
+            token_hash=secret_hash(raw),
+            invited_by=actor.user,
+            invited_by_label=actor.label[:200],
+            expires_at=now + timedelta(hours=settings.RAPPORT_INVITATION_HOURS),
+        )
+        audit_log_record(
+            workspace=workspace,
+            actor=actor,
+            action="invitation.create",
+            target=invitation,
+            details={"email": email, "role": role.value, "replaced": replaced},
+        )
+        _invitation_email_send(invitation=invitation, link=invitation_link(base_url, raw))
+    return invitation
+
+
+def invitation_link(base_url: str, raw: str) -> str:
+    return f"{base_url.rstrip('/')}/invitations/{raw}/"
+
+
+def invitation_revoke(*, invitation: Invitation, actor: Actor) -> Invitation:
+    with transaction.atomic():
+        if invitation.accepted_at is None and invitation.revoked_at is None:
+            invitation.revoked_at = timezone.now()
+            invitation.save(update_fields=["revoked_at", "updated_at"])
+            audit_log_record(
+                workspace=invitation.workspace,
+                actor=actor,
+                action="invitation.revoke",
+                target=invitation,
+                details={"email": invitation.email, "role": invitation.role},
+            )
+    return invitation
+
+
+class InvitationClosedError(RapportError):
+    status = 410
+    code = "invitation_closed"
+
+
+def _invitation_claim(*, raw: str) -> Invitation:
+    """The open invitation behind a link, locked until the transaction ends, so that the
+    same link cannot be used twice at once."""
+    invitation = (
+        Invitation.objects.select_for_update()
+        .select_related("workspace")
+        .filter(token_hash=secret_hash(raw or ""))
+        .first()
+    )
+    if invitation is None or invitation.status != Invitation.Status.PENDING:
+        raise InvitationClosedError(
+            "This invitation is no longer valid: it was used, withdrawn or has expired"
+        )
+    return invitation
+
+
+def _invitation_join(*, invitation: Invitation, user: User, ip_address: str | None) -> Membership:
+    actor = Actor.for_user(user, ip_address=ip_address)
+    membership = Membership.objects.filter(workspace=invitation.workspace, user=user).first()
+    if membership is None:
+        membership = Membership.objects.create(
+            workspace=invitation.workspace, user=user, role=invitation.role
+        )
+        audit_log_record(
+            workspace=invitation.workspace,
+            actor=actor,
+            action="member.add",
+            target=membership,
+            details={
+                "email": user.email,
+                "role": invitation.role,
+                "invitation": str(invitation.pk),
+            },
+        )
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by", "updated_at"])
+    audit_log_record(
+        workspace=invitation.workspace,
+        actor=actor,
+        action="invitation.accept",
+        target=invitation,
+        details={"email": invitation.email, "role": invitation.role},
+    )
+    user.last_workspace = invitation.workspace
+    user.save(update_fields=["last_workspace"])
+    return membership
+
+
+def invitation_accept(*, raw: str, user: User, ip_address: str | None = None) -> Membership:
+    """The signed-in person takes up the invitation sent to their address."""
+    with transaction.atomic():
+        invitation = _invitation_claim(raw=raw)
+        if user.email.lower() != invitation.email.lower():
+            raise PermissionDeniedError(
+                f"This invitation was sent to {invitation.email}; sign in with that address"
+            )
+        return _invitation_join(invitation=invitation, user=user, ip_address=ip_address)
+
+
+def invitation_accept_new_user(
+    *, raw: str, password: str, name: str = "", ip_address: str | None = None
+) -> tuple[User, Membership]:
+    """Create the login for the invited address (proved by holding the link) and join."""
+    with transaction.atomic():
+        invitation = _invitation_claim(raw=raw)
+        if User.objects.filter(email__iexact=invitation.email).exists():
+            raise ConflictError(
+                f"{invitation.email} already has a login: sign in to accept",
+                code="email_taken",
+            )
+        name = " ".join((name or "").split())[:150]
+        _check_password(password, user=User(email=invitation.email, name=name))
+        user = User.objects.create_user(email=invitation.email, password=password, name=name)
+        membership = _invitation_join(invitation=invitation, user=user, ip_address=ip_address)
+    return user, membership
+
+
+def user_workspace_choose(*, user: User, workspace: Workspace) -> None:
+    """Remember the workspace a person switched to, for their next sign-in."""
+    if not Membership.objects.filter(workspace=workspace, user=user).exists():
+        raise NotFoundError("No such workspace")
+    if user.last_workspace_id != workspace.pk:
+        user.last_workspace = workspace
+        user.save(update_fields=["last_workspace"])
 
 
 def _ensure_another_admin(*, membership: Membership) -> None:
@@ -467,6 +669,8 @@ def write_key_create(*, source: Source, actor: Actor) -> tuple[WriteKey, str]:
             prefix=secret_display_prefix(raw),
             key_hash=secret_hash(raw),
         )
+        # Processes that were told "unknown key" a moment ago learn of it at once.
+        transaction.on_commit(write_key_cache_clear)
         audit_log_record(
             workspace=source.workspace,
             actor=actor,
@@ -491,3 +695,71 @@ def write_key_revoke(*, write_key: WriteKey, actor: Actor) -> WriteKey:
                 details={"source": write_key.source.name, "prefix": write_key.prefix},
             )
     return write_key
+
+
+# --- The Django admin's second factor -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TotpEnrolment:
+    secret: str  # base32, as authenticator apps take it typed in
+    uri: str  # otpauth://, as they take it from a QR code
+
+
+def _staff_user(email: str) -> User:
+    user = User.objects.filter(email__iexact=(email or "").strip()).first()
+    if user is None:
+        raise NotFoundError(f"No user with email {email!r}")
+    if not user.is_staff:
+        raise ConflictError(
+            f"{user.email} is not staff: only staff sign in to the Django admin",
+            code="not_staff",
+        )
+    return user
+
+
+def admin_totp_enrol(*, email: str) -> TotpEnrolment:
+    """A new TOTP secret for a staff member, not yet usable: admin_totp_confirm with a
+    code from the app proves it was stored there before the admin accepts it, and then
+    replaces the member's earlier device. An earlier unconfirmed one is dropped now."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user = _staff_user(email)
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        device = TOTPDevice.objects.create(user=user, name="Rapport admin", confirmed=False)
+    return TotpEnrolment(
+        secret=base64.b32encode(device.bin_key).decode("ascii"), uri=device.config_url
+    )
+
+
+def admin_totp_confirm(*, email: str, code: str) -> None:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user = _staff_user(email)
+    with transaction.atomic():
+        device = (
+            TOTPDevice.objects.select_for_update()
+            .filter(user=user, confirmed=False)
+            .order_by("-id")
+            .first()
+        )
+        if device is None:
+            raise ConflictError(
+                f"{user.email} has no device waiting; run 'rapport user totp-enrol' first",
+                code="nothing_to_confirm",
+            )
+        if not device.verify_token((code or "").strip()):
+            raise InvalidInputError("The code does not match; try the next one", field="code")
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        # Enrolling again is how a lost phone is replaced: the old device stops working.
+        TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+
+
+def admin_totp_remove(*, email: str) -> int:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user = _staff_user(email)
+    deleted, _ = TOTPDevice.objects.filter(user=user).delete()
+    return deleted

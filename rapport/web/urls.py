@@ -6,6 +6,7 @@ from rapport.web import (
     customers,
     data,
     duplicates,
+    invitations,
     predictions,
     segments,
     views,
@@ -130,6 +131,12 @@ urlpatterns = [
         workspace_settings.member_remove,
         name="member_remove",
     ),
+    path(
+        "settings/invitations/<uuid:invitation_id>/revoke/",
+        workspace_settings.invitation_revoke,
+        name="invitation_revoke",
+    ),
+    path("invitations/<str:secret>/", invitations.invitation_accept, name="invitation_accept"),
     path("settings/tokens/", workspace_settings.api_token_list, name="api_token_list"),
     path(
         "settings/tokens/<uuid:token_id>/revoke/",

@@ -5,38 +5,25 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView, LogoutView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
-from django_ratelimit.decorators import ratelimit
 
-from rapport.tenancy import selectors
+from rapport.tenancy import selectors, services
 from rapport.tenancy.auth import SESSION_WORKSPACE_KEY
+from rapport.tenancy.throttle import sign_in_attempt_limited
 from rapport.web.pages import workspace_page
 
 
-@method_decorator(
-    ratelimit(key="ip", rate=settings.RAPPORT_SIGN_IN_RATE_IP, method="POST", block=False),
-    name="post",
-)
-@method_decorator(
-    ratelimit(
-        key="post:username",
-        rate=settings.RAPPORT_SIGN_IN_RATE_ACCOUNT,
-        method="POST",
-        block=False,
-    ),
-    name="post",
-)
 class RapportLoginView(LoginView):
-    """Django's sign-in, throttled per address and per account name."""
+    """Django's sign-in, throttled per address and per account name together with
+    every other door that takes a password (rapport/tenancy/throttle.py)."""
 
     template_name = "web/login.html"
     redirect_authenticated_user = True
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if getattr(request, "limited", False):
+        if sign_in_attempt_limited(request, account=request.POST.get("username", "")):
             form = self.get_form()
             form.errors.clear()
             context = self.get_context_data(
@@ -75,6 +62,8 @@ def workspace_switch(request: HttpRequest) -> HttpResponse:
     workspace = allowed.filter(pk=workspace_id).first() if _is_uuid(workspace_id) else None
     if workspace is not None:
         request.session[SESSION_WORKSPACE_KEY] = str(workspace.pk)
+        # Kept with the account: the next sign-in opens it again.
+        services.user_workspace_choose(user=request.user, workspace=workspace)
     return redirect("web:home")
 
 

@@ -14,18 +14,19 @@ from rapport.identity.duplicates import FIELD_KINDS
 from rapport.identity.graph import DEFAULT_LIMIT, EXTERNAL_PRIORITY
 from rapport.identity.normalize import BUILT_IN_KINDS
 from rapport.tenancy import selectors, services
+from rapport.tenancy.links import public_base_url
 from rapport.tenancy.permissions import Role
 from rapport.web.pages import error_text, workspace_page
 
 
-def _members_page(request, *, error=None, new_password=None, added=None) -> HttpResponse:
+def _members_page(request, *, error=None, invited=None) -> HttpResponse:
     principal = request.principal
     context = {
         "members": selectors.member_list(workspace=principal.workspace),
+        "invitations": selectors.invitation_list(workspace=principal.workspace),
         "roles": Role.choices,
         "error": error_text(error) if error else None,
-        "new_password": new_password,
-        "added": added,
+        "invited": invited,
         "form": request.POST if error else {},
     }
     return render(
@@ -36,21 +37,32 @@ def _members_page(request, *, error=None, new_password=None, added=None) -> Http
 @workspace_page("members.manage")
 @require_http_methods(["GET", "POST"])
 def member_list(request: HttpRequest) -> HttpResponse:
-    """Who has access and with which role; add a person."""
+    """Who has access and with which role; invite a person by email."""
     if request.method == "GET":
         return _members_page(request)
     principal = request.principal
     try:
-        membership, password = services.member_add(
+        invitation = services.invitation_create(
             workspace=principal.workspace,
             email=request.POST.get("email", ""),
-            name=request.POST.get("name", "").strip()[:150],
             role=request.POST.get("role", ""),
             actor=principal.actor,
+            base_url=public_base_url(request),
         )
     except RapportError as error:
         return _members_page(request, error=error)
-    return _members_page(request, new_password=password, added=membership)
+    return _members_page(request, invited=invitation)
+
+
+@workspace_page("members.manage")
+@require_POST
+def invitation_revoke(request: HttpRequest, invitation_id) -> HttpResponse:
+    principal = request.principal
+    invitation = selectors.invitation_get(
+        workspace=principal.workspace, invitation_id=invitation_id
+    )
+    services.invitation_revoke(invitation=invitation, actor=principal.actor)
+    return redirect("web:member_list")
 
 
 @workspace_page("members.manage")

@@ -54,11 +54,7 @@ OPERATIONS = api_operations()
 # one here (test_every_body_operation_has_an_example fails until it does).
 EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/v1/workspace"): {"name": "Renamed workspace"},
-    ("POST", "/api/v1/members"): {
-        "email": "new.person@example.com",
-        "role": "analyst",
-        "password": "a-long-passphrase-42",
-    },
+    ("POST", "/api/v1/invitations"): {"email": "new.person@example.com", "role": "analyst"},
     ("PATCH", "/api/v1/members/{member_id}"): {"role": "analyst"},
     ("POST", "/api/v1/tokens"): {"name": "Reporting", "role": "analyst"},
     ("POST", "/api/v1/sources"): {"name": "Website", "kind": "website"},

@@ -300,8 +300,9 @@ def test_settings_members_tokens_and_identity_rules(open_page, live_server, tena
     page.get_by_role("link", name="Members").click()
     page.get_by_label("Email").fill("new.agent@browser.example.com")
     page.get_by_label("Role", exact=True).select_option("agent")
-    page.get_by_role("button", name="Add").click()
-    assert page.locator("#new-member-password").inner_text().strip()
+    page.get_by_role("button", name="Invite", exact=True).click()
+    expect(page.locator("#invitation-sent")).to_contain_text("new.agent@browser.example.com")
+    expect(page.locator("#invitations")).to_contain_text("new.agent@browser.example.com")
     shot(page, "settings-members")
     # On a phone, the navigation wraps and every page stays usable.
     phone = open_page({"width": 390, "height": 844})
@@ -456,3 +457,26 @@ def test_kpi_dashboard_funnel_and_cohorts_with_png_and_csv(open_page, live_serve
     phone.wait_for_selector('[data-chart="trend"][data-drawn]')
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     shot(phone, "phone-analytics")
+
+
+def test_an_invited_person_joins_through_the_mailed_link(open_page, live_server, tenant, mailbox):
+    page = open_page()
+    sign_in(page, live_server.url, person(tenant, Role.ADMIN))
+    page.goto(f"{live_server.url}/settings/members/")
+    page.get_by_label("Email").fill("joiner@browser.example.com")
+    page.get_by_label("Role", exact=True).select_option("analyst")
+    page.get_by_role("button", name="Invite", exact=True).click()
+    expect(page.locator("#invitation-sent")).to_contain_text("joiner@browser.example.com")
+
+    link = re.search(r"(http://\S+/invitations/\S+/)", mailbox.body()).group(1)
+    assert link.startswith(live_server.url)
+    joiner = open_page()
+    joiner.goto(link)
+    joiner.get_by_label("Name").fill("Joan")
+    joiner.get_by_label("Password (at least 10 characters)").fill("a-long-passphrase-42")
+    joiner.get_by_label("The same password again").fill("a-long-passphrase-42")
+    joiner.get_by_role("button", name="Create my login and accept").click()
+    joiner.wait_for_url(f"{live_server.url}/")
+    expect(joiner.locator("h1")).to_have_text("Alpha")
+    expect(joiner.locator(".user")).to_contain_text("Analyst")
+    shot(joiner, "invitation-accepted")

@@ -79,6 +79,39 @@ def test_switching_to_a_workspace_one_belongs_to(person, tenant, other_tenant):
     assert client.get("/api/v1/workspace").json()["name"] == "Beta"
 
 
+def test_the_chosen_workspace_opens_at_the_next_sign_in(person, tenant, other_tenant):
+    member_add(
+        workspace=other_tenant.workspace, email=person.email, role="agent", actor=Actor.system()
+    )
+    first = Client()
+    first.post("/login/", {"username": person.email, "password": PASSWORD})
+    first.post("/workspace/switch/", {"workspace": str(other_tenant.workspace.pk)})
+    first.post("/logout/")
+
+    # Signed in again (another browser, a new session): Beta, not the alphabetically first.
+    later = Client()
+    later.post("/login/", {"username": person.email, "password": PASSWORD})
+    assert "<h1>Beta</h1>" in later.get("/").content.decode()
+    assert later.get("/api/v1/workspace").json()["name"] == "Beta"
+    # The switcher in the top bar lists both, Beta chosen.
+    html = later.get("/").content.decode()
+    assert re.search(rf'<option value="{other_tenant.workspace.pk}"\s+selected>Beta</option>', html)
+    assert f'<option value="{tenant.workspace.pk}" >Alpha</option>' in html
+
+
+def test_a_remembered_workspace_one_left_is_not_opened(person, tenant, other_tenant):
+    membership, _ = member_add(
+        workspace=other_tenant.workspace, email=person.email, role="agent", actor=Actor.system()
+    )
+    client = Client()
+    client.post("/login/", {"username": person.email, "password": PASSWORD})
+    client.post("/workspace/switch/", {"workspace": str(other_tenant.workspace.pk)})
+    membership.delete()
+    later = Client()
+    later.post("/login/", {"username": person.email, "password": PASSWORD})
+    assert later.get("/api/v1/workspace").json()["name"] == "Alpha"
+
+
 def test_cannot_switch_to_a_workspace_one_does_not_belong_to(person, tenant, other_tenant):
     client = Client()
     client.login(username=person.email, password=PASSWORD)

@@ -1,26 +1,50 @@
 """Settings pages: members and roles, API tokens, identity rules; each change in the
 audit log, bad input refused naming the field with nothing changed."""
 
+import re
+
 from rapport.identity.models import IdentityRules
-from rapport.tenancy.models import ApiToken, AuditLogEntry, Membership, User
+from rapport.tenancy.models import ApiToken, AuditLogEntry, Invitation, Membership, User
 from rapport.tenancy.permissions import Role
 from rapport.tenancy.selectors import api_token_get_by_secret
 from tests.web.clients import signed_in
 
 
-def test_an_admin_adds_a_member_who_gets_a_temporary_password(tenant):
+def test_an_admin_invites_a_person_who_joins_only_by_accepting(tenant, other_tenant, mailbox):
     client = signed_in(tenant)
-    response = client.post(
-        "/settings/members/", {"email": "New.Agent@Example.com", "role": "agent", "name": "Nia"}
-    )
-    assert response.status_code == 200
-    password = response.context["new_password"]
-    assert password and password in response.content.decode()
-    user = User.objects.get(email__iexact="new.agent@example.com")
-    assert user.check_password(password)
-    membership = Membership.objects.get(workspace=tenant.workspace, user=user)
-    assert membership.role == Role.AGENT
-    assert AuditLogEntry.objects.filter(workspace=tenant.workspace, action="member.add").exists()
+    theirs = other_tenant.extra_member.user
+    answers = []
+    for email in (theirs.email.upper(), "New.Agent@Example.com"):
+        response = client.post("/settings/members/", {"email": email, "role": "agent"})
+        assert response.status_code == 200
+        html = response.content.decode()
+        answers.append(html.replace(email.lower(), "EMAIL").replace(email, "EMAIL"))
+        assert "was mailed to" in html
+    # Whether the address has a login shows nowhere in the page.
+    notice = [re.search(r'<p id="invitation-sent">(.*?)</p>', a).group(1) for a in answers]
+    assert notice[0] == notice[1]
+    assert not Membership.objects.filter(workspace=tenant.workspace, user=theirs).exists()
+    assert not User.objects.filter(email__iexact="new.agent@example.com").exists()
+    assert len(mailbox.messages) == 2
+
+    page = client.get("/settings/members/").content.decode()
+    assert theirs.email in page and "new.agent@example.com" in page
+    invitation = Invitation.objects.get(workspace=tenant.workspace, email="new.agent@example.com")
+    assert client.post(f"/settings/invitations/{invitation.pk}/revoke/").status_code == 302
+    invitation.refresh_from_db()
+    assert invitation.revoked_at is not None
+    assert "new.agent@example.com" not in client.get("/settings/members/").content.decode()
+    assert AuditLogEntry.objects.filter(
+        workspace=tenant.workspace, action="invitation.revoke"
+    ).exists()
+
+
+def test_an_invitation_of_another_workspace_cannot_be_withdrawn(tenant, other_tenant):
+    theirs = Invitation.objects.get(workspace=other_tenant.workspace)
+    client = signed_in(tenant)
+    assert client.post(f"/settings/invitations/{theirs.pk}/revoke/").status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.revoked_at is None
 
 
 def test_changing_a_role_and_removing_a_member(tenant):

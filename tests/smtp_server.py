@@ -1,0 +1,58 @@
+"""A real SMTP server (aiosmtpd) on this machine, for the mail Rapport sends. Its port
+is RAPPORT_TEST_SMTP_PORT when set, else a free one."""
+
+import contextlib
+import email
+import email.policy
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass
+class Mailbox:
+    host: str
+    port: int
+    messages: list[email.message.EmailMessage] = field(default_factory=list)
+    recipients: list[list[str]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self._lock:
+            self.messages.append(message)
+            self.recipients.append(list(envelope.rcpt_tos))
+        return "250 Message accepted for delivery"
+
+    def body(self, index: int = -1) -> str:
+        return self.messages[index].get_body(preferencelist=("plain",)).get_content()
+
+
+def _port() -> int:
+    if os.environ.get("RAPPORT_TEST_SMTP_PORT"):
+        return int(os.environ["RAPPORT_TEST_SMTP_PORT"])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def smtp_server() -> Iterator[Mailbox]:
+    mailbox = Mailbox(host="127.0.0.1", port=_port())
+    controller = Controller(mailbox, hostname=mailbox.host, port=mailbox.port)
+    controller.start()
+    try:
+        yield mailbox
+    finally:
+        controller.stop()
+
+
+def free_port() -> int:
+    """A port nothing listens on (for a mail server that is down)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
