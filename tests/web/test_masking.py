@@ -43,7 +43,8 @@ def _pages(tenant, role: str) -> dict[str, str]:
     bodies = {}
     for pattern in urlpatterns:
         assert isinstance(pattern, URLPattern)
-        if pattern.name in ("logout", "login"):
+        # Signing in and out, and an invitation's page (its link holds no customer).
+        if pattern.name in ("logout", "login", "invitation_accept"):
             continue
         names = pattern.pattern.converters.keys()
         given = arguments.get(pattern.name, {})
