@@ -111,7 +111,7 @@ def events_parse(
                 batch_sent_at=batch_sent_at,
             )
         except Invalid as error:
-            refused.append(refused_from(index, raw, error))
+            refused.append(refused_from(index, raw, error, batch_context=batch_context))
             continue
         # A messageId repeated inside one request is the same event sent twice.
         rows.setdefault(row["message_id"], row)
