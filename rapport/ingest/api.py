@@ -6,9 +6,9 @@ from datetime import datetime
 from django.http import HttpRequest
 from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
-from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import AwareDatetime
 
+from rapport.core.pagination import LimitOffsetPagination, paginate
 from rapport.ingest import selectors, services
 from rapport.ingest.models import EventType, ImportJob
 from rapport.tenancy.pii import mask_personal_data

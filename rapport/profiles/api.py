@@ -6,9 +6,9 @@ from datetime import datetime
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import AwareDatetime, ConfigDict
 
+from rapport.core.pagination import LimitOffsetPagination, paginate
 from rapport.identity import selectors as identity_selectors
 from rapport.identity import services as identity_services
 from rapport.ingest.api import EventOut, MaskedPage, masked

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import ConfigDict
 
+from rapport.core.pagination import LimitOffsetPagination, paginate
 from rapport.ingest.api import MaskedPage, masked
 from rapport.profiles import selectors as profile_selectors
 from rapport.segments import rules, selectors, services

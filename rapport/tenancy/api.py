@@ -6,9 +6,9 @@ from datetime import datetime
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import AwareDatetime, ConfigDict
 
+from rapport.core.pagination import LimitOffsetPagination, paginate
 from rapport.tenancy import selectors, services
 from rapport.tenancy.models import Source
 from rapport.tenancy.permissions import Role
