@@ -132,7 +132,9 @@ def test_uploaded_import_is_run_by_a_worker(tenant, settings):
         2,
         1,
     )
-    assert done["errors"] == [{"row": 3, "field": "customer_id", "reason": "customer_id is empty"}]
+    assert done["errors"] == [
+        {"row": 3, "line": 4, "field": "customer_id", "reason": "customer_id is empty"}
+    ]
     assert Event.objects.get(user_id="k2").traits == {"email": "k2@example.com", "orders": 5}
     assert not list((settings.DATA_DIR / "imports").iterdir())
 
