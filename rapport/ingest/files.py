@@ -87,6 +87,8 @@ def csv_header(path: Path) -> list[str]:
     for _, record in csv_records(path):
         if isinstance(record, Invalid):
             raise Invalid("file", f"not a readable CSV file: {record.reason}")
+        if any("\x00" in name for name in record):
+            raise Invalid("file", "a column name in the header has a NUL character (\\u0000)")
         return record
     return []
 

@@ -264,7 +264,7 @@ def import_job_create(
             file_sha256=digest,
             id_column=id_column,
             defaults={
-                "filename": filename[:255],
+                "filename": filename.replace("\x00", "")[:255],
                 "file_size": path.stat().st_size,
                 "rows_total": files.count_rows(path, kind=kind),
                 "stored_path": str(path) if stored else "",
