@@ -15,6 +15,7 @@ from ninja.parser import Parser
 from rapport.analytics.api import ROUTERS as ANALYTICS_ROUTERS
 from rapport.core.errors import InvalidInputError, RapportError, error_body
 from rapport.core.middleware import NUL_MESSAGE, status_code_name
+from rapport.core.openapi import errors_documented
 from rapport.identity.api import ROUTERS as IDENTITY_ROUTERS
 from rapport.ingest.api import ROUTERS as INGEST_ROUTERS
 from rapport.ingest.spec import nul_path
@@ -43,7 +44,13 @@ class JsonParser(Parser):
         return data
 
 
-api = NinjaAPI(
+class RapportAPI(NinjaAPI):
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        return errors_documented(schema)
+
+
+api = RapportAPI(
     title="Rapport API",
     version="1",
     description=(

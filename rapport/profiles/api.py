@@ -45,7 +45,7 @@ class ProfileFilter(Schema):
         max_length=255,
         description="Any identifier: user id, email, phone, anonymous or external id",
     )
-    trait: str | None = Field(None, max_length=300, description="name:value")
+    trait: str | None = Field(None, max_length=300, pattern="^[^:]+:", description="name:value")
 
 
 class TimelineFilter(Schema):
