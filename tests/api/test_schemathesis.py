@@ -6,8 +6,9 @@ change reaches another test."""
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.wsgi import get_wsgi_application
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -71,6 +72,17 @@ def _fuzzed_workspace(django_db_setup, django_db_blocker):
 @pytest.fixture
 def admin_token(_fuzzed_workspace, db) -> str:
     return _fuzzed_workspace.tokens["admin"]
+
+
+@pytest.fixture(autouse=True)
+def _connection_kept_across_requests():
+    """Django's WSGI handler closes the database connection after each request (in a
+    transaction that would end the test's): kept open, as Django's test client does."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
 
 
 @schema.parametrize()
