@@ -7,8 +7,8 @@ events and wait; it writes everything queued so far in one transaction
 (`events_ingest_many`) and then releases each request with its own result, or with the
 error that stopped the write (a group that fails is written again request by request,
 so that one request's bad data fails that request alone). A 2xx therefore still means
-committed. The writer never waits for more work: at low load a request is written alone and at once; under load
-the requests that arrive during one write form the next.
+committed. The writer never waits for more work: at low load a request is written
+alone and at once; under load the requests that arrive during one write form the next.
 
 Used when RAPPORT_INGEST_GROUP_COMMIT is on (the default for a server); tests that run
 inside one database transaction call `events_ingest` directly.
