@@ -55,7 +55,9 @@ api = RapportAPI(
     version="1",
     description=(
         "Manage a Rapport workspace. Authenticate with `Authorization: Bearer <token>` "
-        "(create tokens with `rapport workspace create` or `POST /api/v1/tokens`)."
+        "(create tokens with `rapport workspace create` or `POST /api/v1/tokens`). "
+        'Errors answer `{"error": {"code", "message", "details"}}`; text (in a '
+        "body or a query) may not contain a NUL character (`\\u0000`): a 422 names the field."
     ),
     auth=[ApiTokenAuth(), WorkspaceSessionAuth()],
     parser=JsonParser(),

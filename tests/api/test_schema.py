@@ -75,3 +75,19 @@ def test_each_settings_endpoint_documents_its_own_fields():
     assert "purchase_event" in body_fields("/api/v1/segments/settings")
     assert "churn_label" in body_fields("/api/v1/models/settings")
     assert "timezone" in body_fields("/api/v1/analytics/settings")
+
+
+def test_every_operation_documents_its_error_answers():
+    schema = api.get_openapi_schema()
+    error = {"$ref": "#/components/schemas/Error"}
+    assert set(schema["components"]["schemas"]["Error"]["properties"]) == {"error"}
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            responses = operation["responses"]
+            expected = {401, 403, 404, 422, 503}
+            if method in ("post", "patch", "put", "delete"):
+                expected |= {400, 409, 413}
+            assert expected <= set(responses), f"{method} {path}"
+            for status in expected:
+                assert responses[status]["content"]["application/json"]["schema"] == error
+            assert "Retry-After" in responses[503]["headers"]
