@@ -6,9 +6,9 @@ from datetime import datetime
 from django.http import HttpRequest
 from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
-from pydantic import AwareDatetime
 
 from rapport.core.pagination import LimitOffsetPagination, paginate
+from rapport.core.types import IsoDatetime
 from rapport.ingest import selectors, services
 from rapport.ingest.models import EventType, ImportJob
 from rapport.tenancy.pii import mask_personal_data
@@ -44,8 +44,8 @@ class EventFilter(Schema):
     profile_id: uuid.UUID | None = Field(
         None, description="The customer (after a merge, the survivor)"
     )
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: IsoDatetime | None = None
+    until: IsoDatetime | None = None
 
 
 class QuarantinedOut(Schema):

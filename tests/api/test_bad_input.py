@@ -294,3 +294,28 @@ def test_a_nul_character_in_a_body_is_422_naming_the_field_and_changes_nothing(o
     assert error["details"][0]["field"] == where
     assert where in error["message"]
     assert database_counts() == before
+
+
+DATE_QUERIES = _query_params(lambda s: s.get("format") in ("date", "date-time"))
+
+
+@pytest.mark.parametrize("value", ["0.5", "1700000000", "-1"])
+@pytest.mark.parametrize(("operation", "name"), DATE_QUERIES, ids=str)
+def test_a_number_for_a_date_is_422_naming_the_parameter(operation, name, value, tenant):
+    url = operation.url(tenant.path_objects())
+    error = _assert_error(tenant.api().get(f"{url}?{name}={value}"), 422, "validation_error")
+    assert name in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/analytics/snapshots/take", {"day": 0}, "day"),
+        ("/api/v1/models/clv/train", {"as_of": 1700000000}, "as_of"),
+    ],
+)
+def test_a_number_for_a_date_in_a_body_is_422(path, body, field, tenant):
+    before = database_counts()
+    error = _assert_error(tenant.api().post(path, body), 422, "validation_error")
+    assert field in error["message"]
+    assert database_counts() == before
