@@ -295,3 +295,21 @@ def test_bad_jsonl_lines_are_rejected_alone_with_their_line(tenant, tmp_path):
     assert [e["line"] for e in job.errors] == [3, 4, 5, 6]
     assert "NUL" in job.errors[0]["reason"] and "32 KB" in job.errors[2]["reason"]
     assert _stored_ids(tenant) == {"u1", "u4"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_failure_is_reported_without_its_sql(tenant, tmp_path):
+    from django.db import DataError
+
+    path = _customers(tmp_path, 3)
+    job = _create(tenant, path)
+    refusal = DataError('invalid input syntax: INSERT INTO "ingest_event" ("secret") VALUES')
+    with (
+        mock.patch.object(services, "events_ingest", side_effect=refusal),
+        pytest.raises(DataError),
+    ):
+        services.import_run(import_job_id=job.pk, path=path)
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert "INSERT" not in job.failure and "ingest_event" not in job.failure
+    assert "again" in job.failure
