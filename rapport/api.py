@@ -14,9 +14,11 @@ from ninja.parser import Parser
 
 from rapport.analytics.api import ROUTERS as ANALYTICS_ROUTERS
 from rapport.core.errors import InvalidInputError, RapportError, error_body
-from rapport.core.middleware import status_code_name
+from rapport.core.middleware import NUL_MESSAGE, status_code_name
+from rapport.core.openapi import errors_documented
 from rapport.identity.api import ROUTERS as IDENTITY_ROUTERS
 from rapport.ingest.api import ROUTERS as INGEST_ROUTERS
+from rapport.ingest.spec import nul_path
 from rapport.predictions.api import ROUTERS as PREDICTION_ROUTERS
 from rapport.profiles.api import ROUTERS as PROFILE_ROUTERS
 from rapport.segments.api import ROUTERS as SEGMENT_ROUTERS
@@ -31,17 +33,31 @@ class InvalidJsonError(ValueError):
 class JsonParser(Parser):
     def parse_body(self, request: HttpRequest) -> Any:
         try:
-            return json.loads(request.body)
+            data = json.loads(request.body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidJsonError(str(exc)) from exc
+        # PostgreSQL's text and jsonb cannot hold a NUL character: refused here, naming
+        # the field, rather than a 500 from whichever write reaches the database.
+        where = nul_path(data)
+        if where is not None:
+            raise InvalidInputError(NUL_MESSAGE, field=where)
+        return data
 
 
-api = NinjaAPI(
+class RapportAPI(NinjaAPI):
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        return errors_documented(schema)
+
+
+api = RapportAPI(
     title="Rapport API",
     version="1",
     description=(
         "Manage a Rapport workspace. Authenticate with `Authorization: Bearer <token>` "
-        "(create tokens with `rapport workspace create` or `POST /api/v1/tokens`)."
+        "(create tokens with `rapport workspace create` or `POST /api/v1/tokens`). "
+        'Errors answer `{"error": {"code", "message", "details"}}`; text (in a '
+        "body or a query) may not contain a NUL character (`\\u0000`): a 422 names the field."
     ),
     auth=[ApiTokenAuth(), WorkspaceSessionAuth()],
     parser=JsonParser(),
@@ -109,6 +125,8 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         return _respond(
             request, 400, "invalid_json", f"Request body is not valid JSON: {exc.__cause__}"
         )
+    if isinstance(exc.__cause__, RapportError):
+        return on_rapport_error(request, exc.__cause__)
     return _respond(request, exc.status_code, status_code_name(exc.status_code), str(exc))
 
 

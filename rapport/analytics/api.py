@@ -17,6 +17,7 @@ from rapport.analytics import export, kpis, selectors, services
 from rapport.analytics import tasks as analytics_tasks
 from rapport.analytics.funnel import FunnelQuery, errors_at_field
 from rapport.core.errors import InvalidInputError
+from rapport.core.types import IsoDate
 from rapport.profiles.models import Profile
 from rapport.tenancy.pii import shown_json
 
@@ -48,7 +49,7 @@ class AnalyticsSettingsPatch(Schema):
 class SnapshotTakeIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    day: date | None = Field(None, description="The last day (default: yesterday)")
+    day: IsoDate | None = Field(None, description="The last day (default: yesterday)")
     backfill_days: int = Field(0, ge=0, le=730, strict=True)
 
 
@@ -60,8 +61,8 @@ class KpiDrill(Schema):
     model_config = ConfigDict(extra="forbid")
 
     figure: Literal[kpis.DRILLABLE] = "customers"  # type: ignore[valid-type]
-    start: date | None = None
-    end: date | None = None
+    start: IsoDate | None = None
+    end: IsoDate | None = None
     segment: uuid.UUID | None = None
 
 
@@ -149,8 +150,8 @@ def settings_update(request: HttpRequest, payload: AnalyticsSettingsPatch):
 @router.get("/kpis", summary="Customer KPIs of a period against the previous one")
 def kpis_get(
     request: HttpRequest,
-    start: date | None = None,
-    end: date | None = None,
+    start: IsoDate | None = None,
+    end: IsoDate | None = None,
     segment: uuid.UUID | None = None,
     format: Format = "json",
 ):

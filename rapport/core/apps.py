@@ -8,5 +8,7 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from rapport.core.lookups import lookups_register
+        from rapport.core.pgtypes import pgtypes_register
 
         lookups_register()
+        pgtypes_register()

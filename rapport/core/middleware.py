@@ -11,7 +11,7 @@ from http import HTTPStatus
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
 from rapport.core.errors import RapportError, error_body
 
@@ -44,6 +44,22 @@ def error_response(status: int, code: str, message: str, details=None) -> JsonRe
     return JsonResponse(error_body(code, message, details), status=status)
 
 
+NUL_MESSAGE = "a NUL character (\\u0000) is not allowed"
+
+
+def _query_nul(request: HttpRequest) -> str | None:
+    """The query parameter with a NUL character in its name or value, or None. Every
+    filter reaches the database, and PostgreSQL's text cannot hold one: refused here
+    once rather than a 500 from each list."""
+    query = request.META.get("QUERY_STRING", "")
+    if "%00" not in query and "\x00" not in query:
+        return None
+    for name, values in request.GET.lists():
+        if "\x00" in name or any("\x00" in value for value in values):
+            return name.replace("\x00", "\\u0000")
+    return None
+
+
 def status_code_name(status: int) -> str:
     return STATUS_CODES.get(status, "error")
 
@@ -53,8 +69,16 @@ class ApiErrorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        nul = _query_nul(request)
         if not is_api_path(request.path):
+            if nul is not None:
+                return HttpResponseBadRequest(f"{nul}: {NUL_MESSAGE}", content_type="text/plain")
             return self.get_response(request)
+        if nul is not None:
+            message = f"Invalid value for '{nul}': {NUL_MESSAGE}"
+            return error_response(
+                422, "validation_error", message, [{"field": nul, "message": NUL_MESSAGE}]
+            )
         too_big = self._refuse_oversized(request)
         if too_big is not None:
             return too_big

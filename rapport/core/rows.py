@@ -7,6 +7,10 @@ most of the time the read takes. Here the statement is bound on the server (a li
 one array parameter, dumped by psycopg's C code), results come in binary, timestamps
 are loaded by psycopg's C loader (in the session's time zone, UTC, as Django's are) and
 JSON by orjson. Elsewhere (SQLite) the queryset runs as usual.
+
+psycopg's own cursor raises psycopg's exceptions: each use here is wrapped as Django
+wraps its cursors, so a connection that went away is Django's `OperationalError` (a
+503 with Retry-After, not a 500) and the connection is marked for closing.
 """
 
 import re
@@ -60,7 +64,7 @@ def rows_read(queryset) -> list[tuple]:
         sql, params = queryset.query.get_compiler(connection=connection).as_sql()
     except EmptyResultSet:
         return []
-    with _cursor() as cursor:
+    with connection.wrap_database_errors, _cursor() as cursor:
         cursor.execute(_lists_binary(sql, params), params, binary=True)
         return cursor.fetchall()
 
@@ -75,7 +79,7 @@ def statement_run(sql: str, params: Sequence[Any], *, by_key: bool = False) -> i
     instead once the table is a few dozen times the batch: measured, 60 ms of a 300 ms
     update of 3,000 of 70,000 profiles, and growing with the table."""
     # One transaction for the statement and its planner settings; no savepoint of its own.
-    with transaction.atomic(savepoint=False), _cursor() as cursor:
+    with transaction.atomic(savepoint=False), connection.wrap_database_errors, _cursor() as cursor:
         if by_key:
             cursor.execute(
                 "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin'),"

@@ -8,9 +8,9 @@ from typing import Literal
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import ConfigDict
 
+from rapport.core.pagination import LimitOffsetPagination, paginate
 from rapport.identity import selectors, services, tasks
 from rapport.profiles import selectors as profile_selectors
 from rapport.profiles.api import MergeIn, MergeOut

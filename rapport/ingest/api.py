@@ -7,9 +7,10 @@ from typing import Annotated
 from django.http import HttpRequest
 from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
-from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import AwareDatetime, BeforeValidator, ConfigDict
 
+from rapport.core.pagination import LimitOffsetPagination, paginate
+from rapport.core.types import IsoDatetime
 from rapport.ingest import pipeline, selectors, services
 from rapport.ingest.models import EventType, ImportJob
 from rapport.tenancy.pii import MaskedPage, masked_record, shown_text
@@ -45,8 +46,8 @@ class EventFilter(Schema):
     profile_id: uuid.UUID | None = Field(
         None, description="The customer (after a merge, the survivor)"
     )
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: IsoDatetime | None = None
+    until: IsoDatetime | None = None
 
 
 class QuarantinedOut(Schema):

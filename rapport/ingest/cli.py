@@ -63,7 +63,8 @@ def _run_import(
         return
     click.echo(f"{job.rows_done} rows: {job.accepted} accepted, {job.rejected} rejected.")
     for error in job.errors[:10]:
-        click.echo(f"  row {error['row']}: {error['field']}: {error['reason']}")
+        where = f"line {error['line']}" if "line" in error else f"row {error['row']}"
+        click.echo(f"  {where}: {error['field']}: {error['reason']}")
     if job.rejected > 10:
         click.echo(f"  ... see GET /api/v1/imports/{job.pk} for the first {len(job.errors)}")
 

@@ -5,9 +5,10 @@ import csv
 import hashlib
 import math
 import re
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -15,6 +16,24 @@ from rapport.ingest.spec import Invalid
 
 _INT = re.compile(r"^[+-]?(0|[1-9][0-9]*)$")
 _FLOAT = re.compile(r"^[+-]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][+-]?[0-9]+)?$")
+# Columns whose values identify rather than count (phone numbers, ids, postcodes):
+# kept as text, whatever they look like, as "07700 900101" and "00123" must stay
+# themselves. Matched on the words of the column's name (`customerId` is customer, id).
+_IDENTIFIER_WORDS = frozenset(
+    {
+        *("id", "ids", "uuid", "guid", "ref", "reference", "sku", "ean", "upc", "gtin", "isbn"),
+        *("phone", "mobile", "cell", "tel", "telephone", "fax", "msisdn"),
+        *("zip", "zipcode", "postcode", "postal", "code", "iban", "ssn", "passport"),
+    }
+)
+_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+# Integers past 2**53 lose digits in JSON readers (JavaScript's among them): such a
+# value is a card or account number, not a quantity.
+MAX_EXACT_INT = 2**53
+# A cell may be larger than csv's default limit (128 KB); the row it is in is then
+# refused by the event size limit, alone, rather than failing the file.
+MAX_CELL_CHARS = 16 * 1024 * 1024
+csv.field_size_limit(MAX_CELL_CHARS)
 
 
 def file_sha256(path: Path) -> str:
@@ -31,18 +50,32 @@ def count_rows(path: Path, *, kind: str) -> int:
     return max(lines - 1, 0) if kind == "customers" else lines
 
 
-def value_infer(raw: str) -> Any:
-    """'42' -> 42, '4.5' -> 4.5, 'true' -> True, '' -> None; '02134' stays text, as
-    codes with leading zeros are not numbers."""
+def is_identifier_column(name: str) -> bool:
+    """`phone`, `Mobile Phone`, `customerId`, `zip_code`, `Postcode`: yes; `orders`,
+    `age`, `lifetime_value`: no."""
+    return any(word.lower() in _IDENTIFIER_WORDS for word in _WORDS.findall(name))
+
+
+def value_infer(raw: str, column: str = "") -> Any:
+    """'42' -> 42, '4.5' -> 4.5, 'true' -> True, '' -> None. Text stays text where it
+    is an identifier, not a number: in an identifier column (phones, ids, postcodes),
+    with a leading `+` (+447700900101) or a leading zero (02134)."""
     value = raw.strip()
     if value == "":
         return None
+    if column and is_identifier_column(column):
+        return value
     lowered = value.lower()
     if lowered in ("true", "false"):
         return lowered == "true"
+    if value.startswith("+") or (
+        value.lstrip("-").startswith("0") and value.lstrip("-")[1:2].isdigit()
+    ):
+        return value
     if _INT.match(value):
-        return int(value)
-    if _FLOAT.match(value) and not (value.startswith("0") and value[1:2].isdigit()):
+        number = int(value)
+        return number if abs(number) <= MAX_EXACT_INT else value
+    if _FLOAT.match(value):
         number = float(value)
         if math.isfinite(number):
             return number
@@ -50,64 +83,143 @@ def value_infer(raw: str) -> Any:
 
 
 def csv_header(path: Path) -> list[str]:
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        try:
-            return next(csv.reader(fh))
-        except StopIteration:
-            return []
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise Invalid("file", f"not a readable CSV file: {exc}") from None
+    """The header row's column names, or `Invalid` for a file that is not CSV."""
+    for _, record in csv_records(path):
+        if isinstance(record, Invalid):
+            raise Invalid("file", f"not a readable CSV file: {record.reason}")
+        if any("\x00" in name for name in record):
+            raise Invalid("file", "a column name in the header has a NUL character (\\u0000)")
+        return record
+    return []
 
 
-def jsonl_items(path: Path, *, start: int, message_prefix: str) -> Iterator[tuple[int, Any]]:
-    """(line number, item or Invalid) for every non-empty line after `start`."""
+class _Unreadable(Exception):
+    """A line that is not UTF-8."""
+
+
+def csv_records(path: Path) -> Iterator[tuple[int, list[str] | Invalid]]:
+    """(line number, cells or `Invalid`) for each record of a CSV file, the header
+    first, blank lines skipped. A record spans several lines when a quoted value holds a
+    line break. One that cannot be read (a line that is not UTF-8, a quote that is never
+    closed, a cell over the size limit, a quoted value spilling over lines into the
+    wrong number of columns) is refused alone, and reading resumes on the line after its
+    first: a stray quote cannot swallow the rows after it."""
+    header_width: int | None = None
+    with path.open("rb") as fh:
+        lines = enumerate(fh, start=1)
+        pending: deque[tuple[int, bytes]] = deque()
+        taken: list[tuple[int, bytes]] = []
+
+        def feed() -> Iterator[str]:
+            while True:
+                if pending:
+                    number, raw = pending.popleft()
+                else:
+                    item = next(lines, None)
+                    if item is None:
+                        return
+                    number, raw = item
+                taken.append((number, raw))
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise _Unreadable(
+                        f"line {number} is not valid UTF-8 (byte {exc.start + 1} of the line)"
+                    ) from None
+                yield text.removeprefix("\ufeff") if number == 1 else text
+
+        reader = csv.reader(feed(), strict=True)
+        while True:
+            taken.clear()
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except (csv.Error, _Unreadable) as exc:
+                problem = str(exc)
+            else:
+                if not cells:
+                    continue
+                if header_width is None:
+                    header_width = len(cells)
+                if len(taken) == 1 or len(cells) == header_width:
+                    yield taken[0][0], cells
+                    continue
+                problem = f"it runs over {len(taken)} lines into {len(cells)} values"
+            if not taken:
+                return
+            first = taken[0][0]
+            if len(taken) > 1:
+                problem = f"a quoted value that opens on line {first} is not closed ({problem})"
+            yield first, Invalid("row", f"row is not readable CSV: {problem}")
+            # The lines after the first are read again, as rows of their own.
+            pending.extendleft(reversed(taken[1:]))
+            reader = csv.reader(feed(), strict=True)
+
+
+class ImportRow(NamedTuple):
+    """One row of a file: its number among the file's rows (what an import resumes
+    from), the line it starts on (what a person looks for), and its item or `Invalid`."""
+
+    number: int
+    line: int
+    item: Any
+
+
+def jsonl_items(path: Path, *, start: int, message_prefix: str) -> Iterator[ImportRow]:
+    """Every non-empty line after the `start`th: its event, or `Invalid`."""
     with path.open("rb") as fh:
         number = 0
-        for line in fh:
-            if not line.strip():
+        for line, raw in enumerate(fh, start=1):
+            if not raw.strip():
                 continue
             number += 1
             if number <= start:
                 continue
             try:
-                item = orjson.loads(line)
+                item = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
-                yield number, Invalid("line", f"not valid JSON: {exc}")
+                yield ImportRow(number, line, Invalid("line", f"not valid JSON: {exc}"))
                 continue
             if isinstance(item, dict) and not item.get("messageId"):
                 item["messageId"] = f"{message_prefix}-{number}"
-            yield number, item
+            yield ImportRow(number, line, item)
 
 
 def csv_items(
     path: Path, *, id_column: str, start: int, message_prefix: str
-) -> Iterator[tuple[int, Any]]:
-    """(row number, identify item or Invalid) for every data row after `start`."""
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        for number, row in enumerate(reader, start=1):
-            if number <= start:
-                continue
-            if None in row:
-                yield number, Invalid("row", "row has more values than the header has columns")
-                continue
-            user_id = (row.get(id_column) or "").strip()
-            if not user_id:
-                yield number, Invalid(id_column, f"{id_column} is empty")
-                continue
-            traits = {}
-            for column, raw in row.items():
-                if column == id_column or raw is None:
-                    continue
-                value = value_infer(raw)
-                if value is not None:
-                    traits[column] = value
-            yield (
-                number,
-                {
-                    "type": "identify",
-                    "userId": user_id,
-                    "traits": traits,
-                    "messageId": f"{message_prefix}-{number}",
-                },
+) -> Iterator[ImportRow]:
+    """Every data row after the `start`th: an identify of the id column's value with
+    the other columns as traits, or `Invalid`."""
+    records = csv_records(path)
+    header = next((cells for _, cells in records if not isinstance(cells, Invalid)), [])
+    for number, (line, cells) in enumerate(records, start=1):
+        if number <= start:
+            continue
+        if isinstance(cells, Invalid):
+            yield ImportRow(number, line, cells)
+            continue
+        if len(cells) > len(header):
+            yield ImportRow(
+                number, line, Invalid("row", "row has more values than the header has columns")
             )
+            continue
+        row = dict(zip(header, cells, strict=False))
+        user_id = (row.get(id_column) or "").strip()
+        if not user_id:
+            yield ImportRow(number, line, Invalid(id_column, f"{id_column} is empty"))
+            continue
+        traits = {}
+        for column, raw in row.items():
+            if column == id_column:
+                continue
+            value = value_infer(raw, column)
+            if value is not None:
+                traits[column] = value
+        item = {
+            "type": "identify",
+            "userId": user_id,
+            "traits": traits,
+            "messageId": f"{message_prefix}-{number}",
+        }
+        yield ImportRow(number, line, item)

@@ -5,9 +5,10 @@ round trips and the downstream task row the cost of every single-event call. Ins
 each server process has one writer thread: concurrent requests hand it their parsed
 events and wait; it writes everything queued so far in one transaction
 (`events_ingest_many`) and then releases each request with its own result, or with the
-error that stopped the write. A 2xx therefore still means committed. The writer never
-waits for more work: at low load a request is written alone and at once; under load
-the requests that arrive during one write form the next.
+error that stopped the write (a group that fails is written again request by request,
+so that one request's bad data fails that request alone). A 2xx therefore still means
+committed. The writer never waits for more work: at low load a request is written
+alone and at once; under load the requests that arrive during one write form the next.
 
 Used when RAPPORT_INGEST_GROUP_COMMIT is on (the default for a server); tests that run
 inside one database transaction call `events_ingest` directly.
@@ -104,19 +105,33 @@ class GroupCommitter:
             ]
             if not live:
                 continue
-            try:
-                if time.monotonic() - checked_at > HEALTH_CHECK_SECONDS:
-                    close_old_connections()
-                    checked_at = time.monotonic()
-                results = events_ingest_many(batches=[batch for batch, _ in live])
-            except BaseException as exc:  # every waiting request must hear of it
-                logger.warning("group commit of %d requests failed: %s", len(live), exc)
-                connection.close()
-                for _, future in live:
-                    future.set_exception(exc)
-                continue
-            for (_, future), result in zip(live, results, strict=True):
-                future.set_result(result)
+            if time.monotonic() - checked_at > HEALTH_CHECK_SECONDS:
+                close_old_connections()
+                checked_at = time.monotonic()
+            self._write(live)
+
+    def _write(self, live: list[tuple[IngestBatch, Future]]) -> None:
+        try:
+            results = events_ingest_many(batches=[batch for batch, _ in live])
+        except BaseException as exc:  # every waiting request must hear of it
+            logger.warning("group commit of %d requests failed: %s", len(live), exc)
+            connection.close()
+            if len(live) == 1:
+                live[0][1].set_exception(exc)
+                return
+            # What one request holds must not fail the others (another workspace's
+            # among them): each is written again alone, and only the guilty one fails.
+            for batch, future in live:
+                try:
+                    result = events_ingest_many(batches=[batch])[0]
+                except BaseException as alone:
+                    connection.close()
+                    future.set_exception(alone)
+                else:
+                    future.set_result(result)
+            return
+        for (_, future), result in zip(live, results, strict=True):
+            future.set_result(result)
 
 
 _committer = GroupCommitter()

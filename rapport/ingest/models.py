@@ -131,19 +131,26 @@ class QuarantinedEvent(models.Model):
         return f"{self.field}: {self.reason}"
 
 
+# The API documents an enumeration by its class name, which must be unique across the
+# apps: `Kind` is a source's kind (tenancy), hence these names.
+class ImportKind(models.TextChoices):
+    EVENTS = "events", "Events (JSON Lines)"
+    CUSTOMERS = "customers", "Customers (CSV)"
+
+
+class ImportStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
 class ImportJob(WorkspaceOwnedModel):
     """A file being imported. Progress is committed with each chunk of rows, so that a
     re-run of the same file resumes where it stopped and stores nothing twice."""
 
-    class Kind(models.TextChoices):
-        EVENTS = "events", "Events (JSON Lines)"
-        CUSTOMERS = "customers", "Customers (CSV)"
-
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        RUNNING = "running"
-        DONE = "done"
-        FAILED = "failed"
+    Kind = ImportKind
+    Status = ImportStatus
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     filename = models.CharField(max_length=255)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
@@ -93,7 +93,7 @@ def events_parse(
                 batch_sent_at=batch_sent_at,
             )
         except Invalid as error:
-            refused.append(refused_from(index, raw, error))
+            refused.append(refused_from(index, raw, error, batch_context=batch_context))
             continue
         # A messageId repeated inside one request is the same event sent twice.
         rows.setdefault(row["message_id"], row)
@@ -248,7 +248,7 @@ def import_job_create(
             file_sha256=digest,
             id_column=id_column,
             defaults={
-                "filename": filename[:255],
+                "filename": filename.replace("\x00", "")[:255],
                 "file_size": path.stat().st_size,
                 "rows_total": files.count_rows(path, kind=kind),
                 "stored_path": str(path) if stored else "",
@@ -351,17 +351,25 @@ def import_run(
     else:
         items = files.jsonl_items(path, start=job.rows_done, message_prefix=prefix)
     try:
-        chunk: list[tuple[int, Any]] = []
-        for numbered in items:
-            chunk.append(numbered)
+        chunk: list[files.ImportRow] = []
+        for row in items:
+            chunk.append(row)
             if len(chunk) >= IMPORT_CHUNK_ROWS:
                 _import_chunk(job, destination, chunk, progress)
                 chunk = []
         if chunk:
             _import_chunk(job, destination, chunk, progress)
     except Exception as exc:
+        failure = str(exc)
+        if isinstance(exc, DatabaseError):
+            # The database's own message quotes SQL and values: logged, not shown.
+            logger.warning("import %s stopped by the database: %s", job.pk, exc)
+            failure = (
+                "The database refused to store the rows; the rows before are stored, "
+                "and running the import again resumes after them."
+            )
         ImportJob.objects.filter(pk=job.pk).update(
-            status=ImportJob.Status.FAILED, failure=str(exc)[:2000]
+            status=ImportJob.Status.FAILED, failure=failure[:2000]
         )
         raise
     ImportJob.objects.filter(pk=job.pk).update(
@@ -374,15 +382,16 @@ def import_run(
     return job
 
 
-def _import_chunk(job: ImportJob, destination: Destination, chunk, progress) -> None:
+def _import_chunk(
+    job: ImportJob, destination: Destination, chunk: list[files.ImportRow], progress
+) -> None:
     received_at = timezone.now()
-    numbers = [number for number, _ in chunk]
     unreadable = [
-        Refused(index=i, field=item.field, reason=item.reason, message_id="", payload=None)
-        for i, (_, item) in enumerate(chunk)
-        if isinstance(item, Invalid)
+        Refused(index=i, field=row.item.field, reason=row.item.reason, message_id="", payload=None)
+        for i, row in enumerate(chunk)
+        if isinstance(row.item, Invalid)
     ]
-    readable = [(i, item) for i, (_, item) in enumerate(chunk) if not isinstance(item, Invalid)]
+    readable = [(i, row.item) for i, row in enumerate(chunk) if not isinstance(row.item, Invalid)]
     rows, refused = events_parse([item for _, item in readable], received_at=received_at)
     # Refused indices are positions among the readable items: map them back to the chunk.
     refused = [
@@ -401,12 +410,17 @@ def _import_chunk(job: ImportJob, destination: Destination, chunk, progress) -> 
         events_ingest(
             destination=destination, rows=rows, refused=all_refused, received_at=received_at
         )
-        job.rows_done = numbers[-1]
+        job.rows_done = chunk[-1].number
         job.accepted += len(rows)
         job.rejected += len(all_refused)
         room = MAX_KEPT_ERRORS - len(job.errors)
         job.errors = job.errors + [
-            {"row": numbers[r.index], "field": r.field, "reason": r.reason}
+            {
+                "row": chunk[r.index].number,
+                "line": chunk[r.index].line,
+                "field": r.field,
+                "reason": r.reason,
+            }
             for r in all_refused[: max(room, 0)]
         ]
         job.save(update_fields=["rows_done", "accepted", "rejected", "errors", "updated_at"])

@@ -34,6 +34,47 @@ class TooLarge(Invalid):
     """Over a size limit: the whole request is refused, not only this item."""
 
 
+NUL = "\x00"
+# What a NUL character becomes in a refused payload kept in quarantine: the JSON escape
+# as visible text, since PostgreSQL can store neither NUL in text nor `\u0000` in jsonb.
+NUL_ESCAPED = "\\u0000"
+
+
+def nul_path(value: Any, path: str = "") -> str | None:
+    """Where a NUL character is in a JSON value (`properties.name`, `traits` for a key
+    with one), or None. PostgreSQL stores no NUL in text or jsonb, and most destinations
+    break on it: such an event is refused, naming the place."""
+    if isinstance(value, str):
+        return path or "item" if NUL in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            key = str(key)
+            if NUL in key:
+                return path or "item"
+            found = nul_path(item, f"{path}.{key}" if path else key)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = nul_path(item, f"{path}[{index}]" if path else f"[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def nul_escaped(value: Any) -> Any:
+    """The value with every NUL character (in keys and strings) written as `\\u0000`."""
+    if isinstance(value, str):
+        return value.replace(NUL, NUL_ESCAPED)
+    if isinstance(value, dict):
+        return {
+            str(key).replace(NUL, NUL_ESCAPED): nul_escaped(item) for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [nul_escaped(item) for item in value]
+    return value
+
+
 @dataclass(frozen=True)
 class Refused:
     index: int
@@ -98,22 +139,28 @@ def event_parse(
     """One item as the keyword arguments of an `Event` row, or `Invalid`."""
     if not isinstance(raw, dict):
         raise Invalid("item", "each event must be a JSON object")
-    encoded = orjson.dumps(raw)
-    if len(encoded) > MAX_EVENT_BYTES:
-        raise TooLarge("item", f"event is larger than the {MAX_EVENT_BYTES // 1024} KB limit")
-    if b"\\u0000" in encoded:
-        # PostgreSQL cannot store a NUL character in JSON; neither can most destinations.
-        raise Invalid("item", "event contains a NUL character (\\u0000)")
     kind = forced_type or raw.get("type")
+    objects = {field: _object(raw, field) for field in OBJECT_FIELDS}
+    if batch_context:
+        objects["context"] = {**batch_context, **objects["context"]}
+    stored = _as_stored(raw, objects["context"])
+    encoded = orjson.dumps(stored)
+    if len(encoded) > MAX_EVENT_BYTES:
+        # Measured as stored: a batch's `context` is copied into each of its events.
+        raise TooLarge("item", f"event is larger than the {MAX_EVENT_BYTES // 1024} KB limit")
+    # The walk that names the place runs only for the rare event whose JSON has one.
+    where = nul_path(stored) if b"\\u0000" in encoded else None
+    if where is not None:
+        raise Invalid(
+            where.split(".", 1)[0].split("[", 1)[0],
+            f"{where} contains a NUL character (\\u0000), which cannot be stored",
+        )
     if kind not in TYPES:
         raise Invalid("type", f"type must be one of {', '.join(TYPES)}")
 
     message_id = _id(raw, "messageId") or str(uuid.uuid4())
     user_id = _id(raw, "userId")
     anonymous_id = _id(raw, "anonymousId")
-    objects = {field: _object(raw, field) for field in OBJECT_FIELDS}
-    if batch_context:
-        objects["context"] = {**batch_context, **objects["context"]}
     context_traits = objects["context"].get("traits")
     if kind == "identify" and isinstance(context_traits, dict):
         # RudderStack's SDKs (and analytics.js for some calls) send a person's traits
@@ -172,21 +219,35 @@ def event_parse(
     return row
 
 
-def refused_from(index: int, raw: Any, error: Invalid) -> Refused:
+def _as_stored(raw: dict, context: dict) -> dict:
+    """The item as it would be stored: with the batch's `context` merged into its own."""
+    if not context or context is raw.get("context"):
+        return raw
+    return {**raw, "context": context}
+
+
+def refused_from(
+    index: int, raw: Any, error: Invalid, *, batch_context: dict | None = None
+) -> Refused:
+    """The refused item as quarantine keeps it: as it would have been stored (with the
+    batch's context), cut down to a marker past the size limit, and with any NUL
+    character escaped so that the refusal itself can be stored."""
     message_id = ""
     if isinstance(raw, dict) and isinstance(raw.get("messageId"), str | int):
-        message_id = str(raw["messageId"])[:MAX_ID_LENGTH]
+        message_id = nul_escaped(str(raw["messageId"]))[:MAX_ID_LENGTH]
     payload = raw
+    if isinstance(raw, dict) and batch_context and isinstance(raw.get("context", {}), dict):
+        payload = _as_stored(raw, {**batch_context, **raw.get("context", {})})
     try:
-        if len(orjson.dumps(raw)) > MAX_EVENT_BYTES:
+        if len(orjson.dumps(payload)) > MAX_EVENT_BYTES:
             payload = {"truncated": True}
     except TypeError:
         payload = None
     return Refused(
         index=index,
-        field=error.field,
-        reason=error.reason,
+        field=nul_escaped(error.field),
+        reason=nul_escaped(error.reason),
         message_id=message_id,
-        payload=payload,
+        payload=nul_escaped(payload),
         over_limit=isinstance(error, TooLarge),
     )

@@ -11,6 +11,7 @@ from ninja import Field, Router, Schema, Status
 from pydantic import ConfigDict
 
 from rapport.core.errors import InvalidInputError, NotFoundError
+from rapport.core.types import IsoDate
 from rapport.predictions import selectors, services
 from rapport.predictions import tasks as prediction_tasks
 from rapport.profiles import selectors as profile_selectors
@@ -35,7 +36,7 @@ class ModelBrief(Schema):
 class ClvTrainIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    as_of: date | None = Field(None, description="Calibration cut-off (inclusive)")
+    as_of: IsoDate | None = Field(None, description="Calibration cut-off (inclusive)")
     time_unit: Literal["week", "day"] | None = None
 
 

@@ -7,9 +7,9 @@ from datetime import datetime
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import AwareDatetime, ConfigDict
 
+from rapport.core.pagination import LimitOffsetPagination, paginate
 from rapport.ingest.api import EventOut
 from rapport.ingest.models import EventType
 from rapport.profiles import selectors
@@ -44,7 +44,7 @@ class ProfileFilter(Schema):
         max_length=255,
         description="Any identifier: user id, email, phone, anonymous or external id",
     )
-    trait: str | None = Field(None, max_length=300, description="name:value")
+    trait: str | None = Field(None, max_length=300, pattern="^[^:]+:", description="name:value")
 
 
 class TimelineFilter(Schema):

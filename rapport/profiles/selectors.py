@@ -63,8 +63,11 @@ def profile_search(
         profiles = profiles.filter(found)
     if trait:
         name, sep, value = trait.partition(":")
-        if not sep or not name.strip():
+        if not sep:
             raise InvalidInputError("trait must be written name:value", field="trait")
+        if not name.strip():
+            # A blank name is a trait no one has (the API's pattern lets it through).
+            return profiles.none()
         # A literal key: a name like "plan__icontains" is a trait name, not a lookup.
         profiles = profiles.annotate(
             _trait=Cast(KeyTextTransform(name.strip(), "traits"), TextField())

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import ConfigDict
 
+from rapport.core.pagination import LimitOffsetPagination, paginate
 from rapport.core.safe_csv import csv_streaming_response
 from rapport.profiles import selectors as profile_selectors
 from rapport.segments import rules, selectors, services

@@ -7,9 +7,10 @@ from typing import Literal
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import AwareDatetime, ConfigDict
 
+from rapport.core.pagination import LimitOffsetPagination, paginate
+from rapport.core.types import IsoDatetime
 from rapport.tenancy import selectors, services
 from rapport.tenancy.links import public_base_url
 from rapport.tenancy.models import Source
@@ -189,8 +190,8 @@ class AuditEntryOut(Schema):
 class AuditFilter(Schema):
     action: str | None = Field(None, max_length=100, description="e.g. token.create or token")
     actor: str | None = Field(None, max_length=200)
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: IsoDatetime | None = None
+    until: IsoDatetime | None = None
 
 
 # --- Endpoints ------------------------------------------------------------------------

@@ -197,3 +197,125 @@ def test_hostile_names_are_stored_verbatim(name, tenant):
     assert response.json()["name"] == name
     listed = tenant.api().get("/api/v1/sources").json()["items"]
     assert name in [source["name"] for source in listed]
+
+
+def _query_params(predicate) -> list[tuple]:
+    """(operation, parameter name) for every GET query parameter whose schema (or one
+    of its alternatives) the predicate accepts."""
+    from rapport.api import api
+
+    found = []
+    paths = api.get_openapi_schema()["paths"]
+    for op in OPERATIONS:
+        if op.method != "GET":
+            continue
+        for param in paths[op.path]["get"].get("parameters", []):
+            if param["in"] != "query":
+                continue
+            schema = param["schema"]
+            options = schema.get("anyOf", [schema])
+            if any(predicate(option) for option in options):
+                found.append((op, param["name"]))
+    return found
+
+
+STRING_QUERIES = _query_params(lambda s: s.get("type") == "string" and "enum" not in s)
+DATETIME_QUERIES = _query_params(lambda s: s.get("format") == "date-time")
+LISTS = [op for op, name in _query_params(lambda s: True) if name == "offset"]
+
+
+def test_the_sweeps_below_find_their_parameters():
+    names = {(op.path, name) for op, name in STRING_QUERIES}
+    assert {("/api/v1/profiles", "q"), ("/api/v1/events", "user_id")} <= names
+    assert ("/api/v1/audit-log", "since") in {(op.path, name) for op, name in DATETIME_QUERIES}
+    assert len(LISTS) > 15
+
+
+@pytest.mark.parametrize(("operation", "name"), STRING_QUERIES, ids=str)
+def test_a_nul_character_in_a_query_parameter_is_422_naming_it(operation, name, tenant):
+    url = operation.url(tenant.path_objects())
+    response = tenant.api().get(f"{url}?{name}=a%00b")
+    error = _assert_error(response, 422, "validation_error")
+    assert name in error["message"]
+
+
+@pytest.mark.parametrize(
+    "offset", [str(2**63), str(2**63 - 1), str(2**31), "1" + "0" * 30], ids=len
+)
+@pytest.mark.parametrize("operation", LISTS, ids=str)
+def test_a_huge_offset_is_422_naming_it(operation, offset, tenant):
+    url = operation.url(tenant.path_objects())
+    error = _assert_error(tenant.api().get(f"{url}?offset={offset}"), 422, "validation_error")
+    assert "offset" in error["message"]
+
+
+def test_the_largest_offset_allowed_answers_an_empty_page(tenant):
+    response = tenant.api().get(f"/api/v1/events?offset={2**31 - 1}&limit=500")
+    assert response.status_code == 200, response.content
+    assert response.json()["items"] == []
+
+
+@pytest.mark.parametrize("offset", ["+16:00", "-23:59", "+15:59", "Z"])
+@pytest.mark.parametrize(("operation", "name"), DATETIME_QUERIES, ids=str)
+def test_a_time_with_any_utc_offset_is_read(operation, name, offset, tenant):
+    url = operation.url(tenant.path_objects())
+    value = f"2026-01-01T00:00:00{offset}".replace("+", "%2B")
+    response = tenant.api().get(f"{url}?{name}={value}")
+    assert response.status_code == 200, response.content
+
+
+def _with_nul(body, path: str = ""):
+    """The body with a NUL character in its first text value, and that value's path
+    (`rule.all[0].trait`)."""
+    if isinstance(body, str):
+        return body + "\x00", path
+    if isinstance(body, dict):
+        for key, value in body.items():
+            changed, where = _with_nul(value, f"{path}.{key}" if path else key)
+            if where is not None:
+                return {**body, key: changed}, where
+    if isinstance(body, list):
+        for index, value in enumerate(body):
+            changed, where = _with_nul(value, f"{path}[{index}]")
+            if where is not None:
+                return [*body[:index], changed, *body[index + 1 :]], where
+    return body, None
+
+
+WITH_TEXT = [op for op in WITH_BODY if _with_nul(EXAMPLE_BODIES[op.key])[1] is not None]
+
+
+@pytest.mark.parametrize("operation", WITH_TEXT, ids=str)
+def test_a_nul_character_in_a_body_is_422_naming_the_field_and_changes_nothing(operation, tenant):
+    body, where = _with_nul(example_body(operation, tenant.path_objects()))
+    before = database_counts()
+    response = tenant.api().request(operation.method, operation.url(tenant.path_objects()), body)
+    error = _assert_error(response, 422, "validation_error")
+    assert error["details"][0]["field"] == where
+    assert where in error["message"]
+    assert database_counts() == before
+
+
+DATE_QUERIES = _query_params(lambda s: s.get("format") in ("date", "date-time"))
+
+
+@pytest.mark.parametrize("value", ["0.5", "1700000000", "-1"])
+@pytest.mark.parametrize(("operation", "name"), DATE_QUERIES, ids=str)
+def test_a_number_for_a_date_is_422_naming_the_parameter(operation, name, value, tenant):
+    url = operation.url(tenant.path_objects())
+    error = _assert_error(tenant.api().get(f"{url}?{name}={value}"), 422, "validation_error")
+    assert name in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/analytics/snapshots/take", {"day": 0}, "day"),
+        ("/api/v1/models/clv/train", {"as_of": 1700000000}, "as_of"),
+    ],
+)
+def test_a_number_for_a_date_in_a_body_is_422(path, body, field, tenant):
+    before = database_counts()
+    error = _assert_error(tenant.api().post(path, body), 422, "validation_error")
+    assert field in error["message"]
+    assert database_counts() == before

@@ -98,3 +98,59 @@ def test_a_keyed_statement_leaves_the_planner_settings_as_they_were(tenant):
         assert cursor.fetchone() == ("on", "on")
     made.refresh_from_db()
     assert made.first_seen_at == T0
+
+
+def _terminate_this_connection() -> None:
+    """Ends this test's database session from another one, as a failover or a restarted
+    server would."""
+    import psycopg
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the fast path runs on PostgreSQL only"
+)
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("use", ["read", "statement"])
+def test_a_dropped_connection_is_djangos_operational_error(use, tenant):
+    from django.db import OperationalError
+
+    _terminate_this_connection()
+    try:
+        with pytest.raises(OperationalError):
+            if use == "read":
+                rows_read(Profile.objects.values_list("pk"))
+            else:
+                statement_run("UPDATE core_nothing SET x = 1 WHERE false", [])
+    finally:
+        connection.close()
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_dropped_connection_makes_the_tracking_api_answer_503_with_retry_after(tenant):
+    from tests.ingest.conftest import Tracker
+
+    tracker = Tracker(tenant.created.write_key)
+    event = {"userId": "u1", "event": "E"}
+    assert tracker.send("/v1/track", event).status_code == 200  # the write key is now cached
+    _terminate_this_connection()
+    try:
+        response = tracker.send("/v1/track", event)
+        assert response.status_code == 503
+        assert response["Retry-After"]
+        assert response.json()["error"]["code"] == "service_unavailable"
+    finally:
+        connection.close()
+    assert tracker.send("/v1/track", event).status_code == 200

@@ -132,7 +132,9 @@ def test_uploaded_import_is_run_by_a_worker(tenant, settings):
         2,
         1,
     )
-    assert done["errors"] == [{"row": 3, "field": "customer_id", "reason": "customer_id is empty"}]
+    assert done["errors"] == [
+        {"row": 3, "line": 4, "field": "customer_id", "reason": "customer_id is empty"}
+    ]
     assert Event.objects.get(user_id="k2").traits == {"email": "k2@example.com", "orders": 5}
     assert not list((settings.DATA_DIR / "imports").iterdir())
 
@@ -148,6 +150,9 @@ def test_uploaded_import_is_run_by_a_worker(tenant, settings):
         (b"id,email\n1,a@b.co\n", {"kind": "customers", "id_column": "user"}, "id_column"),
         (b"id,email\n1,a@b.co\n", {"kind": "customers"}, "id_column"),
         (b"\xff\xfe\x00\x00binary", {"kind": "customers", "id_column": "id"}, "file"),
+        (b"id,na\x00me\n1,x\n", {"kind": "customers", "id_column": "id"}, "file"),
+        (b"i\x00d,name\n1,x\n", {"kind": "customers", "id_column": "i\x00d"}, "file"),
+        (b"id,name\n1,x\n", {"kind": "customers", "id_column": "i\x00d"}, "id_column"),
     ],
 )
 def test_bad_uploads_are_422_naming_the_field(content, form, field, tenant):

@@ -83,3 +83,35 @@ def test_a_failed_write_fails_every_waiting_request(destination, committer):
     # The writer goes on working after a failure.
     results, errors = _submit_all(committer, [_batch(destination, 100)])
     assert errors == {} and results[0].accepted == 1
+
+
+def test_a_request_that_fails_its_group_fails_alone(destination, committer):
+    """One request whose write fails, grouped with others (of any workspace): the
+    others are written and answered; only it gets the error."""
+    from rapport.ingest.services import IngestResult
+
+    groups = []
+
+    def write(*, batches):
+        groups.append(len(batches))
+        if any(row["message_id"] == "m3" for batch in batches for row in batch.rows):
+            raise OperationalError("invalid byte sequence")
+        return [IngestResult(accepted=len(b.rows), message_ids=["ok"]) for b in batches]
+
+    release = threading.Event()
+    real_take = committer._take
+
+    def grouped_take():
+        release.wait(timeout=10)  # let all ten requests queue up, to be written as one group
+        return real_take()
+
+    with (
+        mock.patch.object(group_commit, "events_ingest_many", side_effect=write),
+        mock.patch.object(committer, "_take", side_effect=grouped_take),
+    ):
+        threading.Timer(0.5, release.set).start()
+        results, errors = _submit_all(committer, [_batch(destination, i) for i in range(10)])
+
+    assert max(groups) > 1
+    assert set(errors) == {3} and isinstance(errors[3], OperationalError)
+    assert set(results) == set(range(10)) - {3}

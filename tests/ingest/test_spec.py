@@ -1,8 +1,9 @@
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 
-from rapport.ingest.spec import MAX_EVENT_BYTES, Invalid, event_parse
+from rapport.ingest.spec import MAX_EVENT_BYTES, Invalid, TooLarge, event_parse, refused_from
 
 NOW = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -37,7 +38,7 @@ def parse(raw, **kwargs):
         ),
         ({"type": "page", "anonymousId": "a", "name": 3}, "name"),
         ("not an object", "item"),
-        ({"type": "identify", "userId": "u", "traits": {"name": "a\x00b"}}, "item"),
+        ({"type": "identify", "userId": "u", "traits": {"name": "a\x00b"}}, "traits"),
     ],
 )
 def test_invalid_items_name_the_field(raw, field):
@@ -173,3 +174,68 @@ def test_identify_traits_sent_in_context_are_traits():
         ]
         == {}
     )
+
+
+NUL_ITEMS = [
+    ({"type": "track", "userId": "u", "event": "E", "properties": {"q": "a\x00b"}}, "properties"),
+    ({"type": "identify", "userId": "u", "traits": {"tags": ["ok", "\x00"]}}, "traits"),
+    ({"type": "identify", "userId": "u", "traits": {"na\x00me": "x"}}, "traits"),
+    ({"type": "track", "userId": "u", "event": "E", "context": {"ip": "\x00"}}, "context"),
+    ({"type": "identify", "userId": "u\x00"}, "userId"),
+    ({"type": "identify", "userId": "u", "anonymousId": "\x00a"}, "anonymousId"),
+    ({"type": "identify", "userId": "u", "messageId": "m\x00"}, "messageId"),
+    ({"type": "track", "userId": "u", "event": "Sign\x00ed Up"}, "event"),
+    ({"type": "group", "userId": "u", "groupId": "g\x00"}, "groupId"),
+    ({"type": "identify\x00", "userId": "u"}, "type"),
+    ({"type": "identify", "userId": "u", "k\x00": 1}, "item"),
+]
+
+
+@pytest.mark.parametrize(("raw", "field"), NUL_ITEMS)
+def test_a_nul_character_anywhere_refuses_the_item_naming_the_place(raw, field):
+    with pytest.raises(Invalid, match="NUL") as exc:
+        parse(raw)
+    assert exc.value.field == field
+    assert not isinstance(exc.value, TooLarge)
+
+
+def test_a_nul_character_in_the_batch_context_refuses_its_items():
+    with pytest.raises(Invalid, match=r"context\.library\.name contains a NUL") as exc:
+        parse(
+            {"type": "identify", "userId": "u"},
+            batch_context={"library": {"name": "sdk\x00"}},
+        )
+    assert exc.value.field == "context"
+
+
+def test_the_text_backslash_u0000_is_not_a_nul_character():
+    row = parse({"type": "identify", "userId": "u", "traits": {"path": "C:\\u0000"}})
+    assert row["traits"] == {"path": "C:\\u0000"}
+
+
+@pytest.mark.parametrize(("raw", "field"), NUL_ITEMS)
+def test_a_refused_item_with_nul_is_kept_escaped(raw, field):
+    with pytest.raises(Invalid) as exc:
+        parse(raw)
+    refused = refused_from(3, raw, exc.value)
+    assert "\x00" not in orjson.dumps(refused.payload).decode("unicode_escape")
+    assert "\\u0000" in orjson.dumps(refused.payload).decode()
+    assert "\x00" not in refused.message_id + refused.field + refused.reason
+
+
+def test_the_batch_context_counts_towards_each_events_size():
+    context = {"library": {"name": "sdk"}, "pad": "x" * (MAX_EVENT_BYTES - 100)}
+    # Alone each part is under the limit; as stored, the event is over it.
+    assert len(orjson.dumps(context)) < MAX_EVENT_BYTES
+    with pytest.raises(TooLarge):
+        parse(
+            {"type": "identify", "userId": "u", "traits": {"x": "y" * 200}}, batch_context=context
+        )
+
+
+def test_a_refused_item_is_kept_with_the_batch_context():
+    raw = {"type": "track", "userId": "u", "context": {"ip": "1.2.3.4"}}
+    with pytest.raises(Invalid) as exc:
+        parse(raw, batch_context={"locale": "en"})
+    refused = refused_from(0, raw, exc.value, batch_context={"locale": "en"})
+    assert refused.payload["context"] == {"locale": "en", "ip": "1.2.3.4"}

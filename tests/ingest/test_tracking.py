@@ -255,3 +255,58 @@ def test_stored_events_are_handed_downstream_by_a_task(tracker, tenant):
         "segments",
         "analytics",
     }
+
+
+def test_an_event_with_nul_is_refused_alone_and_the_rest_of_its_batch_stored(tracker):
+    batch = [
+        {"type": "track", "userId": "u1", "event": "A", "messageId": "ok-1"},
+        {
+            "type": "track",
+            "userId": "u1",
+            "event": "B",
+            "messageId": "nul\x00-1",
+            "properties": {"q\x00": "a\x00b"},
+        },
+        {"type": "identify", "userId": "u2", "messageId": "ok-2"},
+    ]
+    response = tracker.send("/v1/batch", {"batch": batch})
+
+    assert response.status_code == 200
+    assert (response.json()["accepted"], response.json()["rejected"]) == (2, 1)
+    assert set(Event.objects.values_list("message_id", flat=True)) == {"ok-1", "ok-2"}
+    kept = QuarantinedEvent.objects.get()
+    assert (kept.field, kept.message_id) == ("messageId", "nul\\u0000-1")
+    assert "NUL" in kept.reason
+    assert kept.payload["properties"] == {"q\\u0000": "a\\u0000b"}
+
+
+@pytest.mark.parametrize("path", ["/v1/track", "/v1/identify"])
+def test_a_single_call_with_nul_is_400(path, tracker):
+    body = {"userId": "u\x00", "event": "E"}
+    response = tracker.send(path, body)
+    assert response.status_code == 400
+    assert "userId" in response.json()["error"]["message"]
+    assert Event.objects.count() == 0
+    assert QuarantinedEvent.objects.get().payload["userId"] == "u\\u0000"
+
+
+def test_a_nul_in_the_batch_context_refuses_its_events_without_an_error(tracker):
+    response = tracker.send(
+        "/v1/batch",
+        {
+            "batch": [{"type": "identify", "userId": "u1"}, {"type": "identify", "userId": "u2"}],
+            "context": {"library": {"name": "sdk\x00"}},
+        },
+    )
+    assert response.status_code == 200
+    assert (response.json()["accepted"], response.json()["rejected"]) == (0, 2)
+    assert {e["field"] for e in response.json()["errors"]} == {"context"}
+    assert QuarantinedEvent.objects.count() == 2
+
+
+def test_a_batch_context_is_limited_as_copied_into_each_event(tracker):
+    context = {"pad": "x" * 30_000}
+    items = [{"type": "identify", "userId": f"u{i}", "traits": {"x": "y" * 3000}} for i in range(3)]
+    response = tracker.send("/v1/batch", {"batch": items, "context": context})
+    assert response.status_code == 413
+    assert Event.objects.count() == 0

@@ -1,0 +1,111 @@
+"""Schemathesis against the OpenAPI document, with every check: no server error, every
+answer documented and matching its schema, valid requests accepted and invalid ones
+refused, authentication not ignored. Requests go in process (WSGI) as the admin of a
+workspace of their own, inside transactions that are rolled back, so nothing they
+change reaches another test."""
+
+import pytest
+import schemathesis
+from django.core import signals
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections, transaction
+from hypothesis import HealthCheck, settings
+from schemathesis.config import SchemathesisConfig
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from tests.conftest import tenant_create
+
+# Examples per operation: bounded so that the whole sweep takes a minute or two.
+MAX_EXAMPLES = 8
+
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        # NUL characters are refused on purpose (PostgreSQL cannot store them), as the
+        # API's description says; tests/api/test_bad_input.py sends them everywhere.
+        "generation": {"max-examples": MAX_EXAMPLES, "database": "none", "allow-x00": False},
+        # Stateful runs and the coverage phase's boundary cases multiply the requests
+        # tenfold; the run stays within CI's minutes without them.
+        "phases": {"stateful": {"enabled": False}, "coverage": {"enabled": False}},
+    }
+)
+
+# Rules that OpenAPI cannot state (an expiry in the future, a period of at most two
+# years, one of several fields, the segment rule language): a request valid by the
+# schema may be refused with a 422 that names the field. Every other check applies.
+# Shrink this list when a schema learns to say the rule.
+RULES_BEYOND_THE_SCHEMA = {
+    ("POST", "/api/v1/members"): "email is an address (the schema says string)",
+    ("POST", "/api/v1/tokens"): "expires_at is in the future",
+    ("POST", "/api/v1/imports"): "id_column is required for a customers import",
+    ("PATCH", "/api/v1/identity/rules"): "priorities and limits name known identifier kinds",
+    ("POST", "/api/v1/segments"): "a dynamic segment needs a rule; the rule language",
+    ("POST", "/api/v1/segments/preview"): "the rule language",
+    ("POST", "/api/v1/models/clv/train"): "the cut-off is not in the future",
+    ("POST", "/api/v1/models/churn/train"): "strict integers (163.0 is refused)",
+    ("PATCH", "/api/v1/models/settings"): "strict integers (163.0 is refused)",
+    ("PATCH", "/api/v1/analytics/settings"): "event names are 1 to 255 characters",
+    ("GET", "/api/v1/analytics/kpis"): "the period ends after it starts, at most 731 days",
+    ("GET", "/api/v1/analytics/kpis/history"): "window is 7, 30 or 90",
+    ("GET", "/api/v1/analytics/dashboard"): "window is 7, 30 or 90",
+    ("POST", "/api/v1/analytics/snapshots/take"): "strict integers (1.0 is refused)",
+    ("POST", "/api/v1/analytics/funnel"): "a step is exactly one of event, page, trait, stage",
+    ("GET", "/api/v1/analytics/cohorts"): "last_month is a month like 2026-03",
+    ("GET", "/api/v1/analytics/lifecycle"): "last_month and cohort are months like 2026-03",
+    ("POST", "/api/v1/analytics/customers"): "exactly one of kpi, funnel or cohort",
+    ("POST", "/api/v1/analytics/segments"): "exactly one of kpi, funnel or cohort",
+}
+
+# Read at collection (the document needs no database): one test per operation.
+schema = schemathesis.openapi.from_wsgi("/api/openapi.json", get_wsgi_application(), config=CONFIG)
+
+
+@pytest.fixture(scope="module")
+def _fuzzed_workspace(django_db_setup, django_db_blocker):
+    """One workspace with sample data for every operation, made once: inside a
+    transaction that is rolled back after the last operation (each operation's own
+    test transaction nests inside it), so nothing outlives this module."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield tenant_create("Fuzzed", sample_data=True)
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def admin_token(_fuzzed_workspace, db) -> str:
+    return _fuzzed_workspace.tokens["admin"]
+
+
+@pytest.fixture(autouse=True)
+def _connection_kept_across_requests():
+    """Django's WSGI handler closes the database connection after each request (in a
+    transaction that would end the test's): kept open, as Django's test client does."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@schema.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    database=None,
+    # The same examples on every run, so that CI's verdict does not depend on luck.
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+def test_the_api_keeps_its_documented_promises(case, admin_token):
+    beyond = (case.method.upper(), case.path) in RULES_BEYOND_THE_SCHEMA
+    case.call_and_validate(
+        headers={"Authorization": f"Bearer {admin_token}"},
+        excluded_checks=[positive_data_acceptance] if beyond else [],
+    )
+
+
+def test_the_rules_beyond_the_schema_name_real_operations():
+    operations = {
+        (method.upper(), path)
+        for path, methods in schema.raw_schema["paths"].items()
+        for method in methods
+    }
+    assert set(RULES_BEYOND_THE_SCHEMA) <= operations
