@@ -2,12 +2,11 @@
 
 import uuid
 from datetime import datetime
-from typing import Annotated
 
 from django.http import HttpRequest
 from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
-from pydantic import AwareDatetime, BeforeValidator, ConfigDict
+from pydantic import ConfigDict
 
 from rapport.core.pagination import LimitOffsetPagination, paginate
 from rapport.core.types import IsoDatetime
@@ -164,30 +163,29 @@ class PipelineOut(Schema):
     consumers: list[PipelineConsumerOut]
 
 
+# The declared consumers, documented as the enum they are (checked against the pipeline
+# in force, which tests may replace).
+CONSUMER_NAMES = {"enum": [consumer.name for consumer in pipeline.PIPELINE]}
+
+
 class PipelineRetryIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    consumer: str = Field(max_length=50, description="The consumer whose parked work to retry")
+    consumer: str = Field(
+        max_length=50,
+        json_schema_extra=CONSUMER_NAMES,
+        description="The consumer whose parked work to retry",
+    )
 
 
 class PipelineRetryOut(Schema):
     batches: int = Field(description="Parked batches handed to a worker again")
 
 
-def _iso_text(value):
-    # Not a number: pydantic would read it as seconds since 1970.
-    if not isinstance(value, str):
-        raise ValueError("must be an ISO 8601 date and time with its offset")
-    return value
-
-
-IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
-
-
 class PipelineReplayIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    consumer: str = Field(max_length=50)
+    consumer: str = Field(max_length=50, json_schema_extra=CONSUMER_NAMES)
     since: IsoDatetime = Field(description="Events with a timestamp from this time...")
     until: IsoDatetime = Field(description="...to before this one")
 
