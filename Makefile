@@ -20,16 +20,17 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed-run
 
-# The browser SDK bundles the tests load in Chromium (package.json, test-only). Without
-# npm those tests are skipped.
+# Front-end packages from npm (package.json with its lock): ECharts for the UI's charts,
+# and the browser SDK bundles the tests load in Chromium. Without npm, charts do not
+# draw and those tests are skipped.
 node_modules/.installed: package.json package-lock.json
 	@if [ -n "$(NPM)" ]; then \
 		$(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@; \
-	else echo "npm not found: the browser SDK tests will be skipped (install Node.js and npm)"; fi
+	else echo "npm not found: charts will not draw and the browser SDK tests will be skipped (install Node.js and npm)"; fi
 
 ## run: set up (venv, install, migrate, demo workspace) and serve on http://$(HOST):$(PORT),
 ## with a background worker beside it (resolving incoming events into customers)
-run: $(VENV)/.installed-run
+run: $(VENV)/.installed-run node_modules/.installed
 	$(BIN)/rapport quickstart --url http://$(HOST):$(PORT)
 	$(BIN)/rapport worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/rapport serve --host $(HOST) --port $(PORT)

@@ -249,6 +249,13 @@ STORAGES = {
 }
 # Serve straight from the apps' folders when collectstatic has not run (tests, dev).
 WHITENOISE_USE_FINDERS = True
+# Third-party front-end files come from npm (package.json), never from the repository.
+RAPPORT_NODE_MODULES = os.environ.get("RAPPORT_NODE_MODULES") or str(REPO_DIR / "node_modules")
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "rapport.core.staticfinders.NpmFinder",
+]
 
 # --- API ------------------------------------------------------------------------------
 
