@@ -19,9 +19,10 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+from tests.live_server import _database
 
 RAPPORT = str(Path(sys.executable).parent / "rapport")
 LEASE_SECONDS = "1.5"
@@ -142,31 +143,11 @@ class Deployment:
         )
 
 
-@contextlib.contextmanager
-def _database(data_dir: str) -> Iterator[str]:
-    base_url = os.environ.get("DATABASE_URL", "")
-    if not base_url.startswith(("postgres://", "postgresql://")):
-        yield f"sqlite:///{data_dir}/kill.sqlite3"
-        return
-    import psycopg
-
-    name = f"rapport_leases_kill_{uuid.uuid4().hex[:12]}"
-    parts = urlsplit(base_url)
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="module")
 def _migrated() -> Iterator[Deployment]:
     with (
         tempfile.TemporaryDirectory(prefix="rapport-leases-") as data_dir,
-        _database(data_dir) as url,
+        _database(data_dir, os.environ.get("DATABASE_URL")) as url,
     ):
         deployment = Deployment(data_dir=data_dir, url=url)
         deployment.rapport("migrate")

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.chromium import CHROMIUM, chromium_launched
 from tests.live_server import _free_port, live_server
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
 NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
 BUNDLES = {
     # The UMD build: the global `AnalyticsNext`, as a <script> tag would load it.
@@ -98,15 +98,8 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+    with chromium_launched() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from rapport.identity.models import ProfileMerge
 from rapport.tenancy.models import AuditLogEntry
 from rapport.tenancy.permissions import Role
 from rapport.tenancy.services import Actor, member_add
+from tests.chromium import CHROMIUM, chromium_launched
 
-CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "correct-horse-battery"
 SHOTS = Path(os.environ.get("RAPPORT_TEST_ARTIFACTS", "test-artifacts")) / "screenshots"
 
@@ -43,15 +43,8 @@ def _sync_orm_beside_playwright():
 
 @pytest.fixture(scope="module")
 def browser(_sync_orm_beside_playwright):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+    with chromium_launched() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
