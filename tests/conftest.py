@@ -131,7 +131,10 @@ class Tenant:
         from rapport.segments.models import LifecycleStage, Segment
 
         stages = LifecycleStage.objects.filter(workspace=self.workspace)
+        from rapport.tenancy.models import ExchangeRate
+
         return {
+            "rate_id": str(ExchangeRate.objects.filter(workspace=self.workspace).first().pk),
             "member_id": str(self.extra_member.pk),
             "token_id": str(ApiToken.objects.get(workspace=self.workspace, name="Admin token").pk),
             "source_id": str(source.pk),
@@ -200,6 +203,15 @@ def tenant_create(name: str, *, sample_data: bool = True) -> Tenant:
 def _sample_data(tenant: Tenant, actor: Actor) -> None:
     """An event with personal data, a refused one, three customers (two merged by hand),
     an account, and a finished import."""
+    from datetime import date
+
+    from rapport.tenancy.commerce import exchange_rates_upload
+
+    exchange_rates_upload(
+        workspace=tenant.workspace,
+        actor=actor,
+        rows=[{"currency": "JPY", "rate": "0.0067", "valid_from": date(2026, 1, 1)}],
+    )
     import tempfile
     from pathlib import Path
 

@@ -89,7 +89,8 @@ def cohorts_compute(
     d = definitions
     first_month = month_add(last_month, -(months - 1))
     bounds = month_starts(first_month, months, zone)
-    value = purchase_value(d.value_properties)
+    # In the reporting currency; a purchase without a rate on its day adds nothing.
+    value = d.rates.converted(purchase_value(d.value_properties))
     cohort = _cohort_members(scope, d, by, bounds)
     activity = events_in(scope, bounds[0], bounds[-1], bounds[-1]).exclude(event__in=d.not_activity)
     if by == "signup":
@@ -168,6 +169,8 @@ def cohorts_compute(
         "first_month": first_month.strftime("%Y-%m"),
         "last_month": last_month.strftime("%Y-%m"),
         "rows": rows,
+        # Revenue per customer is in this currency (ISO 4217).
+        "currency": d.rates.reporting,
         "seconds": round(time.perf_counter() - began, 3),
     }
 

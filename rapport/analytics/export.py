@@ -6,14 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from rapport.analytics.kpis import DEFINITIONS, ORDER
+from rapport.analytics.kpis import DEFINITIONS, KINDS, ORDER
 
 # The reports are written by the one CSV writer every export uses.
 from rapport.core.safe_csv import csv_response as csv_response
 
 
 def kpis_rows(report: dict[str, Any]) -> Iterable[list]:
-    yield ["kpi", "value", "previous", "difference", "relative_change", "definition"]
+    # Money columns carry their currency (ISO 4217) beside them, never summed across.
+    yield ["kpi", "value", "previous", "difference", "relative_change", "currency", "definition"]
+    currency = report.get("currency", "")
     for name in ORDER:
         change = report["changes"][name]
         yield [
@@ -22,14 +24,21 @@ def kpis_rows(report: dict[str, Any]) -> Iterable[list]:
             report["previous"][name],
             change["difference"],
             change["relative"],
+            currency if KINDS[name] == "money" else "",
             DEFINITIONS[name],
         ]
 
 
 def history_rows(history: list[dict[str, Any]]) -> Iterable[list]:
-    yield ["day", *ORDER, "backfilled"]
+    yield ["day", *ORDER, "currency", "backfilled"]
     for row in history:
-        yield [row["day"], *(row["figures"].get(name) for name in ORDER), row["backfilled"]]
+        figures = row["figures"]
+        yield [
+            row["day"],
+            *(figures.get(name) for name in ORDER),
+            figures.get("currency", ""),
+            row["backfilled"],
+        ]
 
 
 def funnel_rows(report: dict[str, Any]) -> Iterable[list]:
@@ -58,7 +67,16 @@ def funnel_rows(report: dict[str, Any]) -> Iterable[list]:
 
 
 def cohorts_rows(report: dict[str, Any]) -> Iterable[list]:
-    yield ["cohort", "customers", "month", "active", "retention", "revenue_per_customer"]
+    yield [
+        "cohort",
+        "customers",
+        "month",
+        "active",
+        "retention",
+        "revenue_per_customer",
+        "currency",
+    ]
+    currency = report.get("currency", "")
     for row in report["rows"]:
         for k, active in enumerate(row["active"]):
             yield [
@@ -68,6 +86,7 @@ def cohorts_rows(report: dict[str, Any]) -> Iterable[list]:
                 active,
                 row["retention"][k],
                 row["revenue_per_customer"][k],
+                currency,
             ]
 
 
@@ -79,6 +98,7 @@ def loyalty_rows(report: dict[str, Any]) -> Iterable[list]:
 
 
 def rfm_rows(report: dict[str, Any]) -> Iterable[list]:
-    yield ["r", "fm", "cell", "customers", "revenue"]
+    yield ["r", "fm", "cell", "customers", "revenue", "currency"]
+    currency = report.get("currency", "")
     for row in report["grid"]:
-        yield [row["r"], row["fm"], row["cell"], row["customers"], row["revenue"]]
+        yield [row["r"], row["fm"], row["cell"], row["customers"], row["revenue"], currency]

@@ -3,14 +3,17 @@ each with the one-line definition the docs and the UI show.
 
 Every count is of live customers: events, consents and scores of a profile merged into
 another follow the survivor, so a customer merged mid-period counts once. Money is the
-purchase event's value (the segments' settings name the event and its value
-properties), summed as sent, whatever its currency.
+purchase event's value (the workspace's commerce settings name the event and its value
+properties) in the reporting currency: an amount in another currency is converted with
+the rate of its day, or left out of every money figure and listed in `unconverted`
+(never added as if it were the reporting currency). Counts (orders, buyers) include
+every purchase whatever its currency.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -23,11 +26,13 @@ from rapport.analytics.models import AnalyticsSettings
 from rapport.analytics.periods import Period
 from rapport.core.analytic import analytic_session
 from rapport.core.jsonkeys import json_number
+from rapport.core.money import Rates, unconverted_read
 from rapport.core.purchases import purchase_value
 from rapport.ingest.models import Event
 from rapport.predictions.models import ClvScore
 from rapport.profiles.models import Profile
-from rapport.segments.models import SegmentMembership, SegmentSettings
+from rapport.segments.models import SegmentMembership
+from rapport.tenancy.models import CommerceSettings
 
 DEFINITIONS: dict[str, str] = {
     "customers": gettext_noop(
@@ -119,12 +124,17 @@ class Definitions:
     nps_property: str
     message_events: list[str]
     engagement_events: list[str]
+    # The reporting currency and the exchange rates into it.
+    rates: Rates = field(default_factory=lambda: Rates("USD"))
 
     @classmethod
-    def of(cls, segment_settings: SegmentSettings, settings: AnalyticsSettings) -> Definitions:
+    def of(
+        cls, commerce: CommerceSettings, settings: AnalyticsSettings, rates: Rates
+    ) -> Definitions:
         return cls(
-            purchase_event=segment_settings.purchase_event,
-            value_properties=list(segment_settings.value_properties),
+            purchase_event=commerce.purchase_event,
+            value_properties=list(commerce.value_properties),
+            rates=rates,
             refund_event=settings.refund_event,
             nps_event=settings.nps_event,
             nps_property=settings.nps_property,
@@ -185,6 +195,8 @@ def _ratio(part: float | None, whole: float | None) -> float | None:
 
 
 def _money(value: Any) -> float:
+    # KPI figures are JSON (snapshots, the API), their currency beside them: rounded to
+    # the cent here, shown through `rapport.core.money` with the currency's own digits.
     return round(float(value or 0), 2)
 
 
@@ -207,24 +219,28 @@ def kpis_compute(*, scope: Scope, period: Period, definitions: Definitions) -> d
         before = _distinct(active_before)
         churned = _distinct(active_before.exclude(profile_id__in=active_now.values("profile_id")))
         purchase = Q(event=d.purchase_event)
+        refund = Q(event=d.refund_event)
         answer = Q(event=d.nps_event, score__gte=0, score__lte=10)
-        figures = (
-            events_in(scope, start, end, end)
-            .annotate(
-                value=purchase_value(d.value_properties),
-                score=json_number("properties", d.nps_property),
-            )
-            .aggregate(
-                active=Count("profile_id", distinct=True, filter=~Q(event__in=d.not_activity)),
-                engaged=Count("profile_id", distinct=True, filter=~Q(event__in=d.message_events)),
-                orders=Count("id", filter=purchase),
-                gross=Sum("value", filter=purchase),
-                buyers=Count("profile_id", distinct=True, filter=purchase),
-                refunded=Sum(Abs("value"), filter=Q(event=d.refund_event)),
-                n=Count("id", filter=answer),
-                promoters=Count("id", filter=answer & Q(score__gte=9)),
-                detractors=Count("id", filter=answer & Q(score__lte=6)),
-            )
+        value = purchase_value(d.value_properties)
+        lost = (purchase | refund) & Q(raw__isnull=False, value__isnull=True)
+        period_events = events_in(scope, start, end, end)
+        figures = period_events.annotate(
+            raw=value,
+            value=d.rates.converted(value),
+            score=json_number("properties", d.nps_property),
+        ).aggregate(
+            active=Count("profile_id", distinct=True, filter=~Q(event__in=d.not_activity)),
+            engaged=Count("profile_id", distinct=True, filter=~Q(event__in=d.message_events)),
+            orders=Count("id", filter=purchase),
+            # Orders whose value is known in the reporting currency.
+            valued=Count("id", filter=purchase & Q(value__isnull=False)),
+            gross=Sum("value", filter=purchase),
+            buyers=Count("profile_id", distinct=True, filter=purchase),
+            refunded=Sum(Abs("value"), filter=refund),
+            lost=Count("id", filter=lost),
+            n=Count("id", filter=answer),
+            promoters=Count("id", filter=answer & Q(score__gte=9)),
+            detractors=Count("id", filter=answer & Q(score__lte=6)),
         )
         active, engaged = figures["active"], figures["engaged"]
         purchases = {
@@ -233,10 +249,14 @@ def kpis_compute(*, scope: Scope, period: Period, definitions: Definitions) -> d
             "buyers": figures["buyers"],
         }
         refunded = figures["refunded"]
+        unconverted = []
+        if figures["lost"]:
+            unconverted = unconverted_read(period_events.filter(purchase), value, d.rates)
         answers = {k: figures[k] for k in ("n", "promoters", "detractors")}
         clv = clv_scores_in(scope, end).aggregate(average=Avg("clv"), total=Sum("clv"))
     gross = float(purchases["value"] or 0)
     orders = purchases["orders"]
+    valued = figures["valued"]
     churn = _ratio(churned, before)
     return {
         "customers": customers,
@@ -247,7 +267,7 @@ def kpis_compute(*, scope: Scope, period: Period, definitions: Definitions) -> d
         "revenue": _money(gross - float(refunded or 0)),
         "orders": orders,
         "buyers": purchases["buyers"],
-        "average_order_value": None if not orders else _money(gross / orders),
+        "average_order_value": None if not valued else _money(gross / valued),
         "purchase_frequency": _ratio(orders, purchases["buyers"]),
         "clv_average": None if clv["average"] is None else _money(clv["average"]),
         "clv_total": _money(clv["total"]),
@@ -258,6 +278,10 @@ def kpis_compute(*, scope: Scope, period: Period, definitions: Definitions) -> d
         ),
         "nps_responses": answers["n"],
         "engagement_rate": _ratio(engaged, customers),
+        # Every money figure is in this currency (ISO 4217).
+        "currency": d.rates.reporting,
+        # Purchases and refunds of the period left out for want of a rate, by currency.
+        "unconverted": [u.to_json() for u in unconverted],
         # The parts of the rates, for the drill-down and the CSV.
         "parts": {
             "active_previous_period": before,

@@ -22,7 +22,9 @@ from rapport.analytics.services import analytics_settings_get, data_version, def
 from rapport.core.errors import InvalidInputError
 from rapport.segments import rfm
 from rapport.segments import selectors as segment_selectors
+from rapport.segments import services as segment_services
 from rapport.segments.models import RfmScore
+from rapport.tenancy.commerce import money_rates_get, money_version
 from rapport.tenancy.models import Workspace
 
 CACHE_SECONDS = 3600
@@ -30,7 +32,8 @@ MAX_COHORT_MONTHS = 24
 
 
 def _cached(workspace: Workspace, kind: str, params: dict, compute: Callable[[], dict]) -> dict:
-    version = data_version(workspace.pk)
+    # New data, or a new reporting currency or exchange rate, ends a cached result.
+    version = [data_version(workspace.pk), money_version(workspace_id=workspace.pk)]
     raw = json.dumps([str(workspace.pk), kind, params, version], sort_keys=True, default=str)
     key = "analytics:" + hashlib.sha256(raw.encode()).hexdigest()
     hit = cache.get(key)
@@ -88,6 +91,8 @@ def kpis_report(
                 name: kpis.kpi_change(name, now[name], before[name]) for name in kpis.ORDER
             },
             "parts": now["parts"],
+            "currency": now["currency"],
+            "unconverted": now["unconverted"],
             "definitions": kpis.DEFINITIONS,
             "seconds": round(now["seconds"] + before["seconds"], 3),
         }
@@ -149,6 +154,10 @@ def home_dashboard(
         )
     return {
         "window": window,
+        # Snapshots from before currencies were kept are in today's reporting currency.
+        "currency": latest["figures"].get("currency")
+        or money_rates_get(workspace=workspace).reporting,
+        "unconverted": latest["figures"].get("unconverted", []),
         "latest": {
             "day": latest["day"],
             "computed_at": latest["computed_at"],
@@ -304,7 +313,10 @@ def rfm_report(*, workspace: Workspace) -> dict[str, Any]:
         .values_list("cell", "n", "value")
     }
     latest = scores.order_by("-computed_at").values_list("computed_at", flat=True).first()
+    currency = scores.exclude(currency="").values_list("currency", flat=True).first()
     return {
+        "currency": currency or money_rates_get(workspace=workspace).reporting,
+        "unconverted": segment_services.rfm_unconverted(workspace=workspace),
         "grid": [
             {
                 "r": r_score,

@@ -18,7 +18,8 @@ from rapport.analytics.models import AnalyticsSettings, KpiSnapshot
 from rapport.analytics.periods import Period, zone_get
 from rapport.core.errors import InvalidInputError
 from rapport.segments.models import Segment
-from rapport.segments.services import segment_from_profiles, segment_settings_get
+from rapport.segments.services import segment_from_profiles
+from rapport.tenancy.commerce import commerce_settings_get, money_rates_get
 from rapport.tenancy.models import Workspace
 from rapport.tenancy.services import Actor, audit_log_record
 
@@ -78,8 +79,9 @@ def analytics_settings_update(
 
 def definitions_get(*, workspace: Workspace) -> kpis.Definitions:
     return kpis.Definitions.of(
-        segment_settings_get(workspace=workspace),
+        commerce_settings_get(workspace=workspace),
         analytics_settings_get(workspace_id=workspace.pk),
+        money_rates_get(workspace=workspace),
     )
 
 

@@ -1,6 +1,6 @@
 """What a purchase is, as every app that counts money reads it: the event that names a
 purchase and the properties that hold its value (the workspace's setting, kept by
-`segments.services.segment_settings_update`), and the value as a query expression."""
+`tenancy.commerce.commerce_settings_update`), and the value as a query expression."""
 
 from __future__ import annotations
 

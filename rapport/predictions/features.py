@@ -22,10 +22,11 @@ from django.db.models.functions import TruncDate
 
 from rapport.core.columns import columns_read
 from rapport.core.jsonkeys import json_number, json_text
+from rapport.core.money import Rates, unconverted_read
 from rapport.core.purchases import DEFAULT_VALUE_PROPERTIES, purchase_value
 from rapport.ingest.models import Event
 from rapport.profiles.models import Profile
-from rapport.segments.services import segment_settings_get
+from rapport.tenancy.commerce import commerce_settings_get, money_rates_get
 from rapport.tenancy.models import Workspace
 
 TOP_EVENTS = 10
@@ -140,7 +141,7 @@ def spec_discover(
 ) -> Spec:
     """The features a new model of the workspace will use."""
     workspace = Workspace.objects.get(pk=workspace_id)
-    config = segment_settings_get(workspace=workspace)
+    config = commerce_settings_get(workspace=workspace)
     names = list(
         Event.objects.filter(workspace_id=workspace_id, timestamp__lte=at)
         .exclude(event="")
@@ -180,13 +181,18 @@ def _own(spec: Spec) -> Q:
     return ~Q(event__in=spec.outbound_events) if spec.outbound_events else Q()
 
 
-def _aggregates(spec: Spec, at: datetime) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """The event counts as named aggregates, and (name, label) of each feature."""
+def _aggregates(
+    spec: Spec, at: datetime, rates: Rates | None = None
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The event counts as named aggregates, and (name, label) of each feature. Money
+    is in the reporting currency of `rates` (purchases without a rate add nothing)."""
     before = Q(timestamp__lte=at)
     since = {days: Q(timestamp__gt=at - timedelta(days=days)) & before for days in WINDOWS}
     prior_30 = Q(timestamp__gt=at - timedelta(days=60), timestamp__lte=at - timedelta(days=30))
     first = Q(timestamp__lt=F("profile__first_seen_at") + timedelta(days=FIRST_DAYS)) & before
     value = purchase_value(spec.value_properties)
+    if rates is not None:
+        value = rates.converted(value)
     purchase = Q(event=spec.purchase_event) & before
     own = _own(spec)
     aggregates: dict[str, Any] = {
@@ -293,7 +299,8 @@ def frame_build(
     index = {pid: i for i, pid in enumerate(ids)}
     n = len(ids)
 
-    aggregates, feature_labels = _aggregates(spec, at)
+    rates = money_rates_get(workspace=Workspace.objects.get(pk=workspace_id))
+    aggregates, feature_labels = _aggregates(spec, at, rates)
     label_aggregates = _label_aggregates(label, spec, at) if label else {}
     horizon = at + timedelta(days=label.days) if label and label.kind != "trait" else at
     events = Event.objects.filter(
@@ -424,35 +431,52 @@ class PurchaseDays:
     customer: np.ndarray
     day: np.ndarray
     value: np.ndarray
+    # The values' currency (the reporting one), and the purchases left out for want of
+    # an exchange rate on their day (`Unconverted.to_json()` each).
+    currency: str = ""
+    unconverted: list[dict] = field(default_factory=list)
 
 
 def purchase_days(*, workspace_id, until: datetime) -> PurchaseDays:
     """Purchases grouped by customer and day (several orders on one day are one
-    purchase, as in the CDNOW data), valued by the first numeric value property."""
+    purchase, as in the CDNOW data), valued by the first numeric value property in the
+    reporting currency. A purchase in a currency without a rate on its day is left out
+    (neither a purchase nor a value: a guess either way) and reported in `unconverted`."""
     workspace = Workspace.objects.get(pk=workspace_id)
-    config = segment_settings_get(workspace=workspace)
+    config = commerce_settings_get(workspace=workspace)
+    rates = money_rates_get(workspace=workspace)
     value = purchase_value(config.value_properties or DEFAULT_VALUE_PROPERTIES)
-    grouped = (
-        Event.objects.filter(
-            workspace_id=workspace_id,
-            event=config.purchase_event,
-            profile_id__isnull=False,
-            timestamp__lte=until,
-        )
-        .order_by()
-        .annotate(day=TruncDate("timestamp"))
-        .values("profile_id", "day")
-        .annotate(total=Sum(value))
-        .values_list("profile_id", "day", "total")
+    lost = Q(_value__isnull=False, _converted__isnull=True)
+    purchases = Event.objects.filter(
+        workspace_id=workspace_id,
+        event=config.purchase_event,
+        profile_id__isnull=False,
+        timestamp__lte=until,
     )
-    profile, day, total = columns_read(grouped, epochs=[1])
+    grouped = (
+        purchases.order_by()
+        .annotate(day=TruncDate("timestamp"), _value=value, _converted=rates.converted(value))
+        .values("profile_id", "day")
+        .annotate(
+            total=Sum("_converted"), kept=Count("id", filter=~lost), lost=Count("id", filter=lost)
+        )
+        .values_list("profile_id", "day", "total", "kept", "lost")
+    )
+    profile, day, total, kept, lost_n = columns_read(grouped, epochs=[1])
+    unconverted = []
+    if len(lost_n) and lost_n.sum() > 0:
+        unconverted = [u.to_json() for u in unconverted_read(purchases, value, rates)]
+        keep = kept > 0
+        profile, day, total = profile[keep], day[keep], total[keep]
     # Each customer numbered by the place of their id in sorted order.
     ids, customer = np.unique(profile.astype(str), return_inverse=True)
     return PurchaseDays(
         ids=list(ids),
         customer=customer.astype(np.int64),
         day=np.floor_divide(day, 86400).astype(np.int64),
-        value=np.nan_to_num(total),
+        value=np.nan_to_num(total.astype(float)),
+        currency=rates.reporting,
+        unconverted=unconverted,
     )
 
 

@@ -65,6 +65,8 @@ def model_document(model: PredictionModel) -> dict[str, Any]:
                 "as_of": model.config["as_of"],
                 "months": model.config.get("months"),
                 "monthly_discount": model.config.get("monthly_discount"),
+                # Order and lifetime values are in this currency ("" before currencies).
+                "currency": model.config.get("currency", ""),
             }
         )
     else:

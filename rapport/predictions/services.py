@@ -220,7 +220,7 @@ def clv_model_train(
     if not len(purchases.day):
         raise TrainError(
             "no purchases to learn from: the workspace has no events named "
-            "the purchase event (see the segment settings)"
+            "the purchase event (see Settings → Commerce)"
         )
     end_day = min(int(purchases.day.max()), _day_number(now.date()))
     if as_of is None:
@@ -244,6 +244,8 @@ def clv_model_train(
         "population_order_value": round(spend.gamma * spend.p / (spend.q - 1), 4)
         if spend.q > 1
         else None,
+        # Purchases left out for want of an exchange rate, by currency.
+        "unconverted": purchases.unconverted,
     }
     if end_day > cutoff_day:
         length = (end_day - cutoff_day) / unit_days
@@ -269,6 +271,8 @@ def clv_model_train(
             "time_unit": unit,
             "months": config.clv_months,
             "monthly_discount": config.clv_monthly_discount,
+            # Order values and lifetime values are in this currency (ISO 4217).
+            "currency": purchases.currency,
         },
         params={
             "bgnbd": {"r": bgnbd.r, "alpha": bgnbd.alpha, "a": bgnbd.a, "b": bgnbd.b},
@@ -312,6 +316,15 @@ def clv_scores_refresh(
     unit_days = TIME_UNITS[model.config["time_unit"]]
     bgnbd, spend = clv_fitted(model)
     purchases = features.purchase_days(workspace_id=workspace_id, until=now)
+    trained_in = model.config.get("currency")
+    if trained_in and trained_in != purchases.currency:
+        # Its spend model learnt amounts in another currency: scores would mix two.
+        return {
+            "scored": 0,
+            "model": str(model.pk),
+            "error": f"the model learnt {trained_in}; the reporting currency is now "
+            f"{purchases.currency}: train it again",
+        }
     buyers = features.buyers_summarise(
         purchases, end_day=_day_number(now.date()), unit_days=unit_days
     )
@@ -360,6 +373,8 @@ def clv_scores_refresh(
     return {
         "scored": len(buyers.ids),
         "model": str(model.pk),
+        "currency": purchases.currency,
+        "unconverted": purchases.unconverted,
         "seconds": round(time.perf_counter() - started, 3),
     }
 

@@ -14,6 +14,7 @@ from rapport.core.safe_csv import csv_streaming_response
 from rapport.profiles import selectors as profile_selectors
 from rapport.segments import rules, selectors, services
 from rapport.segments import tasks as segment_tasks
+from rapport.tenancy.api import UnconvertedOut
 from rapport.tenancy.pii import MaskedPage, masked_record
 
 
@@ -115,18 +116,6 @@ class TrendPoint(Schema):
     size: int
 
 
-class SegmentSettingsOut(Schema):
-    purchase_event: str
-    value_properties: list[str]
-
-
-class SegmentSettingsPatch(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-    purchase_event: str | None = Field(None, min_length=1, max_length=255)
-    value_properties: list[str] | None = Field(None, min_length=1, max_length=10)
-
-
 class Membership(Schema):
     id: uuid.UUID
     name: str
@@ -142,6 +131,7 @@ class RfmOut(Schema):
     recency_days: int
     frequency: int
     monetary: float
+    currency: str = Field(description="ISO 4217: the currency of `monetary`")
     last_purchase_at: datetime
     computed_at: datetime
 
@@ -201,23 +191,6 @@ def segment_preview(request: HttpRequest, payload: RuleIn):
         "sample": [masked_record(request.auth, p, "profile") for p in preview.sample],
         "seconds": round(preview.seconds, 4),
     }
-
-
-@router.get("/settings", response=SegmentSettingsOut, summary="The purchase event RFM reads")
-def segment_settings_get(request: HttpRequest):
-    request.auth.require("segments.read")
-    return services.segment_settings_get(workspace=request.auth.workspace)
-
-
-@router.patch("/settings", response=SegmentSettingsOut, summary="Name the purchase event")
-def segment_settings_update(request: HttpRequest, payload: SegmentSettingsPatch):
-    request.auth.require("segments.manage")
-    return services.segment_settings_update(
-        workspace=request.auth.workspace,
-        purchase_event=payload.purchase_event,
-        value_properties=payload.value_properties,
-        actor=request.auth.actor,
-    )
 
 
 @router.get(
@@ -369,16 +342,27 @@ def segment_export(
 class RfmCellOut(Schema):
     cell: str
     count: int
+    monetary: str | None = Field(
+        None, description="The cell's buyers' summed monetary value in `currency` (decimal text)"
+    )
 
 
 class RfmGridOut(Schema):
     buyers: int
     computed_at: datetime | None
+    currency: str = Field(description="ISO 4217: the reporting currency of the last refresh")
+    unconverted: list[UnconvertedOut] = Field(
+        description="Purchases left out of monetary values: no exchange rate on their day"
+    )
     cells: list[RfmCellOut]
     grid: list[list[int]] = Field(description="grid[r-1][fm-1]: customers with R and FM")
 
 
 rfm_router = Router(tags=["segments"])
+
+
+def _text(amount) -> str | None:
+    return None if amount is None else str(amount)
 
 
 @rfm_router.get("", response=RfmGridOut, summary="Customers per RFM cell and on the R x FM grid")
@@ -388,7 +372,12 @@ def rfm_get(request: HttpRequest):
     return {
         "buyers": grid.buyers,
         "computed_at": grid.computed_at,
-        "cells": [{"cell": c, "count": n} for c, n in grid.by_cell],
+        "currency": grid.currency,
+        "unconverted": services.rfm_unconverted(workspace=request.auth.workspace),
+        "cells": [
+            {"cell": c, "count": n, "monetary": _text(grid.monetary.get(c))}
+            for c, n in grid.by_cell
+        ],
         "grid": [[grid.cells[r][f][0] for f in range(1, 6)] for r in range(1, 6)],
     }
 

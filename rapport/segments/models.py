@@ -75,21 +75,6 @@ class SegmentMembership(models.Model):
         return f"{self.profile_id} in {self.segment_id}"
 
 
-class SegmentSettings(models.Model):
-    """Per workspace: which event is a purchase and which property is its value."""
-
-    workspace = models.OneToOneField(
-        "tenancy.Workspace", on_delete=models.CASCADE, primary_key=True, related_name="+"
-    )
-    purchase_event = models.CharField(max_length=255, default="Order Completed")
-    # Tried in order: the first that holds a number is the purchase's value.
-    value_properties = models.JSONField(default=list)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    def __str__(self) -> str:
-        return f"settings of {self.workspace_id}"
-
-
 class RfmScore(models.Model):
     """A customer's recency, frequency and monetary value, their 1-5 scores within the
     workspace, and the named cell. Only customers who bought have one."""
@@ -103,7 +88,10 @@ class RfmScore(models.Model):
     last_purchase_at = models.DateTimeField()
     recency_days = models.IntegerField()
     frequency = models.IntegerField()
+    # In `currency` (the workspace's reporting currency when computed), purchases in
+    # a currency without an exchange rate left out.
     monetary = models.DecimalField(max_digits=18, decimal_places=2)
+    currency = models.CharField(max_length=3, blank=True)
     r = models.SmallIntegerField()
     f = models.SmallIntegerField()
     m = models.SmallIntegerField()

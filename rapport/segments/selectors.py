@@ -4,12 +4,13 @@ of a rule, a customer's segments and scores, the RFM grid and the lifecycle."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet, Window
+from django.db.models import Count, Q, QuerySet, Sum, Window
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -157,6 +158,9 @@ class RfmGrid:
     by_cell: list[tuple[str, int]]
     buyers: int
     computed_at: datetime | None
+    # Per cell, its buyers' summed monetary value in `currency` (None: no buyers).
+    monetary: dict[str, Decimal] = field(default_factory=dict)
+    currency: str = ""
 
 
 def rfm_grid(*, workspace: Workspace) -> RfmGrid:
@@ -174,13 +178,22 @@ def rfm_grid(*, workspace: Workspace) -> RfmGrid:
         ]
         for row in range(6)
     ]
-    by_cell_counts = dict(scores.values("cell").annotate(n=Count("pk")).values_list("cell", "n"))
+    by_cell = list(
+        scores.values("cell", "currency")
+        .annotate(n=Count("pk"), total=Sum("monetary"))
+        .values_list("cell", "currency", "n", "total")
+    )
+    by_cell_counts = {cell: n for cell, _, n, _ in by_cell}
+    # One refresh writes one currency: the reporting one of its time.
+    currency = next((c for _, c, _, _ in by_cell if c), "")
     latest = scores.order_by("-computed_at").values_list("computed_at", flat=True).first()
     return RfmGrid(
         cells=cells,
         by_cell=[(name, by_cell_counts.get(name, 0)) for name in rfm.CELLS],
         buyers=sum(by_cell_counts.values()),
         computed_at=latest,
+        monetary={cell: total for cell, _, _, total in by_cell},
+        currency=currency,
     )
 
 

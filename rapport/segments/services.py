@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import (
     Case,
@@ -23,6 +24,7 @@ from django.db.models import (
     DateTimeField,
     IntegerField,
     Max,
+    Q,
     QuerySet,
     Sum,
     UUIDField,
@@ -40,6 +42,7 @@ from rapport.core.bulk import (
     tables_analyze,
 )
 from rapport.core.errors import ConflictError, InvalidInputError, PermissionDeniedError
+from rapport.core.money import unconverted_read
 from rapport.core.purchases import DEFAULT_VALUE_PROPERTIES, purchase_value
 from rapport.identity.models import Identifier
 from rapport.identity.normalize import normalize_email, normalize_phone
@@ -58,7 +61,11 @@ from rapport.segments.models import (
     RfmScore,
     Segment,
     SegmentMembership,
-    SegmentSettings,
+)
+from rapport.tenancy.commerce import (
+    commerce_settings_get,
+    commerce_settings_lock,
+    money_rates_get,
 )
 from rapport.tenancy.models import Workspace
 from rapport.tenancy.permissions import PII_READ
@@ -67,48 +74,6 @@ from rapport.tenancy.services import Actor, audit_log_record
 WRITE_CHUNK = 10_000
 # Planner statistics are refreshed after a write of this many rows or more.
 ANALYZE_AFTER_ROWS = 10_000
-
-
-# --- Settings -------------------------------------------------------------------------
-
-
-def segment_settings_get(*, workspace: Workspace) -> SegmentSettings:
-    found = SegmentSettings.objects.filter(workspace=workspace).first()
-    return found or SegmentSettings(
-        workspace=workspace, value_properties=list(DEFAULT_VALUE_PROPERTIES)
-    )
-
-
-def segment_settings_update(
-    *,
-    workspace: Workspace,
-    purchase_event: str | None = None,
-    value_properties: list[str] | None = None,
-    actor: Actor,
-) -> SegmentSettings:
-    current = segment_settings_get(workspace=workspace)
-    if purchase_event is not None:
-        purchase_event = purchase_event.strip()
-        if not purchase_event or len(purchase_event) > 255:
-            raise InvalidInputError(
-                "purchase_event must be 1 to 255 characters", field="purchase_event"
-            )
-        current.purchase_event = purchase_event
-    if value_properties is not None:
-        cleaned = [p.strip() for p in value_properties if isinstance(p, str) and p.strip()]
-        if not cleaned or len(cleaned) > 10 or any(len(p) > 255 for p in cleaned):
-            raise InvalidInputError(
-                "value_properties must be 1 to 10 property names", field="value_properties"
-            )
-        current.value_properties = cleaned
-    current.save()
-    audit_log_record(
-        workspace=workspace,
-        actor=actor,
-        action="segments.settings.update",
-        details={"purchase_event": current.purchase_event, "value": current.value_properties},
-    )
-    return current
 
 
 # --- Rules ----------------------------------------------------------------------------
@@ -652,31 +617,45 @@ def segment_from_profiles(
 def rfm_refresh(*, workspace_id: Any, now: datetime | None = None) -> dict[str, Any]:
     """Recompute every buyer's RFM scores and cell from the workspace's purchase
     events: recency from the last purchase, frequency the number of purchases, monetary
-    their summed value (the first numeric value property of each)."""
+    their summed value (the first numeric value property of each) in the reporting
+    currency. A purchase in a currency without a rate on its day counts for recency and
+    frequency but adds nothing to monetary; the answer's `unconverted` says how many."""
     now = now or timezone.now()
     started = time.perf_counter()
     workspace = Workspace.objects.get(pk=workspace_id)
-    config = segment_settings_get(workspace=workspace)
+    config = commerce_settings_get(workspace=workspace)
+    rates = money_rates_get(workspace=workspace)
     value = purchase_value(config.value_properties or DEFAULT_VALUE_PROPERTIES)
+    converted = rates.converted(value)
+    lost = Q(_value__isnull=False, _converted__isnull=True)
 
     with transaction.atomic():
-        _settings_lock(workspace)
-        rows = list(
-            Event.objects.filter(
-                workspace_id=workspace_id,
-                event=config.purchase_event,
-                profile_id__isnull=False,
-                timestamp__lte=now,
-            )
-            .values("profile_id")
-            .annotate(last=Max("timestamp"), n=Count("id"), total=Sum(value))
-            .values_list("profile_id", "last", "n", "total")
+        commerce_settings_lock(workspace=workspace)
+        purchases = Event.objects.filter(
+            workspace_id=workspace_id,
+            event=config.purchase_event,
+            profile_id__isnull=False,
+            timestamp__lte=now,
         )
+        rows = list(
+            purchases.annotate(_value=value, _converted=converted)
+            .values("profile_id")
+            .annotate(
+                last=Max("timestamp"),
+                n=Count("id"),
+                total=Sum("_converted"),
+                lost=Count("id", filter=lost),
+            )
+            .values_list("profile_id", "last", "n", "total", "lost")
+        )
+        unconverted = []
+        if any(row[4] for row in rows):
+            unconverted = unconverted_read(purchases, value, rates)
         RfmScore.objects.filter(workspace_id=workspace_id).delete()
         if rows:
-            recency = np.array([(now - last).total_seconds() / 86400 for _, last, _, _ in rows])
-            frequency = np.array([n for _, _, n, _ in rows], dtype=float)
-            monetary = np.array([float(t or 0) for _, _, _, t in rows])
+            recency = np.array([(now - row[1]).total_seconds() / 86400 for row in rows])
+            frequency = np.array([row[2] for row in rows], dtype=float)
+            monetary = np.array([float(row[3] or 0) for row in rows])
             scores_r, scores_f, scores_m, cells = rfm.rfm_score(recency, frequency, monetary)
             for start in range(0, len(rows), WRITE_CHUNK):
                 rows_insert(
@@ -689,6 +668,7 @@ def rfm_refresh(*, workspace_id: Any, now: datetime | None = None) -> dict[str, 
                             "recency_days": int(recency[i]),
                             "frequency": int(frequency[i]),
                             "monetary": Decimal(str(round(monetary[i], 2))),
+                            "currency": rates.reporting,
                             "r": int(scores_r[i]),
                             "f": int(scores_f[i]),
                             "m": int(scores_m[i]),
@@ -700,15 +680,21 @@ def rfm_refresh(*, workspace_id: Any, now: datetime | None = None) -> dict[str, 
                     conflict=["profile_id"],
                 )
         tables_analyze(RfmScore)
-    return {"buyers": len(rows), "seconds": round(time.perf_counter() - started, 3)}
+    report = [u.to_json() for u in unconverted]
+    # Kept where every process reads it (the cache, as the analytics' data version is).
+    cache.set(f"segments:rfm:unconverted:{workspace_id}", report, timeout=None)
+    return {
+        "buyers": len(rows),
+        "currency": rates.reporting,
+        "unconverted": report,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
 
 
-def _settings_lock(workspace: Workspace) -> None:
-    """One RFM or lifecycle computation of a workspace at a time."""
-    SegmentSettings.objects.get_or_create(
-        workspace=workspace, defaults={"value_properties": list(DEFAULT_VALUE_PROPERTIES)}
-    )
-    SegmentSettings.objects.select_for_update().filter(workspace=workspace).exists()
+def rfm_unconverted(*, workspace: Workspace) -> list[dict[str, Any]]:
+    """What the last RFM refresh left out of monetary values (purchases in a currency
+    without a rate on their day), by currency, for the RFM page's warning."""
+    return cache.get(f"segments:rfm:unconverted:{workspace.pk}") or []
 
 
 # --- Lifecycle ------------------------------------------------------------------------
@@ -720,7 +706,7 @@ def lifecycle_stages_ensure(*, workspace_id: Any) -> list[LifecycleStage]:
     if stages:
         return stages
     workspace = Workspace.objects.get(pk=workspace_id)
-    config = segment_settings_get(workspace=workspace)
+    config = commerce_settings_get(workspace=workspace)
     with transaction.atomic():
         for position, stage in enumerate(default_stages(config.purchase_event)):
             LifecycleStage.objects.get_or_create(
@@ -868,7 +854,7 @@ def lifecycle_refresh(
     whens = [When(rule_q(rule, ctx), then=Value(i)) for i, (_, _, rule) in enumerate(order[:-1])]
     changed = 0
     with transaction.atomic():
-        _settings_lock(workspace)
+        commerce_settings_lock(workspace=workspace)
         analytic_session()
         profiles = Profile.objects.filter(workspace_id=workspace_id, merged_into__isnull=True)
         states = LifecycleState.objects.filter(workspace_id=workspace_id)

@@ -2,16 +2,19 @@
 their write keys, and the audit log."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Literal
 
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, File, Query, Router, Schema, Status
+from ninja.files import UploadedFile
 from pydantic import AwareDatetime, ConfigDict
 
+from rapport.core.errors import InvalidInputError
 from rapport.core.pagination import LimitOffsetPagination, paginate
 from rapport.core.types import IsoDatetime
-from rapport.tenancy import selectors, services
+from rapport.tenancy import commerce, selectors, services
 from rapport.tenancy.links import public_base_url
 from rapport.tenancy.models import Source
 from rapport.tenancy.origins import MAX_PATTERNS as MAX_ORIGIN_PATTERNS
@@ -187,6 +190,57 @@ class AuditEntryOut(Schema):
     ip_address: str | None
 
 
+class CommerceOut(Schema):
+    purchase_event: str = Field(description="The event that is a purchase")
+    value_properties: list[str] = Field(
+        description="Properties tried in order: the first that holds a number is the value"
+    )
+    reporting_currency: str = Field(
+        description="ISO 4217. Purchases without properties.currency are in it; others "
+        "are converted with the exchange rates, or left out and reported"
+    )
+
+
+class CommercePatch(InputSchema):
+    purchase_event: str | None = Field(None, min_length=1, max_length=255)
+    value_properties: list[str] | None = Field(None, min_length=1, max_length=10)
+    reporting_currency: str | None = Field(None, min_length=3, max_length=3)
+
+
+class UnconvertedOut(Schema):
+    currency: str
+    count: int = Field(description="Purchases in this currency left out")
+    amount: str = Field(description="Their value, in this currency (a decimal as text)")
+
+
+class ExchangeRateOut(Schema):
+    id: uuid.UUID
+    currency: str
+    reporting_currency: str
+    rate: Decimal = Field(description="1 `currency` in `reporting_currency`")
+    valid_from: date
+    created_at: datetime
+
+
+class ExchangeRateIn(Schema):
+    # Checked by the service, which names the row: `rates[3].rate`.
+    currency: str = Field(max_length=3, description="ISO 4217, not the reporting currency")
+    rate: str | float = Field(
+        description="1 `currency` in the reporting currency; positive (a decimal, best as text)"
+    )
+    valid_from: str = Field(
+        max_length=10, description="From this day (UTC, 2026-01-31) until the currency's next rate"
+    )
+
+
+class ExchangeRatesIn(InputSchema):
+    rates: list[ExchangeRateIn] = Field(min_length=1, max_length=commerce.MAX_RATES_PER_UPLOAD)
+
+
+class ExchangeRatesWrittenOut(Schema):
+    written: int
+
+
 class AuditFilter(Schema):
     action: str | None = Field(None, max_length=100, description="e.g. token.create or token")
     actor: str | None = Field(None, max_length=200)
@@ -203,6 +257,8 @@ invitations_router = Router(tags=["members"])
 tokens_router = Router(tags=["tokens"])
 sources_router = Router(tags=["sources"])
 audit_router = Router(tags=["audit log"])
+commerce_router = Router(tags=["workspace"])
+rates_router = Router(tags=["workspace"])
 
 
 @me_router.get("", response=MeOut, summary="Who the caller is, in which workspace, with what")
@@ -439,7 +495,93 @@ def audit_log_list(request: HttpRequest, filters: Query[AuditFilter]):
     )
 
 
+@commerce_router.get("", response=CommerceOut, summary="What a purchase is; the reporting currency")
+def commerce_settings_get(request: HttpRequest):
+    request.auth.require("workspace.read")
+    return commerce.commerce_settings_get(workspace=request.auth.workspace)
+
+
+@commerce_router.patch(
+    "",
+    response=CommerceOut,
+    summary="Name the purchase event, its value properties, the reporting currency",
+    description="KPIs, RFM and CLV read these at their next computation.",
+)
+def commerce_settings_update(request: HttpRequest, payload: CommercePatch):
+    request.auth.require("workspace.manage")
+    return commerce.commerce_settings_update(
+        workspace=request.auth.workspace,
+        actor=request.auth.actor,
+        purchase_event=payload.purchase_event,
+        value_properties=payload.value_properties,
+        reporting_currency=payload.reporting_currency,
+    )
+
+
+@rates_router.get("", response=list[ExchangeRateOut], summary="Exchange rates")
+@paginate(LimitOffsetPagination)
+def exchange_rate_list(request: HttpRequest):
+    request.auth.require("workspace.read")
+    return commerce.exchange_rate_list(workspace=request.auth.workspace)
+
+
+RATES_HELP = (
+    "A rate given again for the same currency and day replaces it. All or nothing: a "
+    "422 names the first bad row and field (`rates[3].rate`, or `line 4.rate` in a CSV) "
+    "and nothing is written."
+)
+
+
+@rates_router.post(
+    "",
+    response={201: ExchangeRatesWrittenOut},
+    summary="Add exchange rates to the reporting currency",
+    description=RATES_HELP,
+)
+def exchange_rates_upload(request: HttpRequest, payload: ExchangeRatesIn):
+    request.auth.require("workspace.manage")
+    written = commerce.exchange_rates_upload(
+        workspace=request.auth.workspace,
+        actor=request.auth.actor,
+        rows=[r.model_dump() for r in payload.rates],
+    )
+    return Status(201, {"written": len(written)})
+
+
+@rates_router.post(
+    "/csv",
+    response={201: ExchangeRatesWrittenOut},
+    summary="Add exchange rates from a CSV file (currency,rate,valid_from)",
+    description="A UTF-8 CSV whose first line names the columns. " + RATES_HELP,
+)
+def exchange_rates_upload_csv(request: HttpRequest, file: File[UploadedFile]):
+    request.auth.require("workspace.manage")
+    if file.size > commerce.MAX_CSV_BYTES:
+        raise InvalidInputError("the file is larger than 2 MB", field="file")
+    try:
+        text = file.read().decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInputError("the CSV is not UTF-8", field="file") from None
+    written = commerce.exchange_rates_upload(
+        workspace=request.auth.workspace,
+        actor=request.auth.actor,
+        rows=commerce.exchange_rates_csv_parse(text),
+    )
+    return Status(201, {"written": len(written)})
+
+
+@rates_router.delete("/{rate_id}", response={204: None}, summary="Delete an exchange rate")
+def exchange_rate_delete(request: HttpRequest, rate_id: uuid.UUID):
+    request.auth.require("workspace.manage")
+    commerce.exchange_rate_delete(
+        workspace=request.auth.workspace, rate_id=rate_id, actor=request.auth.actor
+    )
+    return Status(204, None)
+
+
 ROUTERS = [
+    ("v1/workspace/commerce", commerce_router),
+    ("v1/exchange-rates", rates_router),
     ("v1/me", me_router),
     ("v1/workspace", workspace_router),
     ("v1/members", members_router),

@@ -235,3 +235,50 @@ class AuditLogEntry(WorkspaceOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.actor_label} {self.action} {self.target_type}:{self.target_id}"
+
+
+class CommerceSettings(models.Model):
+    """Per workspace: what a purchase is and the currency its money is reported in. One
+    definition for every app that counts money (the KPIs, RFM, CLV, exports); it was
+    the segments' setting until those apps all came to read it."""
+
+    workspace = models.OneToOneField(
+        Workspace, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    purchase_event = models.CharField(max_length=255, default="Order Completed")
+    # Tried in order: the first that holds a number is the purchase's value.
+    value_properties = models.JSONField(default=list)
+    # ISO 4217. A purchase without `properties.currency` is in it; others are converted
+    # with the workspace's exchange rates, or left out and reported.
+    reporting_currency = models.CharField(max_length=3, default="USD")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"commerce settings of {self.workspace_id}"
+
+
+class ExchangeRate(WorkspaceOwnedModel):
+    """1 `currency` is worth `rate` of `reporting_currency` from `valid_from` (UTC) until
+    the next rate of the same currency. `reporting_currency` is the workspace's when
+    the rate was given: a later change of reporting currency leaves these unused, not
+    misread."""
+
+    currency = models.CharField(max_length=3)
+    reporting_currency = models.CharField(max_length=3)
+    rate = models.DecimalField(max_digits=24, decimal_places=10)
+    valid_from = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "reporting_currency", "currency", "valid_from"],
+                name="tenancy_exchangerate_unique",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(rate__gt=0), name="tenancy_exchangerate_positive"
+            ),
+        ]
+        ordering = ["currency", "-valid_from"]
+
+    def __str__(self) -> str:
+        return f"1 {self.currency} = {self.rate} {self.reporting_currency} from {self.valid_from}"

@@ -26,6 +26,7 @@ from rapport.analytics import tasks as analytics_tasks
 from rapport.analytics.api import DrillIn, drill_ids
 from rapport.analytics.funnel import FunnelQuery
 from rapport.core.errors import InvalidInputError, RapportError
+from rapport.core.money import money_format
 from rapport.profiles.models import Profile
 from rapport.segments import selectors as segment_selectors
 from rapport.web.customers import customer_summary
@@ -67,14 +68,15 @@ MAX_STEPS = 8
 STEP_KINDS = ("event", "page", "trait", "stage")
 
 
-def shown(value: Any, kind: str) -> str:
-    """A KPI value as people read it."""
+def shown(value: Any, kind: str, currency: str = "") -> str:
+    """A KPI value as people read it; money with its currency's sign, as the person's
+    language writes it."""
     if value is None:
         return "-"
     if kind == "percent":
         return f"{100 * value:.1f}%"
     if kind == "money":
-        return f"{value:,.2f}"
+        return money_format(value, currency) if currency else f"{value:,.2f}"
     if kind == "ratio":
         return f"{value:.2f}"
     if kind == "score":
@@ -135,8 +137,11 @@ def drill_url(spec: dict) -> str:
     return reverse("web:analytics_customers") + "?" + urlencode({"of": json.dumps(spec)})
 
 
-def chart(chart_id: str, option: dict, *, fmt: str = "", label_format: str = "") -> dict:
-    return {"id": chart_id, "spec": {"option": option, "format": fmt, "labelFormat": label_format}}
+def chart(
+    chart_id: str, option: dict, *, fmt: str = "", label_format: str = "", currency: str = ""
+) -> dict:
+    spec = {"option": option, "format": fmt, "labelFormat": label_format, "currency": currency}
+    return {"id": chart_id, "spec": spec}
 
 
 def _line(days: list[str], values: list, *, name: str, small: bool = False) -> dict:
@@ -191,6 +196,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                     small=True,
                 ),
                 fmt=kind,
+                currency=board["currency"],
             )
         )
         latest_day = board["latest"]["day"]
@@ -199,8 +205,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             {
                 "name": name,
                 "label": LABELS[name],
-                "value": shown(row["value"], kind),
-                "previous": shown(row["previous"], kind),
+                "value": shown(row["value"], kind, board["currency"]),
+                "previous": shown(row["previous"], kind, board["currency"]),
                 "change": change_shown(row["change"], kind),
                 "good": row["change"]["good"],
                 "definition": _(kpis.DEFINITIONS[name]),
@@ -232,6 +238,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                     name=str(LABELS[focus]),
                 ),
                 fmt=kpis.KINDS[focus],
+                currency=board["currency"],
             )
         )
     history_csv = "/api/v1/analytics/kpis/history?" + urlencode(
@@ -282,8 +289,8 @@ def period_report(request: HttpRequest) -> HttpResponse:
         rows.append(
             {
                 "label": LABELS[name],
-                "value": shown(report["figures"][name], kind),
-                "previous": shown(report["previous"][name], kind),
+                "value": shown(report["figures"][name], kind, report["currency"]),
+                "previous": shown(report["previous"][name], kind, report["currency"]),
                 "change": change_shown(report["changes"][name], kind),
                 "good": report["changes"][name]["good"],
                 "definition": _(kpis.DEFINITIONS[name]),
@@ -598,7 +605,7 @@ def cohorts_page(request: HttpRequest) -> HttpResponse:
             "cohort": row["cohort"],
             "customers": row["customers"],
             "cells": [
-                shown(v, "percent" if metric == "retention" else "money")
+                shown(v, "percent" if metric == "retention" else "money", report["currency"])
                 for v in (
                     row["retention"] if metric == "retention" else row["revenue_per_customer"]
                 )
@@ -621,6 +628,7 @@ def cohorts_page(request: HttpRequest) -> HttpResponse:
                 option,
                 label_format="percent" if metric == "retention" else "money",
                 fmt="percent" if metric == "retention" else "money",
+                currency=report["currency"],
             )
         ],
         "csv_url": "/api/v1/analytics/cohorts?"
@@ -714,6 +722,7 @@ def rfm_page(request: HttpRequest) -> HttpResponse:
                 heatmap("revenue", str(_("Revenue"))),
                 fmt="money",
                 label_format="money",
+                currency=report["currency"],
             ),
         ],
         "csv_url": "/api/v1/analytics/rfm?format=csv",

@@ -17,6 +17,7 @@ from rapport.segments import rules, selectors, services
 from rapport.segments import tasks as segment_tasks
 from rapport.segments.export import audience_count as segment_export_counts
 from rapport.segments.models import Segment
+from rapport.tenancy.commerce import commerce_settings_get
 from rapport.web.customers import customer_summary
 from rapport.web.pages import error_text, page_query, workspace_page
 
@@ -67,7 +68,7 @@ def _builder_context(request: HttpRequest, segment: Segment | None, rule_json: s
     if segment is not None:
         others = others.exclude(pk=segment.pk)
     stages = selectors.stage_names(workspace=workspace)
-    settings = services.segment_settings_get(workspace=workspace)
+    settings = commerce_settings_get(workspace=workspace)
     options = rules.BuilderOptions(
         segments=[{"id": str(s.pk), "name": s.name} for s in others[:500]],
         stages=[{"key": k, "name": v} for k, v in stages.items()],
@@ -302,7 +303,12 @@ def rfm_page(request: HttpRequest) -> HttpResponse:
     context = {
         "grid": grid,
         "rows": rows,
-        "settings": services.segment_settings_get(workspace=principal.workspace),
+        "cells": [
+            {"name": name, "count": n, "monetary": grid.monetary.get(name)}
+            for name, n in grid.by_cell
+        ],
+        "settings": commerce_settings_get(workspace=principal.workspace),
+        "unconverted": services.rfm_unconverted(workspace=principal.workspace),
         "can_manage": principal.has_perm("segments.manage"),
         "customers_url": reverse("web:customer_list"),
     }

@@ -3,6 +3,7 @@ from django.urls import path
 from rapport.web import (
     accounts,
     analytics,
+    commerce,
     customers,
     data,
     duplicates,
@@ -144,4 +145,15 @@ urlpatterns = [
         name="api_token_revoke",
     ),
     path("settings/identity/", workspace_settings.identity_rules, name="identity_rules"),
+    path("settings/commerce/", commerce.commerce_settings, name="commerce_settings"),
+    path(
+        "settings/commerce/rates/",
+        commerce.exchange_rates_upload,
+        name="exchange_rates_upload",
+    ),
+    path(
+        "settings/commerce/rates/<uuid:rate_id>/delete/",
+        commerce.exchange_rate_delete,
+        name="exchange_rate_delete",
+    ),
 ]

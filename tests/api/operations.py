@@ -96,7 +96,13 @@ EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         },
     },
     ("POST", "/api/v1/segments/preview"): {"rule": {"trait": "plan", "op": "exists"}},
-    ("PATCH", "/api/v1/segments/settings"): {"purchase_event": "Order Completed"},
+    ("PATCH", "/api/v1/workspace/commerce"): {
+        "purchase_event": "Order Completed",
+        "reporting_currency": "GBP",
+    },
+    ("POST", "/api/v1/exchange-rates"): {
+        "rates": [{"currency": "EUR", "rate": "0.86", "valid_from": "2026-01-01"}]
+    },
     ("PATCH", "/api/v1/segments/{segment_id}"): {"name": "Renamed segment"},
     ("POST", "/api/v1/models/clv/train"): {"time_unit": "week"},
     ("POST", "/api/v1/models/churn/train"): {"inactive_days": 30},
@@ -144,6 +150,14 @@ EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
 # Multipart operations (file uploads): their form fields, and a file.
 EXAMPLE_FORMS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/imports"): {"kind": "customers", "id_column": "id"},
+    ("POST", "/api/v1/exchange-rates/csv"): {},
+}
+# The file each multipart operation sends (name, content); people.csv by default.
+EXAMPLE_FILES: dict[tuple[str, str], tuple[str, bytes]] = {
+    ("POST", "/api/v1/exchange-rates/csv"): (
+        "rates.csv",
+        b"currency,rate,valid_from\nEUR,0.86,2026-01-01\n",
+    ),
 }
 
 
@@ -170,7 +184,9 @@ def operation_call(client, operation: Operation, path_values: dict[str, str]):
 
         form = {
             **EXAMPLE_FORMS[operation.key],
-            "file": SimpleUploadedFile("people.csv", b"id,email\nx1,x1@example.com\n"),
+            "file": SimpleUploadedFile(
+                *EXAMPLE_FILES.get(operation.key, ("people.csv", b"id,email\nx1,x1@example.com\n"))
+            ),
         }
         headers = {"HTTP_AUTHORIZATION": f"Bearer {client.token}"} if client.token else {}
         return client.client.post(url, data=form, **headers)

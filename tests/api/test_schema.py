@@ -72,7 +72,7 @@ def test_each_settings_endpoint_documents_its_own_fields():
         ref = paths[path]["patch"]["requestBody"]["content"]["application/json"]["schema"]
         return set(schemas[ref["$ref"].rsplit("/", 1)[-1]]["properties"])
 
-    assert "purchase_event" in body_fields("/api/v1/segments/settings")
+    assert {"purchase_event", "reporting_currency"} <= body_fields("/api/v1/workspace/commerce")
     assert "churn_label" in body_fields("/api/v1/models/settings")
     assert "timezone" in body_fields("/api/v1/analytics/settings")
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from rapport.core.errors import ConflictError, InvalidInputError, PermissionDeniedError
 from rapport.segments import rfm, services
 from rapport.segments.models import LifecycleChange, LifecycleState, RfmScore, SegmentMembership
+from rapport.tenancy.commerce import commerce_settings_update
 from rapport.tenancy.models import AuditLogEntry
 from rapport.tenancy.services import Actor
 from tests.segments.conftest import profile_of
@@ -288,7 +289,7 @@ def test_rfm_refresh_from_purchase_events(shop, time_machine):
     assert got["bob"] == (4, 2, 2, "Potential loyalists", 1, 20)
     assert got["cy"] == (4, 4, 4, "Loyal", 2, 300)
     assert got["eve"][3] == "Hibernating"
-    services.segment_settings_update(workspace=shop.workspace, purchase_event="Bought", actor=ACTOR)
+    commerce_settings_update(workspace=shop.workspace, purchase_event="Bought", actor=ACTOR)
     assert services.rfm_refresh(workspace_id=shop.workspace.pk)["buyers"] == 0
     assert not RfmScore.objects.filter(workspace=shop.workspace).exists()
 

@@ -16,17 +16,33 @@
   };
   var charts = {};
 
+  // Money with its currency's sign, as the page's language writes it (spec.currency).
+  function moneyIn(currency) {
+    try {
+      var f = new Intl.NumberFormat(document.documentElement.lang || undefined, {
+        style: "currency", currency: currency
+      });
+      return function (v) { return v == null ? "-" : f.format(Number(v)); };
+    } catch (e) {
+      return FORMATS.money;
+    }
+  }
+
+  function formatOf(name, currency) {
+    return name === "money" && currency ? moneyIn(currency) : FORMATS[name];
+  }
+
   function draw(node) {
     var source = document.getElementById(node.getAttribute("data-chart"));
     if (!source) return;
     var spec = JSON.parse(source.textContent);
     var option = spec.option;
-    var format = FORMATS[spec.format];
+    var format = formatOf(spec.format, spec.currency);
     if (format) {
       option.tooltip = option.tooltip || {};
       option.tooltip.valueFormatter = format;
     }
-    var label = FORMATS[spec.labelFormat];
+    var label = formatOf(spec.labelFormat, spec.currency);
     if (label) {
       (option.series || []).forEach(function (series) {
         series.label = series.label || {};
