@@ -27,7 +27,7 @@ from functools import cache
 from typing import Any
 
 from babel.numbers import format_currency, get_currency_precision, list_currencies
-from django.db.models import Case, Count, F, FloatField, Sum, Value, When
+from django.db.models import Case, CharField, Count, F, FloatField, Sum, Value, When
 from django.db.models.functions import Coalesce, NullIf, Upper
 from django.db.models.lookups import Exact, GreaterThanOrEqual, LessThan
 from django.utils import translation
@@ -219,13 +219,16 @@ class Rates:
     def currency(self, column: str = "properties") -> Any:
         """An event's currency: `properties.currency` upper-cased; absent, null or
         empty, the reporting currency."""
+        text = CharField()
         given = Coalesce(
             NullIf(Upper(json_text(column, CURRENCY_PROPERTY)), Value("")),
             Value(self.reporting),
+            output_field=text,
         )
         return Case(
             When(JsonPresent(json_key(column, CURRENCY_PROPERTY)), then=given),
             default=Value(self.reporting),
+            output_field=text,
         )
 
     def converted(self, value: Any, *, column: str = "properties", timestamp: str = "timestamp"):
