@@ -5,7 +5,7 @@ and consent, and a duplicates scan fills the review queue."""
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -54,6 +54,7 @@ def demo_load(
     actor = Actor.system("demo")
     destinations = _demo_sources(workspace, actor)
     end = end or timezone.now().astimezone(UTC)
+    demo_money(workspace=workspace, actor=actor, start=end - timedelta(days=31 * months), end=end)
     started = time.perf_counter()
     pending: dict[str, list[dict]] = {key: [] for key in destinations}
     stored = refused = 0
@@ -119,6 +120,22 @@ def demo_load(
             "snapshots": round(time.perf_counter() - predicted, 1),
         },
     }
+
+
+def demo_money(*, workspace, actor, start: datetime, end: datetime) -> int:
+    """The demo sells in pounds (its reporting currency) and a few customers pay in
+    euros: a rate for each month of the story, a little either side of GBP_PER_EUR."""
+    from rapport.demo.story import GBP_PER_EUR
+    from rapport.tenancy.commerce import commerce_settings_update, exchange_rates_upload
+
+    commerce_settings_update(workspace=workspace, actor=actor, reporting_currency="GBP")
+    month = start.date().replace(day=1)
+    rows = []
+    while month <= end.date():
+        wobble = 0.01 * ((month.month * 7) % 5 - 2)
+        rows.append({"currency": "EUR", "rate": f"{GBP_PER_EUR + wobble:.4f}", "valid_from": month})
+        month = (month + timedelta(days=32)).replace(day=1)
+    return len(exchange_rates_upload(workspace=workspace, actor=actor, rows=rows))
 
 
 # The story's churn: a subscriber cancels (see story.py).

@@ -191,6 +191,11 @@ class _Customer:
     subscriber: bool
 
 
+# The demo sells in pounds; the euro shop's orders are converted at about this rate
+# (rapport.demo.services.demo_money uploads the monthly rates).
+GBP_PER_EUR = 0.86
+
+
 def _company_names(count: int) -> list[dict]:
     """Companies: the first is Globex (two legal entities, see `_globex`); every tenth
     after it is a parent company of the next few."""
@@ -424,14 +429,18 @@ def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[
         while True:
             value = round(float(rng.gamma(shape=6.0, scale=value_scale)), 2) + 4.0
             orders += 1
+            # A few customers order from the euro shop: their money is in EUR.
+            currency, amount = (
+                ("EUR", round(value / GBP_PER_EUR, 2)) if n % 15 == 7 else ("GBP", value)
+            )
             track(
                 "billing",
                 t,
                 "Order Completed",
                 {
                     "order_id": f"ord-{seed}-{n}-{orders}",
-                    "revenue": value,
-                    "currency": "GBP",
+                    "revenue": amount,
+                    "currency": currency,
                     "products": [{"sku": f"bag-{int(rng.integers(12))}", "quantity": 1}],
                 },
             )
@@ -560,7 +569,10 @@ def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[
             summary.by_type[body["type"]] = summary.by_type.get(body["type"], 0) + 1
             if body.get("event") == "Order Completed":
                 summary.purchases += 1
-                summary.revenue += body["properties"]["revenue"]
+                paid = body["properties"]
+                summary.revenue += paid["revenue"] * (
+                    GBP_PER_EUR if paid["currency"] == "EUR" else 1
+                )
             yield item
     summary.revenue = round(summary.revenue, 2)
     yield "summary", summary.__dict__

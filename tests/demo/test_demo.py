@@ -197,3 +197,18 @@ def test_the_demo_has_lifetime_value_and_churn_risk():
     assert not drivers.filter(kind="trait_value", params__value="subscription").exists()
     assert ClvScore.objects.filter(workspace=workspace).count() == predictions["clv_scored"] > 0
     assert ChurnScore.objects.filter(workspace=workspace).count() == predictions["churn_scored"] > 0
+
+
+def test_the_demo_sells_in_pounds_with_a_few_orders_in_euros(loaded):
+    """The money feature visible: GBP the reporting currency, EUR orders converted with
+    the uploaded monthly rates, nothing left out."""
+    from rapport.segments.services import rfm_unconverted
+    from rapport.tenancy.commerce import money_rates_get
+
+    workspace, summary = loaded
+    rates = money_rates_get(workspace=workspace)
+    assert rates.reporting == "GBP" and {r.currency for r in rates.rates} == {"EUR"}
+    orders = Event.objects.filter(workspace=workspace, event="Order Completed")
+    euro = orders.filter(properties__currency="EUR").count()
+    assert 0 < euro < orders.count() / 5
+    assert rfm_unconverted(workspace=workspace) == []
