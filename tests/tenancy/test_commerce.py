@@ -281,3 +281,15 @@ def test_the_purchase_event_setting_moves_with_its_data():
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes())
     assert CommerceSettings.objects.filter(workspace_id=shop.pk).exists()
+
+
+def test_settings_page_speaks_russian(gbp):
+    from rapport.tenancy.models import User
+
+    client = signed_in(gbp, Role.ANALYST)
+    User.objects.filter(memberships__workspace=gbp.workspace).update(language="ru")
+    html = client.get("/settings/commerce/").content.decode()
+    for russian in ("Коммерция", "Курсы валют", "Валюта отчётов", "курс никогда не угадывается"):
+        assert russian in html
+    for english in ("Exchange rates", "Reporting currency", "The event that is a purchase"):
+        assert english not in html
