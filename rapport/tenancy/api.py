@@ -222,7 +222,7 @@ class ExchangeRateOut(Schema):
     created_at: datetime
 
 
-class ExchangeRateIn(Schema):
+class ExchangeRateIn(InputSchema):
     # Checked by the service, which names the row: `rates[3].rate`.
     currency: str = Field(max_length=3, description="ISO 4217, not the reporting currency")
     rate: str | float = Field(
