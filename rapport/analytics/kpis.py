@@ -222,22 +222,20 @@ def kpis_compute(*, scope: Scope, period: Period, definitions: Definitions) -> d
         refund = Q(event=d.refund_event)
         answer = Q(event=d.nps_event, score__gte=0, score__lte=10)
         value = purchase_value(d.value_properties)
-        lost = (purchase | refund) & Q(raw__isnull=False, value__isnull=True)
         period_events = events_in(scope, start, end, end)
         figures = period_events.annotate(
-            raw=value,
             value=d.rates.converted(value),
             score=json_number("properties", d.nps_property),
         ).aggregate(
             active=Count("profile_id", distinct=True, filter=~Q(event__in=d.not_activity)),
             engaged=Count("profile_id", distinct=True, filter=~Q(event__in=d.message_events)),
             orders=Count("id", filter=purchase),
-            # Orders whose value is known in the reporting currency.
-            valued=Count("id", filter=purchase & Q(value__isnull=False)),
+            # Orders without a value in the reporting currency (no number, or no
+            # exchange rate on their day): left out of the average order value.
+            unvalued=Count("id", filter=purchase & Q(value__isnull=True)),
             gross=Sum("value", filter=purchase),
             buyers=Count("profile_id", distinct=True, filter=purchase),
             refunded=Sum(Abs("value"), filter=refund),
-            lost=Count("id", filter=lost),
             n=Count("id", filter=answer),
             promoters=Count("id", filter=answer & Q(score__gte=9)),
             detractors=Count("id", filter=answer & Q(score__lte=6)),
@@ -250,13 +248,13 @@ def kpis_compute(*, scope: Scope, period: Period, definitions: Definitions) -> d
         }
         refunded = figures["refunded"]
         unconverted = []
-        if figures["lost"]:
+        if figures["unvalued"]:
             unconverted = unconverted_read(period_events.filter(purchase), value, d.rates)
         answers = {k: figures[k] for k in ("n", "promoters", "detractors")}
         clv = clv_scores_in(scope, end).aggregate(average=Avg("clv"), total=Sum("clv"))
     gross = float(purchases["value"] or 0)
     orders = purchases["orders"]
-    valued = figures["valued"]
+    valued = orders - figures["unvalued"]
     churn = _ratio(churned, before)
     return {
         "customers": customers,

@@ -441,12 +441,12 @@ def purchase_days(*, workspace_id, until: datetime) -> PurchaseDays:
     """Purchases grouped by customer and day (several orders on one day are one
     purchase, as in the CDNOW data), valued by the first numeric value property in the
     reporting currency. A purchase in a currency without a rate on its day is left out
-    (neither a purchase nor a value: a guess either way) and reported in `unconverted`."""
+    (neither a purchase nor a value: a guess either way) and reported in `unconverted`;
+    so is a day whose purchases carry no value at all."""
     workspace = Workspace.objects.get(pk=workspace_id)
     config = commerce_settings_get(workspace=workspace)
     rates = money_rates_get(workspace=workspace)
     value = purchase_value(config.value_properties or DEFAULT_VALUE_PROPERTIES)
-    lost = Q(_value__isnull=False, _converted__isnull=True)
     purchases = Event.objects.filter(
         workspace_id=workspace_id,
         event=config.purchase_event,
@@ -455,19 +455,19 @@ def purchase_days(*, workspace_id, until: datetime) -> PurchaseDays:
     )
     grouped = (
         purchases.order_by()
-        .annotate(day=TruncDate("timestamp"), _value=value, _converted=rates.converted(value))
+        .annotate(day=TruncDate("timestamp"), _converted=rates.converted(value))
         .values("profile_id", "day")
-        .annotate(
-            total=Sum("_converted"), kept=Count("id", filter=~lost), lost=Count("id", filter=lost)
-        )
-        .values_list("profile_id", "day", "total", "kept", "lost")
+        .annotate(total=Sum("_converted"), n=Count("id"), valued=Count("_converted"))
+        .values_list("profile_id", "day", "total", "n", "valued")
     )
-    profile, day, total, kept, lost_n = columns_read(grouped, epochs=[1])
+    profile, day, total, n, valued = columns_read(grouped, epochs=[1])
     unconverted = []
-    if len(lost_n) and lost_n.sum() > 0:
+    if len(n) and (valued < n).any():
         unconverted = [u.to_json() for u in unconverted_read(purchases, value, rates)]
-        keep = kept > 0
-        profile, day, total = profile[keep], day[keep], total[keep]
+    # A day none of whose purchases has a value in the reporting currency (no number,
+    # or no exchange rate) is left out: neither a purchase day nor a value.
+    keep = valued > 0
+    profile, day, total = profile[keep], day[keep], total[keep]
     # Each customer numbered by the place of their id in sorted order.
     ids, customer = np.unique(profile.astype(str), return_inverse=True)
     return PurchaseDays(

@@ -24,7 +24,6 @@ from django.db.models import (
     DateTimeField,
     IntegerField,
     Max,
-    Q,
     QuerySet,
     Sum,
     UUIDField,
@@ -627,7 +626,6 @@ def rfm_refresh(*, workspace_id: Any, now: datetime | None = None) -> dict[str, 
     rates = money_rates_get(workspace=workspace)
     value = purchase_value(config.value_properties or DEFAULT_VALUE_PROPERTIES)
     converted = rates.converted(value)
-    lost = Q(_value__isnull=False, _converted__isnull=True)
 
     with transaction.atomic():
         commerce_settings_lock(workspace=workspace)
@@ -638,18 +636,20 @@ def rfm_refresh(*, workspace_id: Any, now: datetime | None = None) -> dict[str, 
             timestamp__lte=now,
         )
         rows = list(
-            purchases.annotate(_value=value, _converted=converted)
+            purchases.annotate(_converted=converted)
             .values("profile_id")
             .annotate(
                 last=Max("timestamp"),
                 n=Count("id"),
                 total=Sum("_converted"),
-                lost=Count("id", filter=lost),
+                # Purchases with a value in the reporting currency: fewer than n when
+                # some had no number or no exchange rate.
+                valued=Count("_converted"),
             )
-            .values_list("profile_id", "last", "n", "total", "lost")
+            .values_list("profile_id", "last", "n", "total", "valued")
         )
         unconverted = []
-        if any(row[4] for row in rows):
+        if any(row[4] < row[2] for row in rows):
             unconverted = unconverted_read(purchases, value, rates)
         RfmScore.objects.filter(workspace_id=workspace_id).delete()
         if rows:
