@@ -205,7 +205,7 @@ def test_the_demo_sells_in_pounds_with_a_few_orders_in_euros(loaded):
     from rapport.segments.services import rfm_unconverted
     from rapport.tenancy.commerce import money_rates_get
 
-    workspace, summary = loaded
+    workspace, _ = loaded
     rates = money_rates_get(workspace=workspace)
     assert rates.reporting == "GBP" and {r.currency for r in rates.rates} == {"EUR"}
     orders = Event.objects.filter(workspace=workspace, event="Order Completed")
