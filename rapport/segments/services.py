@@ -30,6 +30,7 @@ from django.db.models import (
     When,
 )
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from rapport.core.analytic import analytic_session
 from rapport.core.bulk import (
@@ -198,7 +199,7 @@ def _reaches(start: Segment, target: Any) -> list[str] | None:
 def _clean_name(name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > 200:
-        raise InvalidInputError("name must be 1 to 200 characters", field="name")
+        raise InvalidInputError(gettext("name must be 1 to 200 characters"), field="name")
     return name
 
 
@@ -225,7 +226,9 @@ def segment_create(
     if kind not in Segment.Kind.values:
         raise InvalidInputError("kind must be dynamic or static", field="kind")
     if len(description or "") > 5000:
-        raise InvalidInputError("description is at most 5000 characters", field="description")
+        raise InvalidInputError(
+            gettext("description is at most 5000 characters"), field="description"
+        )
     parsed = None
     if kind == Segment.Kind.DYNAMIC:
         if rule is None:
@@ -291,7 +294,9 @@ def segment_update(
         changes["name"] = name
     if description is not None:
         if len(description) > 5000:
-            raise InvalidInputError("description is at most 5000 characters", field="description")
+            raise InvalidInputError(
+                gettext("description is at most 5000 characters"), field="description"
+            )
         changes["description"] = description
     parsed = None
     if rule is not None:
@@ -761,7 +766,7 @@ def lifecycle_stage_update(
     if name is not None:
         name = name.strip()
         if not name or len(name) > 100:
-            raise InvalidInputError("name must be 1 to 100 characters", field="name")
+            raise InvalidInputError(gettext("name must be 1 to 100 characters"), field="name")
         stage.name = name
     if description is not None:
         stage.description = description[:5000]
@@ -799,7 +804,7 @@ def lifecycle_sub_stage_create(
         raise InvalidInputError("key must hold letters or digits", field="key")
     name = (name or "").strip()
     if not name or len(name) > 100:
-        raise InvalidInputError("name must be 1 to 100 characters", field="name")
+        raise InvalidInputError(gettext("name must be 1 to 100 characters"), field="name")
     if LifecycleStage.objects.filter(workspace_id=parent.workspace_id, key=key).exists():
         raise ConflictError(f"a stage with key {key!r} already exists", code="key_taken")
     parsed = _stage_rule_check(parent.workspace, rule, can_see_pii=can_see_pii)

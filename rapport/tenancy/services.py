@@ -15,6 +15,7 @@ from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 
 from rapport.core.errors import (
@@ -112,9 +113,15 @@ class NewWorkspace:
 def _clean_name(value: str, *, field: str, max_length: int = 100) -> str:
     cleaned = " ".join((value or "").split())
     if not cleaned:
-        raise InvalidInputError(f"{field} must not be empty", field=field)
+        raise InvalidInputError(
+            gettext("%(field)s must not be empty") % {"field": field}, field=field
+        )
     if len(cleaned) > max_length:
-        raise InvalidInputError(f"{field} must be at most {max_length} characters", field=field)
+        raise InvalidInputError(
+            gettext("%(field)s must be at most %(max)s characters")
+            % {"field": field, "max": max_length},
+            field=field,
+        )
     return cleaned
 
 
@@ -170,7 +177,9 @@ def _clean_email(value: str) -> str:
     try:
         validate_email(email)
     except ValidationError as exc:
-        raise InvalidInputError(f"{value!r} is not a valid email address", field="email") from exc
+        raise InvalidInputError(
+            gettext("%(value)r is not a valid email address") % {"value": value}, field="email"
+        ) from exc
     return email
 
 
@@ -178,8 +187,12 @@ def _clean_role(value: str) -> Role:
     try:
         return Role(value)
     except ValueError as exc:
-        choices = ", ".join(Role.values)
-        raise InvalidInputError(f"Unknown role {value!r}; one of: {choices}", field="role") from exc
+        choices = ", ".join(f"“{role}”" for role in Role.values)
+        raise InvalidInputError(
+            gettext("Unknown role %(value)r; one of: %(choices)s")
+            % {"value": value, "choices": choices},
+            field="role",
+        ) from exc
 
 
 def _check_password(password: str, *, user: User | None = None) -> None:

@@ -28,8 +28,23 @@ from rapport.analytics.funnel import FunnelQuery
 from rapport.core.errors import InvalidInputError, RapportError
 from rapport.profiles.models import Profile
 from rapport.segments import selectors as segment_selectors
+from rapport.segments.rfm import cell_label
 from rapport.web.customers import customer_summary
 from rapport.web.pages import error_text, workspace_page
+
+# The figures a KPI's customers can be drilled into, in words.
+FIGURES = {
+    "customers": gettext_lazy("customers"),
+    "new_customers": gettext_lazy("new customers"),
+    "active_customers": gettext_lazy("active customers"),
+    "churned": gettext_lazy("churned customers"),
+    "retained": gettext_lazy("retained customers"),
+    "buyers": gettext_lazy("buyers"),
+    "engaged": gettext_lazy("engaged customers"),
+    "promoters": gettext_lazy("promoters"),
+    "detractors": gettext_lazy("detractors"),
+    "clv": gettext_lazy("customers with a predicted CLV"),
+}
 
 LABELS = {
     "customers": gettext_lazy("Customers"),
@@ -428,10 +443,12 @@ def funnel_page(request: HttpRequest) -> HttpResponse:
         return export.csv_response(export.funnel_rows(report), "funnel.csv")
     query_json = query.model_dump(mode="json")
     rows = []
-    for step in report["steps"]:
+    for step, asked in zip(report["steps"], query.steps, strict=False):
         rows.append(
             {
                 **step,
+                # A label or an event name people gave (not translated).
+                "named": bool(asked.label or asked.event),
                 "from_previous": shown(step["conversion_from_previous"], "percent"),
                 "from_start": shown(step["conversion_from_start"], "percent"),
                 "median": _duration(step["median_seconds_from_previous"]),
@@ -695,7 +712,7 @@ def rfm_page(request: HttpRequest) -> HttpResponse:
                     "data": [
                         {
                             "value": [c["fm"] - 1, c["r"] - 1, c[field]],
-                            "name": c["cell"],
+                            "name": cell_label(c["cell"]),
                             "href": f"{customers_url}?{urlencode({'rfm': c['cell']})}",
                         }
                         for c in cells
@@ -726,7 +743,7 @@ def rfm_page(request: HttpRequest) -> HttpResponse:
 
 def _drill(request: HttpRequest, raw: str) -> tuple[DrillIn, list[str]]:
     if not raw or len(raw) > 20_000:
-        raise InvalidInputError("which number's customers is missing", field="of")
+        raise InvalidInputError(_("which number's customers is missing"), field="of")
     try:
         payload = DrillIn.model_validate(json.loads(raw))
     except (ValueError, ValidationError) as error:
@@ -738,7 +755,7 @@ def _describe(payload: DrillIn) -> str:
     if payload.kpi is not None:
         k = payload.kpi
         return _("%(figure)s, %(start)s to %(end)s") % {
-            "figure": k.figure.replace("_", " "),
+            "figure": FIGURES.get(k.figure, k.figure),
             "start": k.start or "…",
             "end": k.end or "…",
         }
