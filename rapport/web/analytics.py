@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -86,27 +87,37 @@ def shown(value: Any, kind: str) -> str:
     """A KPI value as people read it."""
     if value is None:
         return "-"
+    # In the person's language (decimal comma and grouping in Russian).
     if kind == "percent":
-        return f"{100 * value:.1f}%"
+        return _number(100 * value, 1) + "%"
     if kind == "money":
-        return f"{value:,.2f}"
+        return _number(value, 2, force_grouping=True)
     if kind == "ratio":
-        return f"{value:.2f}"
+        return _number(value, 2)
     if kind == "score":
-        return f"{value:+.1f}" if value else "0"
-    return f"{int(value):,}"
+        return _signed(value, 1) if value else "0"
+    return number_format(int(value), force_grouping=True)
+
+
+def _number(value: float, places: int, **kwargs) -> str:
+    # number_format cuts the digits off; rounded first, as the f-strings it replaced.
+    return number_format(round(value, places), places, **kwargs)
+
+
+def _signed(value: float, places: int) -> str:
+    return ("+" if value > 0 else "") + _number(value, places)
 
 
 def change_shown(change: dict, kind: str) -> str:
     if change["difference"] is None:
         return ""
     if kind in ("percent",):
-        return _("%(points)s pts") % {"points": f"{100 * change['difference']:+.1f}"}
+        return _("%(points)s pts") % {"points": _signed(100 * change["difference"], 1)}
     if kind == "score":
-        return f"{change['difference']:+.1f}"
+        return _signed(change["difference"], 1)
     if change["relative"] is None:
-        return f"{change['difference']:+,.2f}" if kind in ("money", "ratio") else ""
-    return f"{100 * change['relative']:+.1f}%"
+        return _signed(change["difference"], 2) if kind in ("money", "ratio") else ""
+    return _signed(100 * change["relative"], 1) + "%"
 
 
 def _segments(workspace) -> list:

@@ -9,6 +9,7 @@ from django import template
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from rapport.predictions import words
 from rapport.profiles.models import ConsentChannel, ConsentPurpose, ConsentStatus
 from rapport.segments.rfm import cell_label
 from rapport.tenancy.models import Source
@@ -85,6 +86,17 @@ def identifier_kind(value: str) -> str:
     if value in IDENTIFIER_KINDS:
         return str(IDENTIFIER_KINDS[value])
     return userdata(value)
+
+
+@register.filter
+def feature_label(feature: dict) -> str:
+    """A model feature or a churn reason ({"name" or "feature", "label"}) in words."""
+    return words.feature_label(feature.get("name") or feature.get("feature", ""), feature["label"])
+
+
+@register.filter
+def driver_text(driver: dict) -> str:
+    return words.driver_text(driver["kind"], driver["params"], driver["description"])
 
 
 TIME_UNITS = {"day": _("days"), "week": _("weeks"), "month": _("months")}
