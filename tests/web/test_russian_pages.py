@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import polib
 import pytest
+from django.test import Client
 
 import rapport
 from rapport.demo.services import demo_load
@@ -297,7 +298,11 @@ def test_every_page_of_the_demo_reads_in_russian(demo):
             response = client.post(action, {})
             if "text/html" in response.get("Content-Type", ""):
                 pages[key] = (response.status_code, response.content.decode())
-    kinds = {kind_of(url.removeprefix("POST ")) for url in pages}
+    # Pages before signing in speak the browser's language.
+    for url in ("/login/",):
+        response = Client(HTTP_ACCEPT_LANGUAGE="ru").get(url)
+        pages["anonymous " + url] = (response.status_code, response.content.decode())
+    kinds = {kind_of(url.removeprefix("POST ").removeprefix("anonymous ")) for url in pages}
     # The crawl reached a detail page of each kind the demo has.
     for expected in (
         "/customers/<id>/",
