@@ -142,7 +142,8 @@ def segment_rule_check(
         found = Segment.objects.filter(workspace=workspace, pk=ref_id).first()
         if found is None:
             raise InvalidInputError(
-                f"there is no segment {ref} in this workspace", field=f"{field}.segment"
+                gettext("there is no segment %(ref)s in this workspace") % {"ref": ref},
+                field=f"{field}.segment",
             )
         known[ref] = found
     if segment is not None:
@@ -151,7 +152,8 @@ def segment_rule_check(
             if path is not None:
                 names = " -> ".join([segment.name, *path])
                 raise InvalidInputError(
-                    f"segment {ref} refers back to this one ({names})",
+                    gettext("segment %(ref)s refers back to this one (%(names)s)")
+                    % {"ref": ref, "names": names},
                     field=f"{field}.segment",
                 )
     return parsed
@@ -206,7 +208,9 @@ def _clean_name(name: str) -> str:
 def _name_free(workspace: Workspace, name: str, exclude: Any = None) -> None:
     taken = Segment.objects.filter(workspace=workspace, name=name).exclude(pk=exclude).exists()
     if taken:
-        raise ConflictError(f"a segment named {name!r} already exists", code="name_taken")
+        raise ConflictError(
+            gettext("a segment named %(name)r already exists") % {"name": name}, code="name_taken"
+        )
 
 
 def segment_create(
@@ -232,10 +236,10 @@ def segment_create(
     parsed = None
     if kind == Segment.Kind.DYNAMIC:
         if rule is None:
-            raise InvalidInputError("a dynamic segment needs a rule", field="rule")
+            raise InvalidInputError(gettext("a dynamic segment needs a rule"), field="rule")
         parsed = segment_rule_check(workspace=workspace, rule=rule, can_see_pii=can_see_pii)
     elif rule not in (None, {}):
-        raise InvalidInputError("a static segment has no rule", field="rule")
+        raise InvalidInputError(gettext("a static segment has no rule"), field="rule")
     with transaction.atomic():
         _name_free(workspace, name)
         try:
@@ -253,7 +257,8 @@ def segment_create(
                 )
         except IntegrityError:
             raise ConflictError(
-                f"a segment named {name!r} already exists", code="name_taken"
+                gettext("a segment named %(name)r already exists") % {"name": name},
+                code="name_taken",
             ) from None
         audit_log_record(
             workspace=workspace,
@@ -301,7 +306,7 @@ def segment_update(
     parsed = None
     if rule is not None:
         if segment.kind != Segment.Kind.DYNAMIC:
-            raise InvalidInputError("a static segment has no rule", field="rule")
+            raise InvalidInputError(gettext("a static segment has no rule"), field="rule")
         parsed = segment_rule_check(
             workspace=workspace, rule=rule, segment=segment, can_see_pii=can_see_pii
         )
@@ -337,7 +342,8 @@ def segment_delete(*, segment: Segment, actor: Actor) -> None:
     ]
     if users or stages:
         raise ConflictError(
-            f"segment {segment.name!r} is used by: {', '.join(users + stages)}",
+            gettext("segment %(name)r is used by: %(users)s")
+            % {"name": segment.name, "users": ", ".join(users + stages)},
             code="segment_in_use",
         )
     with transaction.atomic():
@@ -518,13 +524,14 @@ MAX_UPLOAD_VALUES = 1_000_000
 def segment_members_add(*, segment: Segment, values: list[str], actor: Actor) -> dict[str, Any]:
     """Add customers to a static segment by profile id, user id, email or phone."""
     if segment.kind != Segment.Kind.STATIC:
-        raise InvalidInputError("only a static segment takes a list", field="segment")
+        raise InvalidInputError(gettext("only a static segment takes a list"), field="segment")
     values = [v.strip() for v in values if isinstance(v, str) and v.strip()]
     if not values:
-        raise InvalidInputError("the list holds no identifiers", field="file")
+        raise InvalidInputError(gettext("the list holds no identifiers"), field="file")
     if len(values) > MAX_UPLOAD_VALUES:
         raise InvalidInputError(
-            f"a list holds at most {MAX_UPLOAD_VALUES} identifiers", field="file"
+            gettext("a list holds at most %(n)s identifiers") % {"n": MAX_UPLOAD_VALUES},
+            field="file",
         )
     found, unknown = _profiles_by_identifier(segment.workspace, values)
     now = timezone.now()
@@ -749,7 +756,7 @@ def _stage_rule_check(
     )
     if any(isinstance(c, Lifecycle) for c in r.rule_walk(parsed)):
         raise InvalidInputError(
-            "a lifecycle stage cannot depend on the lifecycle stage", field=field
+            gettext("a lifecycle stage cannot depend on the lifecycle stage"), field=field
         )
     return parsed
 
@@ -830,7 +837,9 @@ def lifecycle_sub_stage_create(
 
 def lifecycle_stage_delete(*, stage: LifecycleStage, actor: Actor) -> None:
     if stage.parent_id is None:
-        raise InvalidInputError("only sub-stages can be deleted; rename a stage", field="stage")
+        raise InvalidInputError(
+            gettext("only sub-stages can be deleted; rename a stage"), field="stage"
+        )
     with transaction.atomic():
         audit_log_record(
             workspace=stage.workspace,

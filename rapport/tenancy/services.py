@@ -131,7 +131,10 @@ def workspace_create(*, name: str, actor: Actor) -> NewWorkspace:
     name = _clean_name(name, field="name")
     with transaction.atomic():
         if Workspace.objects.filter(name__iexact=name).exists():
-            raise ConflictError(f"A workspace named {name!r} already exists", code="name_taken")
+            raise ConflictError(
+                gettext("A workspace named %(name)r already exists") % {"name": name},
+                code="name_taken",
+            )
         try:
             with transaction.atomic():
                 workspace = Workspace.objects.create(name=name)
@@ -155,7 +158,10 @@ def workspace_update(*, workspace: Workspace, name: str, actor: Actor) -> Worksp
     name = _clean_name(name, field="name")
     with transaction.atomic():
         if Workspace.objects.filter(name__iexact=name).exclude(pk=workspace.pk).exists():
-            raise ConflictError(f"A workspace named {name!r} already exists", code="name_taken")
+            raise ConflictError(
+                gettext("A workspace named %(name)r already exists") % {"name": name},
+                code="name_taken",
+            )
         before = workspace.name
         workspace.name = name
         workspace.save(update_fields=["name", "updated_at"])
@@ -238,7 +244,8 @@ def member_add(
             user, generated = user_create(email=email, password=password, name=name)
         elif Membership.objects.filter(workspace=workspace, user=user).exists():
             raise ConflictError(
-                f"{email} is already a member of this workspace", code="member_exists"
+                gettext("%(email)s is already a member of this workspace") % {"email": email},
+                code="member_exists",
             )
         membership = Membership.objects.create(workspace=workspace, user=user, role=role)
         audit_log_record(
@@ -302,7 +309,8 @@ def invitation_create(
     with transaction.atomic():
         if Membership.objects.filter(workspace=workspace, user__email__iexact=email).exists():
             raise ConflictError(
-                f"{email} is already a member of this workspace", code="member_exists"
+                gettext("%(email)s is already a member of this workspace") % {"email": email},
+                code="member_exists",
             )
         replaced = Invitation.objects.filter(
             workspace=workspace,
@@ -409,7 +417,8 @@ def invitation_accept(*, raw: str, user: User, ip_address: str | None = None) ->
         invitation = _invitation_claim(raw=raw)
         if user.email.lower() != invitation.email.lower():
             raise PermissionDeniedError(
-                f"This invitation was sent to {invitation.email}; sign in with that address"
+                gettext("This invitation was sent to %(email)s; sign in with that address")
+                % {"email": invitation.email}
             )
         return _invitation_join(invitation=invitation, user=user, ip_address=ip_address)
 
@@ -422,7 +431,8 @@ def invitation_accept_new_user(
         invitation = _invitation_claim(raw=raw)
         if User.objects.filter(email__iexact=invitation.email).exists():
             raise ConflictError(
-                f"{invitation.email} already has a login: sign in to accept",
+                gettext("%(email)s already has a login: sign in to accept")
+                % {"email": invitation.email},
                 code="email_taken",
             )
         name = " ".join((name or "").split())[:150]
@@ -435,7 +445,7 @@ def invitation_accept_new_user(
 def user_workspace_choose(*, user: User, workspace: Workspace) -> None:
     """Remember the workspace a person switched to, for their next sign-in."""
     if not Membership.objects.filter(workspace=workspace, user=user).exists():
-        raise NotFoundError("No such workspace")
+        raise NotFoundError(gettext("No such workspace"))
     if user.last_workspace_id != workspace.pk:
         user.last_workspace = workspace
         user.save(update_fields=["last_workspace"])
@@ -452,7 +462,7 @@ def _ensure_another_admin(*, membership: Membership) -> None:
     )
     if admins == [membership.id]:
         raise ConflictError(
-            "This is the workspace's last admin; make someone else admin first",
+            gettext("This is the workspace's last admin; make someone else admin first"),
             code="last_admin",
         )
 
@@ -504,7 +514,7 @@ def api_token_create(
     name = _clean_name(name, field="name")
     role = _clean_role(role)
     if expires_at is not None and expires_at <= timezone.now():
-        raise InvalidInputError("expires_at must be in the future", field="expires_at")
+        raise InvalidInputError(gettext("must be in the future"), field="expires_at")
     raw = secret_generate(prefix=API_TOKEN_PREFIX)
     with transaction.atomic():
         token = ApiToken.objects.create(
@@ -564,8 +574,12 @@ def write_key_mark_used(*, write_key: WriteKey) -> None:
 
 def _clean_source_kind(value: str) -> str:
     if value not in Source.Kind.values:
-        choices = ", ".join(Source.Kind.values)
-        raise InvalidInputError(f"Unknown source kind {value!r}; one of: {choices}", field="kind")
+        choices = ", ".join(f"“{kind}”" for kind in Source.Kind.values)
+        raise InvalidInputError(
+            gettext("Unknown source kind %(value)r; one of: %(choices)s")
+            % {"value": value, "choices": choices},
+            field="kind",
+        )
     return value
 
 
@@ -590,7 +604,10 @@ def source_create(
     origins = _clean_origins(allowed_origins) if allowed_origins is not None else any_origin()
     with transaction.atomic():
         if Source.objects.filter(workspace=workspace, name__iexact=name).exists():
-            raise ConflictError(f"A source named {name!r} already exists", code="name_taken")
+            raise ConflictError(
+                gettext("A source named %(name)r already exists") % {"name": name},
+                code="name_taken",
+            )
         source = Source.objects.create(
             workspace=workspace, name=name, kind=kind, allowed_origins=origins
         )
@@ -628,7 +645,10 @@ def source_update(
                 .exists()
             )
             if taken:
-                raise ConflictError(f"A source named {name!r} already exists", code="name_taken")
+                raise ConflictError(
+                    gettext("A source named %(name)r already exists") % {"name": name},
+                    code="name_taken",
+                )
             changes["name"] = [source.name, name]
             source.name = name
         if allowed_origins is not None and allowed_origins != source.allowed_origins:

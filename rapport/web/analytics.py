@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.formats import number_format
+from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -165,13 +165,27 @@ def chart(chart_id: str, option: dict, *, fmt: str = "", label_format: str = "")
     return {"id": chart_id, "spec": {"option": option, "format": fmt, "labelFormat": label_format}}
 
 
+def _day_label(day) -> str:
+    """A day on a chart's axis, written as the person's language writes dates."""
+    try:
+        parsed = day if isinstance(day, date) else date.fromisoformat(str(day))
+    except ValueError:
+        return str(day)
+    return date_format(parsed, "SHORT_DATE_FORMAT")
+
+
 def _line(days: list[str], values: list, *, name: str, small: bool = False) -> dict:
     option: dict[str, Any] = {
         "grid": {"left": 4, "right": 4, "top": 4, "bottom": 4}
         if small
         else {"left": 56, "right": 16, "top": 24, "bottom": 32},
         "tooltip": {"trigger": "axis"},
-        "xAxis": {"type": "category", "data": days, "show": not small, "boundaryGap": False},
+        "xAxis": {
+            "type": "category",
+            "data": [_day_label(d) for d in days],
+            "show": not small,
+            "boundaryGap": False,
+        },
         "yAxis": {"type": "value", "show": not small, "scale": True},
         "series": [
             {

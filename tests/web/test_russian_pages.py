@@ -388,3 +388,24 @@ def test_the_word_finder():
     assert kind_of("/customers/0b7e1c9a-4a8e-4f5e-9d1a-2c3b4d5e6f70/?tab=x&b=1") == (
         "/customers/<id>/?b&tab"
     )
+
+
+@pytest.mark.parametrize(
+    ("rule", "words"),
+    [
+        ('{"trait": "plan", "op": "about", "value": 1}', "допустимо:"),
+        ('{"event": "Order Completed", "colour": "red"}', "лишний ключ"),
+        ('{"all": {}}', "нужен список"),
+        ("{not json", "не корректный JSON"),
+    ],
+)
+def test_a_mistake_in_a_rule_reads_in_russian(tenant, rule, words):
+    client = signed_in(tenant, Role.ADMIN)
+    client.post("/preferences/language/", {"language": "ru", "next": "/"})
+    response = client.post("/segments/new/", {"name": "Пробный", "rule": rule})
+    html = response.content.decode()
+    assert response.status_code == 422 and words in html
+    parser = VisibleText()
+    parser.feed(html)
+    errors = [t for t in parser.texts if words in t]
+    assert errors and english_words(errors) <= {"Order", "Completed"}, errors
