@@ -406,8 +406,8 @@ def _duration(seconds: float | None) -> str:
     if seconds < 3600:
         return _("%(n)s min") % {"n": round(seconds / 60)}
     if seconds < 2 * 86400:
-        return _("%(n)s h") % {"n": round(seconds / 3600, 1)}
-    return _("%(n)s days") % {"n": round(seconds / 86400, 1)}
+        return _("%(n)s h") % {"n": _number(seconds / 3600, 1)}
+    return _("%(n)s days") % {"n": _number(seconds / 86400, 1)}
 
 
 @workspace_page("analytics.read")
@@ -781,8 +781,8 @@ def _describe(payload: DrillIn) -> str:
         k = payload.kpi
         return _("%(figure)s, %(start)s to %(end)s") % {
             "figure": FIGURES.get(k.figure, k.figure),
-            "start": k.start or "…",
-            "end": k.end or "…",
+            "start": _day_label(k.start) if k.start else "…",
+            "end": _day_label(k.end) if k.end else "…",
         }
     if payload.funnel is not None:
         f = payload.funnel

@@ -5,7 +5,10 @@
 that people or their events gave, marked translate="no" (so translators and the
 Russian-pages test leave it alone); usable inside `{% blocktranslate with %}`."""
 
+from datetime import date
+
 from django import template
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -97,6 +100,16 @@ def feature_label(feature: dict) -> str:
 @register.filter
 def driver_text(driver: dict) -> str:
     return words.driver_text(driver["kind"], driver["params"], driver["description"])
+
+
+@register.filter
+def day(value) -> str:
+    """A day (a date or an ISO text) as the person's language writes dates."""
+    try:
+        parsed = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return value
+    return date_format(parsed, "SHORT_DATE_FORMAT")
 
 
 TIME_UNITS = {"day": _("days"), "week": _("weeks"), "month": _("months")}
