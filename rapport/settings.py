@@ -237,6 +237,10 @@ LOCALE_PATHS = [PACKAGE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Numbers and dates follow the person's language, one format per language across the UI:
+# templates use format names (SHORT_DATE_FORMAT...), rapport/formats holds ours.
+USE_THOUSAND_SEPARATOR = True
+FORMAT_MODULE_PATH = ["rapport.formats"]
 
 # --- Static files ---------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 from django.db.models import F, Q
+from django.utils.translation import gettext
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -81,10 +82,14 @@ class Step(BaseModel):
         if self.event:
             return self.event
         if self.page:
-            return "Any page view" if self.page == "*" else f"Viewed {self.page}"
+            if self.page == "*":
+                return gettext("Any page view")
+            return gettext("Viewed %(page)s") % {"page": self.page}
         if self.trait:
-            return f"{self.trait} = {self.value}" if self.value is not None else f"Has {self.trait}"
-        return f"Stage: {self.stage}"
+            if self.value is not None:
+                return f"{self.trait} = {self.value}"
+            return gettext("Has %(trait)s") % {"trait": self.trait}
+        return gettext("Stage: %(stage)s") % {"stage": self.stage}
 
 
 class FunnelQuery(BaseModel):

@@ -1,6 +1,7 @@
 import uuid
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext
 
 from rapport.core.selectors import object_get
 from rapport.identity.models import DuplicateCandidate, Identifier, ProfileMerge
@@ -90,14 +91,18 @@ def merge_timeline_entries(
             moments.append(("unmerge", merge.unmerged_at))
         for kind, at in moments:
             if kind in wanted:
-                verb = "Merged with" if kind == "merge" else "Unmerged from"
+                words = (
+                    gettext("Merged with profile %(other)s")
+                    if kind == "merge"
+                    else gettext("Unmerged from profile %(other)s")
+                )
                 entries.append(
                     TimelineEntry(
                         kind=kind,
                         id=merge.pk,
                         at=at,
                         channel="",
-                        title=f"{verb} profile {other}",
+                        title=words % {"other": other},
                         data={"merge": merge},
                     )
                 )

@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from uuid_utils.compat import uuid7
 
 from rapport.core.models import WorkspaceOwnedModel
@@ -134,8 +135,8 @@ class QuarantinedEvent(models.Model):
 # The API documents an enumeration by its class name, which must be unique across the
 # apps: `Kind` is a source's kind (tenancy), hence these names.
 class ImportKind(models.TextChoices):
-    EVENTS = "events", "Events (JSON Lines)"
-    CUSTOMERS = "customers", "Customers (CSV)"
+    EVENTS = "events", _("Events (JSON Lines)")
+    CUSTOMERS = "customers", _("Customers (CSV)")
 
 
 class ImportStatus(models.TextChoices):

@@ -41,8 +41,8 @@ class PredictionModel(models.Model):
     """One trained version of a workspace's churn or CLV model."""
 
     class Kind(models.TextChoices):
-        CLV = "clv", "Lifetime value (BG/NBD + Gamma-Gamma)"
-        CHURN = "churn", "Churn risk (gradient boosting)"
+        CLV = "clv", _("Lifetime value (BG/NBD + Gamma-Gamma)")
+        CHURN = "churn", _("Churn risk (gradient boosting)")
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     workspace = models.ForeignKey(

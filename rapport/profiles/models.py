@@ -3,6 +3,7 @@ from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Lower
 from django.db.models.lookups import IsNull
+from django.utils.translation import gettext_lazy as _
 from uuid_utils.compat import uuid7
 
 
@@ -148,22 +149,22 @@ class AccountMember(models.Model):
 
 
 class ConsentChannel(models.TextChoices):
-    EMAIL = "email"
-    SMS = "sms"
-    PUSH = "push"
-    PHONE = "phone"
-    DIRECT_MAIL = "direct_mail"
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
+    PUSH = "push", _("Push notifications")
+    PHONE = "phone", _("Phone")
+    DIRECT_MAIL = "direct_mail", _("Direct mail")
 
 
 class ConsentPurpose(models.TextChoices):
-    MARKETING = "marketing"
-    TRANSACTIONAL = "transactional"
+    MARKETING = "marketing", _("Marketing")
+    TRANSACTIONAL = "transactional", _("Transactional")
 
 
 class ConsentStatus(models.TextChoices):
-    GRANTED = "granted"
-    DENIED = "denied"
-    UNKNOWN = "unknown"
+    GRANTED = "granted", _("granted")
+    DENIED = "denied", _("denied")
+    UNKNOWN = "unknown", _("unknown")
 
 
 class ConsentChange(models.Model):

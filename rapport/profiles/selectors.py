@@ -8,6 +8,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Lower
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from rapport.core.errors import InvalidInputError
 from rapport.core.selectors import object_get
@@ -331,14 +332,22 @@ def _before(queryset, at_field: str, cursor):
     return queryset.filter(Q(**{f"{at_field}__lt": at}) | Q(**{at_field: at, "id__lt": entry_id}))
 
 
+def _choice_label(choices, value: str) -> str:
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return value
+
+
 def _event_entry(event: Event, channels: dict) -> TimelineEntry:
     has_traits = event.type == EventType.IDENTIFY and bool(event.traits)
     if has_traits:
-        title = "Traits set: " + ", ".join(sorted(event.traits)[:10])
+        title = gettext("Traits set: %(names)s") % {"names": ", ".join(sorted(event.traits)[:10])}
     elif event.type == EventType.TRACK:
         title = event.event
     elif event.type in (EventType.PAGE, EventType.SCREEN):
-        title = f"Viewed {event.event or event.properties.get('path') or event.type}"
+        page = event.event or event.properties.get("path") or event.type
+        title = gettext("Viewed %(page)s") % {"page": page}
     else:
         title = event.type.capitalize()
     return TimelineEntry(
@@ -408,7 +417,12 @@ def profile_timeline(
                     id=change.pk,
                     at=change.at,
                     channel=change.channel,
-                    title=f"{change.channel} {change.purpose}: {change.status}",
+                    title=gettext("%(channel)s, %(purpose)s: %(status)s")
+                    % {
+                        "channel": _choice_label(ConsentChannel, change.channel),
+                        "purpose": _choice_label(ConsentPurpose, change.purpose),
+                        "status": _choice_label(ConsentStatus, change.status),
+                    },
                     data={"consent": change},
                 )
             )

@@ -708,6 +708,15 @@ _RFM = {
 }
 
 
+def _rfm_cells_named(c: Rfm):
+    """A cell condition's value with the cells' names in the person's language."""
+    from rapport.segments.rfm import cell_label
+
+    if c.rfm != "cell":
+        return c.value
+    return [cell_label(v) for v in c.value] if isinstance(c.value, list) else cell_label(c.value)
+
+
 def _rfm_fields(o: r.BuilderOptions) -> list[dict]:
     from rapport.segments import rfm
 
@@ -737,7 +746,7 @@ r.condition_register(
         query=lambda c, ctx: attribute_q(RfmScore, c.rfm, c.op, c.value, ctx),
         describe=lambda c: (
             _("RFM %(attribute)s %(comparison)s")
-            % {"attribute": _RFM[c.rfm], "comparison": r.compared(c.op, c.value)}
+            % {"attribute": _RFM[c.rfm], "comparison": r.compared(c.op, _rfm_cells_named(c))}
         ),
         label=gettext_lazy("RFM cell or score"),
         fields=_rfm_fields,

@@ -134,6 +134,13 @@ class LifecycleStage(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def label(self) -> str:
+        """The name in the person's language (a default name is translated)."""
+        from rapport.segments.lifecycle import stage_label
+
+        return stage_label(self.key, self.name)
+
 
 class LifecycleState(models.Model):
     """A customer's current lifecycle stage (and sub-stage) and since when."""

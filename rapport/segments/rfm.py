@@ -16,6 +16,7 @@ The cell comes from R and FM, the rounded-up mean of F and M, on the usual grid:
 """
 
 import numpy as np
+from django.utils.translation import pgettext_lazy
 from scipy.stats import rankdata
 
 CELLS = (
@@ -31,6 +32,27 @@ CELLS = (
     "Hibernating",
     "Lost",
 )
+
+# The names people read; the stored cell (and the rule language's value) stays English.
+CELL_LABELS = {
+    "Champions": pgettext_lazy("RFM cell", "Champions"),
+    "Loyal": pgettext_lazy("RFM cell", "Loyal"),
+    "Potential loyalists": pgettext_lazy("RFM cell", "Potential loyalists"),
+    "New": pgettext_lazy("RFM cell", "New"),
+    "Promising": pgettext_lazy("RFM cell", "Promising"),
+    "Need attention": pgettext_lazy("RFM cell", "Need attention"),
+    "About to sleep": pgettext_lazy("RFM cell", "About to sleep"),
+    "At risk": pgettext_lazy("RFM cell", "At risk"),
+    "Can't lose them": pgettext_lazy("RFM cell", "Can't lose them"),
+    "Hibernating": pgettext_lazy("RFM cell", "Hibernating"),
+    "Lost": pgettext_lazy("RFM cell", "Lost"),
+}
+
+
+def cell_label(cell: str) -> str:
+    """A cell's name in the person's language."""
+    return str(CELL_LABELS.get(cell, cell))
+
 
 _GRID = {
     5: ("New", "Potential loyalists", "Potential loyalists", "Champions", "Champions"),

@@ -21,13 +21,14 @@ journeys and decisions read rules with the same `rule_parse` and `rule_q`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rapport.core.errors import InvalidInputError
@@ -354,6 +355,30 @@ class _Refused(Exception):
         self.where, self.message = where, message
 
 
+# pydantic's words for the mistakes people make in a rule, in the person's language
+# (the English stays pydantic's own).
+_PYDANTIC = {
+    gettext_noop("Field required"),
+    gettext_noop("Extra inputs are not permitted"),
+    gettext_noop("Input should be a valid list"),
+    gettext_noop("Input should be a valid string"),
+    gettext_noop("Input should be a valid integer, unable to parse string as an integer"),
+    gettext_noop("Input should be a valid number, unable to parse string as a number"),
+}
+
+
+def _pydantic_words(error: dict) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    if message in _PYDANTIC:
+        return _(message)
+    if error["type"] == "literal_error":
+        # The allowed values are literals: quoted, as the rest of the UI quotes them.
+        expected = str(error["ctx"]["expected"]).replace("' or '", "' " + _("or") + " '")
+        expected = re.sub(r"'([^']*)'", r"“\1”", expected)
+        return _("Input should be %(expected)s") % {"expected": expected}
+    return message
+
+
 def _parse(data: Any, where: list, depth: int, counter: list[int]) -> Rule:
     if depth > MAX_DEPTH:
         raise _Refused([], f"nested deeper than {MAX_DEPTH} levels")
@@ -362,12 +387,12 @@ def _parse(data: Any, where: list, depth: int, counter: list[int]) -> Rule:
         if group is not None:
             extra = sorted(set(data) - {group})
             if extra:
-                raise _Refused([*where, extra[0]], "Extra inputs are not permitted")
+                raise _Refused([*where, extra[0]], _("Extra inputs are not permitted"))
             if group == "not":
                 return Not(_parse(data["not"], [*where, "not"], depth + 1, counter))
             children = data[group]
             if not isinstance(children, list):
-                raise _Refused([*where, group], "Input should be a valid list")
+                raise _Refused([*where, group], _("Input should be a valid list"))
             if len(children) > MAX_CONDITIONS:
                 raise _Refused([*where, group], f"List should have at most {MAX_CONDITIONS} items")
             parsed = [
@@ -384,8 +409,7 @@ def _parse(data: Any, where: list, depth: int, counter: list[int]) -> Rule:
                 return condition.model.model_validate(data)
             except ValidationError as error:
                 first = error.errors()[0]
-                message = first["msg"].removeprefix("Value error, ")
-                raise _Refused([*where, *first["loc"]], message) from None
+                raise _Refused([*where, *first["loc"]], _pydantic_words(first)) from None
     keys = ", ".join([*GROUPS, *_CONDITIONS])
     raise _Refused(where, f"a condition is an object with one of the keys {keys}")
 

@@ -148,7 +148,11 @@ def profile_scores(*, workspace: Workspace, profile: Profile) -> CustomerScores:
 
 
 def stage_names(*, workspace: Workspace) -> dict[str, str]:
-    return dict(LifecycleStage.objects.filter(workspace=workspace).values_list("key", "name"))
+    """Each stage's name in the person's language, by key."""
+    from rapport.segments.lifecycle import stage_label
+
+    rows = LifecycleStage.objects.filter(workspace=workspace).values_list("key", "name")
+    return {key: stage_label(key, name) for key, name in rows}
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from django.db.models import (
     When,
 )
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from rapport.core.analytic import analytic_session
 from rapport.core.bulk import (
@@ -105,7 +106,8 @@ def segment_rule_check(
         found = Segment.objects.filter(workspace=workspace, pk=ref_id).first()
         if found is None:
             raise InvalidInputError(
-                f"there is no segment {ref} in this workspace", field=f"{field}.segment"
+                gettext("there is no segment %(ref)s in this workspace") % {"ref": ref},
+                field=f"{field}.segment",
             )
         known[ref] = found
     if segment is not None:
@@ -114,7 +116,8 @@ def segment_rule_check(
             if path is not None:
                 names = " -> ".join([segment.name, *path])
                 raise InvalidInputError(
-                    f"segment {ref} refers back to this one ({names})",
+                    gettext("segment %(ref)s refers back to this one (%(names)s)")
+                    % {"ref": ref, "names": names},
                     field=f"{field}.segment",
                 )
     return parsed
@@ -162,14 +165,16 @@ def _reaches(start: Segment, target: Any) -> list[str] | None:
 def _clean_name(name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > 200:
-        raise InvalidInputError("name must be 1 to 200 characters", field="name")
+        raise InvalidInputError(gettext("name must be 1 to 200 characters"), field="name")
     return name
 
 
 def _name_free(workspace: Workspace, name: str, exclude: Any = None) -> None:
     taken = Segment.objects.filter(workspace=workspace, name=name).exclude(pk=exclude).exists()
     if taken:
-        raise ConflictError(f"a segment named {name!r} already exists", code="name_taken")
+        raise ConflictError(
+            gettext("a segment named %(name)r already exists") % {"name": name}, code="name_taken"
+        )
 
 
 def segment_create(
@@ -189,14 +194,16 @@ def segment_create(
     if kind not in Segment.Kind.values:
         raise InvalidInputError("kind must be dynamic or static", field="kind")
     if len(description or "") > 5000:
-        raise InvalidInputError("description is at most 5000 characters", field="description")
+        raise InvalidInputError(
+            gettext("description is at most 5000 characters"), field="description"
+        )
     parsed = None
     if kind == Segment.Kind.DYNAMIC:
         if rule is None:
-            raise InvalidInputError("a dynamic segment needs a rule", field="rule")
+            raise InvalidInputError(gettext("a dynamic segment needs a rule"), field="rule")
         parsed = segment_rule_check(workspace=workspace, rule=rule, can_see_pii=can_see_pii)
     elif rule not in (None, {}):
-        raise InvalidInputError("a static segment has no rule", field="rule")
+        raise InvalidInputError(gettext("a static segment has no rule"), field="rule")
     with transaction.atomic():
         _name_free(workspace, name)
         try:
@@ -214,7 +221,8 @@ def segment_create(
                 )
         except IntegrityError:
             raise ConflictError(
-                f"a segment named {name!r} already exists", code="name_taken"
+                gettext("a segment named %(name)r already exists") % {"name": name},
+                code="name_taken",
             ) from None
         audit_log_record(
             workspace=workspace,
@@ -255,12 +263,14 @@ def segment_update(
         changes["name"] = name
     if description is not None:
         if len(description) > 5000:
-            raise InvalidInputError("description is at most 5000 characters", field="description")
+            raise InvalidInputError(
+                gettext("description is at most 5000 characters"), field="description"
+            )
         changes["description"] = description
     parsed = None
     if rule is not None:
         if segment.kind != Segment.Kind.DYNAMIC:
-            raise InvalidInputError("a static segment has no rule", field="rule")
+            raise InvalidInputError(gettext("a static segment has no rule"), field="rule")
         parsed = segment_rule_check(
             workspace=workspace, rule=rule, segment=segment, can_see_pii=can_see_pii
         )
@@ -296,7 +306,8 @@ def segment_delete(*, segment: Segment, actor: Actor) -> None:
     ]
     if users or stages:
         raise ConflictError(
-            f"segment {segment.name!r} is used by: {', '.join(users + stages)}",
+            gettext("segment %(name)r is used by: %(users)s")
+            % {"name": segment.name, "users": ", ".join(users + stages)},
             code="segment_in_use",
         )
     with transaction.atomic():
@@ -477,13 +488,14 @@ MAX_UPLOAD_VALUES = 1_000_000
 def segment_members_add(*, segment: Segment, values: list[str], actor: Actor) -> dict[str, Any]:
     """Add customers to a static segment by profile id, user id, email or phone."""
     if segment.kind != Segment.Kind.STATIC:
-        raise InvalidInputError("only a static segment takes a list", field="segment")
+        raise InvalidInputError(gettext("only a static segment takes a list"), field="segment")
     values = [v.strip() for v in values if isinstance(v, str) and v.strip()]
     if not values:
-        raise InvalidInputError("the list holds no identifiers", field="file")
+        raise InvalidInputError(gettext("the list holds no identifiers"), field="file")
     if len(values) > MAX_UPLOAD_VALUES:
         raise InvalidInputError(
-            f"a list holds at most {MAX_UPLOAD_VALUES} identifiers", field="file"
+            gettext("a list holds at most %(n)s identifiers") % {"n": MAX_UPLOAD_VALUES},
+            field="file",
         )
     found, unknown = _profiles_by_identifier(segment.workspace, values)
     now = timezone.now()
@@ -730,7 +742,7 @@ def _stage_rule_check(
     )
     if any(isinstance(c, Lifecycle) for c in r.rule_walk(parsed)):
         raise InvalidInputError(
-            "a lifecycle stage cannot depend on the lifecycle stage", field=field
+            gettext("a lifecycle stage cannot depend on the lifecycle stage"), field=field
         )
     return parsed
 
@@ -747,7 +759,7 @@ def lifecycle_stage_update(
     if name is not None:
         name = name.strip()
         if not name or len(name) > 100:
-            raise InvalidInputError("name must be 1 to 100 characters", field="name")
+            raise InvalidInputError(gettext("name must be 1 to 100 characters"), field="name")
         stage.name = name
     if description is not None:
         stage.description = description[:5000]
@@ -785,7 +797,7 @@ def lifecycle_sub_stage_create(
         raise InvalidInputError("key must hold letters or digits", field="key")
     name = (name or "").strip()
     if not name or len(name) > 100:
-        raise InvalidInputError("name must be 1 to 100 characters", field="name")
+        raise InvalidInputError(gettext("name must be 1 to 100 characters"), field="name")
     if LifecycleStage.objects.filter(workspace_id=parent.workspace_id, key=key).exists():
         raise ConflictError(f"a stage with key {key!r} already exists", code="key_taken")
     parsed = _stage_rule_check(parent.workspace, rule, can_see_pii=can_see_pii)
@@ -811,7 +823,9 @@ def lifecycle_sub_stage_create(
 
 def lifecycle_stage_delete(*, stage: LifecycleStage, actor: Actor) -> None:
     if stage.parent_id is None:
-        raise InvalidInputError("only sub-stages can be deleted; rename a stage", field="stage")
+        raise InvalidInputError(
+            gettext("only sub-stages can be deleted; rename a stage"), field="stage"
+        )
     with transaction.atomic():
         audit_log_record(
             workspace=stage.workspace,

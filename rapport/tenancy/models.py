@@ -166,11 +166,11 @@ class Source(WorkspaceOwnedModel):
     Events carry the source they came through."""
 
     class Kind(models.TextChoices):
-        HTTP = "http", "HTTP API"
-        WEBSITE = "website", "Website"
-        MOBILE = "mobile", "Mobile app"
-        SERVER = "server", "Server"
-        IMPORT = "import", "File import"
+        HTTP = "http", _("HTTP API")
+        WEBSITE = "website", _("Website")
+        MOBILE = "mobile", _("Mobile app")
+        SERVER = "server", _("Server")
+        IMPORT = "import", _("File import")
 
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.HTTP)

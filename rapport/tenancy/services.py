@@ -15,6 +15,7 @@ from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 
 from rapport.core.errors import (
@@ -112,9 +113,15 @@ class NewWorkspace:
 def _clean_name(value: str, *, field: str, max_length: int = 100) -> str:
     cleaned = " ".join((value or "").split())
     if not cleaned:
-        raise InvalidInputError(f"{field} must not be empty", field=field)
+        raise InvalidInputError(
+            gettext("%(field)s must not be empty") % {"field": field}, field=field
+        )
     if len(cleaned) > max_length:
-        raise InvalidInputError(f"{field} must be at most {max_length} characters", field=field)
+        raise InvalidInputError(
+            gettext("%(field)s must be at most %(max)s characters")
+            % {"field": field, "max": max_length},
+            field=field,
+        )
     return cleaned
 
 
@@ -124,7 +131,10 @@ def workspace_create(*, name: str, actor: Actor) -> NewWorkspace:
     name = _clean_name(name, field="name")
     with transaction.atomic():
         if Workspace.objects.filter(name__iexact=name).exists():
-            raise ConflictError(f"A workspace named {name!r} already exists", code="name_taken")
+            raise ConflictError(
+                gettext("A workspace named %(name)r already exists") % {"name": name},
+                code="name_taken",
+            )
         try:
             with transaction.atomic():
                 workspace = Workspace.objects.create(name=name)
@@ -148,7 +158,10 @@ def workspace_update(*, workspace: Workspace, name: str, actor: Actor) -> Worksp
     name = _clean_name(name, field="name")
     with transaction.atomic():
         if Workspace.objects.filter(name__iexact=name).exclude(pk=workspace.pk).exists():
-            raise ConflictError(f"A workspace named {name!r} already exists", code="name_taken")
+            raise ConflictError(
+                gettext("A workspace named %(name)r already exists") % {"name": name},
+                code="name_taken",
+            )
         before = workspace.name
         workspace.name = name
         workspace.save(update_fields=["name", "updated_at"])
@@ -170,7 +183,9 @@ def _clean_email(value: str) -> str:
     try:
         validate_email(email)
     except ValidationError as exc:
-        raise InvalidInputError(f"{value!r} is not a valid email address", field="email") from exc
+        raise InvalidInputError(
+            gettext("%(value)r is not a valid email address") % {"value": value}, field="email"
+        ) from exc
     return email
 
 
@@ -178,8 +193,12 @@ def _clean_role(value: str) -> Role:
     try:
         return Role(value)
     except ValueError as exc:
-        choices = ", ".join(Role.values)
-        raise InvalidInputError(f"Unknown role {value!r}; one of: {choices}", field="role") from exc
+        choices = ", ".join(f"“{role}”" for role in Role.values)
+        raise InvalidInputError(
+            gettext("Unknown role %(value)r; one of: %(choices)s")
+            % {"value": value, "choices": choices},
+            field="role",
+        ) from exc
 
 
 def _check_password(password: str, *, user: User | None = None) -> None:
@@ -225,7 +244,8 @@ def member_add(
             user, generated = user_create(email=email, password=password, name=name)
         elif Membership.objects.filter(workspace=workspace, user=user).exists():
             raise ConflictError(
-                f"{email} is already a member of this workspace", code="member_exists"
+                gettext("%(email)s is already a member of this workspace") % {"email": email},
+                code="member_exists",
             )
         membership = Membership.objects.create(workspace=workspace, user=user, role=role)
         audit_log_record(
@@ -289,7 +309,8 @@ def invitation_create(
     with transaction.atomic():
         if Membership.objects.filter(workspace=workspace, user__email__iexact=email).exists():
             raise ConflictError(
-                f"{email} is already a member of this workspace", code="member_exists"
+                gettext("%(email)s is already a member of this workspace") % {"email": email},
+                code="member_exists",
             )
         replaced = Invitation.objects.filter(
             workspace=workspace,
@@ -396,7 +417,8 @@ def invitation_accept(*, raw: str, user: User, ip_address: str | None = None) ->
         invitation = _invitation_claim(raw=raw)
         if user.email.lower() != invitation.email.lower():
             raise PermissionDeniedError(
-                f"This invitation was sent to {invitation.email}; sign in with that address"
+                gettext("This invitation was sent to %(email)s; sign in with that address")
+                % {"email": invitation.email}
             )
         return _invitation_join(invitation=invitation, user=user, ip_address=ip_address)
 
@@ -409,7 +431,8 @@ def invitation_accept_new_user(
         invitation = _invitation_claim(raw=raw)
         if User.objects.filter(email__iexact=invitation.email).exists():
             raise ConflictError(
-                f"{invitation.email} already has a login: sign in to accept",
+                gettext("%(email)s already has a login: sign in to accept")
+                % {"email": invitation.email},
                 code="email_taken",
             )
         name = " ".join((name or "").split())[:150]
@@ -422,7 +445,7 @@ def invitation_accept_new_user(
 def user_workspace_choose(*, user: User, workspace: Workspace) -> None:
     """Remember the workspace a person switched to, for their next sign-in."""
     if not Membership.objects.filter(workspace=workspace, user=user).exists():
-        raise NotFoundError("No such workspace")
+        raise NotFoundError(gettext("No such workspace"))
     if user.last_workspace_id != workspace.pk:
         user.last_workspace = workspace
         user.save(update_fields=["last_workspace"])
@@ -439,7 +462,7 @@ def _ensure_another_admin(*, membership: Membership) -> None:
     )
     if admins == [membership.id]:
         raise ConflictError(
-            "This is the workspace's last admin; make someone else admin first",
+            gettext("This is the workspace's last admin; make someone else admin first"),
             code="last_admin",
         )
 
@@ -491,7 +514,7 @@ def api_token_create(
     name = _clean_name(name, field="name")
     role = _clean_role(role)
     if expires_at is not None and expires_at <= timezone.now():
-        raise InvalidInputError("expires_at must be in the future", field="expires_at")
+        raise InvalidInputError(gettext("must be in the future"), field="expires_at")
     raw = secret_generate(prefix=API_TOKEN_PREFIX)
     with transaction.atomic():
         token = ApiToken.objects.create(
@@ -551,8 +574,12 @@ def write_key_mark_used(*, write_key: WriteKey) -> None:
 
 def _clean_source_kind(value: str) -> str:
     if value not in Source.Kind.values:
-        choices = ", ".join(Source.Kind.values)
-        raise InvalidInputError(f"Unknown source kind {value!r}; one of: {choices}", field="kind")
+        choices = ", ".join(f"“{kind}”" for kind in Source.Kind.values)
+        raise InvalidInputError(
+            gettext("Unknown source kind %(value)r; one of: %(choices)s")
+            % {"value": value, "choices": choices},
+            field="kind",
+        )
     return value
 
 
@@ -577,7 +604,10 @@ def source_create(
     origins = _clean_origins(allowed_origins) if allowed_origins is not None else any_origin()
     with transaction.atomic():
         if Source.objects.filter(workspace=workspace, name__iexact=name).exists():
-            raise ConflictError(f"A source named {name!r} already exists", code="name_taken")
+            raise ConflictError(
+                gettext("A source named %(name)r already exists") % {"name": name},
+                code="name_taken",
+            )
         source = Source.objects.create(
             workspace=workspace, name=name, kind=kind, allowed_origins=origins
         )
@@ -615,7 +645,10 @@ def source_update(
                 .exists()
             )
             if taken:
-                raise ConflictError(f"A source named {name!r} already exists", code="name_taken")
+                raise ConflictError(
+                    gettext("A source named %(name)r already exists") % {"name": name},
+                    code="name_taken",
+                )
             changes["name"] = [source.name, name]
             source.name = name
         if allowed_origins is not None and allowed_origins != source.allowed_origins:

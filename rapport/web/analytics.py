@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -29,8 +30,23 @@ from rapport.core.errors import InvalidInputError, RapportError
 from rapport.core.money import money_format
 from rapport.profiles.models import Profile
 from rapport.segments import selectors as segment_selectors
+from rapport.segments.rfm import cell_label
 from rapport.web.customers import customer_summary
 from rapport.web.pages import error_text, workspace_page
+
+# The figures a KPI's customers can be drilled into, in words.
+FIGURES = {
+    "customers": gettext_lazy("customers"),
+    "new_customers": gettext_lazy("new customers"),
+    "active_customers": gettext_lazy("active customers"),
+    "churned": gettext_lazy("churned customers"),
+    "retained": gettext_lazy("retained customers"),
+    "buyers": gettext_lazy("buyers"),
+    "engaged": gettext_lazy("engaged customers"),
+    "promoters": gettext_lazy("promoters"),
+    "detractors": gettext_lazy("detractors"),
+    "clv": gettext_lazy("customers with a predicted CLV"),
+}
 
 LABELS = {
     "customers": gettext_lazy("Customers"),
@@ -73,27 +89,37 @@ def shown(value: Any, kind: str, currency: str = "") -> str:
     language writes it."""
     if value is None:
         return "-"
+    # In the person's language (decimal comma and grouping in Russian).
     if kind == "percent":
-        return f"{100 * value:.1f}%"
+        return _number(100 * value, 1) + "%"
     if kind == "money":
-        return money_format(value, currency) if currency else f"{value:,.2f}"
+        return money_format(value, currency) if currency else _number(value, 2, force_grouping=True)
     if kind == "ratio":
-        return f"{value:.2f}"
+        return _number(value, 2)
     if kind == "score":
-        return f"{value:+.1f}" if value else "0"
-    return f"{int(value):,}"
+        return _signed(value, 1) if value else "0"
+    return number_format(int(value), force_grouping=True)
+
+
+def _number(value: float, places: int, **kwargs) -> str:
+    # number_format cuts the digits off; rounded first, as the f-strings it replaced.
+    return number_format(round(value, places), places, **kwargs)
+
+
+def _signed(value: float, places: int) -> str:
+    return ("+" if value > 0 else "") + _number(value, places)
 
 
 def change_shown(change: dict, kind: str) -> str:
     if change["difference"] is None:
         return ""
     if kind in ("percent",):
-        return _("%(points)s pts") % {"points": f"{100 * change['difference']:+.1f}"}
+        return _("%(points)s pts") % {"points": _signed(100 * change["difference"], 1)}
     if kind == "score":
-        return f"{change['difference']:+.1f}"
+        return _signed(change["difference"], 1)
     if change["relative"] is None:
-        return f"{change['difference']:+,.2f}" if kind in ("money", "ratio") else ""
-    return f"{100 * change['relative']:+.1f}%"
+        return _signed(change["difference"], 2) if kind in ("money", "ratio") else ""
+    return _signed(100 * change["relative"], 1) + "%"
 
 
 def _segments(workspace) -> list:
@@ -144,13 +170,27 @@ def chart(
     return {"id": chart_id, "spec": spec}
 
 
+def _day_label(day) -> str:
+    """A day on a chart's axis, written as the person's language writes dates."""
+    try:
+        parsed = day if isinstance(day, date) else date.fromisoformat(str(day))
+    except ValueError:
+        return str(day)
+    return date_format(parsed, "SHORT_DATE_FORMAT")
+
+
 def _line(days: list[str], values: list, *, name: str, small: bool = False) -> dict:
     option: dict[str, Any] = {
         "grid": {"left": 4, "right": 4, "top": 4, "bottom": 4}
         if small
         else {"left": 56, "right": 16, "top": 24, "bottom": 32},
         "tooltip": {"trigger": "axis"},
-        "xAxis": {"type": "category", "data": days, "show": not small, "boundaryGap": False},
+        "xAxis": {
+            "type": "category",
+            "data": [_day_label(d) for d in days],
+            "show": not small,
+            "boundaryGap": False,
+        },
         "yAxis": {"type": "value", "show": not small, "scale": True},
         "series": [
             {
@@ -373,8 +413,8 @@ def _duration(seconds: float | None) -> str:
     if seconds < 3600:
         return _("%(n)s min") % {"n": round(seconds / 60)}
     if seconds < 2 * 86400:
-        return _("%(n)s h") % {"n": round(seconds / 3600, 1)}
-    return _("%(n)s days") % {"n": round(seconds / 86400, 1)}
+        return _("%(n)s h") % {"n": _number(seconds / 3600, 1)}
+    return _("%(n)s days") % {"n": _number(seconds / 86400, 1)}
 
 
 @workspace_page("analytics.read")
@@ -435,10 +475,12 @@ def funnel_page(request: HttpRequest) -> HttpResponse:
         return export.csv_response(export.funnel_rows(report), "funnel.csv")
     query_json = query.model_dump(mode="json")
     rows = []
-    for step in report["steps"]:
+    for step, asked in zip(report["steps"], query.steps, strict=False):
         rows.append(
             {
                 **step,
+                # A label or an event name people gave (not translated).
+                "named": bool(asked.label or asked.event),
                 "from_previous": shown(step["conversion_from_previous"], "percent"),
                 "from_start": shown(step["conversion_from_start"], "percent"),
                 "median": _duration(step["median_seconds_from_previous"]),
@@ -703,7 +745,7 @@ def rfm_page(request: HttpRequest) -> HttpResponse:
                     "data": [
                         {
                             "value": [c["fm"] - 1, c["r"] - 1, c[field]],
-                            "name": c["cell"],
+                            "name": cell_label(c["cell"]),
                             "href": f"{customers_url}?{urlencode({'rfm': c['cell']})}",
                         }
                         for c in cells
@@ -735,7 +777,7 @@ def rfm_page(request: HttpRequest) -> HttpResponse:
 
 def _drill(request: HttpRequest, raw: str) -> tuple[DrillIn, list[str]]:
     if not raw or len(raw) > 20_000:
-        raise InvalidInputError("which number's customers is missing", field="of")
+        raise InvalidInputError(_("which number's customers is missing"), field="of")
     try:
         payload = DrillIn.model_validate(json.loads(raw))
     except (ValueError, ValidationError) as error:
@@ -747,9 +789,9 @@ def _describe(payload: DrillIn) -> str:
     if payload.kpi is not None:
         k = payload.kpi
         return _("%(figure)s, %(start)s to %(end)s") % {
-            "figure": k.figure.replace("_", " "),
-            "start": k.start or "…",
-            "end": k.end or "…",
+            "figure": FIGURES.get(k.figure, k.figure),
+            "start": _day_label(k.start) if k.start else "…",
+            "end": _day_label(k.end) if k.end else "…",
         }
     if payload.funnel is not None:
         f = payload.funnel

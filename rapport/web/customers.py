@@ -182,6 +182,8 @@ def timeline_shown(principal, entries) -> list[dict]:
                 "at": entry.at,
                 "channel": entry.channel,
                 "title": title,
+                # The title is the event's name as sent (not translated).
+                "named": event is not None and event.type == "track",
                 "detail": detail,
             }
         )

@@ -8,6 +8,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from rapport.core.errors import InvalidInputError, RapportError
@@ -249,7 +250,7 @@ def import_list(request: HttpRequest) -> HttpResponse:
     upload = request.FILES.get("file")
     try:
         if upload is None:
-            raise InvalidInputError("choose a file to import", field="file")
+            raise InvalidInputError(gettext("choose a file to import"), field="file")
         job = ingest_services.import_job_upload(
             workspace=principal.workspace,
             chunks=upload.chunks(),

@@ -120,7 +120,7 @@ def duplicate_merge(request: HttpRequest, candidate_id) -> HttpResponse:
     )
     reason = request.POST.get("reason", "").strip()
     if not reason:
-        raise InvalidInputError("say why these are the same customer", field="reason")
+        raise InvalidInputError(_("say why these are the same customer"), field="reason")
     survivor = request.POST.get("survivor", "a")
     if survivor not in ("a", "b"):
         raise InvalidInputError("must be a or b", field="survivor")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 from rapport.core.errors import RapportError
@@ -48,8 +49,11 @@ def error_page(request: HttpRequest, message: str, *, status: int) -> HttpRespon
 
 
 def error_text(error: RapportError) -> str:
+    """The message, after the name of the field it is about (a code, not translated)."""
     field = getattr(error, "field", None)
-    return f"{field}: {error.message}" if field else error.message
+    if not field:
+        return error.message
+    return format_html('<span translate="no">{}:</span> {}', field, error.message)
 
 
 def uuid_or_none(value: str | None) -> uuid.UUID | None:

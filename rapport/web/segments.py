@@ -87,11 +87,11 @@ def _posted_rule(request: HttpRequest) -> dict | None:
     if not raw:
         return None
     if len(raw) > 200_000:
-        raise InvalidInputError("the rule is too long", field="rule")
+        raise InvalidInputError(_("the rule is too long"), field="rule")
     try:
         return json.loads(raw)
     except ValueError:
-        raise InvalidInputError("the rule is not valid JSON", field="rule") from None
+        raise InvalidInputError(_("the rule is not valid JSON"), field="rule") from None
 
 
 @workspace_page("segments.manage")

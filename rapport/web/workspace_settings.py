@@ -115,7 +115,7 @@ def _expiry(text: str) -> datetime | None:
     try:
         day = datetime.strptime(text.strip(), "%Y-%m-%d").date()
     except ValueError:
-        raise InvalidInputError("must be a date like 2027-01-31", field="expires_at") from None
+        raise InvalidInputError(_("must be a date like 2027-01-31"), field="expires_at") from None
     return timezone.make_aware(datetime.combine(day, time.max))
 
 
@@ -153,7 +153,9 @@ def _number(text: str, *, field: str, kind=int):
         return kind(text.strip())
     except (TypeError, ValueError):
         what = _("a whole number") if kind is int else _("a number")
-        raise InvalidInputError(f"{text!r} is not {what}", field=field) from None
+        raise InvalidInputError(
+            _("%(text)r is not %(what)s") % {"text": text, "what": what}, field=field
+        ) from None
 
 
 def _rules_changes(post, rules) -> dict:
@@ -174,7 +176,7 @@ def _rules_changes(post, rules) -> dict:
         trait, sep, field_kind = line.partition("=")
         if not sep:
             raise InvalidInputError(
-                f"{line.strip()!r}: write one trait a line, as trait = kind",
+                _("%(line)r: write one trait a line, as trait = kind") % {"line": line.strip()},
                 field="duplicate_fields",
             )
         fields[trait.strip()] = field_kind.strip()

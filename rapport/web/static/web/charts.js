@@ -5,14 +5,19 @@
 (function () {
   "use strict";
   if (typeof echarts === "undefined") return;
+  // Numbers in the page's language (one format per language across the UI), not the
+  // browser's.
+  var lang = document.documentElement.lang || "en";
+  function number(options) {
+    var format = new Intl.NumberFormat(lang, options);
+    return function (v) { return v == null ? "-" : format.format(Number(v)); };
+  }
   var FORMATS = {
-    percent: function (v) { return v == null ? "-" : (v * 100).toFixed(1) + "%"; },
-    money: function (v) {
-      return v == null ? "-" : Number(v).toLocaleString(undefined, { maximumFractionDigits: 2 });
-    },
-    ratio: function (v) { return v == null ? "-" : Number(v).toFixed(2); },
-    score: function (v) { return v == null ? "-" : Number(v).toFixed(1); },
-    count: function (v) { return v == null ? "-" : Number(v).toLocaleString(); }
+    percent: number({ style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 }),
+    money: number({ maximumFractionDigits: 2 }),
+    ratio: number({ minimumFractionDigits: 2, maximumFractionDigits: 2 }),
+    score: number({ minimumFractionDigits: 1, maximumFractionDigits: 1 }),
+    count: number({ maximumFractionDigits: 0 })
   };
   var charts = {};
 
