@@ -11,6 +11,7 @@ nothing.
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from django.core.exceptions import TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils import timezone
@@ -28,7 +29,7 @@ from rapport.tenancy.services import audit_log_record
 from rapport.web.pages import uuid_or_none, workspace_page
 
 # Ticked rows come from pages of at most 200; "every match" goes up to this many.
-MAX_TICKED = 1_000
+MAX_TICKED = 500
 MAX_SELECTION = 100_000
 EXPORT_BATCH = 500
 
@@ -110,6 +111,12 @@ def selection_read(request: HttpRequest) -> Selection:
 @require_POST
 def bulk_action(request: HttpRequest, list_name: str) -> HttpResponse:
     principal = request.principal
+    try:
+        request.POST  # noqa: B018 - parsed here, so that too many fields name the field
+    except TooManyFieldsSent:
+        raise InvalidInputError(
+            f"at most {MAX_TICKED:,} ticked customers: select all matching instead", field="ids"
+        ) from None
     action = _ACTIONS.get(request.POST.get("action", ""))
     if action is None or list_name not in action.lists:
         raise InvalidInputError("not an action on this list", field="action")
