@@ -293,3 +293,19 @@ def test_another_workspaces_customers_cannot_be_selected(tenant, other_tenant, s
         },
     )
     assert response.status_code == 404
+
+
+def test_the_account_list_takes_columns_sorts_and_views(tenant):
+    from rapport.profiles.models import Account
+
+    Account.objects.filter(workspace=tenant.workspace).update(traits={"domain": "acme.test"})
+    client = signed_in(tenant)
+    response = client.get("/accounts/", {"col": ["domain", "members"], "sort": "-last_seen"})
+    assert response.status_code == 200
+    assert [h["key"] for h in response.context["headers"]] == ["domain", "members"]
+    assert "acme.test" in response.content.decode()
+    assert client.get("/accounts/", {"col": "email"}).status_code == 422
+    client.post("/accounts/views/", {"name": "Quiet", "state": "col=domain&sort=last_seen"})
+    view = SavedView.objects.get(workspace=tenant.workspace, list="accounts")
+    assert view.sort == "last_seen"
+    assert client.get("/accounts/", {"view": str(view.pk)}).status_code == 302
