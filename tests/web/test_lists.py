@@ -309,3 +309,15 @@ def test_the_account_list_takes_columns_sorts_and_views(tenant):
     view = SavedView.objects.get(workspace=tenant.workspace, list="accounts")
     assert view.sort == "last_seen"
     assert client.get("/accounts/", {"view": str(view.pk)}).status_code == 302
+
+
+def test_a_segments_members_show_the_chosen_columns(tenant, people, static_segment):
+    from rapport.segments.services import segment_members_add
+
+    segment_members_add(segment=static_segment, values=["list-1"], actor=Actor.system())
+    client = signed_in(tenant)
+    response = client.get(f"/segments/{static_segment.pk}/", {"col": ["trait:visits", "stage"]})
+    html = response.content.decode()
+    assert response.status_code == 200 and ">10<" in html
+    assert f"segment={static_segment.pk}" in response.context["members_list_query"]
+    assert client.get(f"/segments/{static_segment.pk}/", {"col": "nope"}).status_code == 422
