@@ -5,6 +5,7 @@ a person are identity's (rapport/identity/api.py, under the same /profiles paths
 import builtins
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
@@ -353,7 +354,7 @@ def account_merge(request: HttpRequest, account_id: uuid.UUID, payload: MergeIn)
 class SavedViewIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    list: str = Field("customers", description="customers or accounts")
+    list: Literal["customers", "accounts"] = "customers"
     name: str = Field(min_length=1, max_length=100)
     shared: bool = Field(False, description="Seen by the whole workspace (needs views.share)")
     columns: builtins.list[str] | None = Field(
@@ -388,7 +389,7 @@ class SavedViewOut(Schema):
 
 
 class SavedViewFilter(Schema):
-    list: str | None = Field(None, max_length=20)
+    list: Literal["customers", "accounts"] | None = None
 
 
 def _view_out(view, principal) -> dict:
