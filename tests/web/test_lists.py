@@ -321,3 +321,16 @@ def test_a_segments_members_show_the_chosen_columns(tenant, people, static_segme
     assert response.status_code == 200 and ">10<" in html
     assert f"segment={static_segment.pk}" in response.context["members_list_query"]
     assert client.get(f"/segments/{static_segment.pk}/", {"col": "nope"}).status_code == 422
+
+
+def test_a_filter_changed_in_place_keeps_the_save_form_in_step(tenant, people):
+    """htmx swaps the results; the saved-view form and the column picker come along,
+    so that saving keeps the filters now shown."""
+    html = (
+        signed_in(tenant)
+        .get("/customers/", {"trait": "plan:pro"}, HTTP_HX_REQUEST="true")
+        .content.decode()
+    )
+    assert 'id="list-views" hx-swap-oob="true"' in html
+    assert 'name="state" value="col=email&amp;col=stage' in html
+    assert "trait=plan%3Apro" in html.split('id="list-views"')[1].split("</form>")[0]
