@@ -1,9 +1,11 @@
 import base64
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Lower
@@ -186,13 +188,14 @@ def profiles_filtered(
 
 @dataclass(frozen=True)
 class ProfileTable:
-    """A page of the customer list in any order, with how many match: `count` exactly
-    when `count_exact`, else "more than `count`". `sort_refused` when the order asked
+    """A page of the customer list in any order, with how many match (`count`, read as
+    `count_kind` says). `sort_refused` when the order asked
     for sorts only a smaller set (the page then comes in last-seen order)."""
 
     items: list[Profile]
     count: int
-    count_exact: bool
+    # "exact", "more" (more than `count`) or "estimate" (about `count`)
+    count_kind: str
     next_cursor: str | None = None
     next_page: int | None = None
     sort_refused: bool = False
@@ -201,11 +204,30 @@ class ProfileTable:
 PROFILE_TABLE_MAX_PAGE = 200
 
 
-def capped_count(queryset, cap: int) -> tuple[int, bool]:
-    """How many rows, counting no further than `cap` (a count of a million filtered
-    profiles is a scan of them): (n, True) when exact, (cap, False) for "more"."""
+# On PostgreSQL a filter the planner expects to keep more than this many times the cap
+# is not counted at all: its estimate is shown ("about 300,000"). Counting even the
+# first 10,001 of 300,000 matches walked two primary keys in step (1 s at 1,000,000
+# profiles on a cold cache), while the plan costs a few milliseconds.
+ESTIMATE_BEYOND = 3
+
+
+def planner_rows(queryset) -> int | None:
+    """PostgreSQL's estimate of the rows a query returns (None on another database)."""
+    if connection.vendor != "postgresql":
+        return None
+    plan = json.loads(queryset.order_by().explain(format="json"))
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def capped_count(queryset, cap: int) -> tuple[int, str]:
+    """How many rows: ("exact") counted to the end when at most `cap`; ("more") at
+    least `cap`, the count stopped there; ("estimate") the planner's estimate, when it
+    expects far more than `cap` (a count of a filtered million is a scan of it)."""
+    estimate = planner_rows(queryset)
+    if estimate is not None and estimate > cap * ESTIMATE_BEYOND:
+        return estimate, "estimate"
     n = queryset.order_by()[: cap + 1].count()
-    return (n, True) if n <= cap else (cap, False)
+    return (n, "exact") if n <= cap else (cap, "more")
 
 
 def profile_table(
@@ -228,8 +250,8 @@ def profile_table(
         raise InvalidInputError(f"must be 1 to {PROFILE_PAGE_MAX_LIMIT}", field="limit")
     if not 1 <= page <= PROFILE_TABLE_MAX_PAGE or (page - 1) * limit > count_cap:
         raise InvalidInputError("beyond the last page", field="page")
-    count, exact = capped_count(profiles, count_cap)
-    refused = order is not None and not exact
+    count, count_kind = capped_count(profiles, count_cap)
+    refused = order is not None and count_kind != "exact"
     if order is None or refused:
         rows = _profile_keyset(
             profiles,
@@ -242,7 +264,7 @@ def profile_table(
         return ProfileTable(
             items=items,
             count=count,
-            count_exact=exact,
+            count_kind=count_kind,
             next_cursor=_profile_cursor_encode(items[-1]) if more else None,
             sort_refused=refused,
         )
@@ -255,7 +277,10 @@ def profile_table(
     )
     more = len(rows) > limit
     return ProfileTable(
-        items=rows[:limit], count=count, count_exact=exact, next_page=page + 1 if more else None
+        items=rows[:limit],
+        count=count,
+        count_kind=count_kind,
+        next_page=page + 1 if more else None,
     )
 
 

@@ -174,6 +174,8 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "table": table,
         "next_cursor": table.next_cursor,
         "count_cap": lists.COUNT_CAP["customers"],
+        # An estimate to two significant figures: 298,933 is "about 300,000".
+        "count_shown": int(float(f"{table.count:.2g}")),
         "sort_key": state.sort_key,
         "name_sort_link": state.sort_link("name"),
         "next_link": (
