@@ -84,12 +84,63 @@ def _fill(workspace_name: str) -> dict:
     heavy = uuid.UUID(ids["heavy"])
     everyone = [heavy, *(pk for pk in everyone if pk != heavy)]  # the big account's
     ids.update(_fill_accounts_and_reviews(workspace, source, profiles_all=everyone))
+    _fill_scores(workspace, everyone)
     from django.db import connection
 
     with connection.cursor() as cursor:
         # What autovacuum does after a bulk load (it is off on this machine's server).
         cursor.execute("ANALYZE")
     return ids
+
+
+def _fill_scores(workspace, profiles_all: list) -> None:
+    """A churn score and a CLV for every profile, as scoring leaves them: 0.5% in the
+    high band (5,000 of a million: a filter that a trait sort may order), 30% medium;
+    and a `tier` trait of a few values."""
+    from rapport.core.bulk import rows_insert
+    from rapport.predictions.models import ChurnScore, ClvScore, PredictionModel
+
+    now = datetime.now(UTC)
+    churn = PredictionModel.objects.create(
+        workspace=workspace, kind="churn", version=1, trained_at=now
+    )
+    clv = PredictionModel.objects.create(workspace=workspace, kind="clv", version=1, trained_at=now)
+    for start in range(0, len(profiles_all), 20_000):
+        chunk = profiles_all[start : start + 20_000]
+        churns, clvs = [], []
+        for n, pk in enumerate(chunk, start):
+            band = "high" if n % 200 == 7 else "medium" if n % 10 < 3 else "low"
+            probability = {"high": 0.8, "medium": 0.4, "low": 0.1}[band] + (n % 97) / 1000
+            churns.append(
+                {
+                    "profile_id": pk,
+                    "workspace_id": workspace.pk,
+                    "model_id": churn.pk,
+                    "probability": probability,
+                    "band": band,
+                    "reasons": [],
+                    "computed_at": now,
+                }
+            )
+            clvs.append(
+                {
+                    "profile_id": pk,
+                    "workspace_id": workspace.pk,
+                    "model_id": clv.pk,
+                    "frequency": n % 7,
+                    "recency": 10.0,
+                    "age": 40.0,
+                    "p_alive": 0.7,
+                    "expected_purchases_30": 0.2,
+                    "expected_purchases_90": 0.5,
+                    "expected_purchases_365": 1.5,
+                    "expected_order_value": 30.0,
+                    "clv": float(n % 5000) / 10,
+                    "computed_at": now,
+                }
+            )
+        rows_insert(ChurnScore, churns, conflict=["profile_id"])
+        rows_insert(ClvScore, clvs, conflict=["profile_id"])
 
 
 ACCOUNTS = int(os.environ.get("BENCH_ACCOUNTS", "20000"))
@@ -271,6 +322,9 @@ def _measure(browser: _Browser, path: str) -> dict:
     }
 
 
+FIVE_COLUMNS = "col=email&col=trait:plan&col=churn&col=clv&col=last_seen"
+
+
 def _next(page: str) -> str:
     return html.unescape(re.search(r'rel="next" href="([^"]+)"', page).group(1))
 
@@ -279,7 +333,10 @@ def run() -> dict:
     from bench.live import live_fill
     from tests.live_server import live_server
 
-    with live_server(workers=1, database_url=os.environ.get("BENCH_DATABASE_URL", "")) as server:
+    port = int(os.environ["BENCH_PORT"]) if os.environ.get("BENCH_PORT") else None
+    with live_server(
+        workers=1, database_url=os.environ.get("BENCH_DATABASE_URL", ""), port=port
+    ) as server:
         ids = live_fill(server, "bench.bench_ui_pages")
         browser = _Browser(server.url)
         deep = "/customers/"
@@ -311,7 +368,18 @@ def run() -> dict:
             "settings_members": "/settings/members/",
             "settings_tokens": "/settings/tokens/",
             "settings_identity": "/settings/identity/",
+            # Issue 23: five chosen columns and a filter (300,000 match: a capped count,
+            # keyset pages by last seen), and orders within the high band (5,000).
+            "customers_5_columns_filter": f"/customers/?{FIVE_COLUMNS}&churn=medium",
+            "customers_5_columns_sorted_by_trait": (
+                f"/customers/?{FIVE_COLUMNS}&churn=high&sort=trait:email"
+            ),
+            "customers_5_columns_sorted_by_clv": f"/customers/?{FIVE_COLUMNS}&churn=high&sort=-clv",
+            "customers_5_columns_no_filter": f"/customers/?{FIVE_COLUMNS}",
         }
+        only = [p for p in os.environ.get("BENCH_UI_ONLY", "").split(",") if p]
+        if only:
+            pages = {k: v for k, v in pages.items() if any(k.startswith(p) for p in only)}
         figures = {name: _measure(browser, path) for name, path in pages.items()}
     from bench.bench_profile_page import EVENTS, PROFILES
 

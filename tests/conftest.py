@@ -128,6 +128,7 @@ class Tenant:
         name = self.workspace.name
         merge = AccountMerge.objects.filter(workspace=self.workspace).first()
         from rapport.predictions.models import ChurnDriver
+        from rapport.profiles.models import SavedView
         from rapport.segments.models import LifecycleStage, Segment
 
         stages = LifecycleStage.objects.filter(workspace=self.workspace)
@@ -167,6 +168,12 @@ class Tenant:
                 .first()
                 .pk
             ),
+            "view_id": str(
+                SavedView.objects.filter(workspace=self.workspace, shared=True)
+                .order_by("created_at")
+                .first()
+                .pk
+            ),
         }
 
 
@@ -197,6 +204,17 @@ def tenant_create(name: str, *, sample_data: bool = True) -> Tenant:
     )
     if sample_data:
         _sample_data(tenant, actor)
+        from rapport.profiles.services import saved_view_create
+
+        saved_view_create(
+            workspace=created.workspace,
+            actor=actor,
+            list_name="customers",
+            name="Everyone on email",
+            shared=True,
+            columns=["email", "stage"],
+            filters={"consent": "email"},
+        )
     return tenant
 
 

@@ -142,3 +142,29 @@ def churn_bands(*, workspace: Workspace) -> dict[str, int]:
     )
     counts = dict(rows)
     return {band: counts.get(band, 0) for band in ("high", "medium", "low")}
+
+
+# --- Columns of the customer list (rapport/web/lists.py) ------------------------------
+
+
+def scores_of(*, workspace: Workspace, profile_ids: list) -> dict:
+    """Each listed customer's churn (band, probability, top reason) and CLV, by profile
+    id: {"churn": {id: ChurnScore}, "clv": {id: ClvScore}}."""
+    return {
+        "churn": {
+            s.profile_id: s
+            for s in ChurnScore.objects.filter(workspace=workspace, profile_id__in=profile_ids)
+        },
+        "clv": {
+            s.profile_id: s
+            for s in ClvScore.objects.filter(workspace=workspace, profile_id__in=profile_ids)
+        },
+    }
+
+
+def score_order(kind: str):
+    """An expression for the outer profile query: its churn probability or CLV."""
+    from django.db.models import OuterRef, Subquery
+
+    model, field = (ChurnScore, "probability") if kind == "churn" else (ClvScore, "clv")
+    return Subquery(model.objects.filter(profile_id=OuterRef("pk")).values(field)[:1])

@@ -2,17 +2,20 @@
 where each trait came from, and its timeline. Merging, unmerging, exporting and erasing
 a person are identity's (rapport/identity/api.py, under the same /profiles paths)."""
 
+import builtins
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import AwareDatetime, ConfigDict
 
+from rapport.core.errors import InvalidInputError
 from rapport.core.pagination import LimitOffsetPagination, paginate
 from rapport.ingest.api import EventOut
 from rapport.ingest.models import EventType
-from rapport.profiles import selectors
+from rapport.profiles import lists, selectors
 from rapport.profiles import services as profile_services
 from rapport.profiles.models import ConsentChannel, ConsentPurpose, ConsentStatus
 from rapport.tenancy.pii import MaskedPage, masked_record, shown_identifier
@@ -348,4 +351,135 @@ def account_merge(request: HttpRequest, account_id: uuid.UUID, payload: MergeIn)
     return masked_record(request.auth, merge, "account_merge")
 
 
-ROUTERS = [("v1/profiles", router), ("v1/accounts", accounts_router)]
+class SavedViewIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    list: Literal["customers", "accounts"] = "customers"
+    name: str = Field(min_length=1, max_length=100)
+    shared: bool = Field(False, description="Seen by the whole workspace (needs views.share)")
+    columns: builtins.list[str] | None = Field(
+        None, description="Column keys; trait:<name> for a trait"
+    )
+    sort: str = Field("", max_length=120, description="A column key, - first for descending")
+    filters: dict = Field(default_factory=dict, description="Filter name -> value(s)")
+
+
+class SavedViewPatch(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=100)
+    shared: bool | None = None
+    columns: builtins.list[str] | None = None
+    sort: str | None = Field(None, max_length=120)
+    filters: dict | None = None
+
+
+class SavedViewOut(Schema):
+    id: uuid.UUID
+    list: str
+    name: str
+    shared: bool
+    mine: bool
+    columns: builtins.list[str]
+    sort: str
+    filters: dict
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class SavedViewFilter(Schema):
+    list: Literal["customers", "accounts"] | None = None
+
+
+def _view_out(view, principal) -> dict:
+    user = principal.user
+    return {
+        **{f: getattr(view, f) for f in ("id", "list", "name", "shared", "columns", "sort")},
+        "filters": view.filters,
+        "mine": user is not None and view.owner_id == user.pk,
+        "created_by": view.created_by,
+        "created_at": view.created_at,
+        "updated_at": view.updated_at,
+    }
+
+
+def _view_changeable(request: HttpRequest, view_id: uuid.UUID):
+    principal = request.auth
+    view = selectors.saved_view_get(
+        workspace=principal.workspace, user=principal.user, view_id=view_id
+    )
+    if not selectors.saved_view_may_change(
+        view, user=principal.user, can_share=principal.has_perm("views.share")
+    ):
+        principal.require("views.share")
+    return view
+
+
+views_router = Router(tags=["saved views"])
+
+
+@views_router.get("", response=builtins.list[SavedViewOut], summary="Saved views of the lists")
+def saved_view_list(request: HttpRequest, filters: Query[SavedViewFilter]):
+    request.auth.require("profiles.read")
+    if filters.list is not None and filters.list not in lists.LISTS:
+        raise InvalidInputError(f"must be one of {', '.join(lists.LISTS)}", field="list")
+    views = selectors.saved_view_list(
+        workspace=request.auth.workspace, user=request.auth.user, list_name=filters.list
+    )
+    return [_view_out(v, request.auth) for v in views[:500]]
+
+
+@views_router.post("", response={201: SavedViewOut}, summary="Save a view")
+def saved_view_create(request: HttpRequest, payload: SavedViewIn):
+    principal = request.auth
+    principal.require("profiles.read")
+    if payload.shared:
+        principal.require("views.share")
+    view = profile_services.saved_view_create(
+        workspace=principal.workspace,
+        actor=principal.actor,
+        list_name=payload.list,
+        name=payload.name,
+        shared=payload.shared,
+        columns=payload.columns,
+        sort=payload.sort,
+        filters=payload.filters,
+    )
+    return Status(201, _view_out(view, principal))
+
+
+@views_router.get("/{view_id}", response=SavedViewOut)
+def saved_view_get(request: HttpRequest, view_id: uuid.UUID):
+    request.auth.require("profiles.read")
+    view = selectors.saved_view_get(
+        workspace=request.auth.workspace, user=request.auth.user, view_id=view_id
+    )
+    return _view_out(view, request.auth)
+
+
+@views_router.patch("/{view_id}", response=SavedViewOut, summary="Rename, share or rearrange")
+def saved_view_update(request: HttpRequest, view_id: uuid.UUID, payload: SavedViewPatch):
+    request.auth.require("profiles.read")
+    view = _view_changeable(request, view_id)
+    if payload.shared:
+        request.auth.require("views.share")
+    view = profile_services.saved_view_update(
+        view=view, actor=request.auth.actor, **payload.model_dump(exclude_unset=True)
+    )
+    return _view_out(view, request.auth)
+
+
+@views_router.delete("/{view_id}", response={204: None})
+def saved_view_delete(request: HttpRequest, view_id: uuid.UUID):
+    request.auth.require("profiles.read")
+    view = _view_changeable(request, view_id)
+    profile_services.saved_view_delete(view=view, actor=request.auth.actor)
+    return Status(204, None)
+
+
+ROUTERS = [
+    ("v1/profiles", router),
+    ("v1/accounts", accounts_router),
+    ("v1/saved-views", views_router),
+]

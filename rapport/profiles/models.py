@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform
@@ -196,3 +197,60 @@ class ConsentChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel}/{self.purpose}: {self.status}"
+
+
+class SavedView(models.Model):
+    """A list as a person arranged it (columns, sort, filters) under a name: private
+    to its owner, or shared with the workspace."""
+
+    class List(models.TextChoices):
+        CUSTOMERS = "customers"
+        ACCOUNTS = "accounts"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    workspace = models.ForeignKey(
+        "tenancy.Workspace", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    list = models.CharField(max_length=20, choices=List.choices)
+    name = models.CharField(max_length=100)
+    # The person who made it (None: an API token); a private view is theirs alone.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    shared = models.BooleanField(default=False)
+    columns = models.JSONField(default=list)
+    sort = models.CharField(max_length=120, blank=True)
+    filters = models.JSONField(default=dict)
+    created_by = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "list", "name"], name="profiles_savedview_ws_list"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SavedViewDefault(models.Model):
+    """The view a person's list opens with (one per list)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    workspace = models.ForeignKey(
+        "tenancy.Workspace", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    list = models.CharField(max_length=20, choices=SavedView.List.choices)
+    view = models.ForeignKey(SavedView, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "user", "list"], name="profiles_savedview_default_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.view_id}"

@@ -20,3 +20,8 @@ permission_register(
     description="Record a customer's consent (a call, a signed form)",
     roles={Role.ADMIN, Role.MARKETER, Role.SALES, Role.AGENT},
 )
+permission_register(
+    code="views.share",
+    description="Share saved list views with the workspace, and change or delete shared ones",
+    roles={Role.ADMIN, Role.MARKETER, Role.ANALYST, Role.SALES},
+)

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from rapport.core.errors import ConflictError, InvalidInputError, NotFoundError
 from rapport.ingest.models import Event, EventType
+from rapport.profiles import lists
 from rapport.profiles.consent import statements_in
 from rapport.profiles.models import (
     Account,
@@ -18,6 +19,8 @@ from rapport.profiles.models import (
     AccountMerge,
     ConsentChange,
     Profile,
+    SavedView,
+    SavedViewDefault,
 )
 from rapport.tenancy.services import Actor, audit_log_record
 
@@ -339,3 +342,112 @@ def consents_restore(*, profile_id: Any, family: Iterable[Any]) -> None:
     """After an unmerge: statements first recorded on the restored profile (or on a
     profile merged into it) come back to it."""
     ConsentChange.objects.filter(origin_profile_id__in=list(family)).update(profile_id=profile_id)
+
+
+# --- Saved views of the customer and account lists ------------------------------------
+
+
+def _view_name_clean(name) -> str:
+    name = name.strip() if isinstance(name, str) else ""
+    if not name:
+        raise InvalidInputError("a view needs a name", field="name")
+    if len(name) > 100:
+        raise InvalidInputError("at most 100 characters", field="name")
+    return name
+
+
+def _view_name_free(view: SavedView, name: str) -> None:
+    """Two views a person sees side by side never share a name."""
+    same = SavedView.objects.filter(
+        workspace_id=view.workspace_id, list=view.list, name__iexact=name
+    ).exclude(pk=view.pk)
+    same = same.filter(shared=True) if view.shared else same.filter(owner=view.owner, shared=False)
+    if same.exists():
+        raise InvalidInputError("a view of this list already has this name", field="name")
+
+
+def saved_view_create(
+    *,
+    workspace,
+    actor: Actor,
+    list_name: str,
+    name: str,
+    shared: bool = False,
+    columns: list | None = None,
+    sort: str = "",
+    filters: dict | None = None,
+) -> SavedView:
+    """A view of a list: private to the person who makes it, or shared with the
+    workspace. An API token has no person to keep a private view for."""
+    if list_name not in lists.LISTS:
+        raise InvalidInputError(f"must be one of {', '.join(lists.LISTS)}", field="list")
+    if not shared and actor.user is None:
+        raise InvalidInputError("a private view needs a signed-in person", field="shared")
+    view = SavedView(
+        workspace=workspace,
+        list=list_name,
+        name=_view_name_clean(name),
+        owner=actor.user,
+        shared=bool(shared),
+        columns=lists.columns_clean(
+            list_name, lists.DEFAULT_COLUMNS[list_name] if columns is None else columns
+        ),
+        sort=lists.sort_clean(list_name, sort),
+        filters=lists.filters_clean(list_name, filters or {}),
+        created_by=actor.label,
+    )
+    _view_name_free(view, view.name)
+    view.save()
+    return view
+
+
+def saved_view_update(
+    *,
+    view: SavedView,
+    actor: Actor,
+    name: str | None = None,
+    shared: bool | None = None,
+    columns: list | None = None,
+    sort: str | None = None,
+    filters: dict | None = None,
+) -> SavedView:
+    """Rename it, share or unshare it, or keep a new arrangement in it."""
+    if name is not None:
+        view.name = _view_name_clean(name)
+    if shared is not None:
+        if not shared and view.owner_id is None:
+            raise InvalidInputError("a private view needs a signed-in person", field="shared")
+        view.shared = bool(shared)
+    if columns is not None:
+        view.columns = lists.columns_clean(view.list, columns)
+    if sort is not None:
+        view.sort = lists.sort_clean(view.list, sort)
+    if filters is not None:
+        view.filters = lists.filters_clean(view.list, filters)
+    _view_name_free(view, view.name)
+    view.save()
+    if not view.shared:
+        # Those who opened it by default no longer see it.
+        SavedViewDefault.objects.filter(view=view).exclude(user_id=view.owner_id).delete()
+    return view
+
+
+def saved_view_delete(*, view: SavedView, actor: Actor) -> None:
+    view.delete()
+
+
+def saved_view_default_set(
+    *, workspace, user, list_name: str, view: SavedView | None
+) -> SavedViewDefault | None:
+    """The view this person's list opens with; None: the list as it comes."""
+    if list_name not in lists.LISTS:
+        raise InvalidInputError(f"must be one of {', '.join(lists.LISTS)}", field="list")
+    if view is not None and view.list != list_name:
+        raise InvalidInputError("a view of another list", field="view")
+    with transaction.atomic():
+        SavedViewDefault.objects.filter(workspace=workspace, user=user, list=list_name).delete()
+        if view is None:
+            return None
+        return SavedViewDefault.objects.create(
+            workspace=workspace, user=user, list=list_name, view=view
+        )

@@ -303,3 +303,23 @@ def customers_within(
     for part in parts[1:]:
         condition &= part
     return condition
+
+
+# --- Columns of the customer list (rapport/web/lists.py) ------------------------------
+
+
+def lifecycle_stages_of(*, workspace: Workspace, profile_ids: list) -> dict:
+    """Each listed customer's stage (its sub-stage when it has one), by profile id."""
+    return {
+        pk: sub or stage
+        for pk, stage, sub in LifecycleState.objects.filter(
+            workspace=workspace, profile_id__in=profile_ids
+        ).values_list("profile_id", "stage", "sub_stage")
+    }
+
+
+def lifecycle_stage_order():
+    """An expression for the outer profile query: its stage key, to sort by."""
+    from django.db.models import OuterRef, Subquery
+
+    return Subquery(LifecycleState.objects.filter(profile_id=OuterRef("pk")).values("stage")[:1])

@@ -2,7 +2,6 @@
 a customer (merge, unmerge, export, erase)."""
 
 import json
-from urllib.parse import urlencode
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
@@ -16,11 +15,24 @@ from rapport.core.errors import InvalidInputError, RapportError
 from rapport.identity import selectors as identity_selectors
 from rapport.identity import services as identity_services
 from rapport.predictions import selectors as prediction_selectors
-from rapport.profiles import selectors
+from rapport.profiles import lists, selectors
 from rapport.profiles.models import AccountMember, ConsentChannel
 from rapport.segments import selectors as segment_selectors
 from rapport.segments.rfm import CELLS as RFM_CELLS
 from rapport.tenancy.pii import masked_record, shown_json
+from rapport.web import bulk
+from rapport.web.lists import (
+    ListState,
+    column_choices,
+    column_headers,
+    customer_cells,
+    customer_order,
+    state_from_query,
+    trait_keys_offered,
+    view_of_state,
+    view_redirect,
+    views_context,
+)
 from rapport.web.pages import (
     error_text,
     identifier_shown,
@@ -72,18 +84,15 @@ def customer_summary(principal, profile) -> dict:
     }
 
 
-@workspace_page("profiles.read")
-def customer_list(request: HttpRequest) -> HttpResponse:
-    principal = request.principal
-    q = request.GET.get("q", "").strip()
-    sort = request.GET.get("sort", "recent")
-    consent = request.GET.get("consent", "")
-    account_id = uuid_or_none(request.GET.get("account")) if request.GET.get("account") else None
-    if request.GET.get("account") and account_id is None:
-        raise InvalidInputError("not an account id", field="account")
+def customers_filtered(principal, state: ListState):
+    """The profiles the list's filters keep, and what the page says about them."""
     workspace = principal.workspace
-    segment_id = uuid_or_none(request.GET.get("segment")) if request.GET.get("segment") else None
-    if request.GET.get("segment") and segment_id is None:
+    filters = state.filters
+    account_id = uuid_or_none(filters.get("account")) if filters.get("account") else None
+    if filters.get("account") and account_id is None:
+        raise InvalidInputError("not an account id", field="account")
+    segment_id = uuid_or_none(filters.get("segment")) if filters.get("segment") else None
+    if filters.get("segment") and segment_id is None:
         raise InvalidInputError("not a segment id", field="segment")
     segment = (
         segment_selectors.segment_get(workspace=workspace, segment_id=segment_id)
@@ -91,13 +100,13 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         else None
     )
     stages = segment_selectors.stage_names(workspace=workspace)
-    stage = request.GET.get("stage", "")
+    stage = filters.get("stage", "")
     if stage and stage not in stages:
         raise InvalidInputError("not a lifecycle stage", field="stage")
-    rfm_cell = request.GET.get("rfm", "")
+    rfm_cell = filters.get("rfm", "")
     if rfm_cell and rfm_cell not in RFM_CELLS:
         raise InvalidInputError("not an RFM cell", field="rfm")
-    churn_band = request.GET.get("churn", "")
+    churn_band = filters.get("churn", "")
     if churn_band and churn_band not in CHURN_BANDS:
         raise InvalidInputError("not a churn risk band (high, medium, low)", field="churn")
     within = segment_selectors.customers_within(
@@ -106,54 +115,85 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     if churn_band:
         at_risk = prediction_selectors.customers_in_band(workspace=workspace, band=churn_band)
         within = at_risk if within is None else within & at_risk
-    page = selectors.profile_page(
-        workspace=principal.workspace,
-        q=q,
+    profiles = selectors.profiles_filtered(
+        workspace=workspace,
+        q=filters.get("q"),
         account_id=account_id,
-        consent=consent or None,
-        sort=sort,
-        cursor=request.GET.get("cursor") or None,
-        limit=PAGE_SIZE,
+        consent=filters.get("consent") or None,
         within=within,
+        traits=filters.get("trait") or None,
     )
     account = (
-        selectors.account_get(workspace=principal.workspace, account_id=account_id)
-        if account_id
-        else None
+        selectors.account_get(workspace=workspace, account_id=account_id) if account_id else None
     )
+    return profiles, {"segment": segment, "account": account, "stages": stages}
+
+
+@workspace_page("profiles.read")
+def customer_list(request: HttpRequest) -> HttpResponse:
+    principal = request.principal
+    workspace = principal.workspace
+    opened = view_redirect(request, "customers", "web:customer_list")
+    if opened is not None:
+        return opened
+    state = state_from_query("customers", request.GET)
+    state.view = view_of_state(request, state)
+    profiles, found = customers_filtered(principal, state)
+    table = selectors.profile_table(
+        workspace=workspace,
+        profiles=profiles,
+        order=customer_order(state),
+        descending=state.descending,
+        cursor=state.cursor,
+        page=state.page,
+        limit=PAGE_SIZE,
+        count_cap=lists.COUNT_CAP["customers"],
+    )
+    filters = state.filters
     context = {
-        "q": q,
-        "sort": sort,
-        "consent": consent,
-        "account": account,
+        "state": state,
+        "q": filters.get("q", ""),
+        "consent": filters.get("consent", ""),
+        "account": found["account"],
         "channels": ConsentChannel.choices,
-        "segment": segment,
+        "segment": found["segment"],
         "segments": list(segment_selectors.segment_list(workspace=workspace)[:200]),
-        "stage": stage,
-        "stages": sorted(stages.items(), key=lambda item: item[1]),
-        "rfm_cell": rfm_cell,
-        "rfm_cells": RFM_CELLS,
-        "churn": churn_band,
-        "churn_bands": CHURN_BANDS,
-        # The filters, for links that change only the order or the page.
-        "keep": urlencode(
-            {
-                k: v
-                for k, v in {
-                    "q": q,
-                    "consent": consent,
-                    "account": account_id or "",
-                    "segment": segment_id or "",
-                    "stage": stage,
-                    "rfm": rfm_cell,
-                    "churn": churn_band,
-                }.items()
-                if v
-            }
+        "static_segments": list(
+            segment_selectors.segment_list(workspace=workspace).filter(kind="static")[:200]
         ),
-        "rows": [customer_summary(principal, p) for p in page.items],
-        "next_cursor": page.next_cursor,
-        "first_page": not request.GET.get("cursor"),
+        "stage": filters.get("stage", ""),
+        "stages": sorted(found["stages"].items(), key=lambda item: item[1]),
+        "rfm_cell": filters.get("rfm", ""),
+        "rfm_cells": RFM_CELLS,
+        "churn": filters.get("churn", ""),
+        "churn_bands": CHURN_BANDS,
+        "traits_filter": filters.get("trait", []),
+        "headers": column_headers(state),
+        "columns": column_choices(state, trait_keys_offered(workspace, state.columns)),
+        "rows": customer_cells(principal, table.items, state.columns),
+        "table": table,
+        "next_cursor": table.next_cursor,
+        "count_cap": lists.COUNT_CAP["customers"],
+        # An estimate to two significant figures: 298,933 is "about 300,000".
+        "count_shown": int(float(f"{table.count:.2g}")),
+        "sort_key": state.sort_key,
+        "name_sort_link": state.sort_link("name"),
+        "next_link": (
+            state.query(cursor=table.next_cursor)
+            if table.next_cursor
+            else state.query(page=table.next_page)
+            if table.next_page
+            else ""
+        ),
+        "first_link": state.query() if (state.cursor or state.page > 1) else "",
+        "address": state.query(),
+        "filter_pairs": [
+            (name, value)
+            for name, values in filters.items()
+            for value in (values if isinstance(values, list) else [values])
+        ],
+        "bulk_actions": bulk.actions_for(principal, "customers"),
+        **views_context(request, state),
     }
     template = "web/customers/_results.html" if request.htmx else "web/customers/list.html"
     return render(request, template, context)

@@ -19,6 +19,13 @@ from rapport.segments.export import audience_count as segment_export_counts
 from rapport.segments.models import Segment
 from rapport.tenancy.commerce import commerce_settings_get
 from rapport.web.customers import customer_summary
+from rapport.web.lists import (
+    column_choices,
+    column_headers,
+    customer_cells,
+    state_from_query,
+    trait_keys_offered,
+)
 from rapport.web.pages import error_text, page_query, workspace_page
 
 LIST_TREND_DAYS = 14
@@ -193,6 +200,8 @@ def segment_detail(request: HttpRequest, segment_id) -> HttpResponse:
     page = Paginator(members.prefetch_related("identifiers"), MEMBERS_PAGE).get_page(
         request.GET.get("page")
     )
+    # The members with the columns the person chose (as the customer list takes them).
+    state = state_from_query("customers", request.GET)
     history = list(
         selectors.segment_history(segment=segment)
         .select_related("profile")
@@ -206,7 +215,12 @@ def segment_detail(request: HttpRequest, segment_id) -> HttpResponse:
         "trend_low": min((n for _, n in trend), default=0),
         "trend_high": max((n for _, n in trend), default=0),
         "page": page,
-        "members": [customer_summary(principal, p) for p in page.object_list],
+        "members": customer_cells(principal, list(page.object_list), state.columns),
+        "headers": column_headers(state),
+        "state": state,
+        "columns": column_choices(state, trait_keys_offered(workspace, state.columns)),
+        "filter_pairs": [],
+        "members_list_query": state.query(segment=str(segment.pk)),
         "query": page_query(request),
         "history": [{"stay": h, "who": customer_summary(principal, h.profile)} for h in history],
         "can_manage": principal.has_perm("segments.manage"),

@@ -54,6 +54,15 @@ OPERATIONS = api_operations()
 # one here (test_every_body_operation_has_an_example fails until it does).
 EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/v1/workspace"): {"name": "Renamed workspace"},
+    ("POST", "/api/v1/saved-views"): {
+        "list": "customers",
+        "name": "High churn risk",
+        "shared": True,
+        "columns": ["email", "churn", "trait:plan"],
+        "sort": "-churn",
+        "filters": {"churn": "high"},
+    },
+    ("PATCH", "/api/v1/saved-views/{view_id}"): {"name": "Renamed view", "sort": "name"},
     ("POST", "/api/v1/invitations"): {"email": "new.person@example.com", "role": "analyst"},
     ("PATCH", "/api/v1/members/{member_id}"): {"role": "analyst"},
     ("POST", "/api/v1/tokens"): {"name": "Reporting", "role": "analyst"},

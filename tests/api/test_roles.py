@@ -12,6 +12,8 @@ SOURCE_READERS = {"admin", "marketer", "analyst"}
 
 MERGERS = {"admin", "marketer", "sales", "agent"}
 SEGMENT_MANAGERS = {"admin", "marketer", "analyst"}
+# The example view is shared: changing it takes views.share.
+VIEW_SHARERS = {"admin", "marketer", "analyst", "sales"}
 EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/me"): ALL,
     ("GET", "/api/v1/workspace"): ALL,
@@ -120,6 +122,11 @@ EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/analytics/rfm"): ALL,
     ("POST", "/api/v1/analytics/customers"): ALL,
     ("POST", "/api/v1/analytics/segments"): SEGMENT_MANAGERS,
+    ("GET", "/api/v1/saved-views"): ALL,
+    ("POST", "/api/v1/saved-views"): VIEW_SHARERS,
+    ("GET", "/api/v1/saved-views/{view_id}"): ALL,
+    ("PATCH", "/api/v1/saved-views/{view_id}"): VIEW_SHARERS,
+    ("DELETE", "/api/v1/saved-views/{view_id}"): VIEW_SHARERS,
 }
 
 

@@ -54,6 +54,8 @@ RULES_BEYOND_THE_SCHEMA = {
     ("GET", "/api/v1/analytics/lifecycle"): "last_month and cohort are months like 2026-03",
     ("POST", "/api/v1/analytics/customers"): "exactly one of kpi, funnel or cohort",
     ("POST", "/api/v1/analytics/segments"): "exactly one of kpi, funnel or cohort",
+    ("POST", "/api/v1/saved-views"): "columns, sort and filters are the list's own",
+    ("PATCH", "/api/v1/saved-views/{view_id}"): "columns, sort and filters are the list's own",
 }
 
 # Read at collection (the document needs no database): one test per operation.
