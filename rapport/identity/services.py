@@ -56,6 +56,7 @@ from rapport.profiles.services import (
     merge_records_lock,
     merge_request_check,
     record_live,
+    trait_edits_replay,
 )
 from rapport.tenancy.models import Workspace
 from rapport.tenancy.services import Actor, audit_log_record
@@ -310,7 +311,11 @@ def _apply_traits(profile: Profile | ProfileState, event: Event) -> bool:
 def _combine_traits(survivor: Profile | ProfileState, merged: Profile | ProfileState) -> None:
     for name, source in merged.trait_sources.items():
         if _newer(survivor.trait_sources.get(name), datetime.fromisoformat(source["at"])):
-            survivor.traits[name] = merged.traits.get(name)
+            if source.get("removed"):
+                # A field a person removed (profiles.services.profile_traits_edit).
+                survivor.traits.pop(name, None)
+            else:
+                survivor.traits[name] = merged.traits.get(name)
             survivor.trait_sources[name] = source
 
 
@@ -711,6 +716,8 @@ def _recompute(profile: Profile, rules: IdentityRules) -> None:
         events.exclude(traits={}).exclude(type=EventType.GROUP).order_by("timestamp", "id")
     ).iterator():
         _apply_traits(profile, event)
+    # People's edits win over older events, as they did when they were made.
+    trait_edits_replay(profile=profile)
 
 
 def profile_unmerge(*, merge: ProfileMerge, actor: Actor) -> ProfileMerge:

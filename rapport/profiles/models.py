@@ -195,3 +195,31 @@ class ConsentChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel}/{self.purpose}: {self.status}"
+
+
+class TraitEdit(models.Model):
+    """A person's change to a customer's traits (from the person page or the API), kept
+    for the timeline and so that recomputing the profile's traits from its events (an
+    unmerge) replays it. `changes`: {name: {"from": old, "to": new}} or
+    {name: {"from": old, "removed": true}}."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    workspace = models.ForeignKey(
+        "tenancy.Workspace", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    # The profile it was made on. A merge leaves it there: the survivor's timeline
+    # reads the edits of every profile merged into it, and an unmerge needs no move.
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+", db_index=False)
+    changes = models.JSONField(default=dict)
+    actor_label = models.CharField(max_length=200, blank=True)
+    actor_user = models.ForeignKey(
+        "tenancy.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["profile", "-at"], name="profiles_traitedit_time")]
+
+    def __str__(self) -> str:
+        return f"{', '.join(sorted(self.changes))} by {self.actor_label}"

@@ -20,3 +20,10 @@ permission_register(
     description="Record a customer's consent (a call, a signed form)",
     roles={Role.ADMIN, Role.MARKETER, Role.SALES, Role.AGENT},
 )
+# Those who talk to customers keep their details right, as in any CRM; analysts read.
+# Without pii.read (agents) the personal fields stay out of reach (masked, not editable).
+permission_register(
+    code="profiles.write",
+    description="Edit a customer's traits (recorded on their timeline and in the audit log)",
+    roles={Role.ADMIN, Role.MARKETER, Role.SALES, Role.AGENT},
+)

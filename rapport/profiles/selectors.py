@@ -21,6 +21,7 @@ from rapport.profiles.models import (
     ConsentPurpose,
     ConsentStatus,
     Profile,
+    TraitEdit,
 )
 from rapport.tenancy.models import Source, Workspace
 
@@ -253,6 +254,17 @@ def profile_get(*, workspace: Workspace, profile_id: uuid.UUID) -> Profile:
     )
 
 
+def profile_family_ids(*, profile_id: uuid.UUID) -> list[uuid.UUID]:
+    """The profile and every profile merged into it, directly or through others."""
+    family, frontier = [profile_id], [profile_id]
+    while frontier:
+        frontier = list(
+            Profile.objects.filter(merged_into_id__in=frontier).values_list("pk", flat=True)
+        )
+        family += frontier
+    return family
+
+
 TIMELINE_KINDS = ("event", "trait_change", "merge", "unmerge", "consent")
 TIMELINE_MAX_LIMIT = 200
 
@@ -410,6 +422,22 @@ def profile_timeline(
                     channel=change.channel,
                     title=f"{change.channel} {change.purpose}: {change.status}",
                     data={"consent": change},
+                )
+            )
+
+    if "trait_change" in wanted and not channel and not type and not event:
+        # People's edits, on this profile and on those merged into it (few: no paging
+        # of their own; the cursor cuts them with the rest).
+        edits = TraitEdit.objects.filter(profile_id__in=profile_family_ids(profile_id=profile.pk))
+        for edit in _before(edits, "at", after).order_by("-at", "-id")[: limit + 1]:
+            candidates.append(
+                TimelineEntry(
+                    kind="trait_change",
+                    id=edit.pk,
+                    at=edit.at,
+                    channel="",
+                    title=f"Changed by {edit.actor_label}: " + ", ".join(sorted(edit.changes)),
+                    data={"trait_edit": edit},
                 )
             )
 
