@@ -51,6 +51,7 @@ from rapport.profiles.services import (
     account_members_move,
     account_members_recompute,
     account_merge,
+    accounts_seen_widen,
     consents_move,
     consents_restore,
     merge_records_lock,
@@ -556,6 +557,10 @@ def _resolution_apply(workspace_id: Any, resolved: _Resolved) -> int:
                 profile.last_seen_at = last
         rows_widen(Profile, seen_only, low="first_seen_at", high="last_seen_at")
         _profiles_save(profiles.values())
+        # Their accounts were seen then too.
+        accounts_seen_widen(
+            seen={profile_id: (min(times), max(times)) for profile_id, times in seen.items()}
+        )
         IdentityCase.objects.bulk_create(
             [
                 IdentityCase(
