@@ -269,15 +269,15 @@ def _merge(entry) -> SafeString:
 
 def _trait_edit(entry) -> SafeString:
     edit = entry.data["trait_edit"]
-    changed = sorted(n for n, c in edit.changes.items() if not c.get("removed"))
-    removed = sorted(n for n, c in edit.changes.items() if c.get("removed"))
+    changed = sorted((n for n, c in edit.changes.items() if not c.get("removed")), key=_field_order)
+    removed = sorted((n for n, c in edit.changes.items() if c.get("removed")), key=_field_order)
     who = edit.actor_label or _("someone")
     parts = []
     if changed:
         parts.append(
             format_html(
                 ngettext("{fields} changed by {who}", "{fields} changed by {who}", len(changed)),
-                fields=format_html_join(", ", "{}", ((_field_label(n),) for n in changed)),
+                fields=_fields(changed),
                 who=who,
             )
         )
@@ -285,22 +285,26 @@ def _trait_edit(entry) -> SafeString:
         parts.append(
             format_html(
                 ngettext("{fields} removed by {who}", "{fields} removed by {who}", len(removed)),
-                fields=format_html_join(", ", "{}", ((_field_label(n),) for n in removed)),
+                fields=_fields(removed),
                 who=who,
             )
         )
     return format_html_join("; ", "{}", ((p,) for p in parts)) if parts else SafeString("")
 
 
-def _field_label(name: str) -> str:
-    """A trait name as a sentence starts it: the usual ones translated."""
-    labels = {
-        "name": _("Name"),
-        "email": _("Email"),
-        "phone": _("Phone"),
-        "company": _("Company"),
-    }
-    return str(labels.get(name, name))
+_USUAL_FIELDS = ("name", "email", "phone", "company")
+
+
+def _field_order(name: str) -> tuple:
+    """The usual fields first, then the others by name."""
+    usual = name in _USUAL_FIELDS
+    return (0, _USUAL_FIELDS.index(name), "") if usual else (1, 0, name.lower())
+
+
+def _fields(names: list[str]) -> str:
+    """Trait names as a sentence starts with them (they are the data's own names)."""
+    text = ", ".join(names)
+    return text[:1].upper() + text[1:]
 
 
 def event_sentence(event) -> SafeString:

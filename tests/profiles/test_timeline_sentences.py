@@ -46,7 +46,10 @@ def _event(type_="track", event="", properties=None, traits=None, group_id=""):
             _event("track", "Email Opened", {"subject": "This month's coffees"}),
             "Opened email <em>This month&#x27;s coffees</em>",
         ),
-        (_event("identify", traits={"plan": "pro", "email": "a@b.c"}), "Traits updated: email, plan"),
+        (
+            _event("identify", traits={"plan": "pro", "email": "a@b.c"}),
+            "Traits updated: email, plan",
+        ),
         (_event("group", traits={"name": "Acme"}, group_id="acme"), "Joined account <em>Acme</em>"),
         (_event("group", group_id="acme"), "Joined account <em>acme</em>"),
         (_event("alias"), "Linked an earlier identity"),
@@ -96,7 +99,7 @@ def test_an_entry_that_is_not_an_event_reads_by_what_it_holds():
     with translation.override("en"):
         assert (
             entry_sentence(entry)
-            == "Name changed by alice@shop.example.com; plan removed by alice@shop.example.com"
+            == "Name changed by alice@shop.example.com; Plan removed by alice@shop.example.com"
         )
     consent = SimpleNamespace(channel="email", purpose="marketing", status="granted")
     entry = SimpleNamespace(kind="consent", title="", data={"consent": consent})

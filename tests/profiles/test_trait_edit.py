@@ -255,9 +255,9 @@ def test_patch_traits(shop):
     assert body["traits"]["plan"] == "pro" and body["traits"]["address"] == {"city": "Leeds"}
     assert "visits" not in body["traits"]
     assert body["trait_sources"]["plan"]["actor"] == "token:marketer token"
-    timeline = shop.api("analyst").get(
-        f"/api/v1/profiles/{kai.pk}/timeline?kind=trait_change"
-    ).json()
+    timeline = (
+        shop.api("analyst").get(f"/api/v1/profiles/{kai.pk}/timeline?kind=trait_change").json()
+    )
     edit = timeline["items"][0]["trait_edit"]
     assert edit["changes"]["plan"] == {"from": "basic", "to": "pro"}
     assert edit["actor"] == "token:marketer token"
@@ -293,9 +293,12 @@ def test_patch_traits_of_another_workspace_is_a_404(shop):
     zed = Profile.objects.get(workspace=other.workspace)
     response = shop.api().patch(f"/api/v1/profiles/{zed.pk}/traits", {"traits": {"a": 1}})
     assert response.status_code == 404
-    assert shop.api().patch(
-        f"/api/v1/profiles/{uuid.uuid4()}/traits", {"traits": {"a": 1}}
-    ).status_code == 404
+    assert (
+        shop.api()
+        .patch(f"/api/v1/profiles/{uuid.uuid4()}/traits", {"traits": {"a": 1}})
+        .status_code
+        == 404
+    )
     zed.refresh_from_db()
     assert "a" not in zed.traits
 
