@@ -24,6 +24,8 @@ from rapport.profiles import services as profile_services
 from rapport.profiles.models import AccountMember, ConsentChannel
 from rapport.profiles.timeline_sentences import (
     CHANNEL_LABELS,
+    PURPOSE_LABELS,
+    STATUS_LABELS,
     amount_number,
     entry_sentence,
     money,
@@ -383,7 +385,16 @@ def customer_detail(request: HttpRequest, profile_id) -> HttpResponse:
             {"kind": i.kind, "value": identifier_shown(principal, i.kind, i.value)}
             for i in sorted(profile.identifiers.all(), key=lambda i: (i.kind, i.value))
         ],
-        "consents": [c for c in consents if c["at"] is not None],
+        "consents": [
+            {
+                **c,
+                "channel_label": CHANNEL_LABELS.get(c["channel"], c["channel"]),
+                "purpose_label": PURPOSE_LABELS.get(c["purpose"], c["purpose"]),
+                "status_label": STATUS_LABELS.get(c["status"], c["status"]),
+            }
+            for c in consents
+            if c["at"] is not None
+        ],
         "consent_summary": _consent_summary(consents),
         "accounts": accounts,
         "merges": [

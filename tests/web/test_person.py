@@ -182,3 +182,20 @@ def test_export_is_refused_without_the_permission_and_needs_csrf(tenant, kai):
     )
     assert strict.post(f"/customers/{kai.pk}/export/").status_code == 403
     assert not AuditLogEntry.objects.filter(action="pii.export").exists()
+
+
+def test_consent_reads_in_words(tenant, kai):
+    tenant.send(
+        {
+            "type": "identify",
+            "userId": "kai-7",
+            "traits": {"consent": {"email": {"marketing": "granted"}, "sms": False}},
+            "messageId": "pp-consent",
+        }
+    )
+    html = signed_in(tenant).get(f"/customers/{kai.pk}/").content.decode()
+    head = _between(html, 'id="fact-consent"', "</dd>")
+    assert "Marketing by email" in head
+    side = _between(html, 'id="h-consent"', 'id="h-accounts"')
+    assert "email · marketing: <strong>granted</strong>" in side
+    assert "SMS · marketing: <strong>denied</strong>" in side
