@@ -373,12 +373,15 @@ def profile_timeline(
     event: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
+    profile: Profile | None = None,
 ) -> TimelinePage:
     """Everything known about the customer, newest first: events, trait changes (the
     identify calls that set traits), merges and unmerges, consent changes. Paged by a
     cursor (keyset: each page is one index range scan, however long the history),
-    filterable by kind and channel; `type` and `event` narrow the events."""
-    profile = profile_get(workspace=workspace, profile_id=profile_id)
+    filterable by kind and channel; `type` and `event` narrow the events. `profile`:
+    the profile already read (of this workspace), to spare reading it again."""
+    if profile is None or profile.workspace_id != workspace.pk or profile.pk != profile_id:
+        profile = profile_get(workspace=workspace, profile_id=profile_id)
     for kind in kinds or ():
         if kind not in TIMELINE_KINDS:
             raise InvalidInputError(
@@ -530,17 +533,22 @@ def account_timeline_page(
     return TimelinePage(items=page, next_cursor=_cursor_encode(page[-1]) if more else None)
 
 
-def consent_history(*, workspace: Workspace, profile_id: uuid.UUID) -> QuerySet[ConsentChange]:
-    profile = profile_get(workspace=workspace, profile_id=profile_id)
+def consent_history(
+    *, workspace: Workspace, profile_id: uuid.UUID, profile: Profile | None = None
+) -> QuerySet[ConsentChange]:
+    if profile is None or profile.workspace_id != workspace.pk or profile.pk != profile_id:
+        profile = profile_get(workspace=workspace, profile_id=profile_id)
     return ConsentChange.objects.filter(profile=profile).order_by("-at", "-id")
 
 
-def consent_current(*, workspace: Workspace, profile_id: uuid.UUID) -> list[dict]:
+def consent_current(
+    *, workspace: Workspace, profile_id: uuid.UUID, profile: Profile | None = None
+) -> list[dict]:
     """Per channel and purpose: the latest statement, or unknown; a granted consent past
-    its expiry counts as unknown."""
+    its expiry counts as unknown. `profile`: the profile already read, if any."""
     now = timezone.now()
     latest: dict[tuple[str, str], ConsentChange] = {}
-    for change in consent_history(workspace=workspace, profile_id=profile_id):
+    for change in consent_history(workspace=workspace, profile_id=profile_id, profile=profile):
         latest.setdefault((change.channel, change.purpose), change)
     current = []
     for channel in ConsentChannel.values:

@@ -227,7 +227,7 @@ def timeline_context(request: HttpRequest, page, url: str) -> dict:
     return context
 
 
-def _timeline_context(request: HttpRequest, profile_id) -> dict:
+def _timeline_context(request: HttpRequest, profile_id, profile=None) -> dict:
     principal = request.principal
     kinds = [k for k in request.GET.get("kind", "").split(",") if k]
     page = selectors.profile_timeline(
@@ -237,6 +237,7 @@ def _timeline_context(request: HttpRequest, profile_id) -> dict:
         channel=request.GET.get("channel") or None,
         cursor=request.GET.get("cursor") or None,
         limit=TIMELINE_PAGE,
+        profile=profile,
     )
     return timeline_context(request, page, reverse("web:customer_timeline", args=[profile_id]))
 
@@ -361,7 +362,9 @@ def customer_detail(request: HttpRequest, profile_id) -> HttpResponse:
     predictions = prediction_selectors.profile_predictions(workspace=workspace, profile=profile)
     stage = scores.lifecycle.stage if scores.lifecycle else ""
     sub_stage = scores.lifecycle.sub_stage if scores.lifecycle else ""
-    consents = selectors.consent_current(workspace=workspace, profile_id=profile.pk)
+    consents = selectors.consent_current(
+        workspace=workspace, profile_id=profile.pk, profile=profile
+    )
     accounts = [
         m.account
         for m in AccountMember.objects.filter(profile=profile)
@@ -416,7 +419,7 @@ def customer_detail(request: HttpRequest, profile_id) -> HttpResponse:
         "can_erase": principal.has_perm("profiles.erase"),
         "can_edit": principal.has_perm("profiles.write"),
         "kind": request.GET.get("kind", ""),
-        **_timeline_context(request, profile.pk),
+        **_timeline_context(request, profile.pk, profile),
     }
     return render(request, "web/customers/detail.html", context)
 
