@@ -45,7 +45,7 @@ def kai(tenant):
 
 
 @pytest.mark.parametrize("width", [1440, 390])
-def test_the_person_page_fits_and_edits(open_page, live_server, tenant, kai, width):
+def test_the_person_page_fits_and_edits(open_page, live_server, tenant, kai, width):  # noqa: F811
     page = open_page({"width": width, "height": 900})
     sign_in(page, live_server.url, person(tenant, Role.ADMIN))
     page.goto(f"{live_server.url}/customers/{kai.pk}/")
