@@ -51,11 +51,13 @@ from rapport.profiles.services import (
     account_members_move,
     account_members_recompute,
     account_merge,
+    accounts_seen_widen,
     consents_move,
     consents_restore,
     merge_records_lock,
     merge_request_check,
     record_live,
+    trait_edits_replay,
 )
 from rapport.tenancy.models import Workspace
 from rapport.tenancy.services import Actor, audit_log_record
@@ -310,7 +312,11 @@ def _apply_traits(profile: Profile | ProfileState, event: Event) -> bool:
 def _combine_traits(survivor: Profile | ProfileState, merged: Profile | ProfileState) -> None:
     for name, source in merged.trait_sources.items():
         if _newer(survivor.trait_sources.get(name), datetime.fromisoformat(source["at"])):
-            survivor.traits[name] = merged.traits.get(name)
+            if source.get("removed"):
+                # A field a person removed (profiles.services.profile_traits_edit).
+                survivor.traits.pop(name, None)
+            else:
+                survivor.traits[name] = merged.traits.get(name)
             survivor.trait_sources[name] = source
 
 
@@ -551,6 +557,10 @@ def _resolution_apply(workspace_id: Any, resolved: _Resolved) -> int:
                 profile.last_seen_at = last
         rows_widen(Profile, seen_only, low="first_seen_at", high="last_seen_at")
         _profiles_save(profiles.values())
+        # Their accounts were seen then too.
+        accounts_seen_widen(
+            seen={profile_id: (min(times), max(times)) for profile_id, times in seen.items()}
+        )
         IdentityCase.objects.bulk_create(
             [
                 IdentityCase(
@@ -711,6 +721,8 @@ def _recompute(profile: Profile, rules: IdentityRules) -> None:
         events.exclude(traits={}).exclude(type=EventType.GROUP).order_by("timestamp", "id")
     ).iterator():
         _apply_traits(profile, event)
+    # People's edits win over older events, as they did when they were made.
+    trait_edits_replay(profile=profile)
 
 
 def profile_unmerge(*, merge: ProfileMerge, actor: Actor) -> ProfileMerge:

@@ -5,7 +5,7 @@ a person are identity's (rapport/identity/api.py, under the same /profiles paths
 import builtins
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
@@ -18,7 +18,12 @@ from rapport.ingest.models import EventType
 from rapport.profiles import lists, selectors
 from rapport.profiles import services as profile_services
 from rapport.profiles.models import ConsentChannel, ConsentPurpose, ConsentStatus
-from rapport.tenancy.pii import MaskedPage, masked_record, shown_identifier
+from rapport.tenancy.pii import (
+    MaskedPage,
+    masked_record,
+    shown_identifier,
+    shown_trait_changes,
+)
 
 
 class IdentityOut(Schema):
@@ -126,6 +131,47 @@ def profile_get(request: HttpRequest, profile_id: uuid.UUID):
     return _profile_out(profile, request.auth)
 
 
+class TraitsIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    traits: dict[str, Any] = Field(
+        description=(
+            "Fields to set, by name; null removes a field (a JSON merge patch). At most "
+            "50 fields; names without dots, up to 100 characters; texts up to 2,000 "
+            "characters. Identifiers are not changed: editing `email` never merges "
+            "customers."
+        ),
+        examples=[{"plan": "pro", "company": "Northwind", "nickname": None}],
+    )
+
+
+@router.patch(
+    "/{profile_id}/traits",
+    response=ProfileOut,
+    summary="Edit a customer's traits (recorded as a change by you)",
+)
+def profile_traits_edit(request: HttpRequest, profile_id: uuid.UUID, payload: TraitsIn):
+    request.auth.require("profiles.write")
+    workspace = request.auth.workspace
+    profile = selectors.profile_get(workspace=workspace, profile_id=profile_id)
+    profile_services.profile_traits_edit(
+        workspace=workspace,
+        profile=profile,
+        changes=payload.traits,
+        actor=request.auth.actor,
+        can_see_pii=request.auth.can_see_pii,
+    )
+    profile = selectors.profile_get(workspace=workspace, profile_id=profile_id)
+    return _profile_out(profile, request.auth)
+
+
+class TraitEditOut(Schema):
+    id: uuid.UUID
+    changes: dict = Field(description='{name: {"from": old, "to": new}} or {..., "removed": true}')
+    actor: str = Field(alias="actor_label")
+    at: datetime
+
+
 class TimelineEntryOut(Schema):
     kind: str = Field(description="event, trait_change, merge, unmerge or consent")
     id: uuid.UUID
@@ -135,6 +181,7 @@ class TimelineEntryOut(Schema):
     event: EventOut | None = None
     merge: MergeOut | None = None
     consent: "ConsentChangeOut | None" = None
+    trait_edit: TraitEditOut | None = None
 
 
 class TimelinePageOut(Schema):
@@ -156,7 +203,17 @@ def _timeline_out(page, principal) -> dict:
             item["event"] = masked_record(principal, entry.data["event"], "event")
         if "merge" in entry.data:
             item["merge"] = masked_record(principal, entry.data["merge"], "merge")
-        item.update({k: v for k, v in entry.data.items() if k not in ("event", "merge")})
+        if "trait_edit" in entry.data:
+            edit = entry.data["trait_edit"]
+            item["trait_edit"] = {
+                "id": edit.pk,
+                "changes": shown_trait_changes(principal, edit.changes),
+                "actor_label": edit.actor_label,
+                "at": edit.at,
+            }
+        item.update(
+            {k: v for k, v in entry.data.items() if k not in ("event", "merge", "trait_edit")}
+        )
         items.append(item)
     return {"items": items, "next_cursor": page.next_cursor}
 

@@ -1,3 +1,5 @@
+import builtins
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -218,7 +220,8 @@ class SavedView(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     shared = models.BooleanField(default=False)
-    columns = models.JSONField(default=list)
+    # builtins' list: the field above is named `list` in this class body.
+    columns = models.JSONField(default=builtins.list)
     sort = models.CharField(max_length=120, blank=True)
     filters = models.JSONField(default=dict)
     created_by = models.CharField(max_length=200, blank=True)
@@ -254,3 +257,31 @@ class SavedViewDefault(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.view_id}"
+
+
+class TraitEdit(models.Model):
+    """A person's change to a customer's traits (from the person page or the API), kept
+    for the timeline and so that recomputing the profile's traits from its events (an
+    unmerge) replays it. `changes`: {name: {"from": old, "to": new}} or
+    {name: {"from": old, "removed": true}}."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    workspace = models.ForeignKey(
+        "tenancy.Workspace", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    # The profile it was made on. A merge leaves it there: the survivor's timeline
+    # reads the edits of every profile merged into it, and an unmerge needs no move.
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+", db_index=False)
+    changes = models.JSONField(default=dict)
+    actor_label = models.CharField(max_length=200, blank=True)
+    actor_user = models.ForeignKey(
+        "tenancy.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["profile", "-at"], name="profiles_traitedit_time")]
+
+    def __str__(self) -> str:
+        return f"{', '.join(sorted(self.changes))} by {self.actor_label}"

@@ -25,3 +25,10 @@ permission_register(
     description="Share saved list views with the workspace, and change or delete shared ones",
     roles={Role.ADMIN, Role.MARKETER, Role.ANALYST, Role.SALES},
 )
+# Those who talk to customers keep their details right, as in any CRM; analysts read.
+# Without pii.read (agents) the personal fields stay out of reach (masked, not editable).
+permission_register(
+    code="profiles.write",
+    description="Edit a customer's traits (recorded on their timeline and in the audit log)",
+    roles={Role.ADMIN, Role.MARKETER, Role.SALES, Role.AGENT},
+)

@@ -26,6 +26,7 @@ from rapport.profiles.models import (
     Profile,
     SavedView,
     SavedViewDefault,
+    TraitEdit,
 )
 from rapport.tenancy.models import Source, Workspace
 
@@ -379,6 +380,17 @@ def profile_get(*, workspace: Workspace, profile_id: uuid.UUID) -> Profile:
     )
 
 
+def profile_family_ids(*, profile_id: uuid.UUID) -> list[uuid.UUID]:
+    """The profile and every profile merged into it, directly or through others."""
+    family, frontier = [profile_id], [profile_id]
+    while frontier:
+        frontier = list(
+            Profile.objects.filter(merged_into_id__in=frontier).values_list("pk", flat=True)
+        )
+        family += frontier
+    return family
+
+
 TIMELINE_KINDS = ("event", "trait_change", "merge", "unmerge", "consent")
 TIMELINE_MAX_LIMIT = 200
 
@@ -495,12 +507,15 @@ def profile_timeline(
     event: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
+    profile: Profile | None = None,
 ) -> TimelinePage:
     """Everything known about the customer, newest first: events, trait changes (the
     identify calls that set traits), merges and unmerges, consent changes. Paged by a
     cursor (keyset: each page is one index range scan, however long the history),
-    filterable by kind and channel; `type` and `event` narrow the events."""
-    profile = profile_get(workspace=workspace, profile_id=profile_id)
+    filterable by kind and channel; `type` and `event` narrow the events. `profile`:
+    the profile already read (of this workspace), to spare reading it again."""
+    if profile is None or profile.workspace_id != workspace.pk or profile.pk != profile_id:
+        profile = profile_get(workspace=workspace, profile_id=profile_id)
     for kind in kinds or ():
         if kind not in TIMELINE_KINDS:
             raise InvalidInputError(
@@ -549,6 +564,22 @@ def profile_timeline(
                         "status": _choice_label(ConsentStatus, change.status),
                     },
                     data={"consent": change},
+                )
+            )
+
+    if "trait_change" in wanted and not channel and not type and not event:
+        # People's edits, on this profile and on those merged into it (few: no paging
+        # of their own; the cursor cuts them with the rest).
+        edits = TraitEdit.objects.filter(profile_id__in=profile_family_ids(profile_id=profile.pk))
+        for edit in _before(edits, "at", after).order_by("-at", "-id")[: limit + 1]:
+            candidates.append(
+                TimelineEntry(
+                    kind="trait_change",
+                    id=edit.pk,
+                    at=edit.at,
+                    channel="",
+                    title=f"Changed by {edit.actor_label}: " + ", ".join(sorted(edit.changes)),
+                    data={"trait_edit": edit},
                 )
             )
 
@@ -641,17 +672,22 @@ def account_timeline_page(
     return TimelinePage(items=page, next_cursor=_cursor_encode(page[-1]) if more else None)
 
 
-def consent_history(*, workspace: Workspace, profile_id: uuid.UUID) -> QuerySet[ConsentChange]:
-    profile = profile_get(workspace=workspace, profile_id=profile_id)
+def consent_history(
+    *, workspace: Workspace, profile_id: uuid.UUID, profile: Profile | None = None
+) -> QuerySet[ConsentChange]:
+    if profile is None or profile.workspace_id != workspace.pk or profile.pk != profile_id:
+        profile = profile_get(workspace=workspace, profile_id=profile_id)
     return ConsentChange.objects.filter(profile=profile).order_by("-at", "-id")
 
 
-def consent_current(*, workspace: Workspace, profile_id: uuid.UUID) -> list[dict]:
+def consent_current(
+    *, workspace: Workspace, profile_id: uuid.UUID, profile: Profile | None = None
+) -> list[dict]:
     """Per channel and purpose: the latest statement, or unknown; a granted consent past
-    its expiry counts as unknown."""
+    its expiry counts as unknown. `profile`: the profile already read, if any."""
     now = timezone.now()
     latest: dict[tuple[str, str], ConsentChange] = {}
-    for change in consent_history(workspace=workspace, profile_id=profile_id):
+    for change in consent_history(workspace=workspace, profile_id=profile_id, profile=profile):
         latest.setdefault((change.channel, change.purpose), change)
     current = []
     for channel in ConsentChannel.values:

@@ -2,14 +2,23 @@
 with their source, a parent account from the `parent_group_id` trait, and the caller's
 profile as a member. Consent statements from events and from people, kept as history."""
 
+import json
+import math
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Max, Min
 from django.utils import timezone
 
-from rapport.core.errors import ConflictError, InvalidInputError, NotFoundError
+from rapport.core.bulk import rows_widen
+from rapport.core.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from rapport.ingest.models import Event, EventType
 from rapport.profiles import lists
 from rapport.profiles.consent import statements_in
@@ -21,7 +30,11 @@ from rapport.profiles.models import (
     Profile,
     SavedView,
     SavedViewDefault,
+    TraitEdit,
 )
+from rapport.profiles.selectors import profile_family_ids
+from rapport.tenancy.models import Workspace
+from rapport.tenancy.pii import mask_personal_data, personal_key
 from rapport.tenancy.services import Actor, audit_log_record
 
 PARENT_TRAITS = ("parent_group_id", "parentGroupId", "parent_id")
@@ -88,9 +101,25 @@ def accounts_from_events(workspace_id: Any, events: Iterable[Event]) -> int:
             if account.last_seen_at is None or event.timestamp > account.last_seen_at:
                 account.last_seen_at = event.timestamp
             if event.profile_id:
-                AccountMember.objects.get_or_create(
+                _, joined = AccountMember.objects.get_or_create(
                     workspace_id=workspace_id, account=account, profile_id=event.profile_id
                 )
+                if joined:
+                    # What the person did before joining counts as the account's too.
+                    person = (
+                        Profile.objects.filter(pk=event.profile_id)
+                        .values_list("first_seen_at", "last_seen_at")
+                        .first()
+                    )
+                    for seen in person or ():
+                        if seen is not None and (
+                            account.first_seen_at is None or seen < account.first_seen_at
+                        ):
+                            account.first_seen_at = seen
+                        if seen is not None and (
+                            account.last_seen_at is None or seen > account.last_seen_at
+                        ):
+                            account.last_seen_at = seen
         now = timezone.now()
         for account in cache.values():
             account.updated_at = now
@@ -114,6 +143,39 @@ def account_members_move(*, source_profile_id: Any, target_profile_id: Any) -> N
     already = AccountMember.objects.filter(profile_id=target_profile_id).values("account_id")
     AccountMember.objects.filter(profile_id=source_profile_id, account_id__in=already).delete()
     AccountMember.objects.filter(profile_id=source_profile_id).update(profile_id=target_profile_id)
+    # The survivor's accounts now include what the merged profile did, and the other way.
+    bounds = Profile.objects.filter(pk__in=[source_profile_id, target_profile_id]).aggregate(
+        first=Min("first_seen_at"), last=Max("last_seen_at")
+    )
+    if bounds["last"] is not None:
+        accounts_seen_widen(seen={target_profile_id: (bounds["first"], bounds["last"])})
+
+
+def accounts_seen_widen(*, seen: dict[Any, tuple[datetime, datetime]]) -> None:
+    """An account's first and last seen cover its people's activity, not only its own
+    group calls: the accounts of these profiles (most have none) widen to the
+    (first, last) each profile was just seen. Kept on write, so that a list of 20,000
+    accounts reads a column rather than a million profiles."""
+    if not seen:
+        return
+    ranges: dict[Any, tuple[datetime, datetime]] = {}
+    for profile_id, account_id in AccountMember.objects.filter(
+        profile_id__any=list(seen)
+    ).values_list("profile_id", "account_id"):
+        first, last = seen[profile_id]
+        first = first or last
+        if account_id in ranges:
+            low, high = ranges[account_id]
+            ranges[account_id] = (min(low, first), max(high, last))
+        else:
+            ranges[account_id] = (first, last)
+    # In key order, so that two workers widening the same accounts never deadlock.
+    rows_widen(
+        Account,
+        [(pk, low, high) for pk, (low, high) in sorted(ranges.items(), key=lambda r: str(r[0]))],
+        low="first_seen_at",
+        high="last_seen_at",
+    )
 
 
 def account_members_recompute(*, workspace_id: Any, profile_id: Any) -> None:
@@ -451,3 +513,203 @@ def saved_view_default_set(
         return SavedViewDefault.objects.create(
             workspace=workspace, user=user, list=list_name, view=view
         )
+
+
+# --- A person's edits of a customer's traits ----------------------------------------------
+
+TRAIT_EDIT_MAX_FIELDS = 50
+TRAIT_NAME_MAX = 100
+TRAIT_TEXT_MAX = 2000
+TRAIT_JSON_MAX = 10_000
+TRAIT_DEPTH_MAX = 5
+# Integers beyond this lose digits in JavaScript and in PostgreSQL's JSON numbers read
+# as doubles by segment rules.
+TRAIT_INT_MAX = 2**53
+
+
+def _trait_name_check(name: Any) -> str:
+    field = f"traits.{name}"
+    if not isinstance(name, str) or not name or name != name.strip():
+        raise InvalidInputError(
+            "a field name is a non-empty text without spaces around it", field=field
+        )
+    if len(name) > TRAIT_NAME_MAX:
+        raise InvalidInputError(
+            f"a field name has at most {TRAIT_NAME_MAX} characters", field=field
+        )
+    if "." in name or name.startswith("$") or any(ord(ch) < 32 for ch in name):
+        # Dots name nested fields in segment rules; `$` marks operators in many tools.
+        raise InvalidInputError(
+            "a field name may not hold dots or control characters, nor start with $",
+            field=field,
+        )
+    return name
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def _trait_value_check(name: str, value: Any) -> Any:
+    field = f"traits.{name}"
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if abs(value) > TRAIT_INT_MAX:
+            raise InvalidInputError(f"a whole number is at most {TRAIT_INT_MAX}", field=field)
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInputError("a number must be finite", field=field)
+        return value
+    if isinstance(value, str):
+        if len(value) > TRAIT_TEXT_MAX:
+            raise InvalidInputError(f"a text has at most {TRAIT_TEXT_MAX} characters", field=field)
+        return value
+    if isinstance(value, dict | list):
+        try:
+            size = len(json.dumps(value, allow_nan=False))
+        except (TypeError, ValueError):
+            raise InvalidInputError("not a JSON value", field=field) from None
+        if size > TRAIT_JSON_MAX:
+            raise InvalidInputError(
+                f"a nested value has at most {TRAIT_JSON_MAX} characters as JSON", field=field
+            )
+        if _depth(value) > TRAIT_DEPTH_MAX:
+            raise InvalidInputError(
+                f"a value nests at most {TRAIT_DEPTH_MAX} levels deep", field=field
+            )
+        if isinstance(value, dict):
+            for key in value:
+                if not isinstance(key, str):
+                    raise InvalidInputError("nested field names are texts", field=field)
+        return value
+    raise InvalidInputError(
+        "a value is a text, a number, true/false, a list, an object or null", field=field
+    )
+
+
+def trait_holds_personal_data(name: str, value: Any) -> bool:
+    """Whether a masked person would see the field or its value other than it is."""
+    if personal_key(name):
+        return True
+    return value is not None and mask_personal_data({name: value}) != {name: value}
+
+
+def profile_traits_edit(
+    *,
+    workspace: Workspace,
+    profile: Profile,
+    changes: dict[str, Any],
+    actor: Actor,
+    can_see_pii: bool,
+) -> TraitEdit | None:
+    """A person sets or removes a customer's traits (`None` removes a field, as in a
+    JSON merge patch). Each changed trait's source becomes the person and the moment,
+    so that only a later event overwrites it (latest wins, as between events); the
+    edit goes on the customer's timeline and in the audit log (names only, never the
+    values). Returns None when nothing changed.
+
+    Identifiers are left alone: editing `email` changes the trait, not the identity
+    graph, so an edit never merges two customers (merging is a separate, explicit act).
+    Without pii.read (`can_see_pii` False) a person can neither see nor change personal
+    data: fields named like an email or a phone number, or whose value holds one."""
+    if profile.workspace_id != workspace.pk:
+        raise NotFoundError("No such profile in this workspace")
+    if not isinstance(changes, dict) or not changes:
+        raise InvalidInputError("name at least one field to change", field="traits")
+    if len(changes) > TRAIT_EDIT_MAX_FIELDS:
+        raise InvalidInputError(f"at most {TRAIT_EDIT_MAX_FIELDS} fields at a time", field="traits")
+    cleaned = {
+        _trait_name_check(name): _trait_value_check(name, value) for name, value in changes.items()
+    }
+    with transaction.atomic():
+        profile = Profile.objects.select_for_update().get(pk=profile.pk)
+        if profile.merged_into_id is not None:
+            raise ConflictError(
+                f"Profile {profile.pk} was merged into {profile.merged_into_id}; "
+                "edit that one instead",
+                code="already_merged",
+            )
+        if not can_see_pii:
+            for name, value in cleaned.items():
+                if trait_holds_personal_data(name, value) or trait_holds_personal_data(
+                    name, profile.traits.get(name)
+                ):
+                    raise PermissionDeniedError(
+                        f"{name}: your role does not see personal data, so it cannot change it",
+                        details=[{"field": f"traits.{name}", "permission": "pii.read"}],
+                    )
+        now = timezone.now()
+        applied = {}
+        for name, value in cleaned.items():
+            present = name in profile.traits
+            if value is None and not present:
+                continue
+            if value is not None and present and profile.traits[name] == value:
+                continue
+            before = profile.traits.get(name)
+            applied[name] = (
+                {"from": before, "removed": True}
+                if value is None
+                else {"from": before, "to": value}
+            )
+        if not applied:
+            return None
+        edit = TraitEdit.objects.create(
+            workspace=workspace,
+            profile=profile,
+            changes=applied,
+            actor_label=actor.label[:200],
+            actor_user=actor.user,
+            at=now,
+        )
+        # What the person typed wins now, even over an event stamped in the future.
+        _trait_edit_apply(profile, edit, force=True)
+        profile.save(update_fields=["traits", "trait_sources", "updated_at"])
+        audit_log_record(
+            workspace=workspace,
+            actor=actor,
+            action="profile.traits_edit",
+            target=profile,
+            details={
+                "changed": sorted(n for n, c in applied.items() if not c.get("removed")),
+                "removed": sorted(n for n, c in applied.items() if c.get("removed")),
+            },
+        )
+    return edit
+
+
+def _trait_edit_apply(profile, edit: TraitEdit, *, force: bool = False) -> None:
+    """One edit onto a profile's traits, where it is newer than what set each trait. A
+    removal keeps its source (a tombstone), so that an older event replayed later does
+    not bring the field back."""
+    at = edit.at.isoformat()
+    for name, change in edit.changes.items():
+        source = profile.trait_sources.get(name)
+        if not force and source is not None and source.get("at", "") > at:
+            continue
+        profile.trait_sources[name] = {
+            "at": at,
+            "source_id": None,
+            "message_id": None,
+            "actor": edit.actor_label,
+            "edit_id": str(edit.pk),
+            **({"removed": True} if change.get("removed") else {}),
+        }
+        if change.get("removed"):
+            profile.traits.pop(name, None)
+        else:
+            profile.traits[name] = change.get("to")
+
+
+def trait_edits_replay(*, profile) -> None:
+    """The edits people made on this profile and on those merged into it, onto its
+    traits (after they were recomputed from its events, as an unmerge does)."""
+    family = profile_family_ids(profile_id=profile.pk)
+    for edit in TraitEdit.objects.filter(profile_id__in=family).order_by("at", "id"):
+        _trait_edit_apply(profile, edit)

@@ -263,6 +263,25 @@ def masked_record(principal, item: Any, kind: str) -> Any:
     return shown
 
 
+def mask_trait_changes(changes: dict) -> dict:
+    """`{name: {"from": old, "to": new, ...}}` (a person's edit of traits) with each
+    old and new value masked as a trait of that name would be."""
+    masked = {}
+    for name, change in changes.items():
+        if not isinstance(change, dict):
+            masked[name] = mask_personal_data(change)
+            continue
+        masked[name] = {
+            key: _mask_under_key(name, value) if key in ("from", "to") else value
+            for key, value in change.items()
+        }
+    return masked
+
+
+def shown_trait_changes(principal, changes: dict) -> dict:
+    return changes if principal.can_see_pii else mask_trait_changes(changes)
+
+
 def shown_json(principal, value):
     return value if principal.can_see_pii else mask_personal_data(value)
 

@@ -2,11 +2,14 @@
 a customer (merge, unmerge, export, erase)."""
 
 import json
+from datetime import datetime
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
@@ -16,10 +19,20 @@ from rapport.identity import selectors as identity_selectors
 from rapport.identity import services as identity_services
 from rapport.predictions import selectors as prediction_selectors
 from rapport.profiles import lists, selectors
+from rapport.profiles import services as profile_services
 from rapport.profiles.models import AccountMember, ConsentChannel
+from rapport.profiles.timeline_sentences import (
+    CHANNEL_LABELS,
+    PURPOSE_LABELS,
+    STATUS_LABELS,
+    amount_number,
+    entry_sentence,
+    money,
+)
 from rapport.segments import selectors as segment_selectors
 from rapport.segments.rfm import CELLS as RFM_CELLS
-from rapport.tenancy.pii import masked_record, shown_json
+from rapport.tenancy.models import Source
+from rapport.tenancy.pii import masked_record, shown_json, shown_trait_changes
 from rapport.web import bulk
 from rapport.web.lists import (
     ListState,
@@ -36,7 +49,6 @@ from rapport.web.lists import (
 from rapport.web.pages import (
     error_text,
     identifier_shown,
-    trait_rows,
     traits_shown,
     uuid_or_none,
     workspace_page,
@@ -199,8 +211,22 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+def _change_rows(principal, changes: dict) -> list[dict]:
+    """A person's edit as the timeline details it: each field, from what, to what."""
+    shown = shown_trait_changes(principal, changes)
+    return [
+        {
+            "name": name,
+            "before": _value_text(change.get("from")),
+            "after": None if change.get("removed") else _value_text(change.get("to")),
+        }
+        for name, change in sorted(shown.items())
+    ]
+
+
 def timeline_shown(principal, entries) -> list[dict]:
-    """Timeline entries as a page shows them: masked for roles without pii.read."""
+    """Timeline entries as a page shows them: a sentence each (rapport/profiles/
+    timeline_sentences.py), masked for roles without pii.read."""
     items = []
     for entry in entries:
         detail = None
@@ -215,16 +241,18 @@ def timeline_shown(principal, entries) -> list[dict]:
             detail = json.dumps(
                 {k: v for k, v in shown.items() if v}, indent=2, cls=DjangoJSONEncoder
             )
-        title = shown_json(principal, entry.title)
+        edit = entry.data.get("trait_edit")
         items.append(
             {
                 "kind": entry.kind,
                 "at": entry.at,
                 "channel": entry.channel,
-                "title": title,
+                "title": shown_json(principal, entry.title),
+                "sentence": entry_sentence(entry, event),
                 # The title is the event's name as sent (not translated).
                 "named": event is not None and event.type == "track",
                 "detail": detail,
+                "changes": _change_rows(principal, edit.changes) if edit else None,
             }
         )
     return items
@@ -241,7 +269,7 @@ def timeline_context(request: HttpRequest, page, url: str) -> dict:
     return context
 
 
-def _timeline_context(request: HttpRequest, profile_id) -> dict:
+def _timeline_context(request: HttpRequest, profile_id, profile=None) -> dict:
     principal = request.principal
     kinds = [k for k in request.GET.get("kind", "").split(",") if k]
     page = selectors.profile_timeline(
@@ -251,8 +279,117 @@ def _timeline_context(request: HttpRequest, profile_id) -> dict:
         channel=request.GET.get("channel") or None,
         cursor=request.GET.get("cursor") or None,
         limit=TIMELINE_PAGE,
+        profile=profile,
     )
     return timeline_context(request, page, reverse("web:customer_timeline", args=[profile_id]))
+
+
+def _value_text(value) -> str:
+    """A trait's value as a table cell reads it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(_("Yes") if value else _("No"))
+    if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
+        return ", ".join(_value_text(v) for v in value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, cls=DjangoJSONEncoder)
+    return str(value)
+
+
+TRAIT_ROWS_MAX = 300
+TRAIT_DEPTH_SHOWN = 4
+
+
+def trait_table(traits: dict, sources: dict, source_names: dict) -> list[dict]:
+    """Traits as a table of fields: nested objects as indented rows under their name
+    (`address`, then `city` under it), lists of plain values joined, lists of objects numbered;
+    where and when each top-level field was set, for its hover and details."""
+    rows: list[dict] = []
+
+    def add(name: str, path: str, value, depth: int, source: dict | None) -> None:
+        if len(rows) >= TRAIT_ROWS_MAX:
+            return
+        nested = isinstance(value, dict) or (
+            isinstance(value, list) and any(isinstance(v, dict | list) for v in value)
+        )
+        if nested and depth < TRAIT_DEPTH_SHOWN and value:
+            rows.append(
+                {
+                    "name": name,
+                    "path": path,
+                    "depth": depth,
+                    "value": "",
+                    "group": True,
+                    "source": source,
+                }
+            )
+            items = (
+                value.items()
+                if isinstance(value, dict)
+                else ((str(i + 1), v) for i, v in enumerate(value))
+            )
+            for key, item in items:
+                add(str(key), f"{path}.{key}", item, depth + 1, None)
+            return
+        rows.append(
+            {
+                "name": name,
+                "path": path,
+                "depth": depth,
+                "value": _value_text(value),
+                "group": False,
+                "source": source,
+            }
+        )
+
+    for name in sorted(traits, key=str.lower):
+        source = dict(sources.get(name) or {})
+        if source.get("source_id"):
+            source["source_name"] = source_names.get(source["source_id"], "")
+        source["text"] = provenance_text(source)
+        add(name, name, traits[name], 0, source)
+    return rows
+
+
+def provenance_text(source: dict) -> str:
+    """Where and when a trait was set, in words (a row's hover)."""
+    at = source.get("at")
+    try:
+        moment = datetime.fromisoformat(at) if at else None
+    except ValueError:
+        moment = None
+    when = date_format(timezone.localtime(moment), "DATETIME_FORMAT") if moment else ""
+    if source.get("actor"):
+        return _("Set by %(who)s on %(when)s") % {"who": source["actor"], "when": when}
+    if source.get("source_name"):
+        return _("Set on %(when)s by the %(source)s source") % {
+            "when": when,
+            "source": source["source_name"],
+        }
+    return _("Set on %(when)s") % {"when": when} if when else ""
+
+
+def _consent_summary(consents: list[dict]) -> dict:
+    """Which channels may carry marketing now, and which said no."""
+    granted = [
+        CHANNEL_LABELS.get(c["channel"], c["channel"])
+        for c in consents
+        if c["purpose"] == "marketing" and c["status"] == "granted"
+    ]
+    denied = [
+        CHANNEL_LABELS.get(c["channel"], c["channel"])
+        for c in consents
+        if c["purpose"] == "marketing" and c["status"] == "denied"
+    ]
+    return {"granted": granted, "denied": denied}
+
+
+def _top_reason(churn):
+    reasons = list(getattr(churn, "reasons", None) or [])
+    if not reasons:
+        return None
+    return max(reasons, key=lambda r: r.get("contribution") or 0)
 
 
 @workspace_page("profiles.read")
@@ -264,42 +401,196 @@ def customer_detail(request: HttpRequest, profile_id) -> HttpResponse:
         return redirect("web:customer_detail", profile_id=profile.merged_into_id)
     traits = traits_shown(principal, profile.traits)
     scores = segment_selectors.profile_scores(workspace=workspace, profile=profile)
+    predictions = prediction_selectors.profile_predictions(workspace=workspace, profile=profile)
     stage = scores.lifecycle.stage if scores.lifecycle else ""
     sub_stage = scores.lifecycle.sub_stage if scores.lifecycle else ""
+    consents = selectors.consent_current(
+        workspace=workspace, profile_id=profile.pk, profile=profile
+    )
+    accounts = [
+        m.account
+        for m in AccountMember.objects.filter(profile=profile)
+        .select_related("account")
+        .order_by("account__name")
+    ]
+    source_names = {
+        str(pk): name
+        for pk, name in Source.objects.filter(workspace=workspace).values_list("pk", "name")
+    }
+    company = traits.get("company")
+    if isinstance(company, dict):
+        company = company.get("name")
     context = {
         "profile": profile,
         "name": _display_name(principal, profile),
-        "traits": trait_rows(traits, profile.trait_sources),
+        "company": accounts[0] if accounts else None,
+        "company_text": company if isinstance(company, str) else "",
+        "traits": trait_table(traits, profile.trait_sources, source_names),
         "identifiers": [
             {"kind": i.kind, "value": identifier_shown(principal, i.kind, i.value)}
             for i in sorted(profile.identifiers.all(), key=lambda i: (i.kind, i.value))
         ],
         "consents": [
-            c
-            for c in selectors.consent_current(workspace=workspace, profile_id=profile.pk)
+            {
+                **c,
+                "channel_label": CHANNEL_LABELS.get(c["channel"], c["channel"]),
+                "purpose_label": PURPOSE_LABELS.get(c["purpose"], c["purpose"]),
+                "status_label": STATUS_LABELS.get(c["status"], c["status"]),
+            }
+            for c in consents
             if c["at"] is not None
         ],
-        "accounts": [
-            m.account
-            for m in AccountMember.objects.filter(profile=profile).select_related("account")
-        ],
+        "consent_summary": _consent_summary(consents),
+        "accounts": accounts,
         "merges": [
             masked_record(principal, merge, "merge")
             for merge in identity_selectors.merge_list(workspace=workspace, profile=profile)[:20]
         ],
         "scores": scores,
-        "predictions": prediction_selectors.profile_predictions(
-            workspace=workspace, profile=profile
-        ),
+        "predictions": predictions,
+        "top_reason": _top_reason(predictions.churn),
+        "clv_text": money(
+            amount_number(predictions.clv.clv), predictions.clv.model.config.get("currency")
+        )
+        if predictions.clv is not None and amount_number(predictions.clv.clv) is not None
+        else "",
+        # Sales (deals, owners) is not built yet: the header keeps a place for it.
+        "owner": None,
         "stage_name": scores.stage_names.get(stage, stage),
         "sub_stage_name": scores.stage_names.get(sub_stage, sub_stage),
         "can_merge": principal.has_perm("profiles.merge"),
         "can_export": principal.has_perm("pii.export"),
         "can_erase": principal.has_perm("profiles.erase"),
+        "can_edit": principal.has_perm("profiles.write"),
         "kind": request.GET.get("kind", ""),
-        **_timeline_context(request, profile.pk),
+        **_timeline_context(request, profile.pk, profile),
     }
     return render(request, "web/customers/detail.html", context)
+
+
+COMMON_FIELDS = ("name", "email", "phone", "company")
+
+
+def _form_rows(principal, profile) -> list[dict]:
+    """The edit form's rows: the usual fields first, then the others by name. A field
+    is locked when its value is nested (the API edits those) or, for a role without
+    pii.read, when it holds personal data."""
+    traits = profile.traits
+    shown = traits_shown(principal, traits)
+    names = [n for n in COMMON_FIELDS] + sorted(
+        (n for n in traits if n not in COMMON_FIELDS), key=str.lower
+    )
+    rows = []
+    for name in names:
+        value = traits.get(name)
+        nested = isinstance(value, dict | list)
+        personal = not principal.can_see_pii and profile_services.trait_holds_personal_data(
+            name, value if name in traits else None
+        )
+        rows.append(
+            {
+                "name": name,
+                "present": name in traits,
+                "value": "" if value is None else _value_text(shown.get(name)),
+                "locked": nested or personal,
+                "why": _("Personal data: your role cannot see or change it")
+                if personal
+                else (_("A nested value: edit it through the API") if nested else ""),
+            }
+        )
+    return rows
+
+
+def _typed(name: str, text: str, before):
+    """What a person typed, as the type the field had (a number stays a number)."""
+    if isinstance(before, bool):
+        lowered = text.strip().lower()
+        if lowered in ("true", "yes", "1", str(_("Yes")).lower()):
+            return True
+        if lowered in ("false", "no", "0", str(_("No")).lower()):
+            return False
+        raise InvalidInputError(_("type yes or no"), field=f"traits.{name}")
+    if isinstance(before, int | float):
+        try:
+            number = float(text.strip().replace(",", "."))
+        except ValueError:
+            raise InvalidInputError(_("type a number"), field=f"traits.{name}") from None
+        if number.is_integer() and isinstance(before, int):
+            return int(number)
+        return number
+    return text
+
+
+def _form_changes(request: HttpRequest, rows: list[dict], profile) -> dict:
+    """The changes a submitted form asks for: edited values, cleared or ticked fields
+    (removed), and one new field."""
+    changes: dict = {}
+    removing = set(request.POST.getlist("remove"))
+    for row in rows:
+        name = row["name"]
+        if row["locked"]:
+            continue
+        if name in removing and row["present"]:
+            changes[name] = None
+            continue
+        key = f"value:{name}"
+        if key not in request.POST:
+            continue
+        text = request.POST[key].strip()
+        if text == row["value"]:
+            continue
+        if not text:
+            if row["present"]:
+                changes[name] = None
+            continue
+        changes[name] = _typed(name, text, profile.traits.get(name))
+    new_name = request.POST.get("new_name", "").strip()
+    new_value = request.POST.get("new_value", "").strip()
+    if new_name:
+        if not new_value:
+            raise InvalidInputError(_("give the new field a value"), field="new_value")
+        changes[new_name] = new_value
+    elif new_value:
+        raise InvalidInputError(_("give the new field a name"), field="new_name")
+    return changes
+
+
+@workspace_page("profiles.write")
+@require_http_methods(["GET", "POST"])
+def customer_traits_edit(request: HttpRequest, profile_id) -> HttpResponse:
+    """Edit a customer's fields: each change is kept as made by this person (the
+    trait's source, the timeline, the audit log)."""
+    principal = request.principal
+    workspace = principal.workspace
+    profile = selectors.profile_get(workspace=workspace, profile_id=profile_id)
+    if profile.merged_into_id:
+        return redirect("web:customer_traits_edit", profile_id=profile.merged_into_id)
+    rows = _form_rows(principal, profile)
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            changes = _form_changes(request, rows, profile)
+            if changes:
+                profile_services.profile_traits_edit(
+                    workspace=workspace,
+                    profile=profile,
+                    changes=changes,
+                    actor=principal.actor,
+                    can_see_pii=principal.can_see_pii,
+                )
+        except RapportError as failure:
+            error, status = error_text(failure), failure.status
+        else:
+            return redirect("web:customer_detail", profile_id=profile.pk)
+    context = {
+        "profile": profile,
+        "name": _display_name(principal, profile),
+        "rows": rows,
+        "error": error,
+        "new_name": request.POST.get("new_name", ""),
+        "new_value": request.POST.get("new_value", ""),
+    }
+    return render(request, "web/customers/traits_edit.html", context, status=status)
 
 
 @workspace_page("profiles.read")
@@ -363,9 +654,14 @@ def customer_unmerge(request: HttpRequest, merge_id) -> HttpResponse:
 
 
 @workspace_page("pii.export")
+@require_http_methods(["GET", "POST"])
 def customer_export(request: HttpRequest, profile_id) -> HttpResponse:
+    """GET asks for confirmation and discloses nothing (a crawler following links must
+    not export anyone); POST downloads everything held about the person, audited."""
     principal = request.principal
     profile = selectors.profile_get(workspace=principal.workspace, profile_id=profile_id)
+    if request.method != "POST":
+        return render(request, "web/customers/export.html", {"profile_id": profile.pk})
     data = identity_services.profile_export(profile=profile, actor=principal.actor)
     response = HttpResponse(
         json.dumps(data, indent=2, cls=DjangoJSONEncoder), content_type="application/json"

@@ -57,6 +57,11 @@ urlpatterns = [
         name="customer_timeline",
     ),
     path("customers/<uuid:profile_id>/merge/", customers.customer_merge, name="customer_merge"),
+    path(
+        "customers/<uuid:profile_id>/traits/",
+        customers.customer_traits_edit,
+        name="customer_traits_edit",
+    ),
     path("customers/<uuid:profile_id>/export/", customers.customer_export, name="customer_export"),
     path("customers/<uuid:profile_id>/erase/", customers.customer_erase, name="customer_erase"),
     path("merges/<uuid:merge_id>/unmerge/", customers.customer_unmerge, name="customer_unmerge"),

@@ -80,6 +80,7 @@ EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "purpose": "marketing",
         "status": "denied",
     },
+    ("PATCH", "/api/v1/profiles/{profile_id}/traits"): {"traits": {"plan": "pro"}},
     ("POST", "/api/v1/profiles/{profile_id}/merge"): {
         "other": "{other_profile_id}",
         "reason": "Same customer, two sign-ups",

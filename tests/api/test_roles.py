@@ -59,6 +59,7 @@ EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/profiles/{profile_id}/consents"): ALL,
     ("GET", "/api/v1/profiles/{profile_id}/consents/history"): ALL,
     ("POST", "/api/v1/profiles/{profile_id}/consents"): {"admin", "marketer", "sales", "agent"},
+    ("PATCH", "/api/v1/profiles/{profile_id}/traits"): {"admin", "marketer", "sales", "agent"},
     ("GET", "/api/v1/accounts"): ALL,
     ("GET", "/api/v1/accounts/{account_id}"): ALL,
     ("GET", "/api/v1/accounts/{account_id}/members"): ALL,

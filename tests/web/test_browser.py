@@ -134,8 +134,9 @@ def test_find_a_customer_and_see_the_timeline(open_page, live_server, tenant, cu
     page.locator("#results").get_by_role("link", name="Ada Lovelace").click()
     page.get_by_role("heading", name="Ada Lovelace").wait_for()
     timeline = page.locator("#timeline-entries")
-    assert "Order Completed" in timeline.inner_text()
-    assert "Traits set" in timeline.inner_text()
+    # Sentences, not event names (rapport/profiles/timeline_sentences.py).
+    assert "Ordered for 42.00" in timeline.inner_text()
+    assert "Traits updated: email, name, plan" in timeline.inner_text()
     # What a customer sent is shown as text, never run.
     timeline.locator("details").first.click()
     assert "<img src=x onerror=alert(1)>" in timeline.inner_text()

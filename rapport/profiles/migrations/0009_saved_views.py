@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('profiles', '0007_profile_indexes_only_rows_with_a_value'),
+        ('profiles', '0008_consent_labels'),
         ('tenancy', '0004_invitations_and_last_workspace'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
                 ('list', models.CharField(choices=[('customers', 'Customers'), ('accounts', 'Accounts')], max_length=20)),
                 ('name', models.CharField(max_length=100)),
                 ('shared', models.BooleanField(default=False)),
-                ('columns', models.JSONField(default=models.CharField(choices=[('customers', 'Customers'), ('accounts', 'Accounts')], max_length=20))),
+                ('columns', models.JSONField(default=list)),
                 ('sort', models.CharField(blank=True, max_length=120)),
                 ('filters', models.JSONField(default=dict)),
                 ('created_by', models.CharField(blank=True, max_length=200)),
