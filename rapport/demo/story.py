@@ -15,7 +15,13 @@ What the story plants, so that every page has something true to show:
 - offices grouped into companies (some under a parent company), and one customer,
   Globex, recorded under two legal names;
 - duplicates: a few customers also keyed in by the help desk under its own id, with
-  typos in the name and the email.
+  typos in the name and the email, some with less to go on (no birthday), so the
+  review queue's probabilities differ;
+- a funnel with leaks: visitors who browse and never sign up, and sign-ups who never
+  buy (more of them among those who skipped the Brew Planner).
+
+The leaks and the help desk's variations draw from a second random stream per
+customer (`_shape_rng`), so that tuning them leaves the rest of the story's draws be.
 """
 
 import math
@@ -171,6 +177,8 @@ class Summary:
     churned_without_planner: int = 0
     unresolved_tickets: int = 0
     desk_duplicates: int = 0
+    visitors_only: int = 0
+    never_bought: int = 0
     companies: int = 0
     businesses: int = 0
     consent_withdrawn: int = 0
@@ -241,6 +249,18 @@ def _typo(text: str, rng: np.random.Generator) -> str:
     if rng.random() < 0.5:
         return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
     return text[:i] + text[i] + text[i:]
+
+
+def _shape_rng(seed: int, n: int) -> np.random.Generator:
+    """The second random stream of customer `n`: the funnel's leaks and the help desk's
+    ways of keying a customer in."""
+    return np.random.default_rng([seed, n, 7])
+
+
+# Visitors who browse and leave without signing up, per customer who signs up.
+VISITORS_ONLY_PER_SIGNUP = 0.8
+# The share of sign-ups who never buy, without and with the Brew Planner early on.
+NEVER_BUY = {False: 0.3, True: 0.1}
 
 
 def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[tuple[str, dict]]:
@@ -329,6 +349,32 @@ def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[
                     ),
                 )
             )
+        # Visitors who look around and leave: anonymous, never signed up.
+        shape = _shape_rng(seed, n)
+        for visit in range(int(shape.poisson(VISITORS_ONLY_PER_SIGNUP))):
+            summary.visitors_only += 1
+            at = start + timedelta(days=span_days * float(shape.random() ** 0.75))
+            bounce = CAMPAIGNS[int(shape.choice(len(CAMPAIGNS), p=campaign_p))]
+            for page in range(1 + int(shape.integers(3))):
+                path = ("/", "/coffees", "/pricing")[page]
+                context = (
+                    {"campaign": {"source": bounce[0], "medium": bounce[1], "name": bounce[2]}}
+                    if bounce[0] and page == 0
+                    else {}
+                )
+                events.append(
+                    (
+                        "web",
+                        call(
+                            "page",
+                            at + timedelta(minutes=2 * page),
+                            anonymousId=f"anon-{seed}-{n}-v{visit}",
+                            name=path,
+                            properties={"path": path},
+                            context=context,
+                        ),
+                    )
+                )
         two_devices = rng.random() < 0.6
         device = phone_device if two_devices else laptop
         source = "app" if two_devices else "web"
@@ -411,6 +457,7 @@ def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[
                 {"brew_method": ("v60", "aeropress", "espresso", "french press")[n % 4]},
             )
         dropout = float(rng.beta(1.0, 16.0)) * (1.0 if planner else 3.5)
+        buys = shape.random() >= NEVER_BUY[planner]
 
         # Purchases: BG/NBD with Gamma-Gamma order values.
         rate_per_week = float(rng.gamma(shape=2.0, scale=0.12)) * (
@@ -419,9 +466,14 @@ def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[
         value_scale = float(rng.gamma(shape=4.0, scale=15.0 / 3.0)) / 6.0
         t = signup + timedelta(minutes=5)
         alive_until = end
+        if not buys:
+            # Signed up, looked around the app for a few weeks, never bought.
+            summary.never_bought += 1
+            alive_until = min(end, signup + timedelta(days=float(shape.uniform(3, 40))))
+            t = end
         tickets_open = False
         orders = 0
-        while True:
+        while t < end:
             value = round(float(rng.gamma(shape=6.0, scale=value_scale)), 2) + 4.0
             orders += 1
             track(
@@ -467,7 +519,7 @@ def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[
                 summary.churned_planner_users += 1
             else:
                 summary.churned_without_planner += 1
-            if person.subscriber and alive_until < end:
+            if person.subscriber and buys:  # nothing to cancel before a first order
                 track(
                     "billing",
                     alive_until,
@@ -533,6 +585,20 @@ def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[
             summary.desk_duplicates += 1
             at = signup + timedelta(days=float(rng.uniform(5, 60)))
             local, _, host = person.email.partition("@")
+            desk_traits = {
+                "first_name": _typo(person.first, rng),
+                "last_name": person.last,
+                "name": f"{person.first} {person.last}",
+                "email": f"{_typo(local, rng)}@{host}",
+                "birthday": person.birthday,
+                "address": {"city": person.city, "country": "GB"},
+            }
+            # Not every agent asks for everything: less to go on, a lower probability.
+            variant = int(shape.integers(3))
+            if variant >= 1:
+                del desk_traits["birthday"]
+            if variant == 2:
+                desk_traits["first_name"] = person.first
             events.append(
                 (
                     "desk",
@@ -540,14 +606,7 @@ def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[
                         "identify",
                         min(at, end - DAY),
                         userId=f"desk-{seed}-{n}",
-                        traits={
-                            "first_name": _typo(person.first, rng),
-                            "last_name": person.last,
-                            "name": f"{person.first} {person.last}",
-                            "email": f"{_typo(local, rng)}@{host}",
-                            "birthday": person.birthday,
-                            "address": {"city": person.city, "country": "GB"},
-                        },
+                        traits=desk_traits,
                     ),
                 )
             )

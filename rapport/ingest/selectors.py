@@ -73,6 +73,13 @@ def import_job_list(*, workspace: Workspace) -> QuerySet[ImportJob]:
     return ImportJob.objects.filter(workspace=workspace).order_by("-created_at", "id")
 
 
+def import_job_failed(*, workspace: Workspace, since: datetime) -> QuerySet[ImportJob]:
+    """Imports that failed since `since`, the latest first."""
+    return ImportJob.objects.filter(
+        workspace=workspace, status=ImportJob.Status.FAILED, created_at__gte=since
+    ).order_by("-created_at", "id")
+
+
 def import_job_get(*, workspace: Workspace, import_id: uuid.UUID) -> ImportJob:
     return object_get(import_job_list(workspace=workspace), what="import", pk=import_id)
 
