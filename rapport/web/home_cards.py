@@ -254,7 +254,7 @@ def action_sentence(action: str, who: str) -> str:
 
 
 def _who(entry) -> str:
-    return entry.actor_label or _("Rapport")
+    return entry.actor_label or "Rapport"
 
 
 @home_card("recent", order=90, template="web/home/_recent.html", perm="audit.read")
