@@ -130,5 +130,5 @@ def test_home_speaks_russian(tenant):
     client = signed_in(tenant)
     client.post("/preferences/language/", {"language": "ru", "next": "/"})
     html = client.get("/").content.decode()
-    assert "Дубликаты на проверку" in html and "Alice объединил(а) двух клиентов" in html
+    assert "Дубликаты на проверку" in html and "Alice объединил(а) двух клиентов" in html  # noqa: RUF001
     assert "merged two customers" not in html and "Duplicates to review" not in html
