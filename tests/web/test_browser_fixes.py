@@ -76,3 +76,39 @@ def test_an_opened_payload_stays_open_across_refreshes(open_page, live_server, t
     expect(page.locator("details[data-event][open]")).to_have_count(1)
     assert row.locator("details").evaluate("d => d.open")
     shot(page, "debugger-open-payload")
+
+
+def _no_sideways_scroll(page) -> bool:
+    return page.evaluate(
+        "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    )
+
+
+def test_home_on_a_desktop_and_a_phone(open_page, live_server, shop):  # noqa: F811
+    kpi_snapshots_take(workspace_id=shop.workspace.pk, day=date(2026, 10, 31), backfill_days=61)
+    email = person(shop, Role.ADMIN)
+    for name, viewport in (("desktop", (1440, 900)), ("phone", (390, 844))):
+        page = open_page(viewport={"width": viewport[0], "height": viewport[1]})
+        sign_in(page, live_server.url, email)
+        page.locator("#home-kpis").wait_for()
+        assert "▲" in page.locator("#home-kpis").inner_text()
+        assert _no_sideways_scroll(page), name
+        shot(page, f"home-{name}")
+
+
+def test_bulk_merge_on_a_phone(open_page, live_server, tenant):
+    from rapport.identity.models import DuplicateCandidate
+
+    page = open_page(viewport={"width": 390, "height": 844})
+    sign_in(page, live_server.url, person(tenant, Role.ADMIN))
+    page.goto(f"{live_server.url}/duplicates/")
+    assert _no_sideways_scroll(page)
+    page.locator(".pair-head input[type=checkbox]").first.check()
+    page.get_by_role("button", name="Merge the selected pairs…").click()
+    page.get_by_label("Why they are the same").fill("Keyed in twice")
+    assert _no_sideways_scroll(page)
+    page.get_by_role("button", name="Merge 1 pair").click()
+    expect(page.locator("#merge-results .merge-merged")).to_have_count(1)
+    assert _no_sideways_scroll(page)
+    shot(page, "duplicates-bulk-merged-phone")
+    assert DuplicateCandidate.objects.filter(workspace=tenant.workspace, status="merged").exists()
