@@ -15,13 +15,13 @@ What the story plants, so that every page has something true to show:
 - offices grouped into companies (some under a parent company), and one customer,
   Globex, recorded under two legal names;
 - duplicates: a few customers also keyed in by the help desk under its own id, with
-  typos in the name and the email, some with less to go on (no birthday), so the
-  review queue's probabilities differ;
+  typos in the name and the email;
 - a funnel with leaks: visitors who browse and never sign up, and sign-ups who never
   buy (more of them among those who skipped the Brew Planner).
 
-The leaks and the help desk's variations draw from a second random stream per
-customer (`_shape_rng`), so that tuning them leaves the rest of the story's draws be.
+The leaks draw from a second random stream per customer (`_shape_rng`) and cut the
+story drawn for a customer rather than draw it differently, so every other draw (and
+the duplicates the help desk plants) stays as it was.
 """
 
 import math
@@ -252,8 +252,7 @@ def _typo(text: str, rng: np.random.Generator) -> str:
 
 
 def _shape_rng(seed: int, n: int) -> np.random.Generator:
-    """The second random stream of customer `n`: the funnel's leaks and the help desk's
-    ways of keying a customer in."""
+    """The second random stream of customer `n`: the funnel's leaks."""
     return np.random.default_rng([seed, n, 7])
 
 
@@ -261,6 +260,25 @@ def _shape_rng(seed: int, n: int) -> np.random.Generator:
 VISITORS_ONLY_PER_SIGNUP = 0.8
 # The share of sign-ups who never buy, without and with the Brew Planner early on.
 NEVER_BUY = {False: 0.3, True: 0.1}
+
+
+# What a sign-up who never buys does not do, and what they stop doing when they go.
+_NEVER_BUYER_NEVER = {
+    "Order Completed",
+    "Subscription Cancelled",
+    "Ticket Opened",
+    "Ticket Resolved",
+    "Chat Started",
+    "Survey Answered",
+}
+_NEVER_BUYER_STOPS = {"App Opened", "Email Opened", "Email Link Clicked", "Brew Planner Used"}
+
+
+def _kept_by_a_never_buyer(call: dict, quit_at: str) -> bool:
+    name = call.get("event")
+    if name in _NEVER_BUYER_NEVER:
+        return False
+    return name not in _NEVER_BUYER_STOPS or call["timestamp"] < quit_at
 
 
 def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[tuple[str, dict]]:
@@ -466,14 +484,9 @@ def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[
         value_scale = float(rng.gamma(shape=4.0, scale=15.0 / 3.0)) / 6.0
         t = signup + timedelta(minutes=5)
         alive_until = end
-        if not buys:
-            # Signed up, looked around the app for a few weeks, never bought.
-            summary.never_bought += 1
-            alive_until = min(end, signup + timedelta(days=float(shape.uniform(3, 40))))
-            t = end
         tickets_open = False
         orders = 0
-        while t < end:
+        while True:
             value = round(float(rng.gamma(shape=6.0, scale=value_scale)), 2) + 4.0
             orders += 1
             track(
@@ -512,14 +525,14 @@ def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[
             t += timedelta(weeks=float(rng.exponential(1.0 / max(rate_per_week, 0.01))))
             if t >= end:
                 break
-        churned = alive_until < end
+        churned = alive_until < end or not buys  # a sign-up who never bought left too
         summary.churned += churned
         if churned:
             if planner:
                 summary.churned_planner_users += 1
             else:
                 summary.churned_without_planner += 1
-            if person.subscriber and buys:  # nothing to cancel before a first order
+            if person.subscriber and alive_until < end:
                 track(
                     "billing",
                     alive_until,
@@ -585,20 +598,6 @@ def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[
             summary.desk_duplicates += 1
             at = signup + timedelta(days=float(rng.uniform(5, 60)))
             local, _, host = person.email.partition("@")
-            desk_traits = {
-                "first_name": _typo(person.first, rng),
-                "last_name": person.last,
-                "name": f"{person.first} {person.last}",
-                "email": f"{_typo(local, rng)}@{host}",
-                "birthday": person.birthday,
-                "address": {"city": person.city, "country": "GB"},
-            }
-            # Not every agent asks for everything: less to go on, a lower probability.
-            variant = int(shape.integers(3))
-            if variant >= 1:
-                del desk_traits["birthday"]
-            if variant == 2:
-                desk_traits["first_name"] = person.first
             events.append(
                 (
                     "desk",
@@ -606,10 +605,24 @@ def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[
                         "identify",
                         min(at, end - DAY),
                         userId=f"desk-{seed}-{n}",
-                        traits=desk_traits,
+                        traits={
+                            "first_name": _typo(person.first, rng),
+                            "last_name": person.last,
+                            "name": f"{person.first} {person.last}",
+                            "email": f"{_typo(local, rng)}@{host}",
+                            "birthday": person.birthday,
+                            "address": {"city": person.city, "country": "GB"},
+                        },
                     ),
                 )
             )
+        if not buys:
+            # Signed up, looked around for a few weeks, never bought: the story drawn
+            # for them is cut, not drawn differently, so every other customer's draws
+            # (and the demo's duplicates) stay as they were.
+            summary.never_bought += 1
+            quit_at = (signup + timedelta(days=float(shape.uniform(3, 40)))).isoformat()
+            events = [e for e in events if _kept_by_a_never_buyer(e[1], quit_at)]
         events.sort(key=lambda item: item[1]["timestamp"])
         for item in events:
             body = item[1]

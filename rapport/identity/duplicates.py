@@ -254,6 +254,11 @@ def pairs_score(
     """Candidate duplicate pairs among `records`, most probable first."""
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
+    # A record with none of the fields (an anonymous visitor, most of a big
+    # workspace) can be no one's duplicate; left in, it only skews the training.
+    fields = tuple(fields)
+    names = [spec.name for spec in fields]
+    records = [r for r in records if any(r.get(name) is not None for name in names)]
     if len(records) < 2:
         return []
     # Only fields that at least two records have can tell anything.

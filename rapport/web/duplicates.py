@@ -113,13 +113,14 @@ def duplicate_list(request: HttpRequest) -> HttpResponse:
 
 def probability_shown(probability: float) -> str:
     """A pair's probability in percent, with the digits that tell pairs apart:
-    Splink's probabilities crowd just under 1 (0.9992, 0.99996), which one decimal
-    rounded all to "100.0". A pair is never shown as certain."""
+    Splink's probabilities crowd just under 1 (0.9992, 0.999991), which one decimal
+    rounded all to "100.0" (and the scan stored them rounded to six digits, so many
+    were 1.0). A pair is never shown as certain."""
     percent = probability * 100
-    for digits in (1, 2):
+    for digits in (1, 2, 3, 4):
         if round(percent, digits) < 100:
             return number_format(round(percent, digits), digits)
-    return "> " + number_format(99.99, 2)
+    return "> " + number_format(99.9999, 4)
 
 
 def _back(kind: str, **extra: str) -> HttpResponse:

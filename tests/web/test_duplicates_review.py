@@ -59,7 +59,13 @@ def test_kai_and_kaai_are_similar_and_the_two_phones_agree(tenant, kai):
 
 @pytest.mark.parametrize(
     "probability, shown",
-    [(0.9731, "97.3"), (0.99951, "99.95"), (0.9999996, "> 99.99"), (1.0, "> 99.99")],
+    [
+        (0.9731, "97.3"),
+        (0.99951, "99.95"),
+        (0.999991, "99.999"),
+        (0.99999996, "> 99.9999"),
+        (1.0, "> 99.9999"),
+    ],
 )
 def test_each_probability_shows_the_digits_that_tell_it_apart(probability, shown):
     assert probability_shown(probability) == shown
