@@ -96,7 +96,7 @@ def test_home_on_a_desktop_and_a_phone(open_page, live_server, shop):  # noqa: F
         shot(page, f"home-{name}")
 
 
-def test_bulk_merge_on_a_phone(open_page, live_server, tenant):
+def test_bulk_merge_on_a_phone(open_page, live_server, tenant):  # noqa: F811
     from rapport.identity.models import DuplicateCandidate
 
     page = open_page(viewport={"width": 390, "height": 844})
