@@ -15,7 +15,13 @@ What the story plants, so that every page has something true to show:
 - offices grouped into companies (some under a parent company), and one customer,
   Globex, recorded under two legal names;
 - duplicates: a few customers also keyed in by the help desk under its own id, with
-  typos in the name and the email.
+  typos in the name and the email;
+- a funnel with leaks: visitors who browse and never sign up, and sign-ups who never
+  buy (more of them among those who skipped the Brew Planner).
+
+The leaks draw from a second random stream per customer (`_shape_rng`) and cut the
+story drawn for a customer rather than draw it differently, so every other draw (and
+the duplicates the help desk plants) stays as it was.
 """
 
 import math
@@ -171,6 +177,8 @@ class Summary:
     churned_without_planner: int = 0
     unresolved_tickets: int = 0
     desk_duplicates: int = 0
+    visitors_only: int = 0
+    never_bought: int = 0
     companies: int = 0
     businesses: int = 0
     consent_withdrawn: int = 0
@@ -246,6 +254,36 @@ def _typo(text: str, rng: np.random.Generator) -> str:
     if rng.random() < 0.5:
         return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
     return text[:i] + text[i] + text[i:]
+
+
+def _shape_rng(seed: int, n: int) -> np.random.Generator:
+    """The second random stream of customer `n`: the funnel's leaks."""
+    return np.random.default_rng([seed, n, 7])
+
+
+# Visitors who browse and leave without signing up, per customer who signs up.
+VISITORS_ONLY_PER_SIGNUP = 0.8
+# The share of sign-ups who never buy, without and with the Brew Planner early on.
+NEVER_BUY = {False: 0.3, True: 0.1}
+
+
+# What a sign-up who never buys does not do, and what they stop doing when they go.
+_NEVER_BUYER_NEVER = {
+    "Order Completed",
+    "Subscription Cancelled",
+    "Ticket Opened",
+    "Ticket Resolved",
+    "Chat Started",
+    "Survey Answered",
+}
+_NEVER_BUYER_STOPS = {"App Opened", "Email Opened", "Email Link Clicked", "Brew Planner Used"}
+
+
+def _kept_by_a_never_buyer(call: dict, quit_at: str) -> bool:
+    name = call.get("event")
+    if name in _NEVER_BUYER_NEVER:
+        return False
+    return name not in _NEVER_BUYER_STOPS or call["timestamp"] < quit_at
 
 
 def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[tuple[str, dict]]:
@@ -334,6 +372,32 @@ def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[
                     ),
                 )
             )
+        # Visitors who look around and leave: anonymous, never signed up.
+        shape = _shape_rng(seed, n)
+        for visit in range(int(shape.poisson(VISITORS_ONLY_PER_SIGNUP))):
+            summary.visitors_only += 1
+            at = start + timedelta(days=span_days * float(shape.random() ** 0.75))
+            bounce = CAMPAIGNS[int(shape.choice(len(CAMPAIGNS), p=campaign_p))]
+            for page in range(1 + int(shape.integers(3))):
+                path = ("/", "/coffees", "/pricing")[page]
+                context = (
+                    {"campaign": {"source": bounce[0], "medium": bounce[1], "name": bounce[2]}}
+                    if bounce[0] and page == 0
+                    else {}
+                )
+                events.append(
+                    (
+                        "web",
+                        call(
+                            "page",
+                            at + timedelta(minutes=2 * page),
+                            anonymousId=f"anon-{seed}-{n}-v{visit}",
+                            name=path,
+                            properties={"path": path},
+                            context=context,
+                        ),
+                    )
+                )
         two_devices = rng.random() < 0.6
         device = phone_device if two_devices else laptop
         source = "app" if two_devices else "web"
@@ -416,6 +480,7 @@ def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[
                 {"brew_method": ("v60", "aeropress", "espresso", "french press")[n % 4]},
             )
         dropout = float(rng.beta(1.0, 16.0)) * (1.0 if planner else 3.5)
+        buys = shape.random() >= NEVER_BUY[planner]
 
         # Purchases: BG/NBD with Gamma-Gamma order values.
         rate_per_week = float(rng.gamma(shape=2.0, scale=0.12)) * (
@@ -469,7 +534,7 @@ def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[
             t += timedelta(weeks=float(rng.exponential(1.0 / max(rate_per_week, 0.01))))
             if t >= end:
                 break
-        churned = alive_until < end
+        churned = alive_until < end or not buys  # a sign-up who never bought left too
         summary.churned += churned
         if churned:
             if planner:
@@ -560,6 +625,13 @@ def story(*, customers: int, months: int, seed: int, end: datetime) -> Iterator[
                     ),
                 )
             )
+        if not buys:
+            # Signed up, looked around for a few weeks, never bought: the story drawn
+            # for them is cut, not drawn differently, so every other customer's draws
+            # (and the demo's duplicates) stay as they were.
+            summary.never_bought += 1
+            quit_at = (signup + timedelta(days=float(shape.uniform(3, 40)))).isoformat()
+            events = [e for e in events if _kept_by_a_never_buyer(e[1], quit_at)]
         events.sort(key=lambda item: item[1]["timestamp"])
         for item in events:
             body = item[1]

@@ -11,6 +11,7 @@ This module knows nothing of Django: `identity.services` loads the records and k
 the pairs.
 """
 
+import functools
 import logging
 import re
 import unicodedata
@@ -108,12 +109,24 @@ def _path(traits: dict, path: str) -> Any:
     return value
 
 
-def _clean(kind: str, value: Any) -> str | None:
-    """The comparable form of a value, or None when there is nothing to compare."""
+@functools.lru_cache(maxsize=65_536)
+def _phone(text: str, region: str | None) -> str:
+    """A phone number as E.164 in the workspace's default region, so "020 7946 0100"
+    and "+44 20 7946 0100" are one number; digits alone when it is not a number."""
+    from rapport.identity.normalize import normalize_phone
+
+    return normalize_phone(text, default_region=region or None) or re.sub(r"\D", "", text)
+
+
+def _clean(kind: str, value: Any, region: str | None = None) -> str | None:
+    """The comparable form of a value, or None when there is nothing to compare.
+    `region`: the default region of phone numbers written without a country code."""
     if value is None or isinstance(value, (dict, list, bool)):
         return None
     text = unicodedata.normalize("NFKC", str(value)).strip().lower()
-    if kind in (PHONE, DATE):
+    if kind == PHONE:
+        text = _phone(text, region) if re.search(r"\d", text) else ""
+    elif kind == DATE:
         text = re.sub(r"\D", "", text)
     elif kind == CODE:
         text = re.sub(r"[\s\-./]", "", text)
@@ -130,10 +143,14 @@ def _clean(kind: str, value: Any) -> str | None:
 
 
 def records_build(
-    items: Iterable[tuple[str, dict]], fields: Iterable[FieldSpec]
+    items: Iterable[tuple[str, dict]],
+    fields: Iterable[FieldSpec],
+    *,
+    default_region: str | None = None,
 ) -> tuple[list[dict], dict[str, str]]:
     """Splink records from (id, traits) pairs, and the label of each field: the trait
-    name most records filled it from, so results speak the workspace's own words."""
+    name most records filled it from, so results speak the workspace's own words.
+    `default_region`: as `_clean`."""
     fields = tuple(fields)
     records = []
     used: dict[str, Counter] = {spec.name: Counter() for spec in fields}
@@ -142,7 +159,7 @@ def records_build(
         for spec in fields:
             record[spec.name] = None
             for path in spec.paths:
-                value = _clean(spec.kind, _path(traits or {}, path))
+                value = _clean(spec.kind, _path(traits or {}, path), default_region)
                 if value is not None:
                     record[spec.name] = value
                     used[spec.name][path] += 1
@@ -167,28 +184,39 @@ def fields_for(kind: str, extra: dict[str, str] | None = None) -> tuple[FieldSpe
 
 
 def fields_compare(
-    fields: Iterable[FieldSpec], traits_a: dict, traits_b: dict, agreeing: Iterable[str]
+    fields: Iterable[FieldSpec],
+    traits_a: dict,
+    traits_b: dict,
+    agreeing: Iterable[str],
+    *,
+    default_region: str | None = None,
 ) -> list[dict]:
-    """Field by field, what two records hold and whether scoring found them to agree:
-    "agree", "disagree" (both hold different values) or "one-sided" (only one holds
-    a value). Fields neither holds are left out."""
+    """Field by field, what two records hold and how they compare: "agree" (the same
+    once normalised: case, spaces, a phone number's format), "similar" (different,
+    but close enough that scoring counted them for the match, as "Kai" and "Kaai"),
+    "disagree", or "one-sided" (only one holds a value). Fields neither holds are
+    left out. `agreeing`: the fields scoring counted for the match."""
     agreeing = set(agreeing)
     rows = []
     for spec in fields:
         found = []
         for traits in (traits_a or {}, traits_b or {}):
-            path = next((p for p in spec.paths if _clean(spec.kind, _path(traits, p))), None)
+            path = next(
+                (p for p in spec.paths if _clean(spec.kind, _path(traits, p), default_region)),
+                None,
+            )
             found.append((path, _path(traits, path) if path else None))
         (path_a, value_a), (path_b, value_b) = found
         if path_a is None and path_b is None:
             continue
-        names = {spec.name, *spec.paths}
-        if names & agreeing:
-            state = "agree"
-        elif path_a is None or path_b is None:
+        if path_a is None or path_b is None:
             state = "one-sided"
-        elif _clean(spec.kind, value_a) == _clean(spec.kind, value_b):
+        elif _clean(spec.kind, value_a, default_region) == _clean(
+            spec.kind, value_b, default_region
+        ):
             state = "agree"
+        elif {spec.name, *spec.paths} & agreeing:
+            state = "similar"
         else:
             state = "disagree"
         rows.append({"field": path_a or path_b, "a": value_a, "b": value_b, "state": state})
@@ -226,6 +254,11 @@ def pairs_score(
     """Candidate duplicate pairs among `records`, most probable first."""
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
+    # A record with none of the fields (an anonymous visitor, most of a big
+    # workspace) can be no one's duplicate; left in, it only skews the training.
+    fields = tuple(fields)
+    names = [spec.name for spec in fields]
+    records = [r for r in records if any(r.get(name) is not None for name in names)]
     if len(records) < 2:
         return []
     # Only fields that at least two records have can tell anything.

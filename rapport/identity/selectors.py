@@ -1,6 +1,6 @@
 import uuid
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext
 
 from rapport.core.selectors import object_get
@@ -31,6 +31,18 @@ def duplicate_candidate_list(
     if status:
         candidates = candidates.filter(status=status)
     return candidates.order_by("-probability", "id")
+
+
+def duplicate_candidate_counts(*, workspace: Workspace) -> dict[str, int]:
+    """Open pairs waiting for review, by kind (profile, account)."""
+    return dict(
+        DuplicateCandidate.objects.filter(
+            workspace=workspace, status=DuplicateCandidate.Status.OPEN
+        )
+        .values("kind")
+        .annotate(n=Count("id"))
+        .values_list("kind", "n")
+    )
 
 
 def duplicate_candidate_get(*, workspace: Workspace, candidate_id: uuid.UUID) -> DuplicateCandidate:

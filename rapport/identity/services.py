@@ -26,7 +26,7 @@ from django.utils import timezone
 from uuid_utils.compat import uuid7
 
 from rapport.core.bulk import rows_insert, rows_update, rows_widen
-from rapport.core.errors import ConflictError, InvalidInputError, NotFoundError
+from rapport.core.errors import ConflictError, InvalidInputError, NotFoundError, RapportError
 from rapport.core.rows import rows_read
 from rapport.identity import duplicates
 from rapport.identity.graph import DEFAULT_LIMITS, DEFAULT_PRIORITIES, Graph, Rules
@@ -920,9 +920,11 @@ def _duplicate_fields(kind: str, rules: IdentityRules) -> tuple[duplicates.Field
     return duplicates.fields_for(kind, rules.duplicate_fields)
 
 
-def _duplicate_records(workspace_id: Any, kind: str, fields) -> tuple[list[dict], dict, dict]:
+def _duplicate_records(
+    workspace_id: Any, kind: str, fields, region: str | None = None
+) -> tuple[list[dict], dict, dict]:
     """The live records to compare, their field labels, and each record's user id (or
-    an account's group id)."""
+    an account's group id). `region`: the workspace's default phone region."""
     if kind == DuplicateCandidate.Kind.ACCOUNT:
         rows = Account.objects.filter(workspace_id=workspace_id, merged_into__isnull=True)
         keys = {}
@@ -932,11 +934,11 @@ def _duplicate_records(workspace_id: Any, kind: str, fields) -> tuple[list[dict]
         ).iterator(chunk_size=5000):
             keys[str(pk)] = group_id
             items.append((pk, {"name": name, **(traits or {})}))
-        records, labels = duplicates.records_build(items, fields)
+        records, labels = duplicates.records_build(items, fields, default_region=region)
         return records, labels, keys
     live = Profile.objects.filter(workspace_id=workspace_id, merged_into__isnull=True)
     records, labels = duplicates.records_build(
-        live.values_list("id", "traits").iterator(chunk_size=5000), fields
+        live.values_list("id", "traits").iterator(chunk_size=5000), fields, default_region=region
     )
     keys: dict[str, str] = {}
     for profile_id, value in (
@@ -964,7 +966,9 @@ def duplicates_find(
     if not 0 <= min_probability <= 1:
         raise InvalidInputError("must be between 0 and 1", field="min_probability")
     fields = _duplicate_fields(kind, rules)
-    records, labels, keys = _duplicate_records(workspace_id, kind, fields)
+    records, labels, keys = _duplicate_records(
+        workspace_id, kind, fields, rules.default_phone_region or None
+    )
     pairs = duplicates.pairs_score(records, fields, min_probability=min_probability)
     dismissed = set(
         DuplicateCandidate.objects.filter(
@@ -982,7 +986,9 @@ def duplicates_find(
                 f"{record}_b": pair.b,
                 f"{key}_a": keys.get(pair.a),
                 f"{key}_b": keys.get(pair.b),
-                "probability": round(pair.probability, 6),
+                # Not rounded: Splink's probabilities crowd just under 1, and six
+                # digits made every close pair exactly 1.0 ("100%" on review).
+                "probability": pair.probability,
                 "agreeing_fields": [labels.get(name, name) for name in pair.agreeing_fields],
             }
         )
@@ -1126,6 +1132,50 @@ def duplicate_candidate_merge(
             )
         _review_close(candidate, DuplicateCandidate.Status.MERGED, reason=reason, actor=actor)
     return candidate
+
+
+@dataclass(frozen=True)
+class PairMerged:
+    """What became of one pair of a bulk merge: "merged", "already" (merged before,
+    by this request sent twice or by someone else) or "failed" with the reason."""
+
+    candidate_id: uuid.UUID
+    outcome: str
+    code: str = ""
+    message: str = ""
+
+
+def duplicate_candidates_merge(
+    *, workspace: Workspace, candidate_ids: list[uuid.UUID], reason: str, actor: Actor
+) -> list[PairMerged]:
+    """Merge several reviewed pairs, each through `duplicate_candidate_merge` in its
+    own transaction (each audit-logged as a merge): one pair failing leaves the
+    others merged and is reported with its reason. Sent again, pairs merged already
+    are reported as such and nothing changes."""
+    if not reason.strip():
+        raise InvalidInputError("say why these are the same customers", field="reason")
+    if not candidate_ids:
+        raise InvalidInputError("choose at least one pair", field="candidates")
+    found = {
+        c.pk: c
+        for c in DuplicateCandidate.objects.filter(workspace=workspace, pk__in=candidate_ids)
+    }
+    results = []
+    for candidate_id in dict.fromkeys(candidate_ids):
+        candidate = found.get(candidate_id)
+        if candidate is None:
+            results.append(PairMerged(candidate_id, "failed", "not_found", "no such pair here"))
+            continue
+        if candidate.status == DuplicateCandidate.Status.MERGED:
+            results.append(PairMerged(candidate_id, "already"))
+            continue
+        try:
+            duplicate_candidate_merge(candidate=candidate, reason=reason, actor=actor)
+        except RapportError as error:
+            results.append(PairMerged(candidate_id, "failed", error.code, error.message))
+        else:
+            results.append(PairMerged(candidate_id, "merged"))
+    return results
 
 
 def duplicate_candidate_dismiss(

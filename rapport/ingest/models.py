@@ -100,6 +100,11 @@ class Event(models.Model):
                 name="ingest_event_ws_group",
                 condition=~models.Q(group_id=""),
             ),
+            # The debugger's "last events received": the order of arrival, which an
+            # import of old history or a late mobile batch makes differ from event time.
+            models.Index(
+                fields=["workspace", "-received_at", "-id"], name="ingest_event_ws_received"
+            ),
         ]
 
     def __str__(self) -> str:

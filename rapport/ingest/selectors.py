@@ -43,6 +43,17 @@ def event_list(
     return events.order_by("-timestamp", "-id")
 
 
+def event_recent(
+    *, workspace: Workspace, source_id: uuid.UUID | None = None, limit: int = 50
+) -> list[Event]:
+    """The last events received, newest first. Ties (one request's events share a
+    received time) keep one order by id, so a refreshed list does not shuffle."""
+    events = Event.objects.filter(workspace=workspace)
+    if source_id:
+        events = events.filter(source_id=source_id)
+    return list(events.order_by("-received_at", "-id")[:limit])
+
+
 def event_get(*, workspace: Workspace, event_id: uuid.UUID) -> Event:
     return object_get(Event.objects.filter(workspace=workspace), what="event", pk=event_id)
 
@@ -60,6 +71,13 @@ def quarantine_list(
 
 def import_job_list(*, workspace: Workspace) -> QuerySet[ImportJob]:
     return ImportJob.objects.filter(workspace=workspace).order_by("-created_at", "id")
+
+
+def import_job_failed(*, workspace: Workspace, since: datetime) -> QuerySet[ImportJob]:
+    """Imports that failed since `since`, the latest first."""
+    return ImportJob.objects.filter(
+        workspace=workspace, status=ImportJob.Status.FAILED, created_at__gte=since
+    ).order_by("-created_at", "id")
 
 
 def import_job_get(*, workspace: Workspace, import_id: uuid.UUID) -> ImportJob:

@@ -69,6 +69,12 @@ class SegmentMembership(models.Model):
         indexes = [
             models.Index(fields=["segment", "-entered_at"], name="segments_membership_entered"),
             models.Index(fields=["profile", "segment"], name="segments_membership_profile"),
+            # Who left lately (home's "segments that shrank"): only the rows that left.
+            models.Index(
+                fields=["segment", "-left_at"],
+                name="segments_membership_left",
+                condition=models.Q(left_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

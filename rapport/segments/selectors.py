@@ -90,6 +90,37 @@ def segment_trend(
 
 
 @dataclass(frozen=True)
+class SegmentChange:
+    segment: Segment
+    entered: int
+    left: int
+
+
+def segment_changes(
+    *, workspace: Workspace, days: int = 7, now: datetime | None = None, limit: int = 50
+) -> list[SegmentChange]:
+    """How many entered and left each segment in the last `days` days (the newest
+    `limit` segments), counted on the membership indexes: two grouped queries, not a
+    trend per segment."""
+    since = (now or timezone.now()) - timedelta(days=days)
+    segments = list(Segment.objects.filter(workspace=workspace).order_by("-created_at")[:limit])
+    ids = [s.pk for s in segments]
+    rows = SegmentMembership.objects.filter(segment_id__in=ids)
+
+    def counts(**where) -> dict:
+        return dict(
+            rows.filter(**where)
+            .values("segment_id")
+            .annotate(n=Count("id"))
+            .values_list("segment_id", "n")
+        )
+
+    entered = counts(entered_at__gte=since)
+    left = counts(left_at__gte=since)
+    return [SegmentChange(s, entered.get(s.pk, 0), left.get(s.pk, 0)) for s in segments]
+
+
+@dataclass(frozen=True)
 class Preview:
     count: int
     sample: list[Profile]

@@ -281,9 +281,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 currency=board["currency"],
             )
         )
-    history_csv = "/api/v1/analytics/kpis/history?" + urlencode(
-        {"window": window, "segment": segment_id or "", "days": 90, "format": "csv"}
-    )
+    history_csv = _api_csv("kpis/history", window=window, segment=segment_id, days=90)
     context = {
         "board": board,
         "cards": cards,
@@ -673,8 +671,7 @@ def cohorts_page(request: HttpRequest) -> HttpResponse:
                 currency=report["currency"],
             )
         ],
-        "csv_url": "/api/v1/analytics/cohorts?"
-        + urlencode({"by": by, "months": months, "segment": segment_id or "", "format": "csv"}),
+        "csv_url": _api_csv("cohorts", by=by, months=months, segment=segment_id),
     }
     return render(request, "web/analytics/cohorts.html", context)
 
@@ -714,12 +711,16 @@ def loyalty_page(request: HttpRequest) -> HttpResponse:
         "segment_id": str(segment_id) if segment_id else "",
         "segments": _segments(workspace),
         "charts": [chart("loyalty-chart", option)],
-        "csv_url": "/api/v1/analytics/lifecycle?"
-        + urlencode(
-            {"months": months, "cohort": cohort or "", "segment": segment_id or "", "format": "csv"}
-        ),
+        "csv_url": _api_csv("lifecycle", months=months, cohort=cohort, segment=segment_id),
     }
     return render(request, "web/analytics/loyalty.html", context)
+
+
+def _api_csv(path: str, **params: Any) -> str:
+    """A CSV link to the analytics API. Unset filters are left out, not sent empty:
+    the API validates `segment=` as a UUID and answers 422 to an empty one."""
+    query = {k: v for k, v in params.items() if v not in (None, "")}
+    return f"/api/v1/analytics/{path}?" + urlencode({**query, "format": "csv"})
 
 
 @workspace_page("analytics.read")

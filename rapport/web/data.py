@@ -140,9 +140,11 @@ def _source_filter(request: HttpRequest):
 def _debugger_rows(request: HttpRequest) -> dict:
     principal = request.principal
     source_id = _source_filter(request)
-    events = ingest_selectors.event_list(workspace=principal.workspace, source_id=source_id)
+    events = ingest_selectors.event_recent(
+        workspace=principal.workspace, source_id=source_id, limit=DEBUGGER_ROWS
+    )
     rows = []
-    for stored in events[:DEBUGGER_ROWS]:
+    for stored in events:
         event = masked_record(principal, stored, "event")
         payload = {
             "type": event.type,

@@ -1,14 +1,18 @@
 """Duplicates: the review queue of probable duplicate profiles and accounts, each pair
 shown field by field (agreeing, disagreeing, held by one side), merged or dismissed."""
 
+import uuid
+
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from rapport.core.errors import InvalidInputError
+from rapport.core.errors import InvalidInputError, NotFoundError
 from rapport.identity import duplicates, selectors
 from rapport.identity import services as identity_services
 from rapport.identity import tasks as identity_tasks
@@ -76,6 +80,7 @@ def duplicate_list(request: HttpRequest) -> HttpResponse:
             a["traits"] if a else {},
             b["traits"] if b else {},
             candidate.agreeing_fields,
+            default_region=rules.default_phone_region or None,
         )
         for row in rows:
             row["a"] = _value_shown(principal, row["field"], row["a"])
@@ -83,7 +88,7 @@ def duplicate_list(request: HttpRequest) -> HttpResponse:
         pairs.append(
             {
                 "candidate": candidate,
-                "percent": round(candidate.probability * 100, 1),
+                "percent": probability_shown(candidate.probability),
                 "a": _record_shown(principal, kind, a),
                 "b": _record_shown(principal, kind, b),
                 "rows": rows,
@@ -104,6 +109,18 @@ def duplicate_list(request: HttpRequest) -> HttpResponse:
         "scan_queued": request.GET.get("scan") == "queued",
     }
     return render(request, "web/duplicates/list.html", context)
+
+
+def probability_shown(probability: float) -> str:
+    """A pair's probability in percent, with the digits that tell pairs apart:
+    Splink's probabilities crowd just under 1 (0.9992, 0.999991), which one decimal
+    rounded all to "100.0" (and the scan stored them rounded to six digits, so many
+    were 1.0). A pair is never shown as certain."""
+    percent = probability * 100
+    for digits in (1, 2, 3, 4):
+        if round(percent, digits) < 100:
+            return number_format(round(percent, digits), digits)
+    return "> " + number_format(99.9999, 4)
 
 
 def _back(kind: str, **extra: str) -> HttpResponse:
@@ -153,3 +170,83 @@ def duplicate_scan(request: HttpRequest) -> HttpResponse:
         workspace_id=str(principal.workspace.pk), kind=kind, actor_label=principal.actor.label
     )
     return _back(kind, scan="queued")
+
+
+BULK_MERGE_MAX = 200
+_FAILURES = {
+    "already_reviewed": gettext_lazy("it was dismissed since"),
+    "already_merged": gettext_lazy("one of them was merged since"),
+    "not_found": gettext_lazy("one of them no longer exists"),
+}
+
+
+def _candidate_ids(request: HttpRequest) -> list[uuid.UUID]:
+    raw = request.POST.getlist("candidates")
+    if not raw:
+        raise InvalidInputError("choose at least one pair", field="candidates")
+    if len(raw) > BULK_MERGE_MAX:
+        raise InvalidInputError(f"at most {BULK_MERGE_MAX} pairs at once", field="candidates")
+    try:
+        return list(dict.fromkeys(uuid.UUID(value) for value in raw))
+    except ValueError:
+        raise InvalidInputError("not a pair id", field="candidates") from None
+
+
+@workspace_page("profiles.merge")
+@require_POST
+def duplicate_merge_many(request: HttpRequest) -> HttpResponse:
+    """Merge the selected pairs: first a page that lists them and asks why, then (with
+    `confirm`) each pair merged as if one by one, and what became of each."""
+    principal = request.principal
+    workspace = principal.workspace
+    ids = _candidate_ids(request)
+    kind = _kind(request)
+    candidates = list(
+        selectors.duplicate_candidate_list(workspace=workspace, kind=None, status=None).filter(
+            pk__in=ids
+        )
+    )
+    if len(candidates) != len(ids):
+        raise NotFoundError("No such duplicate pair")
+    records = selectors.duplicate_records(candidates)
+    names = {
+        c.pk: (
+            _record_shown(principal, c.kind, records.get(c.record_a)),
+            _record_shown(principal, c.kind, records.get(c.record_b)),
+        )
+        for c in candidates
+    }
+    reason = request.POST.get("reason", "").strip()[:2000]
+    if request.POST.get("confirm") != "yes":
+        context = {
+            "kind": kind,
+            "reason": reason,
+            "pairs": [
+                {"candidate": c, "a": names[c.pk][0], "b": names[c.pk][1]} for c in candidates
+            ],
+        }
+        return render(request, "web/duplicates/merge_many.html", context)
+    results = identity_services.duplicate_candidates_merge(
+        workspace=workspace, candidate_ids=ids, reason=reason, actor=principal.actor
+    )
+    by_id = {c.pk: c for c in candidates}
+    shown = []
+    for result in results:
+        candidate = by_id[result.candidate_id]
+        shown.append(
+            {
+                "candidate": candidate,
+                "a": names[candidate.pk][0],
+                "b": names[candidate.pk][1],
+                "outcome": result.outcome,
+                "why": _FAILURES.get(result.code, result.message),
+            }
+        )
+    context = {
+        "kind": kind,
+        "done": shown,
+        "merged": sum(r.outcome == "merged" for r in results),
+        "already": sum(r.outcome == "already" for r in results),
+        "failed": sum(r.outcome == "failed" for r in results),
+    }
+    return render(request, "web/duplicates/merge_many.html", context)

@@ -143,6 +143,7 @@ urlpatterns = [
     ),
     path("duplicates/", duplicates.duplicate_list, name="duplicate_list"),
     path("duplicates/scan/", duplicates.duplicate_scan, name="duplicate_scan"),
+    path("duplicates/merge/", duplicates.duplicate_merge_many, name="duplicate_merge_many"),
     path(
         "duplicates/<uuid:candidate_id>/merge/",
         duplicates.duplicate_merge,

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from rapport.tenancy import selectors, services
 from rapport.tenancy.auth import SESSION_WORKSPACE_KEY
 from rapport.tenancy.throttle import sign_in_attempt_limited
+from rapport.web.home_cards import home_cards_for
 from rapport.web.pages import workspace_page
 
 
@@ -40,18 +41,9 @@ class RapportLogoutView(LogoutView):
 
 @workspace_page()
 def home(request: HttpRequest) -> HttpResponse:
-    principal = request.principal
-    workspace = principal.workspace
-    context = {
-        "members": selectors.member_list(workspace=workspace),
-        "sources": selectors.source_list(workspace=workspace)
-        if principal.has_perm("sources.read")
-        else None,
-        "recent_audit": selectors.audit_log_list(workspace=workspace)[:10]
-        if principal.has_perm("audit.read")
-        else None,
-    }
-    return render(request, "web/home.html", context)
+    """What needs the person now: the cards registered in `home_cards`, each shown
+    only to those allowed to see it and only when it has something to say."""
+    return render(request, "web/home.html", {"cards": home_cards_for(request.principal)})
 
 
 @login_required

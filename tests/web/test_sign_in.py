@@ -60,7 +60,7 @@ def test_names_are_escaped(person, tenant):
     )
     client = Client()
     client.login(username=person.email, password=PASSWORD)
-    html = client.get("/").content.decode()
+    html = client.get("/data/sources/").content.decode()
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
