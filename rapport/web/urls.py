@@ -8,6 +8,7 @@ from rapport.web import (
     duplicates,
     invitations,
     predictions,
+    search,
     segments,
     views,
     workspace_settings,
@@ -21,6 +22,7 @@ urlpatterns = [
     path("logout/", views.RapportLogoutView.as_view(), name="logout"),
     path("workspace/switch/", views.workspace_switch, name="workspace_switch"),
     path("preferences/language/", views.language_set, name="language_set"),
+    path("search/", search.search, name="search"),
     path("customers/", customers.customer_list, name="customer_list"),
     path("customers/<uuid:profile_id>/", customers.customer_detail, name="customer_detail"),
     path(

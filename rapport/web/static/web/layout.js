@@ -1,0 +1,62 @@
+// The page frame: the side bar's menu button on a phone, the global search's keyboard
+// shortcuts ("/" and Ctrl/Cmd+K focus the box, Escape closes its live results), and
+// the person's menu closing when one clicks elsewhere. No inline script (CSP).
+(function () {
+  "use strict";
+
+  function ready(fn) {
+    if (document.readyState !== "loading") fn();
+    else document.addEventListener("DOMContentLoaded", fn);
+  }
+
+  ready(function () {
+    var sidebar = document.getElementById("sidebar");
+    var toggle = document.querySelector("[data-menu-toggle]");
+    if (sidebar && toggle) {
+      toggle.addEventListener("click", function () {
+        var open = toggle.getAttribute("aria-expanded") !== "true";
+        toggle.setAttribute("aria-expanded", open ? "true" : "false");
+        sidebar.classList.toggle("open", open);
+      });
+    }
+
+    var box = document.getElementById("global-search");
+    var popover = document.getElementById("search-popover");
+
+    function typing(target) {
+      if (!target) return false;
+      var tag = target.tagName;
+      return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || target.isContentEditable;
+    }
+
+    function closePopover() {
+      if (popover) popover.replaceChildren();
+    }
+
+    document.addEventListener("keydown", function (event) {
+      if (!box) return;
+      var shortcut = (event.key === "k" || event.key === "K") && (event.ctrlKey || event.metaKey);
+      if (shortcut || (event.key === "/" && !typing(event.target) && !event.altKey)) {
+        event.preventDefault();
+        box.focus();
+        box.select();
+      } else if (event.key === "Escape" && (event.target === box || (popover && popover.contains(event.target)))) {
+        closePopover();
+        box.blur();
+      }
+    });
+
+    document.addEventListener("click", function (event) {
+      if (popover && box && !popover.contains(event.target) && event.target !== box) closePopover();
+      document.querySelectorAll("details.me[open]").forEach(function (menu) {
+        if (!menu.contains(event.target)) menu.removeAttribute("open");
+      });
+    });
+
+    if (box) {
+      box.addEventListener("input", function () {
+        if (!box.value.trim()) closePopover();
+      });
+    }
+  });
+})();
