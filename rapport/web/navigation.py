@@ -49,7 +49,7 @@ NAV_GROUPS: list[NavGroup] = [
     NavGroup(
         "start",
         None,
-        [NavItem("home", _("Home"), "web:home", current_for=("home", "search"))],
+        [NavItem("home", _("Home"), "web:home")],
     ),
     NavGroup(
         "customers",

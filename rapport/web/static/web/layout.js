@@ -9,7 +9,27 @@
     else document.addEventListener("DOMContentLoaded", fn);
   }
 
+  // Every table in the content scrolls inside its own box when it is wider than the
+  // column (the templates need not each wrap theirs), also after an htmx swap.
+  function wrapTables(root) {
+    var scope = root && root.querySelectorAll ? root : document;
+    var tables = Array.prototype.slice.call(scope.querySelectorAll("main table"));
+    if (scope.tagName === "TABLE") tables.push(scope);
+    tables.forEach(function (table) {
+      var parent = table.parentElement;
+      if (!parent || parent.classList.contains("table-scroll") || !table.closest("main")) return;
+      var box = document.createElement("div");
+      box.className = "table-scroll";
+      parent.insertBefore(box, table);
+      box.appendChild(table);
+    });
+  }
+
   ready(function () {
+    wrapTables(document);
+    document.body.addEventListener("htmx:afterSettle", function (event) {
+      wrapTables(event.target);
+    });
     var sidebar = document.getElementById("sidebar");
     var toggle = document.querySelector("[data-menu-toggle]");
     if (sidebar && toggle) {
