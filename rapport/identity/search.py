@@ -102,7 +102,9 @@ def customers_find(principal, query: SearchQuery, limit: int) -> list[SearchHit]
         exact = exact.exclude(kind__in=(EMAIL, PHONE))
     add(exact.values_list("profile_id", "kind", "value")[:limit])
 
-    for profile_id, name in _names(workspace, query, limit * 2):
+    # A phone number or an address is no part of anyone's name.
+    by_name = not query.looks_like_phone and "@" not in query.text
+    for profile_id, name in _names(workspace, query, limit * 2) if by_name else []:
         if len(found) >= limit:
             break
         if not pii and query.folded not in mask_string(name).casefold():
