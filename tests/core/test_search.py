@@ -209,3 +209,32 @@ def test_the_page_and_its_live_results(people):
     assert too_long.status_code == 422 and "q:" in too_long.content.decode()
     html = client.get("/search/", {"q": "<b>x</b>"}).content.decode()
     assert "<b>x</b>" not in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_demo_customer_by_surname_part_of_the_email_and_a_national_phone():
+    from rapport.demo.services import demo_load
+    from rapport.identity.models import Identifier
+    from tests.conftest import tenant_create
+
+    tenant = tenant_create("Demo search", sample_data=False)
+    demo_load(workspace=tenant.workspace, customers=60, months=3, seed=7)
+    phone = (
+        Identifier.objects.filter(workspace=tenant.workspace, kind="phone")
+        .select_related("profile")
+        .first()
+    )
+    person = phone.profile
+    name = person.traits["name"]
+    email = Identifier.objects.get(workspace=tenant.workspace, profile=person, kind="email").value
+    assert phone.value.startswith("+44")
+    national = "0" + phone.value[3:]  # +447700900123 -> 07700900123
+    for q in (
+        name.split()[-1],
+        email.split("@")[0][2:],
+        f"{national[:5]} {national[5:]}",
+        f"+44 {phone.value[3:7]} {phone.value[7:]}",
+    ):
+        sections = search_run(principal(tenant), q, limit=50)
+        ids = [h.id for s in sections if s.key == "customers" for h in s.hits]
+        assert str(person.pk) in ids, q

@@ -105,6 +105,26 @@ def crawl(page, base: str) -> list[str]:
     return list(kinds.values())
 
 
+def search_from_the_keyboard(page, base: str) -> None:
+    """ "/" focuses the global search, results come as one types, the arrow keys and
+    Enter open one."""
+    from rapport.identity.models import Identifier
+
+    holder = Identifier.objects.filter(kind="phone").select_related("profile").first()
+    surname = holder.profile.traits["name"].split()[-1]
+    page.goto(f"{base}/segments/")
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "global-search"
+    page.keyboard.type(surname)
+    page.locator("#search-popover .search-hits a").first.wait_for()
+    assert surname in page.locator("#search-popover").inner_text()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/customers/[0-9a-f-]{36}/$"))
+    page.keyboard.press("Control+k")
+    assert page.evaluate("document.activeElement.id") == "global-search"
+
+
 def test_every_page_fits_a_desktop_and_a_phone(
     _sync_orm_beside_playwright, demo_workspace, live_server
 ):
@@ -149,6 +169,8 @@ def test_every_page_fits_a_desktop_and_a_phone(
                         f"{device} {path}: the page scrolls sideways ({scroll} > {inner})"
                     )
                 problems += [f"{device} {path}: console: {error}" for error in errors]
+            if device == "desktop":
+                search_from_the_keyboard(page, base)
             if device == "phone":
                 # The side bar folds into a menu that opens.
                 page.goto(f"{base}/")

@@ -60,6 +60,16 @@
         event.preventDefault();
         box.focus();
         box.select();
+      } else if ((event.key === "ArrowDown" || event.key === "ArrowUp") && popover &&
+                 (event.target === box || popover.contains(event.target))) {
+        // Arrow keys walk the live results; Enter opens the one in focus.
+        var hits = Array.prototype.slice.call(popover.querySelectorAll("a"));
+        if (!hits.length) return;
+        event.preventDefault();
+        var at = hits.indexOf(document.activeElement);
+        var next = event.key === "ArrowDown" ? at + 1 : at - 1;
+        if (next < 0) box.focus();
+        else hits[Math.min(next, hits.length - 1)].focus();
       } else if (event.key === "Escape" && (event.target === box || (popover && popover.contains(event.target)))) {
         closePopover();
         box.blur();
