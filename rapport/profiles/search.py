@@ -20,6 +20,11 @@ def accounts_find(principal, query: SearchQuery, limit: int) -> list[SearchHit]:
         workspace=principal.workspace, merged_into__isnull=True
     ).annotate(_name=Lower("name"))
     folded = query.folded
+    rows = []
+    if principal.can_see_pii or mask_identifier("group_id", query.text) == query.text:
+        # Its own query: an OR with it would keep PostgreSQL from combining the
+        # trigram indexes of the other three.
+        rows = list(accounts.filter(group_id=query.text)[:1])
     if query.substring_ok:
         matched = Q(_name__contains=folded)
         for trait in DOMAIN_TRAITS:
@@ -27,9 +32,11 @@ def accounts_find(principal, query: SearchQuery, limit: int) -> list[SearchHit]:
             matched |= Q(**{f"_{trait}__contains": folded})
     else:
         matched = Q(_name__startswith=folded)
-    if principal.can_see_pii or mask_identifier("group_id", query.text) == query.text:
-        matched |= Q(group_id=query.text)
-    rows = accounts.filter(matched).order_by("name", "id")[:limit]
+    rows += (
+        accounts.filter(matched)
+        .exclude(pk__in=[a.pk for a in rows])
+        .order_by("name", "id")[: limit - len(rows)]
+    )
     hits = []
     for account in rows:
         traits = account.traits or {}

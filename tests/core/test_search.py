@@ -2,6 +2,8 @@
 email and a phone number as typed; accounts; segments; one workspace only; masking for
 roles without pii.read; bad input answered with a 4xx or nothing, never a 500."""
 
+import re
+
 import pytest
 
 from rapport.core.search import search_query_parse, search_run
@@ -238,3 +240,66 @@ def test_a_demo_customer_by_surname_part_of_the_email_and_a_national_phone():
         sections = search_run(principal(tenant), q, limit=50)
         ids = [h.id for s in sections if s.key == "customers" for h in s.hits]
         assert str(person.pk) in ids, q
+
+
+def test_on_postgresql_the_searches_use_their_indexes(people):
+    """The trigram indexes (migrations identity 0006, profiles 0008) match the SQL the
+    ORM writes: with sequential scans off, the customer searches read theirs. (The
+    accounts' indexes are left to the planner: on 20,000 accounts it prefers another.)"""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's indexes")
+    # Enough rows that an index is worth reading (the planner scans a few rows whole).
+    ws = people.workspace.pk
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO profiles_profile (id, workspace_id, traits, trait_sources, created_at,
+                                          updated_at)
+            SELECT gen_random_uuid(), %s, jsonb_build_object('name', 'Person ' || n), '{}',
+                   now(), now()
+            FROM generate_series(1, 20000) AS n
+            """,
+            [ws],
+        )
+        cursor.execute(
+            """
+            INSERT INTO identity_identifier (id, workspace_id, profile_id, kind, value, created_at)
+            SELECT gen_random_uuid(), %s, id, k.kind,
+                   CASE k.kind WHEN 'email' THEN 'p' || md5(id::text) || '@mail.example'
+                        ELSE '+1555' || substr(md5(id::text), 1, 7) END, now()
+            FROM profiles_profile, (VALUES ('email'), ('phone')) AS k(kind)
+            WHERE workspace_id = %s AND traits ->> 'name' LIKE 'Person %%'
+            ON CONFLICT DO NOTHING
+            """,
+            [ws, ws],
+        )
+        cursor.execute(
+            """
+            INSERT INTO profiles_account (id, workspace_id, group_id, name, traits,
+                                          trait_sources, created_at, updated_at)
+            SELECT gen_random_uuid(), %s, 'g' || n, 'Company ' || n,
+                   jsonb_build_object('website', 'https://c' || n || '.example'), '{}', now(),
+                   now()
+            FROM generate_series(1, 20000) AS n
+            """,
+            [ws],
+        )
+        cursor.execute("ANALYZE")
+    used = set()
+    for q in ("Ito", "ito7@kitch", "7700 9015", "kitchen"):
+        with CaptureQueriesContext(connection) as captured:
+            search_run(principal(people), q)
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            for query in captured.captured_queries:
+                cursor.execute("EXPLAIN " + query["sql"])
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+                used |= set(re.findall(r"\b(\w+_trgm)\b", plan))
+    assert used >= {
+        "profiles_profile_name_trgm",
+        "identity_identifier_email_trgm",
+        "identity_identifier_phone_trgm",
+    }, used
