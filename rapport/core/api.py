@@ -8,12 +8,12 @@ from rapport.core.search import LIMIT_DEFAULT, LIMIT_MAX, QUERY_MAX_LENGTH, sear
 
 class SearchFilter(Schema):
     q: str = Field(
-        ...,
+        "",
         max_length=QUERY_MAX_LENGTH,
         description=(
             "What to look for: any identifier of a customer (user id, anonymous id, "
             "email, phone as typed, external id), part of a name or of an email, an "
-            "account's name or domain, a segment's name. Blank text finds nothing."
+            "account's name or domain, a segment's name. Blank or missing: no hits."
         ),
     )
     limit: int = Field(LIMIT_DEFAULT, ge=1, le=LIMIT_MAX, description="Hits per kind at most")
