@@ -14,3 +14,9 @@ class IdentityConfig(AppConfig):
         # Customers are found by their identifiers; merges show on their timeline.
         profile_finder_register(identifier_profile_ids)
         timeline_source_register(kinds=("merge", "unmerge"), entries=merge_timeline_entries)
+
+        from rapport.core.search import search_provider_register
+        from rapport.identity.search import PROVIDER as CUSTOMERS
+
+        # Customers come first in the global search, before accounts and segments.
+        search_provider_register(CUSTOMERS, before="accounts")

@@ -7,11 +7,14 @@ class SegmentsConfig(AppConfig):
     verbose_name = "Segments, RFM and lifecycle"
 
     def ready(self) -> None:
+        from rapport.core.search import search_provider_register
         from rapport.segments import (
             conditions,  # noqa: F401 - registers the rule language's
             permissions,  # noqa: F401 - registers permissions
         )
+        from rapport.segments.search import PROVIDER as SEGMENTS
 
+        search_provider_register(SEGMENTS)
         _schedule()
 
 

@@ -2,6 +2,7 @@ from django.http import HttpRequest
 
 from rapport.tenancy.auth import principal_from_session
 from rapport.tenancy.selectors import workspace_list_for_user
+from rapport.web.navigation import navigation_for
 
 
 def workspace(request: HttpRequest) -> dict:
@@ -19,4 +20,10 @@ def workspace(request: HttpRequest) -> dict:
         "perms_members_manage": bool(principal and principal.has_perm("members.manage")),
         "perms_tokens_manage": bool(principal and principal.has_perm("tokens.manage")),
         "workspaces": list(workspace_list_for_user(user=request.user)),
+        "navigation": navigation_for(principal, _url_name(request)) if principal else [],
     }
+
+
+def _url_name(request: HttpRequest) -> str | None:
+    match = getattr(request, "resolver_match", None)
+    return match.url_name if match else None

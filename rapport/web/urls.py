@@ -11,6 +11,7 @@ from rapport.web import (
     invitations,
     lists,
     predictions,
+    search,
     segments,
     views,
     workspace_settings,
@@ -24,6 +25,7 @@ urlpatterns = [
     path("logout/", views.RapportLogoutView.as_view(), name="logout"),
     path("workspace/switch/", views.workspace_switch, name="workspace_switch"),
     path("preferences/language/", views.language_set, name="language_set"),
+    path("search/", search.search, name="search"),
     path("customers/", customers.customer_list, name="customer_list"),
     path("customers/bulk/", bulk.bulk_action, {"list_name": "customers"}, name="customer_bulk"),
     path(

@@ -48,6 +48,8 @@ EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/pipeline/retry"): ADMIN,
     ("POST", "/api/v1/pipeline/replay"): ADMIN,
     ("GET", "/api/v1/profiles"): ALL,
+    # Every role searches; each kind of hit is shown only to roles that may read it.
+    ("GET", "/api/v1/search"): ALL,
     ("GET", "/api/v1/profiles/{profile_id}"): ALL,
     ("GET", "/api/v1/profiles/{profile_id}/timeline"): ALL,
     ("GET", "/api/v1/profiles/{profile_id}/merges"): ALL,

@@ -47,6 +47,13 @@ def browser(_sync_orm_beside_playwright):
         yield browser
 
 
+CSP_VIOLATIONS_LOGGED = """
+document.addEventListener("securitypolicyviolation", (e) => console.error(
+  "CSP blocked", e.violatedDirective, e.sourceFile, e.lineNumber,
+  e.target && e.target.outerHTML ? e.target.outerHTML.slice(0, 300) : ""));
+"""
+
+
 @pytest.fixture
 def open_page(browser, live_server):
     """A new browser page; the console must stay free of errors."""
@@ -57,6 +64,8 @@ def open_page(browser, live_server):
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()
+        # A blocked inline style or script names its element in the console.
+        page.add_init_script(CSP_VIOLATIONS_LOGGED)
         page.on(
             "console",
             lambda m: errors.append(f"{page.url}: {m.text}") if m.type == "error" else None,
@@ -67,7 +76,7 @@ def open_page(browser, live_server):
     yield make
     for context in contexts:
         context.close()
-    assert errors == [], "errors in the browser console"
+    assert errors == [], "errors in the browser console: " + " | ".join(errors)
 
 
 def shot(page, name: str) -> None:
@@ -125,7 +134,7 @@ def test_find_a_customer_and_see_the_timeline(open_page, live_server, tenant, cu
     page = open_page()
     sign_in(page, live_server.url, person(tenant, Role.ADMIN))
     shot(page, "home")
-    page.get_by_role("link", name="Customers").click()
+    page.get_by_role("link", name="Customers", exact=True).click()
     shot(page, "customers")
     page.get_by_label("Find a customer").fill("ADA@example.com")
     # The list narrows as one types (htmx), and the address follows.

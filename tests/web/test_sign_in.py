@@ -29,7 +29,8 @@ def test_sign_in_page_is_labelled_and_protected(db):
     assert "csrfmiddlewaretoken" in html
     # Scripts only from Rapport's own files (the CSP forbids inline ones).
     assert re.findall(r"<script[^>]*>", html) == [
-        '<script src="/static/django_htmx/htmx-2.min.js" defer>'
+        '<script src="/static/django_htmx/htmx-2.min.js" defer>',
+        '<script src="/static/web/layout.js" defer>',
     ]
     policy = response["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
