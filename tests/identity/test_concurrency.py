@@ -75,7 +75,7 @@ def test_a_merge_made_between_the_two_phases_is_followed():
     identity.profile_merge(
         survivor=survivor, merged=merged, reason="same person", actor=Actor.system("test")
     )
-    assert identity._resolution_apply(tenant.workspace.pk, resolved) == 1
+    assert len(identity._resolution_apply(tenant.workspace.pk, resolved)) == 1
 
     assert Event.objects.get(message_id="late").profile_id == survivor.pk
     survivor.refresh_from_db()
@@ -114,7 +114,7 @@ def test_a_chain_of_merges_made_between_the_two_phases_is_followed_to_its_end():
     second.refresh_from_db()
     identity.profile_merge(survivor=third, merged=second, reason="same", actor=actor)
 
-    assert identity._resolution_apply(tenant.workspace.pk, resolved) == 2
+    assert len(identity._resolution_apply(tenant.workspace.pk, resolved)) == 2
     assert set(
         Event.objects.filter(pk__in=[e.id for e in batch]).values_list("profile_id", flat=True)
     ) == {third.pk}
@@ -138,7 +138,7 @@ def test_a_profile_deleted_between_the_two_phases_leaves_its_events_unresolved()
         identity.identity_rules_get(workspace_id=tenant.workspace.pk),
     )
     Profile.objects.filter(pk__in=resolved.final.values()).delete()
-    assert identity._resolution_apply(tenant.workspace.pk, resolved) == 0
+    assert len(identity._resolution_apply(tenant.workspace.pk, resolved)) == 0
     assert Event.objects.get(message_id="x").profile_id is None
 
 
