@@ -233,8 +233,20 @@ def pipeline_batch_run(*, batch_id: Any) -> BatchRun:
     under load a consumer's cost per call is shared by more events, so the pipeline
     keeps up; when it keeps up, a batch runs alone, as soon as it is stored. Their own
     tasks later find nothing to do."""
+    from rapport.ingest.services import events_dispatched
+
+    result = BatchRun()
+    now = timezone.now()
+    batch_id = uuid.UUID(str(batch_id))
+    batch_ids = _batches_claim(batch_id, now)
+    if not batch_ids:
+        # Done, or another worker has it (merged into its run, say). Should that worker
+        # die, the sweeper hands the batch on once its lease has run out.
+        return result
     with _planned_for_batches():
-        return _batch_run(batch_id)
+        _batches_run(batch_id, batch_ids, now, result, events_dispatched)
+    _statistics_keep()
+    return result
 
 
 # A run reads and writes its batch's rows by key: a few thousand index probes into
@@ -261,17 +273,7 @@ def _planned_for_batches() -> Iterator[None]:
             cursor.execute("RESET random_page_cost")
 
 
-def _batch_run(batch_id: Any) -> BatchRun:
-    from rapport.ingest.services import events_dispatched
-
-    result = BatchRun()
-    now = timezone.now()
-    batch_id = uuid.UUID(str(batch_id))
-    batch_ids = _batches_claim(batch_id, now)
-    if not batch_ids:
-        # Done, or another worker has it (merged into its run, say). Should that worker
-        # die, the sweeper hands the batch on once its lease has run out.
-        return result
+def _batches_run(batch_id, batch_ids, now, result: BatchRun, events_dispatched) -> None:
     batches = {
         b["id"]: b
         for b in PipelineBatch.objects.filter(pk__in=batch_ids).values(
@@ -339,8 +341,6 @@ def _batch_run(batch_id: Any) -> BatchRun:
         progress.close(*sys.exc_info())
         raise
     progress.close()
-    _statistics_keep()
-    return result
 
 
 # Tables that a new workspace's load grows from nothing: their planner statistics are
