@@ -300,3 +300,25 @@ def test_other_errors_are_not_retried(monkeypatch):
     with pytest.raises(OperationalError):
         _resolve(tenant, message_ids)
     assert len(attempts) == 1
+
+
+@pytest.mark.django_db
+def test_the_profiles_a_resolution_gave_are_kept_for_the_consumers_after_it():
+    """Segments read where the batch's events went from resolution, not the events."""
+    tenant = tenant_create("Handed on", sample_data=False)
+    message_ids = _store(
+        tenant,
+        [
+            {"type": "identify", "userId": "u1", "anonymousId": "a1", "messageId": "x"},
+            {"type": "page", "anonymousId": "a2", "messageId": "y"},
+        ],
+    )
+    batch = _batch(tenant, message_ids)
+    assert identity.events_resolve(tenant.workspace.pk, batch) == 2
+    stored = dict(Event.objects.filter(workspace=tenant.workspace).values_list("id", "profile_id"))
+    assert identity.events_profiles_resolved([e.id for e in batch]) == stored
+    assert identity.events_profiles_resolved([batch[0].id]) == {batch[0].id: stored[batch[0].id]}
+    # Events the last resolution did not take: the caller reads them from the events.
+    other = _store(tenant, [{"type": "page", "anonymousId": "a3", "messageId": "z"}])
+    assert identity.events_profiles_resolved([_batch(tenant, other)[0].id]) is None
+    assert identity.events_profiles_resolved([]) is None
