@@ -14,7 +14,8 @@ BENCH_DATABASE_URL: a PostgreSQL server's URL (a fresh database on it, dropped
 afterwards), `server` for a throwaway server with `deploy/postgresql.conf`'s settings,
 unset for a SQLite file. BENCH_PIPELINE_RATE (events/s, default 5000),
 BENCH_PIPELINE_SECONDS (default 60), BENCH_PIPELINE_WORKERS (default 2),
-BENCH_PIPELINE_SERVERS (web processes; default as `rapport serve` chooses).
+BENCH_PIPELINE_SERVERS (web processes; default as `rapport serve` chooses),
+BENCH_PIPELINE_PORT (the web server's port, default 18160).
 """
 
 import contextlib
@@ -37,6 +38,7 @@ RATE = float(os.environ.get("BENCH_PIPELINE_RATE", "5000"))
 SECONDS = float(os.environ.get("BENCH_PIPELINE_SECONDS", "60"))
 WORKERS = int(os.environ.get("BENCH_PIPELINE_WORKERS", "2"))
 SERVERS = int(os.environ.get("BENCH_PIPELINE_SERVERS", "0")) or None
+PORT = int(os.environ.get("BENCH_PIPELINE_PORT", "18160"))
 BATCH = 100
 POLL = 0.05
 DRAIN_LIMIT = 300.0
@@ -104,7 +106,7 @@ def run() -> dict:
         database = "postgresql" if base.startswith("postgres") else "sqlite"
         servers = SERVERS or (3 if database == "postgresql" else 1)
         server = stack.enter_context(
-            live_server(workers=servers, database_url=base, env=QUIET, port=18160)
+            live_server(workers=servers, database_url=base, env=QUIET, port=PORT)
         )
         folder = Path(server.env["RAPPORT_DATA_DIR"])
         workers = [

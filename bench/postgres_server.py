@@ -35,11 +35,14 @@ def _as_owner(command: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
-    """Start the server; yields the URL of its `postgres` database."""
+def postgres_server(
+    *, settings: Path | None = SETTINGS, extra: str = "", port: int | None = None
+) -> Iterator[str]:
+    """Start the server; yields the URL of its `postgres` database. `settings`: the
+    file of settings to include (None: the packaged defaults); `extra`: more lines."""
     bindir = _bindir()
     root = Path(tempfile.mkdtemp(prefix="rapport-pg-"))
-    data, port = root / "data", _free_port()
+    data, port = root / "data", port or _free_port()
     if os.geteuid() == 0:
         shutil.chown(root, user="postgres", group="postgres")
     try:
@@ -61,7 +64,9 @@ def postgres_server() -> Iterator[str]:
             capture_output=True,
         )
         # The recommended settings, read by the server from a copy it may read.
-        shutil.copy(SETTINGS, data / "rapport.conf")
+        (data / "rapport.conf").write_text(
+            (settings.read_text() if settings else "") + "\n" + extra + "\n"
+        )
         with (data / "postgresql.conf").open("a") as conf:
             conf.write(
                 f"\ninclude 'rapport.conf'\nlisten_addresses = '127.0.0.1'\nport = {port}\n"

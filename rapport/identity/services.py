@@ -334,6 +334,24 @@ class _Resolved:
     dropped: list
 
 
+# The events of the last batch this process resolved, and the profile each went to: the
+# consumers after identity in the same pipeline run read them here rather than query
+# the events again (`events_profiles_resolved`).
+_last_resolved: tuple[frozenset, dict[uuid.UUID, uuid.UUID]] = (frozenset(), {})
+
+
+def events_profiles_resolved(event_ids: Iterable[Any]) -> dict[Any, uuid.UUID] | None:
+    """The profile each of these events got from this process's last resolution (events
+    without one are left out), or None if that resolution did not take them all. A
+    profile may have been merged into another since; the caller follows merges as it
+    would for profiles read from the events."""
+    events, final = _last_resolved
+    wanted = list(event_ids)
+    if not wanted or not events.issuperset(wanted):
+        return None
+    return {event_id: final[event_id] for event_id in wanted if event_id in final}
+
+
 # Attempts at a batch when PostgreSQL ends one for a deadlock (rare: the apply phase of
 # two workers following the same merge chain).
 RESOLVE_ATTEMPTS = 3
@@ -351,7 +369,9 @@ def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
     in between. Undoing a merge and erasing a person wait for batches in flight
     (`_graph_rewrite_lock`). On SQLite, which has one writer, both phases are one
     transaction."""
+    global _last_resolved
     events = sorted(events, key=attrgetter("timestamp", "id"))
+    _last_resolved = (frozenset(), {})
     if not events:
         return 0
     rules = identity_rules_get(workspace_id=workspace_id)
@@ -361,15 +381,19 @@ def events_resolve(workspace_id: Any, events: Iterable[Event]) -> int:
     carried = {event.id: _event_identities(event, rules, blocked, external) for event in events}
     if connection.vendor != "postgresql":
         with transaction.atomic():
-            return _resolution_apply(
+            final = _resolution_apply(
                 workspace_id, _resolution_graph(workspace_id, events, carried, rules)
             )
+        _last_resolved = (frozenset(e.id for e in events), final)
+        return len(final)
     retry = not connection.in_atomic_block
     for attempt in range(1, RESOLVE_ATTEMPTS + 1):
         try:
             with _resolving(workspace_id):
                 resolved = _resolution_graph(workspace_id, events, carried, rules)
-                return _resolution_apply(workspace_id, resolved)
+                final = _resolution_apply(workspace_id, resolved)
+            _last_resolved = (frozenset(e.id for e in events), final)
+            return len(final)
         except OperationalError as error:
             if not retry or attempt == RESOLVE_ATTEMPTS or not _deadlock(error):
                 raise
@@ -509,10 +533,11 @@ def _profiles_live_lock(ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
     return live
 
 
-def _resolution_apply(workspace_id: Any, resolved: _Resolved) -> int:
+def _resolution_apply(workspace_id: Any, resolved: _Resolved) -> dict[uuid.UUID, uuid.UUID]:
     """The apply phase: each event gets its profile (the live one, should another
     worker have merged it meanwhile), traits and first/last seen move, the dropped
-    identifiers are recorded. Runs beside other workers' phases."""
+    identifiers are recorded. Runs beside other workers' phases. Returns each resolved
+    event's profile."""
     with transaction.atomic():
         live = _profiles_live_lock(set(resolved.final.values()))
         final = {
@@ -574,7 +599,7 @@ def _resolution_apply(workspace_id: Any, resolved: _Resolved) -> int:
                 for event_key, identity, profile_id, reason in resolved.dropped
             ]
         )
-    return len(final)
+    return final
 
 
 def _merge_rows(

@@ -22,6 +22,7 @@ from django.db.models import ExpressionWrapper, Q, QuerySet, TextField
 from django.db.models.functions import Lower, Substr
 
 from rapport.core.jsonkeys import JsonNumber, JsonPresent, KeyText, json_key
+from rapport.core.lookups import ValuesArray
 from rapport.profiles.models import Profile
 from rapport.segments import rules as r
 
@@ -33,8 +34,13 @@ NEVER = Q(pk__isnull=True)
 class Context:
     workspace_id: Any
     now: datetime
-    # Narrow every subquery to these customers (None: the whole workspace).
+    # Narrow every subquery to these customers (None: the whole workspace). Kept as one
+    # `ValuesArray`, which every subquery shares.
     profile_ids: Sequence[Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.profile_ids is not None and not isinstance(self.profile_ids, ValuesArray):
+            object.__setattr__(self, "profile_ids", ValuesArray(self.profile_ids))
 
 
 def days_ago(ctx: Context, days: int) -> datetime:
@@ -158,7 +164,7 @@ def column_compare(field: str, op: str, value: Any, ctx: Context) -> Q:
 
 def narrow(queryset: QuerySet, ctx: Context, field: str = "profile_id") -> QuerySet:
     if ctx.profile_ids is not None:
-        return queryset.filter(**{f"{field}__any": list(ctx.profile_ids)})
+        return queryset.filter(**{f"{field}__any": ctx.profile_ids})
     return queryset
 
 
@@ -194,5 +200,5 @@ def rule_profiles(rule: r.Rule, ctx: Context) -> QuerySet:
     """The live (not merged-away) customers of the workspace that match."""
     profiles = Profile.objects.filter(workspace_id=ctx.workspace_id, merged_into__isnull=True)
     if ctx.profile_ids is not None:
-        profiles = profiles.filter(pk__any=list(ctx.profile_ids))
+        profiles = profiles.filter(pk__any=ctx.profile_ids)
     return profiles.filter(rule_q(rule, ctx))

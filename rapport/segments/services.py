@@ -42,10 +42,12 @@ from rapport.core.bulk import (
     tables_analyze,
 )
 from rapport.core.errors import ConflictError, InvalidInputError, PermissionDeniedError
+from rapport.core.lookups import ValuesArray
 from rapport.core.money import unconverted_read
 from rapport.core.purchases import DEFAULT_VALUE_PROPERTIES, purchase_value
 from rapport.identity.models import Identifier
 from rapport.identity.normalize import normalize_email, normalize_phone
+from rapport.identity.services import events_profiles_resolved
 from rapport.ingest.models import Event
 from rapport.profiles.models import Profile
 from rapport.segments import rfm
@@ -329,7 +331,7 @@ def _membership_apply(
     `matching` leave. The rule is evaluated once, into a temporary table that both
     changes read. Returns (entered, left)."""
     current = SegmentMembership.objects.filter(segment=segment, left_at__isnull=True)
-    scope = current if profile_ids is None else current.filter(profile_id__any=list(profile_ids))
+    scope = current if profile_ids is None else current.filter(profile_id__any=profile_ids)
     with ids_temp_table(matching) as matched:
         left = rows_in_table(scope, "profile", matched, present=False).update(left_at=now)
         entering = (
@@ -364,7 +366,7 @@ def segment_refresh(
         Segment.objects.select_for_update().filter(pk=segment.pk).exists()
         analytic_session()
         ctx = Context(workspace_id=segment.workspace_id, now=now, profile_ids=profile_ids)
-        entered, left = _membership_apply(segment, rule_profiles(parsed, ctx), now, profile_ids)
+        entered, left = _membership_apply(segment, rule_profiles(parsed, ctx), now, ctx.profile_ids)
         if profile_ids is None:
             segment.size = SegmentMembership.objects.filter(
                 segment=segment, left_at__isnull=True
@@ -427,13 +429,19 @@ def segments_from_events(workspace_id: Any, events: Iterable[Any]) -> int:
     has_segments = Segment.objects.filter(
         workspace_id=workspace_id, kind=Segment.Kind.DYNAMIC
     ).exists()
-    profile_ids = sorted(
-        set(
-            Event.objects.filter(pk__any=ids, profile_id__isnull=False).values_list(
-                "profile_id", flat=True
+    # Resolution in this run (the usual case) says where the events went; else (a run
+    # of this consumer alone: a retry, a replay) the events do.
+    resolved = events_profiles_resolved(ids)
+    if resolved is not None:
+        profile_ids = sorted(set(resolved.values()))
+    else:
+        profile_ids = sorted(
+            set(
+                Event.objects.filter(pk__any=ids, profile_id__isnull=False).values_list(
+                    "profile_id", flat=True
+                )
             )
         )
-    )
     if not profile_ids:
         return 0
     # Profiles these customers absorbed leave every segment and stage with them.
@@ -442,6 +450,8 @@ def segments_from_events(workspace_id: Any, events: Iterable[Any]) -> int:
             workspace_id=workspace_id, merged_into_id__any=profile_ids
         ).values_list("pk", flat=True)
     )
+    # One array for every query that names them.
+    profile_ids = ValuesArray(profile_ids)
     now = timezone.now()
     lifecycle_refresh(workspace_id=workspace_id, now=now, profile_ids=profile_ids)
     if has_segments:
@@ -865,6 +875,7 @@ def lifecycle_refresh(
     order = _lifecycle_order(workspace_id)
     workspace = Workspace.objects.get(pk=workspace_id)
     ctx = Context(workspace_id=workspace_id, now=now, profile_ids=profile_ids)
+    profile_ids = ctx.profile_ids
     whens = [When(rule_q(rule, ctx), then=Value(i)) for i, (_, _, rule) in enumerate(order[:-1])]
     changed = 0
     with transaction.atomic():
@@ -873,8 +884,8 @@ def lifecycle_refresh(
         profiles = Profile.objects.filter(workspace_id=workspace_id, merged_into__isnull=True)
         states = LifecycleState.objects.filter(workspace_id=workspace_id)
         if profile_ids is not None:
-            profiles = profiles.filter(pk__any=list(profile_ids))
-            states = states.filter(profile_id__any=list(profile_ids))
+            profiles = profiles.filter(pk__any=profile_ids)
+            states = states.filter(profile_id__any=profile_ids)
         # A profile merged into another has no stage of its own.
         states.filter(profile__merged_into__isnull=False).delete()
         coded = (

@@ -151,3 +151,31 @@ def test_rows_insert_takes_ids_as_uuids_or_text_and_nulls(tenant):
     assert dict(held) == {"a@x.io": a.pk, "b@x.io": b.pk}
     kept = IdentityCase.objects.filter(workspace_id=ws).values_list("message_id", "profile_id")
     assert dict(kept) == {"m1": None, "m2": a.pk}
+
+
+def _stats_flushed() -> None:
+    """This connection's table counters sent to the server's statistics now."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tables_analyze_stale_analyses_only_tables_grown_past_autovacuums_threshold(tenant):
+    from django.db import connection
+
+    from rapport.core.bulk import tables_analyze, tables_analyze_stale
+
+    if connection.vendor != "postgresql":
+        assert tables_analyze_stale(Profile) == []
+        return
+    ws = tenant.workspace.pk
+    tables_analyze(Profile, Identifier)
+    _stats_flushed()
+    assert tables_analyze_stale(Profile, Identifier) == []
+    Profile.objects.bulk_create([Profile(workspace_id=ws) for _ in range(200)])
+    _stats_flushed()
+    assert tables_analyze_stale(Profile, Identifier) == ["profiles_profile"]
+    _stats_flushed()
+    assert tables_analyze_stale(Profile, Identifier) == []

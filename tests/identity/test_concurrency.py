@@ -75,7 +75,7 @@ def test_a_merge_made_between_the_two_phases_is_followed():
     identity.profile_merge(
         survivor=survivor, merged=merged, reason="same person", actor=Actor.system("test")
     )
-    assert identity._resolution_apply(tenant.workspace.pk, resolved) == 1
+    assert len(identity._resolution_apply(tenant.workspace.pk, resolved)) == 1
 
     assert Event.objects.get(message_id="late").profile_id == survivor.pk
     survivor.refresh_from_db()
@@ -114,7 +114,7 @@ def test_a_chain_of_merges_made_between_the_two_phases_is_followed_to_its_end():
     second.refresh_from_db()
     identity.profile_merge(survivor=third, merged=second, reason="same", actor=actor)
 
-    assert identity._resolution_apply(tenant.workspace.pk, resolved) == 2
+    assert len(identity._resolution_apply(tenant.workspace.pk, resolved)) == 2
     assert set(
         Event.objects.filter(pk__in=[e.id for e in batch]).values_list("profile_id", flat=True)
     ) == {third.pk}
@@ -138,7 +138,7 @@ def test_a_profile_deleted_between_the_two_phases_leaves_its_events_unresolved()
         identity.identity_rules_get(workspace_id=tenant.workspace.pk),
     )
     Profile.objects.filter(pk__in=resolved.final.values()).delete()
-    assert identity._resolution_apply(tenant.workspace.pk, resolved) == 0
+    assert len(identity._resolution_apply(tenant.workspace.pk, resolved)) == 0
     assert Event.objects.get(message_id="x").profile_id is None
 
 
@@ -300,3 +300,25 @@ def test_other_errors_are_not_retried(monkeypatch):
     with pytest.raises(OperationalError):
         _resolve(tenant, message_ids)
     assert len(attempts) == 1
+
+
+@pytest.mark.django_db
+def test_the_profiles_a_resolution_gave_are_kept_for_the_consumers_after_it():
+    """Segments read where the batch's events went from resolution, not the events."""
+    tenant = tenant_create("Handed on", sample_data=False)
+    message_ids = _store(
+        tenant,
+        [
+            {"type": "identify", "userId": "u1", "anonymousId": "a1", "messageId": "x"},
+            {"type": "page", "anonymousId": "a2", "messageId": "y"},
+        ],
+    )
+    batch = _batch(tenant, message_ids)
+    assert identity.events_resolve(tenant.workspace.pk, batch) == 2
+    stored = dict(Event.objects.filter(workspace=tenant.workspace).values_list("id", "profile_id"))
+    assert identity.events_profiles_resolved([e.id for e in batch]) == stored
+    assert identity.events_profiles_resolved([batch[0].id]) == {batch[0].id: stored[batch[0].id]}
+    # Events the last resolution did not take: the caller reads them from the events.
+    other = _store(tenant, [{"type": "page", "anonymousId": "a3", "messageId": "z"}])
+    assert identity.events_profiles_resolved([_batch(tenant, other)[0].id]) is None
+    assert identity.events_profiles_resolved([]) is None

@@ -389,3 +389,24 @@ def test_a_batch_that_failed_is_not_merged_with_others(tenant):
 
 def calls_of(n: int, batch: int) -> list[dict]:
     return calls(n, prefix=f"b{batch}-", start=datetime(2026, 3, 1 + batch, tzinfo=UTC))
+
+
+def test_the_tasks_of_batches_taken_along_are_finished_with_the_run(tenant):
+    """No worker claims a merged batch's task only to find its batch taken."""
+    recorder = Recorder("r")
+    with pipeline_override([Consumer("r", recorder)]):
+        for n in range(3):
+            ingest(tenant, calls_of(100, n))
+        lead = PipelineBatch.objects.order_by("created_at").first()
+        pipeline.pipeline_batch_run(batch_id=lead.pk)
+        assert recorder.calls == 1
+        assert not PipelineBatch.objects.exists()
+        tasks = DBTaskResult.objects.filter(task_path=DISPATCH)
+        lead_task = [t for t in tasks if t.args_kwargs["kwargs"]["batch_id"] == str(lead.pk)]
+        # The lead's own task is the worker's to finish; the two taken along are done.
+        assert [t.status for t in lead_task] == ["READY"]
+        absorbed = [t for t in tasks if t not in lead_task]
+        assert sorted(t.status for t in absorbed) == ["SUCCESSFUL", "SUCCESSFUL"]
+        assert all(t.return_value == [] and t.finished_at for t in absorbed)
+        assert work() == 1
+    assert recorder.calls == 1
