@@ -322,7 +322,7 @@ def test_build_a_segment_without_typing_json(open_page, live_server, tenant, cus
 
     page = open_page()
     sign_in(page, live_server.url, person(tenant, Role.MARKETER))
-    page.get_by_role("link", name="Segments").click()
+    page.get_by_role("link", name="Segments", exact=True).click()
     page.get_by_role("link", name="New segment").click()
     page.get_by_label("Name", exact=True).fill("Pro buyers")
     builder = page.locator("#rule-builder")

@@ -1,7 +1,9 @@
 """Every download in the UI gives a file: the pages are rendered, every download link
 (`<a download>`, a link asking for `format=`, an export link) and every download form
 (`<form data-download>`, or one posting to an export) found on them is followed, and
-each must answer 200 with a non-empty body that is not an HTML page.
+each must answer 200 with a non-empty body that is not an HTML page. A link to a
+confirmation page (an export that discloses personal data asks first, then downloads on
+POST) counts when the page's own confirming form, posted, gives the file.
 
 New pages with downloads belong in PAGES; the crawl finds their buttons itself."""
 
@@ -20,6 +22,43 @@ from tests.analytics.conftest import shop  # noqa: F401 - the fixture
 from tests.web.clients import signed_in
 
 OCTOBER = {"start": "2026-10-01", "end": "2026-10-31"}
+
+
+class _PostForms(HTMLParser):
+    """Collects the POST forms of a page, with their fields."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms: list[dict] = []
+        self._form: dict | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form" and (a.get("method") or "get").lower() == "post":
+            self._form = {"action": a.get("action") or "", "fields": {}}
+            self.forms.append(self._form)
+        elif tag in ("input", "select") and self._form is not None and a.get("name"):
+            if a.get("type") in ("checkbox", "radio") and "checked" not in a:
+                return
+            self._form["fields"].setdefault(a["name"], a.get("value") or "")
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._form = None
+
+
+def _confirmed(client, url: str, response):
+    """A confirmation page answers a download link with HTML: post its confirming form
+    (the one posting back to the page itself) and return what that gives."""
+    if response.status_code != 200 or not response["Content-Type"].startswith("text/html"):
+        return response
+    parser = _PostForms()
+    parser.feed(response.content.decode())
+    path = url.split("?")[0]
+    mine = [f for f in parser.forms if urljoin(url, f["action"] or url).split("?")[0] == path]
+    if len(mine) != 1:
+        return response  # not a confirmation page: the HTML fails the check
+    return client.post(urljoin(url, mine[0]["action"] or url), mine[0]["fields"])
 
 
 class _Downloads(HTMLParser):
@@ -111,7 +150,7 @@ def test_every_download_on_every_page_gives_a_file(shop, pages):  # noqa: F811
         found = _downloads(page.content.decode())
         for href in found.links:
             url = urljoin(path, href.replace("&amp;", "&"))
-            _assert_a_file(client.get(url), f"{path} → {url}")
+            _assert_a_file(_confirmed(client, url, client.get(url)), f"{path} → {url}")
             seen += 1
             if url.startswith("/api/v1/analytics/"):
                 chart_csvs.add(url.split("?")[0])

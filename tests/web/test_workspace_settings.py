@@ -196,3 +196,19 @@ def test_bad_identity_rules_name_the_field_and_change_nothing(tenant):
     after = IdentityRules.objects.get(workspace=tenant.workspace)
     fields = ("priorities", "limits", "external_kinds", "default_phone_region", "duplicate_fields")
     assert all(getattr(after, f) == getattr(before, f) for f in fields)
+
+
+def test_the_identity_rules_form_saved_as_shown_is_accepted(tenant):
+    """The textareas hold the values as plain text (a marker element inside a textarea
+    is text too, and came back as part of the values, refused)."""
+    client = signed_in(tenant)
+    before = IdentityRules.objects.get(workspace=tenant.workspace).blocked_values
+    html = client.get("/settings/identity/").content.decode()
+    areas = dict(re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', html, re.S))
+    assert set(areas) == {"blocked_values", "duplicate_fields"}
+    assert all("<" not in text for text in areas.values())
+    fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', html))
+    response = client.post("/settings/identity/", {**fields, **areas})
+    assert response.status_code == 200 and "Saved." in response.content.decode()
+    after = IdentityRules.objects.get(workspace=tenant.workspace).blocked_values
+    assert set(after) == {v for v in before if v}
