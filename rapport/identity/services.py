@@ -23,6 +23,7 @@ import phonenumbers
 from django.db import DatabaseError, OperationalError, connection, transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from uuid_utils.compat import uuid7
 
 from rapport.core.bulk import rows_insert, rows_update, rows_widen
@@ -1180,7 +1181,7 @@ def duplicate_candidates_merge(
     if not reason.strip():
         raise InvalidInputError("say why these are the same customers", field="reason")
     if not candidate_ids:
-        raise InvalidInputError("choose at least one pair", field="candidates")
+        raise InvalidInputError(gettext("choose at least one pair"), field="candidates")
     found = {
         c.pk: c
         for c in DuplicateCandidate.objects.filter(workspace=workspace, pk__in=candidate_ids)

@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Max, Min
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from rapport.core.bulk import rows_widen
 from rapport.core.errors import (
@@ -412,7 +413,7 @@ def consents_restore(*, profile_id: Any, family: Iterable[Any]) -> None:
 def _view_name_clean(name) -> str:
     name = name.strip() if isinstance(name, str) else ""
     if not name:
-        raise InvalidInputError("a view needs a name", field="name")
+        raise InvalidInputError(gettext("a view needs a name"), field="name")
     if len(name) > 100:
         raise InvalidInputError("at most 100 characters", field="name")
     return name
@@ -425,7 +426,7 @@ def _view_name_free(view: SavedView, name: str) -> None:
     ).exclude(pk=view.pk)
     same = same.filter(shared=True) if view.shared else same.filter(owner=view.owner, shared=False)
     if same.exists():
-        raise InvalidInputError("a view of this list already has this name", field="name")
+        raise InvalidInputError(gettext("a view of this list already has this name"), field="name")
 
 
 def saved_view_create(

@@ -77,7 +77,7 @@ def quoted(value: Any) -> SafeString:
     text = str(value).strip()
     if len(text) > QUOTE_MAX:
         text = text[: QUOTE_MAX - 1] + "…"
-    return format_html("<em>{}</em>", text)
+    return format_html('<em translate="no">{}</em>', text)
 
 
 def amount_number(value: Any) -> Decimal | None:
@@ -142,7 +142,9 @@ def _identify(event) -> SafeString:
         return SafeString(_("Identified"))
     names = sorted(traits)
     shown = ", ".join(names[:8]) + (" …" if len(names) > 8 else "")
-    return format_html(_("Traits updated: {names}"), names=shown)
+    return format_html(
+        _("Traits updated: {names}"), names=format_html('<span translate="no">{}</span>', shown)
+    )
 
 
 def _group(event) -> SafeString:

@@ -19,6 +19,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 
 from rapport.core.errors import InvalidInputError, NotFoundError
 from rapport.core.money import Rate, Rates, currency_clean
@@ -101,7 +102,7 @@ def commerce_settings_update(
         purchase_event = purchase_event.strip() if isinstance(purchase_event, str) else ""
         if not purchase_event or len(purchase_event) > 255:
             raise InvalidInputError(
-                "purchase_event must be 1 to 255 characters", field="purchase_event"
+                gettext("purchase_event must be 1 to 255 characters"), field="purchase_event"
             )
         current.purchase_event = changes["purchase_event"] = purchase_event
     if value_properties is not None:

@@ -100,7 +100,7 @@ def selection_read(request: HttpRequest) -> Selection:
         if pk not in wanted:
             wanted.append(pk)
     if not wanted:
-        raise InvalidInputError("tick at least one customer", field="ids")
+        raise InvalidInputError(_("tick at least one customer"), field="ids")
     found = set(live.filter(pk__in=wanted).values_list("pk", flat=True))
     if len(found) != len(wanted):
         raise NotFoundError("Some of these customers are not in this workspace")
@@ -119,7 +119,7 @@ def bulk_action(request: HttpRequest, list_name: str) -> HttpResponse:
         ) from None
     action = _ACTIONS.get(request.POST.get("action", ""))
     if action is None or list_name not in action.lists:
-        raise InvalidInputError("not an action on this list", field="action")
+        raise InvalidInputError(_("not an action on this list"), field="action")
     if not principal.has_perm(action.permission):
         return render(
             request,
@@ -150,7 +150,7 @@ def _add_to_segment(request: HttpRequest, selection: Selection) -> HttpResponse:
     principal = request.principal
     segment_id = uuid_or_none(request.POST.get("segment"))
     if segment_id is None:
-        raise InvalidInputError("choose a static segment", field="segment")
+        raise InvalidInputError(_("choose a static segment"), field="segment")
     segment = segment_selectors.segment_get(workspace=principal.workspace, segment_id=segment_id)
     result = segment_services.segment_members_add(
         segment=segment, values=[str(pk) for pk in selection.ids], actor=principal.actor

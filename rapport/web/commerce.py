@@ -4,6 +4,7 @@ rates (uploaded as CSV) that convert other currencies into it."""
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -66,7 +67,7 @@ def exchange_rates_upload(request: HttpRequest) -> HttpResponse:
     upload = request.FILES.get("file")
     try:
         if upload is None:
-            raise InvalidInputError("choose a CSV file", field="file")
+            raise InvalidInputError(gettext("choose a CSV file"), field="file")
         if upload.size > MAX_UPLOAD_BYTES:
             raise InvalidInputError("the file is larger than 2 MB", field="file")
         try:

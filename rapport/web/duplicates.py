@@ -183,7 +183,7 @@ _FAILURES = {
 def _candidate_ids(request: HttpRequest) -> list[uuid.UUID]:
     raw = request.POST.getlist("candidates")
     if not raw:
-        raise InvalidInputError("choose at least one pair", field="candidates")
+        raise InvalidInputError(_("choose at least one pair"), field="candidates")
     if len(raw) > BULK_MERGE_MAX:
         raise InvalidInputError(f"at most {BULK_MERGE_MAX} pairs at once", field="candidates")
     try:

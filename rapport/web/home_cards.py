@@ -253,7 +253,18 @@ def action_sentence(action: str, who: str) -> str:
     return sentence % {"who": who}
 
 
+RAPPORT_JOBS = {"system", "cli", "demo", "quickstart", "schedule", "import", "duplicate detection"}
+
+
 def _who(entry) -> str:
+    # Rapport's own jobs (the demo, the scheduler) act under internal labels: they are
+    # Rapport to a person reading home.
+    if (
+        entry.actor_user_id is None
+        and entry.actor_token_id is None
+        and entry.actor_label in RAPPORT_JOBS
+    ):
+        return "Rapport"
     return entry.actor_label or "Rapport"
 
 

@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from rapport.core.errors import InvalidInputError, PermissionDeniedError
@@ -236,6 +237,8 @@ def column_headers(state: ListState) -> list[dict]:
             {
                 "key": key,
                 "label": column.label,
+                # A trait's name is the workspace's own word, shown as sent.
+                "trait": key.startswith(lists.TRAIT_PREFIX),
                 "sortable": bool(column.sort),
                 "sorted": state.sort_key == key,
                 "descending": state.descending,
@@ -407,7 +410,7 @@ def saved_view_save(request: HttpRequest, list_name: str) -> HttpResponse:
     state = _posted_state(request, list_name)
     shared = request.POST.get("shared") == "on"
     if shared and not principal.has_perm("views.share"):
-        raise PermissionDeniedError("Your role does not allow sharing views")
+        raise PermissionDeniedError(gettext("Your role does not allow sharing views"))
     view = profile_services.saved_view_create(
         workspace=principal.workspace,
         actor=principal.actor,
@@ -446,7 +449,7 @@ def saved_view_change(request: HttpRequest, list_name: str, view_id) -> HttpResp
         return redirect(list_url + "?" + state_of_view(view).query())
     can_share = principal.has_perm("views.share")
     if not selectors.saved_view_may_change(view, user=principal.user, can_share=can_share):
-        raise PermissionDeniedError("Your role does not allow changing a shared view")
+        raise PermissionDeniedError(gettext("Your role does not allow changing a shared view"))
     if action == "delete":
         profile_services.saved_view_delete(view=view, actor=principal.actor)
         return redirect(list_url + "?view=none")
@@ -465,10 +468,10 @@ def saved_view_change(request: HttpRequest, list_name: str, view_id) -> HttpResp
         )
     elif action in ("share", "unshare"):
         if not can_share:
-            raise PermissionDeniedError("Your role does not allow sharing views")
+            raise PermissionDeniedError(gettext("Your role does not allow sharing views"))
         view = profile_services.saved_view_update(
             view=view, actor=principal.actor, shared=action == "share"
         )
     else:
-        raise InvalidInputError("not an action on a view", field="action")
+        raise InvalidInputError(gettext("not an action on a view"), field="action")
     return redirect(list_url + "?" + state_of_view(view).query())

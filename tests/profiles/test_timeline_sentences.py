@@ -19,11 +19,14 @@ def _event(type_="track", event="", properties=None, traits=None, group_id=""):
 @pytest.mark.parametrize(
     ("event", "sentence"),
     [
-        (_event("page", "Ethiopia Guji"), "Viewed <em>Ethiopia Guji</em>"),
-        (_event("page", properties={"title": "Pricing"}), "Viewed <em>Pricing</em>"),
-        (_event("page", properties={"path": "/coffees"}), "Viewed <em>/coffees</em>"),
+        (_event("page", "Ethiopia Guji"), 'Viewed <em translate="no">Ethiopia Guji</em>'),
+        (_event("page", properties={"title": "Pricing"}), 'Viewed <em translate="no">Pricing</em>'),
+        (
+            _event("page", properties={"path": "/coffees"}),
+            'Viewed <em translate="no">/coffees</em>',
+        ),
         (_event("page"), "Viewed a page"),
-        (_event("screen", "Basket"), "Opened the <em>Basket</em> screen"),
+        (_event("screen", "Basket"), 'Opened the <em translate="no">Basket</em> screen'),
         (
             _event(
                 "track",
@@ -44,19 +47,22 @@ def _event(type_="track", event="", properties=None, traits=None, group_id=""):
         (_event("track", "Signed Up"), "Signed up"),
         (
             _event("track", "Email Opened", {"subject": "This month's coffees"}),
-            "Opened email <em>This month&#x27;s coffees</em>",
+            'Opened email <em translate="no">This month&#x27;s coffees</em>',
         ),
         (
             _event("identify", traits={"plan": "pro", "email": "a@b.c"}),
-            "Traits updated: email, plan",
+            'Traits updated: <span translate="no">email, plan</span>',
         ),
-        (_event("group", traits={"name": "Acme"}, group_id="acme"), "Joined account <em>Acme</em>"),
-        (_event("group", group_id="acme"), "Joined account <em>acme</em>"),
+        (
+            _event("group", traits={"name": "Acme"}, group_id="acme"),
+            'Joined account <em translate="no">Acme</em>',
+        ),
+        (_event("group", group_id="acme"), 'Joined account <em translate="no">acme</em>'),
         (_event("alias"), "Linked an earlier identity"),
-        (_event("track", "Brew Planner Used"), "Did <em>Brew Planner Used</em>"),
+        (_event("track", "Brew Planner Used"), 'Did <em translate="no">Brew Planner Used</em>'),
         (
             _event("track", "<script>alert(1)</script>"),
-            "Did <em>&lt;script&gt;alert(1)&lt;/script&gt;</em>",
+            'Did <em translate="no">&lt;script&gt;alert(1)&lt;/script&gt;</em>',
         ),
     ],
 )

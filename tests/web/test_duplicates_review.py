@@ -4,6 +4,7 @@ pair shows its own probability, and selected pairs are merged together after a
 confirmation, each pair reported on its own, safely sent twice."""
 
 import pytest
+from django.utils import translation
 
 from rapport.identity.models import DuplicateCandidate
 from rapport.identity.services import identity_rules_update
@@ -68,7 +69,8 @@ def test_kai_and_kaai_are_similar_and_the_two_phones_agree(tenant, kai):
     ],
 )
 def test_each_probability_shows_the_digits_that_tell_it_apart(probability, shown):
-    assert probability_shown(probability) == shown
+    with translation.override("en"):
+        assert probability_shown(probability) == shown
 
 
 def test_pairs_show_their_own_probabilities(tenant, kai):

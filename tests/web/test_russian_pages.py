@@ -350,6 +350,11 @@ JS_ALLOWED = {
     "JSON",
     "SELECT",
     "CustomEvent",
+    # Key names (KeyboardEvent.key) and a CSS selector.
+    "ArrowDown",
+    "ArrowUp",
+    "Escape",
+    "main table",
 }
 
 
