@@ -103,7 +103,7 @@ def _kpis(principal) -> dict | None:
             {
                 "name": row["name"],
                 "label": LABELS[row["name"]],
-                "value": shown(row["value"], kpis.KINDS[row["name"]]),
+                "value": shown(row["value"], kpis.KINDS[row["name"]], board.get("currency") or ""),
                 "direction": direction,
                 "percent": None if relative is None else round(abs(relative) * 100, 1),
                 "good": change["good"],

@@ -45,7 +45,7 @@ def test_kpis_that_moved_with_arrows_and_percent(shop):  # noqa: F811
     (card,) = [c["context"] for c in response.context["cards"] if c["key"] == "kpis"]
     rows = {row["name"]: row for row in card["rows"]}
     assert list(rows)[:2] == ["revenue", "active_customers"]
-    assert rows["revenue"]["value"] == "150.00" and rows["revenue"]["direction"] == "up"
+    assert rows["revenue"]["value"] == "$150.00" and rows["revenue"]["direction"] == "up"
     assert rows["revenue"]["good"] is True and rows["revenue"]["percent"] is None  # from 0
     html = response.content.decode()
     assert "Key figures" in html and "▲" in html and 'href="/analytics/"' in html
