@@ -56,6 +56,11 @@ RULES_BEYOND_THE_SCHEMA = {
     ("POST", "/api/v1/analytics/segments"): "exactly one of kpi, funnel or cohort",
     ("POST", "/api/v1/saved-views"): "columns, sort and filters are the list's own",
     ("PATCH", "/api/v1/saved-views/{view_id}"): "columns, sort and filters are the list's own",
+    ("POST", "/api/v1/sources"): "allowed origins are https://host or http://host:port",
+    (
+        "PATCH",
+        "/api/v1/sources/{source_id}",
+    ): "allowed origins are https://host or http://host:port",
     ("POST", "/api/v1/exchange-rates"): "a currency is an ISO 4217 code; a rate is above 0",
     (
         "POST",

@@ -78,10 +78,12 @@ def test_nested_traits_read_as_fields_not_json(tenant, ada):
     html = html[html.index('id="h-traits"') : html.index('id="h-timeline"')]
     # `address` is a heading row, its fields indented rows under it.
     assert '<tr class="depth-0 group"' in html
-    assert '<th scope="row">city</th>\n      <td>Brighton</td>' in html
-    assert "<td>1 &lt;Pier&gt;</td>" in html
+    assert (
+        '<th scope="row" translate="no">city</th>\n      <td translate="no">Brighton</td>' in html
+    )
+    assert '<td translate="no">1 &lt;Pier&gt;</td>' in html
     assert "&quot;city&quot;" not in html and "'city'" not in html
-    assert '<th scope="row">vip</th>\n      <td>Yes</td>' in html
+    assert '<th scope="row" translate="no">vip</th>\n      <td translate="no">Yes</td>' in html
 
 
 @pytest.mark.parametrize(

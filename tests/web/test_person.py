@@ -64,7 +64,7 @@ def test_the_timeline_reads_as_sentences(tenant, kai):
     assert "Ordered 3 items for £42.50" in timeline
     assert 'Did <em translate="no">Brew Planner Used</em>' in timeline
     assert 'Joined account <em translate="no">Northwind</em>' in timeline
-    assert "Traits updated: email, name, plan, visits" in timeline
+    assert 'Traits updated: <span translate="no">email, name, plan, visits</span>' in timeline
 
 
 def test_the_page_in_russian(tenant, kai):
