@@ -5,6 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
@@ -217,8 +218,21 @@ def planner_rows(queryset) -> int | None:
     """PostgreSQL's estimate of the rows a query returns (None on another database)."""
     if connection.vendor != "postgresql":
         return None
-    plan = json.loads(queryset.order_by().explain(format="json"))
-    return int(plan[0]["Plan"]["Plan Rows"])
+    # Run directly: Django's explain() joins what the driver returns as text, and
+    # psycopg hands FORMAT JSON back already decoded (a list), not always as JSON text.
+    try:
+        sql, params = queryset.order_by().query.sql_with_params()
+    except EmptyResultSet:  # a filter that can match nothing (an empty id list)
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str | bytes):
+        plan = json.loads(plan)
+    try:
+        return int(plan[0]["Plan"]["Plan Rows"])
+    except (LookupError, TypeError, ValueError):
+        return None
 
 
 def capped_count(queryset, cap: int) -> tuple[int, str]:
