@@ -1,4 +1,5 @@
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,19 @@ from rapport.tenancy.services import (
     member_add,
 )
 from rapport.tenancy.services import workspace_create as _workspace_create
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `embedded_sqlite` start Rapport with DATABASE_URL removed, so they run
+    on the embedded SQLite whatever the suite's database is: on a PostgreSQL run they
+    would repeat the SQLite run's work exactly (about 3 minutes of CI), so they are
+    skipped there."""
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        return
+    skip = pytest.mark.skip(reason="runs on the embedded SQLite whatever DATABASE_URL says")
+    for item in items:
+        if item.get_closest_marker("embedded_sqlite"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

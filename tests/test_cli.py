@@ -109,6 +109,7 @@ def test_usage_errors_exit_2(capsys):
     assert "Invalid value for '--role'" in capsys.readouterr().err
 
 
+@pytest.mark.embedded_sqlite
 def test_installed_command_runs_and_passes_through_to_django(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["RAPPORT_DATA_DIR"] = str(tmp_path)
@@ -135,6 +136,7 @@ def test_installed_command_runs_and_passes_through_to_django(tmp_path):
     assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
 
 
+@pytest.mark.embedded_sqlite
 def test_quickstart_is_idempotent_and_keeps_its_credentials_private(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["RAPPORT_DATA_DIR"] = str(tmp_path)

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 RAPPORT = str(Path(sys.executable).parent / "rapport")
 
 
@@ -44,6 +46,7 @@ def test_production_settings_pass_the_deploy_check(tmp_path):
     assert "no issues" in result.stdout + result.stderr
 
 
+@pytest.mark.embedded_sqlite
 def test_embedded_default_is_sqlite_in_wal_mode_with_a_kept_secret(tmp_path):
     code = (
         "import django; django.setup();"

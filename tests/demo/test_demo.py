@@ -132,6 +132,7 @@ def test_loading_the_same_seed_again_stores_nothing_twice(loaded):
     assert Event.objects.filter(workspace=workspace).count() == summary["calls"]
 
 
+@pytest.mark.embedded_sqlite
 def test_the_command_loads_a_workspace_and_refuses_bad_sizes(tmp_path):
     import json
     import os
