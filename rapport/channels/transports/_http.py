@@ -89,8 +89,9 @@ def post(
     all_headers = {"User-Agent": USER_AGENT}
     all_headers.update(headers or {})
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            with client.stream(
+        with (
+            httpx.Client(timeout=timeout, follow_redirects=False) as client,
+            client.stream(
                 "POST",
                 url,
                 headers=all_headers,
@@ -98,18 +99,19 @@ def post(
                 data=data,
                 json=json_body,
                 auth=auth,
-            ) as response:
-                chunks: list[bytes] = []
-                size = 0
-                truncated = False
-                for chunk in response.iter_bytes():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size >= max_response_bytes:
-                        truncated = size > max_response_bytes
-                        break
-                body = b"".join(chunks)[:max_response_bytes]
-                return HttpResponse(response.status_code, response.headers, body, truncated)
+            ) as response,
+        ):
+            chunks: list[bytes] = []
+            size = 0
+            truncated = False
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size >= max_response_bytes:
+                    truncated = size > max_response_bytes
+                    break
+            body = b"".join(chunks)[:max_response_bytes]
+            return HttpResponse(response.status_code, response.headers, body, truncated)
     except httpx.TimeoutException as exc:
         raise TransportError(f"Timed out after {timeout:g}s: {url}", retryable=True) from exc
     except httpx.HTTPError as exc:

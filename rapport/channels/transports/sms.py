@@ -40,9 +40,9 @@ _EDGE_PUNCTUATION = re.compile(r"^[\s\W_]+|[\s\W_]+$", re.UNICODE)
 
 
 def keyword_of(text: str) -> str:
-    """The reply reduced to what keyword matching compares: case-folded, ё as е, the
+    """The reply reduced to what keyword matching compares: case-folded, "yo" as "ye", the
     punctuation and spaces around it removed, inner runs of spaces made one."""
-    folded = (text or "").casefold().replace("ё", "е")
+    folded = (text or "").casefold().replace("\u0451", "\u0435")  # yo -> ye
     folded = _EDGE_PUNCTUATION.sub("", folded)
     return " ".join(folded.split())
 

@@ -65,7 +65,12 @@ WEBHOOK_TOKEN_MAX_AGE = 5 * 60
 def application_jwt(application_id: str, private_key: str, *, ttl: int = 300) -> str:
     """A Vonage application JWT (RS256) for one API call."""
     now = int(time.time())
-    claims = {"application_id": application_id, "iat": now, "exp": now + ttl, "jti": str(uuid.uuid4())}
+    claims = {
+        "application_id": application_id,
+        "iat": now,
+        "exp": now + ttl,
+        "jti": str(uuid.uuid4()),
+    }
     return jwt.encode(claims, private_key, algorithm="RS256")
 
 

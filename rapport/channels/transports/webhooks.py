@@ -36,7 +36,7 @@ from rapport.channels.transports import (
 )
 
 PROVIDER = "webhook"
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 (the format's prefix, not a secret)
 
 # The schedule's shape (after the immediate first try): about 5 s, 15 s, 45 s, ... 9 h,
 # then a day apart, with jitter; 12 retries, about three and a half days in all.
@@ -56,9 +56,7 @@ def _secret_key(secret: str) -> bytes:
     try:
         key = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
     except (ValueError, TypeError) as exc:
-        raise TransportError(
-            "The webhook secret is not whsec_<base64>", retryable=False
-        ) from exc
+        raise TransportError("The webhook secret is not whsec_<base64>", retryable=False) from exc
     if not key:
         raise TransportError("The webhook secret is empty", retryable=False)
     return key
@@ -131,7 +129,9 @@ class WebhookTransport:
     def send(
         self, *, message_id: str, to: str, content: Mapping[str, Any], config: Mapping[str, Any]
     ) -> TransportResult:
-        secrets_ = list(config.get("secrets") or ([config["secret"]] if config.get("secret") else []))
+        secrets_ = list(
+            config.get("secrets") or ([config["secret"]] if config.get("secret") else [])
+        )
         if not secrets_:
             raise TransportError("The webhook has no signing secret", retryable=False)
         if not config.get("allow_private_addresses"):

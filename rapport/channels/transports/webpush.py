@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import requests
 from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid
-from pywebpush import WebPushException, WebPusher
+from pywebpush import WebPusher, WebPushException
 
 from rapport.channels.transports import (
     DeliveryStatus,
@@ -180,9 +180,13 @@ class WebPushTransport:
                     data, headers, ttl=ttl, content_encoding="aes128gcm", timeout=timeout
                 )
         except WebPushException as exc:
-            raise TransportError(f"Cannot encrypt the push message: {exc}", retryable=False) from exc
+            raise TransportError(
+                f"Cannot encrypt the push message: {exc}", retryable=False
+            ) from exc
         except requests.Timeout as exc:
-            raise TransportError(f"Push service timed out after {timeout:g}s", retryable=True) from exc
+            raise TransportError(
+                f"Push service timed out after {timeout:g}s", retryable=True
+            ) from exc
         except requests.RequestException as exc:
             raise TransportError(f"Push service unreachable: {exc}", retryable=True) from exc
         except ValueError as exc:  # a p256dh that is not a P-256 point
@@ -212,6 +216,7 @@ class WebPushTransport:
         if value and value.strip().isdigit():
             retry_after = float(value)
         raise http_status_error(
-            status, f"The push service answered {status}: {response.text[:200]!r}",
+            status,
+            f"The push service answered {status}: {response.text[:200]!r}",
             retry_after=retry_after,
         )

@@ -38,7 +38,9 @@ class Receiver:
     def reply(self, status: int = 200, body: bytes | str = b"", **headers: str) -> None:
         if isinstance(body, str):
             body = body.encode()
-        self.replies.append(Reply(status, body, {k.replace("_", "-"): v for k, v in headers.items()}))
+        self.replies.append(
+            Reply(status, body, {k.replace("_", "-"): v for k, v in headers.items()})
+        )
 
     @property
     def last(self) -> Request:

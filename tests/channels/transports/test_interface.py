@@ -28,8 +28,18 @@ def test_an_unknown_transport_is_named():
 
 @pytest.mark.parametrize(
     ("status", "retryable"),
-    [(400, False), (401, False), (403, False), (404, False), (301, False), (408, True),
-     (429, True), (500, True), (502, True), (503, True)],
+    [
+        (400, False),
+        (401, False),
+        (403, False),
+        (404, False),
+        (301, False),
+        (408, True),
+        (429, True),
+        (500, True),
+        (502, True),
+        (503, True),
+    ],
 )
 def test_http_statuses_are_classified(status, retryable):
     error = http_status_error(status, "x", retry_after=3)
@@ -40,8 +50,10 @@ def test_http_statuses_are_classified(status, retryable):
 
 
 def test_backoff_grows_exponentially_with_bounded_jitter_and_stops():
-    delays = [backoff_delay(n, key="m1", base=10, factor=2, cap=1000, jitter=0.2, max_attempts=8)
-              for n in range(1, 10)]
+    delays = [
+        backoff_delay(n, key="m1", base=10, factor=2, cap=1000, jitter=0.2, max_attempts=8)
+        for n in range(1, 10)
+    ]
     assert delays[-1] is None  # the ninth retry: give up
     for n, delay in enumerate(delays[:-1], start=1):
         nominal = min(1000, 10 * 2 ** (n - 1))
@@ -79,8 +91,22 @@ def test_a_bad_number_is_a_final_error_that_names_it(number):
 
 @pytest.mark.parametrize(
     "text",
-    ["STOP", "stop", " Stop. ", "STOPALL", "Unsubscribe", "cancel", "END", "quit!", "СТОП",
-     "стоп", "Стоп!!", "отписаться", "Revoke", "OPTOUT"],
+    [
+        "STOP",
+        "stop",
+        " Stop. ",
+        "STOPALL",
+        "Unsubscribe",
+        "cancel",
+        "END",
+        "quit!",
+        "СТОП",
+        "стоп",
+        "Стоп!!",
+        "отписаться",
+        "Revoke",
+        "OPTOUT",
+    ],
 )
 def test_opt_out_keywords(text):
     assert inbound_kind(text) == InboundKind.OPT_OUT

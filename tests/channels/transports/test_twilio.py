@@ -8,8 +8,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.http import QueryDict
 
-from rapport.channels.transports import DeliveryStatus, InboundKind, TransportError, get_transport
-from rapport.channels.transports import twilio
+from rapport.channels.transports import (
+    DeliveryStatus,
+    InboundKind,
+    TransportError,
+    get_transport,
+    twilio,
+)
 
 SID = "AC" + "a" * 32
 TOKEN = "auth-token-123"
@@ -37,7 +42,9 @@ def _created(sid="SM" + "b" * 32, status="queued"):
 def test_send_posts_the_documented_form(receiver):
     receiver.reply(201, _created(), Content_Type="application/json")
     result = get_transport("twilio").send(
-        message_id="msg-1", to="8 916 123-45-67", content={"text": "Привет, Анна"},
+        message_id="msg-1",
+        to="8 916 123-45-67",
+        content={"text": "Привет, Анна"},
         config=_config(receiver),
     )
     assert result.provider_message_id == "SM" + "b" * 32
@@ -47,9 +54,10 @@ def test_send_posts_the_documented_form(receiver):
     assert request.method == "POST"
     assert request.path == f"/2010-04-01/Accounts/{SID}/Messages.json"
     assert request.headers["content-type"] == "application/x-www-form-urlencoded"
-    assert request.headers["authorization"] == "Basic " + base64.b64encode(
-        f"{SID}:{TOKEN}".encode()
-    ).decode()
+    assert (
+        request.headers["authorization"]
+        == "Basic " + base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()
+    )
     form = parse_qs(request.body.decode(), strict_parsing=True)
     assert form["To"] == ["+79161234567"]
     assert form["From"] == ["+15005550006"]
@@ -65,19 +73,23 @@ def test_a_messaging_service_and_an_api_key(receiver):
         receiver, messaging_service_sid="MG123", api_key_sid="SK1", api_key_secret="s3cret"
     )
     del config["status_callback"]
-    get_transport("twilio").send(message_id="m", to="+14155552671", content={"body": "x"},
-                                 config=config)
+    get_transport("twilio").send(
+        message_id="m", to="+14155552671", content={"body": "x"}, config=config
+    )
     form = parse_qs(receiver.last.body.decode())
     assert form["MessagingServiceSid"] == ["MG123"]
     assert "From" not in form and "StatusCallback" not in form
-    assert receiver.last.headers["authorization"] == "Basic " + base64.b64encode(
-        b"SK1:s3cret").decode()
+    assert (
+        receiver.last.headers["authorization"]
+        == "Basic " + base64.b64encode(b"SK1:s3cret").decode()
+    )
 
 
 def test_a_bad_number_never_reaches_twilio(receiver):
     with pytest.raises(TransportError) as caught:
-        get_transport("twilio").send(message_id="m", to="12", content={"text": "x"},
-                                     config=_config(receiver))
+        get_transport("twilio").send(
+            message_id="m", to="12", content={"text": "x"}, config=_config(receiver)
+        )
     assert not caught.value.retryable
     assert "'12'" in caught.value.message
     assert receiver.requests == []
@@ -85,16 +97,27 @@ def test_a_bad_number_never_reaches_twilio(receiver):
 
 @pytest.mark.parametrize(
     ("status", "code", "retryable"),
-    [(400, 21211, False), (400, 21610, False), (401, 20003, False), (429, 20429, True),
-     (500, 20500, True), (503, None, True)],
+    [
+        (400, 21211, False),
+        (400, 21610, False),
+        (401, 20003, False),
+        (429, 20429, True),
+        (500, 20500, True),
+        (503, None, True),
+    ],
 )
 def test_errors_are_classified(receiver, status, code, retryable):
-    body = {"code": code, "message": "nope", "more_info": "https://www.twilio.com/docs/errors",
-            "status": status}
+    body = {
+        "code": code,
+        "message": "nope",
+        "more_info": "https://www.twilio.com/docs/errors",
+        "status": status,
+    }
     receiver.reply(status, json.dumps(body), Retry_After="7")
     with pytest.raises(TransportError) as caught:
-        get_transport("twilio").send(message_id="m", to="+79161234567", content={"text": "x"},
-                                     config=_config(receiver))
+        get_transport("twilio").send(
+            message_id="m", to="+79161234567", content={"text": "x"}, config=_config(receiver)
+        )
     assert caught.value.retryable is retryable
     assert caught.value.http_status == status
     assert caught.value.retry_after == 7
@@ -107,21 +130,27 @@ def test_a_timeout_is_retryable(receiver):
 
     receiver.replies.append(Reply(201, _created().encode(), delay=1.0))
     with pytest.raises(TransportError) as caught:
-        get_transport("twilio").send(message_id="m", to="+79161234567", content={"text": "x"},
-                                     config=_config(receiver, timeout=0.2))
+        get_transport("twilio").send(
+            message_id="m",
+            to="+79161234567",
+            content={"text": "x"},
+            config=_config(receiver, timeout=0.2),
+        )
     assert caught.value.retryable
 
 
 def test_an_empty_message_or_missing_credentials_are_final(receiver):
     with pytest.raises(TransportError) as caught:
-        get_transport("twilio").send(message_id="m", to="+79161234567", content={"text": " "},
-                                     config=_config(receiver))
+        get_transport("twilio").send(
+            message_id="m", to="+79161234567", content={"text": " "}, config=_config(receiver)
+        )
     assert not caught.value.retryable
     config = _config(receiver)
     del config["auth_token"]
     with pytest.raises(TransportError, match="auth_token") as caught:
-        get_transport("twilio").send(message_id="m", to="+79161234567", content={"text": "x"},
-                                     config=config)
+        get_transport("twilio").send(
+            message_id="m", to="+79161234567", content={"text": "x"}, config=config
+        )
     assert not caught.value.retryable
 
 
@@ -138,15 +167,22 @@ _VECTOR_PARAMS = {
 
 def test_signature_matches_twilios_reference_vector():
     assert twilio.signature(_VECTOR_URL, _VECTOR_PARAMS, "12345") == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-    assert twilio.signature_valid(_VECTOR_URL, _VECTOR_PARAMS, "RSOYDt4T1cUTdK1PDd93/VVr8B8=",
-                                  "12345")
+    assert twilio.signature_valid(
+        _VECTOR_URL, _VECTOR_PARAMS, "RSOYDt4T1cUTdK1PDd93/VVr8B8=", "12345"
+    )
     # The URL with an explicit port validates too (a proxy may add or drop it).
-    assert twilio.signature_valid(_VECTOR_URL.replace(".com", ".com:1234"), _VECTOR_PARAMS,
-                                  "RSOYDt4T1cUTdK1PDd93/VVr8B8=", "12345")
-    assert not twilio.signature_valid(_VECTOR_URL, {**_VECTOR_PARAMS, "Digits": "9"},
-                                      "RSOYDt4T1cUTdK1PDd93/VVr8B8=", "12345")
-    assert not twilio.signature_valid(_VECTOR_URL, _VECTOR_PARAMS,
-                                      "RSOYDt4T1cUTdK1PDd93/VVr8B8=", "54321")
+    assert twilio.signature_valid(
+        _VECTOR_URL.replace(".com", ".com:1234"),
+        _VECTOR_PARAMS,
+        "RSOYDt4T1cUTdK1PDd93/VVr8B8=",
+        "12345",
+    )
+    assert not twilio.signature_valid(
+        _VECTOR_URL, {**_VECTOR_PARAMS, "Digits": "9"}, "RSOYDt4T1cUTdK1PDd93/VVr8B8=", "12345"
+    )
+    assert not twilio.signature_valid(
+        _VECTOR_URL, _VECTOR_PARAMS, "RSOYDt4T1cUTdK1PDd93/VVr8B8=", "54321"
+    )
     assert not twilio.signature_valid(_VECTOR_URL, _VECTOR_PARAMS, "", "12345")
 
 
@@ -158,9 +194,15 @@ def test_signature_of_a_repeated_parameter(settings):
 def test_status_callbacks_are_normalised():
     url = "https://rapport.example/hooks/twilio/status?workspace=w1&message_id=msg-1"
     fields = {
-        "MessageSid": "SM1", "SmsSid": "SM1", "MessageStatus": "undelivered",
-        "SmsStatus": "undelivered", "ErrorCode": "30003", "AccountSid": SID,
-        "From": "+15005550006", "To": "+79161234567", "ApiVersion": "2010-04-01",
+        "MessageSid": "SM1",
+        "SmsSid": "SM1",
+        "MessageStatus": "undelivered",
+        "SmsStatus": "undelivered",
+        "ErrorCode": "30003",
+        "AccountSid": SID,
+        "From": "+15005550006",
+        "To": "+79161234567",
+        "ApiVersion": "2010-04-01",
     }
     signature = twilio.signature(url, fields, TOKEN)
     assert twilio.signature_valid(url, fields, signature, TOKEN)
@@ -172,8 +214,14 @@ def test_status_callbacks_are_normalised():
     assert report.provider_status == "undelivered"
     assert report.error_code == "30003"
     assert report.to == "+79161234567"
-    for theirs, ours in [("delivered", "delivered"), ("failed", "failed"), ("sent", "sent"),
-                         ("queued", "queued"), ("read", "read"), ("canceled", "failed")]:
+    for theirs, ours in [
+        ("delivered", "delivered"),
+        ("failed", "failed"),
+        ("sent", "sent"),
+        ("queued", "queued"),
+        ("read", "read"),
+        ("canceled", "failed"),
+    ]:
         fields["MessageStatus"] = theirs
         assert twilio.parse_status_callback(fields).status == ours
     with pytest.raises(ValueError):
@@ -182,9 +230,16 @@ def test_status_callbacks_are_normalised():
 
 def test_inbound_stop_is_an_opt_out():
     fields = {
-        "MessageSid": "SM9", "SmsMessageSid": "SM9", "AccountSid": SID, "From": "+79161234567",
-        "To": "+15005550006", "Body": "Стоп", "NumMedia": "0", "NumSegments": "1",
-        "SmsStatus": "received", "ApiVersion": "2010-04-01",
+        "MessageSid": "SM9",
+        "SmsMessageSid": "SM9",
+        "AccountSid": SID,
+        "From": "+79161234567",
+        "To": "+15005550006",
+        "Body": "Стоп",
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "SmsStatus": "received",
+        "ApiVersion": "2010-04-01",
     }
     assert not twilio.is_status_callback(fields)
     message = twilio.parse_inbound(fields)
