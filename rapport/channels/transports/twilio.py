@@ -47,6 +47,11 @@ from rapport.channels.transports.sms import e164_or_raw, inbound_kind, require, 
 
 PROVIDER = "twilio"
 DEFAULT_BASE_URL = "https://api.twilio.com"
+# The longest Body the Messages resource takes (it splits it into segments itself).
+MAX_BODY_CHARS = 1600
+# What the incoming-message webhook answers when Rapport has nothing to reply (an empty
+# TwiML document, Content-Type text/xml); Twilio also accepts an empty 204.
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 # Twilio's MessageStatus values -> Rapport's.
 _STATUSES = {
@@ -92,9 +97,16 @@ class TwilioTransport:
             require(config, "auth_token", provider="Twilio")
             auth = (str(config["account_sid"]), str(config["auth_token"]))
 
+        text = text_of(content)
+        if len(text) > MAX_BODY_CHARS:
+            raise TransportError(
+                f"The message is {len(text)} characters; Twilio takes {MAX_BODY_CHARS}",
+                retryable=False,
+                provider_code="text",
+            )
         fields: dict[str, str] = {
             "To": to_e164(to, config.get("default_region")),
-            "Body": text_of(content),
+            "Body": text,
         }
         if config.get("messaging_service_sid"):
             fields["MessagingServiceSid"] = str(config["messaging_service_sid"])
@@ -249,3 +261,12 @@ def parse_inbound(params: Mapping[str, Any]) -> InboundMessage:
         text=text,
         kind=kind,
     )
+
+
+def parse_callback(
+    params: Mapping[str, Any], *, url_query: Mapping[str, Any] | None = None
+) -> DeliveryReport | InboundMessage:
+    """Either kind of Twilio messaging webhook, told apart by its fields."""
+    if is_status_callback(params):
+        return parse_status_callback(params, url_query=url_query)
+    return parse_inbound(params)

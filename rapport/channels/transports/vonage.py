@@ -241,3 +241,11 @@ def parse_inbound(payload: bytes | str | Mapping[str, Any]) -> InboundMessage:
         text=text,
         kind=inbound_kind(text),
     )
+
+
+def parse_callback(payload: bytes | str | Mapping[str, Any]) -> DeliveryReport | InboundMessage:
+    """Either kind of Messages API webhook (status or inbound), told apart by its fields."""
+    data = _load(payload)
+    if is_status_callback(data):
+        return parse_status_callback(data)
+    return parse_inbound(data)

@@ -133,9 +133,11 @@ class WebPushTransport:
     push service may contact); optional ``ttl`` (seconds the push service keeps the
     message for an offline browser, default a day), ``urgency`` (very-low, low, normal,
     high), ``report_url`` (where the service worker reports shown/clicked/dismissed),
-    ``timeout``. content: ``title``, ``body``; optional ``url`` (opened on click),
-    ``icon``, ``badge``, ``image``, ``tag``, ``data``; ``topic`` (replaces an undelivered
-    message with the same topic)."""
+    ``timeout``, ``allow_private_addresses`` (default False: an endpoint that is not
+    https or resolves to a loopback or private address is refused as expired).
+    content: ``title``, ``body``; optional ``url`` (opened on click), ``icon``,
+    ``badge``, ``image``, ``tag``, ``data``; ``topic`` (replaces an undelivered message
+    with the same topic); ``ttl`` and ``urgency`` (override the config's)."""
 
     name = PROVIDER
 
@@ -143,6 +145,22 @@ class WebPushTransport:
         self, *, message_id: str, to: str, content: Mapping[str, Any], config: Mapping[str, Any]
     ) -> TransportResult:
         subscription = subscription_of(to)
+        # The endpoint comes from a browser (anyone can post a subscription): never let it
+        # point Rapport at its own network. Push services are public https URLs.
+        if not config.get("allow_private_addresses"):
+            if not subscription["endpoint"].startswith("https://"):
+                raise TransportError(
+                    "The push endpoint is not an https URL",
+                    retryable=False,
+                    status=DeliveryStatus.EXPIRED,
+                )
+            try:
+                _http.check_public_destination(subscription["endpoint"])
+            except TransportError as exc:
+                if exc.retryable:
+                    raise
+                exc.status = DeliveryStatus.EXPIRED
+                raise
         if not config.get("vapid_private_key") or not config.get("vapid_subject"):
             raise TransportError(
                 "Web push is not configured: vapid_private_key and vapid_subject needed",

@@ -251,3 +251,29 @@ def test_inbound_stop_is_an_opt_out():
     assert twilio.parse_inbound({**fields, "Body": "halt", "OptOutType": "STOP"}).kind == "opt_out"
     assert twilio.parse_inbound({**fields, "Body": "go", "OptOutType": "START"}).kind == "opt_in"
     assert twilio.parse_inbound({**fields, "Body": "When is my order due?"}).kind == "message"
+
+
+def test_parse_callback_tells_the_kinds_apart():
+    status = {"MessageSid": "SM1", "MessageStatus": "delivered", "To": "+79161234567"}
+    inbound = {
+        "MessageSid": "SM2",
+        "SmsStatus": "received",
+        "From": "+79161234567",
+        "To": "+15005550006",
+        "Body": "STOP",
+    }
+    assert twilio.parse_callback(status).status == "delivered"
+    assert twilio.parse_callback(inbound).kind == "opt_out"
+    assert twilio.EMPTY_TWIML.endswith("<Response></Response>")
+
+
+def test_a_message_too_long_for_twilio_is_final(receiver):
+    with pytest.raises(TransportError, match="1600") as caught:
+        get_transport("twilio").send(
+            message_id="m",
+            to="+79161234567",
+            content={"text": "x" * 1601},
+            config=_config(receiver),
+        )
+    assert not caught.value.retryable
+    assert receiver.requests == []

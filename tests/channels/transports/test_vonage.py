@@ -243,3 +243,16 @@ def test_inbound_stop_is_an_opt_out():
     assert vonage.parse_inbound(data).kind == InboundKind.MESSAGE
     with pytest.raises(ValueError):
         vonage.parse_inbound({"text": "STOP"})
+
+
+def test_parse_callback_tells_the_kinds_apart():
+    assert vonage.parse_callback(STATUS_BODY).status == DeliveryStatus.FAILED
+    inbound = {
+        "channel": "sms",
+        "message_uuid": "u1",
+        "from": "79161234567",
+        "to": "447700900001",
+        "text": "Отписаться",
+        "message_type": "text",
+    }
+    assert vonage.parse_callback(inbound).kind == InboundKind.OPT_OUT

@@ -46,6 +46,7 @@ def _config(vapid, **extra):
         "vapid_private_key": vapid.private_key,
         "vapid_subject": "mailto:ops@rapport.example",
         "report_url": "https://rapport.example/api/v1/push/events",
+        "allow_private_addresses": True,  # the receiver stands in on 127.0.0.1
         **extra,
     }
 
@@ -201,3 +202,22 @@ def test_the_service_worker_is_shipped():
         assert needle in worker
     page = (static / "rapport-push.js").read_text()
     assert "pushManager.subscribe" in page and "applicationServerKey" in page
+
+
+def test_an_endpoint_inside_the_network_is_refused(receiver, browser, vapid):
+    """Subscriptions come from browsers: one must not point Rapport at its own network."""
+    transport = get_transport("webpush")
+    for endpoint in [
+        receiver.url + "/push",
+        "https://127.0.0.1/push",
+        "https://10.1.2.3/push",
+        "https://localhost/push",
+        "https://[::1]/push",
+    ]:
+        to = json.dumps({"endpoint": endpoint, "keys": browser[2]})
+        config = _config(vapid, allow_private_addresses=False)
+        with pytest.raises(TransportError) as caught:
+            transport.send(message_id="m", to=to, content={"title": "x"}, config=config)
+        assert not caught.value.retryable
+        assert caught.value.status == DeliveryStatus.EXPIRED
+    assert receiver.requests == []
