@@ -34,6 +34,8 @@ class Receiver:
     requests: list[Request] = field(default_factory=list)
     replies: list[Reply] = field(default_factory=list)
     default: Reply = field(default_factory=Reply)
+    # Fixed answers by path (a page, a script), served before the queue and not recorded.
+    routes: dict[str, Reply] = field(default_factory=dict)
 
     def reply(self, status: int = 200, body: bytes | str = b"", **headers: str) -> None:
         if isinstance(body, str):
@@ -61,6 +63,10 @@ def receiver() -> Iterator[Receiver]:
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
+            route = state.routes.get(self.path.split("?", 1)[0])
+            if route is not None:
+                self._answer(route)
+                return
             state.requests.append(
                 Request(
                     self.command,
@@ -70,6 +76,9 @@ def receiver() -> Iterator[Receiver]:
                 )
             )
             reply = state.replies.pop(0) if state.replies else state.default
+            self._answer(reply)
+
+        def _answer(self, reply: Reply) -> None:
             if reply.delay:
                 time.sleep(reply.delay)
             try:
