@@ -57,10 +57,15 @@ def check_public_destination(url: str) -> None:
     non-public address (a workspace's webhook must not reach Rapport's own network).
     Not retryable: the address will not change by waiting."""
     parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+        parts = parts._replace(netloc="")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TransportError(f"Not an http(s) URL: {url!r}", retryable=False)
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(parts.hostname, port or 443, proto=socket.IPPROTO_TCP)
     except OSError as exc:
         raise TransportError(f"Cannot resolve {parts.hostname!r}: {exc}", retryable=True) from exc
     for info in infos:
@@ -85,7 +90,9 @@ def post(
 ) -> HttpResponse:
     """POST and read at most ``max_response_bytes`` of the answer. A connection error or
     a timeout raises a retryable TransportError (the request may or may not have reached
-    the provider: that is what the idempotency key is for)."""
+    the provider: that is what the idempotency key is for). ``timeout`` bounds each
+    network wait; reading the body stops after twice that (a receiver that drips it)."""
+    deadline = time.monotonic() + 2 * timeout
     all_headers = {"User-Agent": USER_AGENT}
     all_headers.update(headers or {})
     try:
@@ -109,6 +116,10 @@ def post(
                 size += len(chunk)
                 if size >= max_response_bytes:
                     truncated = size > max_response_bytes
+                    break
+                if time.monotonic() > deadline:
+                    # The status is known; a body that drips in is cut, not waited for.
+                    truncated = True
                     break
             body = b"".join(chunks)[:max_response_bytes]
             return HttpResponse(response.status_code, response.headers, body, truncated)

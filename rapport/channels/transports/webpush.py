@@ -41,6 +41,34 @@ MAX_PAYLOAD_BYTES = 3993
 URGENCIES = ("very-low", "low", "normal", "high")
 
 
+def _topic(value: str) -> str:
+    """A Topic header value: at most 32 characters of the URL-safe base64 alphabet
+    (RFC 8030, 5.4); a UUID's hyphens are dropped, which leaves exactly 32."""
+    return "".join(c for c in value if c.isascii() and (c.isalnum() or c in "-_")).replace("-", "")[
+        -32:
+    ]
+
+
+class _GuardedSession(requests.Session):
+    """The session pywebpush posts with: no redirects (an endpoint must not bounce Rapport
+    to another address) and at most MAX_RESPONSE_BYTES of the answer read (the endpoint
+    is whatever a browser posted)."""
+
+    MAX_RESPONSE_BYTES = 64 * 1024
+
+    def post(self, url, data=None, json=None, **kwargs):  # type: ignore[override]
+        kwargs["allow_redirects"] = False
+        kwargs["stream"] = True
+        response = super().post(url, data=data, json=json, **kwargs)
+        try:
+            body = response.raw.read(self.MAX_RESPONSE_BYTES, decode_content=True)
+        finally:
+            response.close()
+        response._content = body or b""
+        response._content_consumed = True
+        return response
+
+
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -137,7 +165,12 @@ class WebPushTransport:
     https or resolves to a loopback or private address is refused as expired).
     content: ``title``, ``body``; optional ``url`` (opened on click), ``icon``,
     ``badge``, ``image``, ``tag``, ``data``; ``topic`` (replaces an undelivered message
-    with the same topic); ``ttl`` and ``urgency`` (override the config's)."""
+    with the same topic); ``ttl`` and ``urgency`` (override the config's).
+
+    Idempotency: push services take no idempotency key, but a message waiting for an
+    offline browser is replaced by a later one with the same ``Topic`` (RFC 8030, 5.4);
+    the topic is the message id unless the content names one, so a retry of a message
+    still undelivered replaces it instead of doubling it."""
 
     name = PROVIDER
 
@@ -186,14 +219,15 @@ class WebPushTransport:
             if urgency not in URGENCIES:
                 raise TransportError(f"Unknown urgency {urgency!r}", retryable=False)
             headers["Urgency"] = str(urgency)
-        if content.get("topic"):
-            headers["Topic"] = str(content["topic"])[:32]
+        topic = _topic(str(content.get("topic") or message_id))
+        if topic:
+            headers["Topic"] = topic
 
         data = payload_of(message_id, content, config)
         ttl = int(content.get("ttl") or config.get("ttl") or DEFAULT_TTL)
         timeout = float(config.get("timeout") or _http.DEFAULT_TIMEOUT)
         try:
-            with requests.Session() as session:
+            with _GuardedSession() as session:
                 response = WebPusher(subscription, requests_session=session).send(
                     data, headers, ttl=ttl, content_encoding="aes128gcm", timeout=timeout
                 )

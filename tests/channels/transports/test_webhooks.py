@@ -178,3 +178,14 @@ def test_the_retry_schedule_backs_off_with_jitter_and_ends():
     assert webhooks.retry_schedule("msg_2") != schedule  # spread per message
     assert webhooks.retry_delay(webhooks.RETRY_MAX_ATTEMPTS + 1, message_id="msg_1") is None
     assert webhooks.retry_delay(1, message_id="msg_1", retry_after=600) == 600
+
+
+def test_a_bad_port_is_a_final_error():
+    with pytest.raises(TransportError, match="http") as caught:
+        get_transport("webhook").send(
+            message_id="m",
+            to="https://example.com:99999/x",
+            content=PAYLOAD,
+            config={"secret": SECRET},
+        )
+    assert not caught.value.retryable

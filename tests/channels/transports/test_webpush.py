@@ -221,3 +221,44 @@ def test_an_endpoint_inside_the_network_is_refused(receiver, browser, vapid):
         assert not caught.value.retryable
         assert caught.value.status == DeliveryStatus.EXPIRED
     assert receiver.requests == []
+
+
+def test_a_redirect_is_not_followed_and_a_huge_answer_is_capped(receiver, browser, vapid):
+    receiver.reply(307, b"", Location="http://169.254.169.254/latest/meta-data")
+    with pytest.raises(TransportError) as caught:
+        get_transport("webpush").send(
+            message_id="m",
+            to=_subscription(receiver, browser[2]),
+            content={"title": "x"},
+            config=_config(vapid),
+        )
+    assert not caught.value.retryable
+    assert len(receiver.requests) == 1
+    receiver.reply(500, b"x" * 3_000_000)
+    with pytest.raises(TransportError) as caught:
+        get_transport("webpush").send(
+            message_id="m",
+            to=_subscription(receiver, browser[2]),
+            content={"title": "x"},
+            config=_config(vapid),
+        )
+    assert caught.value.retryable
+    assert len(caught.value.message) < 400
+
+
+def test_the_topic_is_the_message_id_so_a_retry_replaces_an_undelivered_copy(
+    receiver, browser, vapid
+):
+    receiver.reply(201)
+    receiver.reply(201)
+    for _ in range(2):
+        get_transport("webpush").send(
+            message_id="0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+            to=_subscription(receiver, browser[2]),
+            content={"title": "x"},
+            config=_config(vapid),
+        )
+    first, second = receiver.requests
+    assert first.headers["topic"] == "0193a1b2c3d47e5f8a9b0c1d2e3f4a5b"
+    assert second.headers["topic"] == first.headers["topic"]
+    assert webpush._topic("order #1 / Заказ") == "order1"
