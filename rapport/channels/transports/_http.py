@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import email.utils
 import ipaddress
+import os
 import socket
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,6 +54,26 @@ class HttpResponse:
         return max(0.0, when.timestamp() - time.time())
 
 
+_client: httpx.Client | None = None
+_client_pid = 0
+_client_lock = threading.Lock()
+
+
+def client() -> httpx.Client:
+    """The process's shared client: connections (and the TLS context, ~50 ms to build)
+    are reused across sends. Thread-safe; a forked worker builds its own."""
+    global _client, _client_pid
+    with _client_lock:
+        if _client is None or _client_pid != os.getpid():
+            _client = httpx.Client(
+                follow_redirects=False,
+                timeout=DEFAULT_TIMEOUT,
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            )
+            _client_pid = os.getpid()
+        return _client
+
+
 def check_public_destination(url: str) -> None:
     """Refuse a URL whose host resolves to a loopback, private, link-local or otherwise
     non-public address (a workspace's webhook must not reach Rapport's own network).
@@ -96,18 +118,16 @@ def post(
     all_headers = {"User-Agent": USER_AGENT}
     all_headers.update(headers or {})
     try:
-        with (
-            httpx.Client(timeout=timeout, follow_redirects=False) as client,
-            client.stream(
-                "POST",
-                url,
-                headers=all_headers,
-                content=content,
-                data=data,
-                json=json_body,
-                auth=auth,
-            ) as response,
-        ):
+        with client().stream(
+            "POST",
+            url,
+            headers=all_headers,
+            content=content,
+            data=data,
+            json=json_body,
+            auth=auth,
+            timeout=timeout,
+        ) as response:
             chunks: list[bytes] = []
             size = 0
             truncated = False
