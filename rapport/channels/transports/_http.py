@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email.utils
 import ipaddress
+import logging
 import os
 import socket
 import threading
@@ -17,6 +18,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from rapport.channels.transports import TransportError
+
+# httpx logs every request at INFO, URL included: a webhook URL can carry a receiver's
+# token in its query, and a broadcast would log a line per message. Warnings only.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024
