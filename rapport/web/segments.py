@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from rapport.core.errors import InvalidInputError, RapportError
+from rapport.core.errors import InvalidInputError, PermissionDeniedError, RapportError
 from rapport.core.safe_csv import csv_streaming_response
 from rapport.segments import rules, selectors, services
 from rapport.segments import tasks as segment_tasks
@@ -283,11 +283,29 @@ def segment_delete(request: HttpRequest, segment_id) -> HttpResponse:
     return redirect("web:segment_list")
 
 
+EXPORT_FORMATS = ("csv", "google", "meta")
+
+
 @workspace_page("segments.export")
+@require_http_methods(["GET", "POST"])
 def segment_export(request: HttpRequest, segment_id) -> HttpResponse:
+    """GET asks for confirmation and discloses nothing (a crawler following the link
+    exports no one); POST downloads the members, recorded in the audit log."""
     principal = request.principal
     segment = selectors.segment_get(workspace=principal.workspace, segment_id=segment_id)
-    format = request.GET.get("format", "google")
+    data = request.POST if request.method == "POST" else request.GET
+    format = data.get("format", "google")
+    if format not in EXPORT_FORMATS:
+        raise InvalidInputError(_("not an export format"), field="format")
+    if format == "csv" and not principal.has_perm("pii.export"):
+        raise PermissionDeniedError(_("A readable export needs the permission to export personal data."))
+    if request.method != "POST":
+        context = {
+            "segment": segment,
+            "format": format,
+            "audience": segment_export_counts(segment=segment) if format != "csv" else None,
+        }
+        return render(request, "web/segments/export.html", context)
     export = services.segment_export(
         segment=segment,
         format=format,
