@@ -14,7 +14,6 @@ from rapport.core.errors import InvalidInputError
 from rapport.profiles import lists, selectors
 from rapport.profiles import services as profile_services
 from rapport.profiles.models import AccountMember
-from rapport.tenancy.pii import masked_record
 from rapport.web.customers import customer_summary, timeline_context
 from rapport.web.lists import (
     _shown_value,
@@ -25,6 +24,7 @@ from rapport.web.lists import (
     view_redirect,
     views_context,
 )
+from rapport.web.merge_reasons import merges_shown
 from rapport.web.pages import trait_rows, traits_shown, workspace_page
 
 ACCOUNTS_PAGE = 50
@@ -159,10 +159,11 @@ def account_detail(request: HttpRequest, account_id) -> HttpResponse:
                 :MEMBERS_SHOWN
             ]
         ],
-        "merges": [
-            masked_record(principal, merge, "account_merge")
-            for merge in selectors.account_merge_list(workspace=workspace, account=account)[:20]
-        ],
+        "merges": merges_shown(
+            principal,
+            selectors.account_merge_list(workspace=workspace, account=account)[:20],
+            "account_merge",
+        ),
         "can_merge": principal.has_perm("profiles.merge"),
         **_timeline_context(request, account.pk),
     }
@@ -183,5 +184,5 @@ def account_unmerge(request: HttpRequest, merge_id) -> HttpResponse:
     if request.method == "POST":
         profile_services.account_unmerge(merge=merge, actor=principal.actor)
         return redirect("web:account_detail", account_id=merge.survivor_id)
-    shown = masked_record(principal, merge, "account_merge")
+    shown = merges_shown(principal, [merge], "account_merge")[0]
     return render(request, "web/accounts/unmerge.html", {"merge": shown})
