@@ -24,6 +24,7 @@ from rapport.web.lists import (
     view_redirect,
     views_context,
 )
+from rapport.web import bulk
 from rapport.web.merge_reasons import merges_shown
 from rapport.web.pages import trait_rows, traits_shown, workspace_page
 
@@ -112,6 +113,7 @@ def account_list(request: HttpRequest) -> HttpResponse:
         "rows": account_cells(principal, list(page.object_list), state.columns),
         "address": state.query(),
         "filter_pairs": [("q", q)] if q else [],
+        "bulk_actions": bulk.actions_for(principal, bulk.ACCOUNTS),
         **views_context(request, state),
     }
     template = "web/accounts/_results.html" if request.htmx else "web/accounts/list.html"

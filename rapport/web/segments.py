@@ -18,6 +18,7 @@ from rapport.segments import tasks as segment_tasks
 from rapport.segments.export import audience_count as segment_export_counts
 from rapport.segments.models import Segment
 from rapport.tenancy.commerce import commerce_settings_get
+from rapport.web import bulk
 from rapport.web.customers import customer_summary
 from rapport.web.lists import (
     column_choices,
@@ -221,6 +222,8 @@ def segment_detail(request: HttpRequest, segment_id) -> HttpResponse:
         "columns": column_choices(state, trait_keys_offered(workspace, state.columns)),
         "filter_pairs": [],
         "members_list_query": state.query(segment=str(segment.pk)),
+        "address": state.query(),
+        "bulk_actions": bulk.actions_for(principal, bulk.SEGMENT_MEMBERS, segment),
         "query": page_query(request),
         "history": [{"stay": h, "who": customer_summary(principal, h.profile)} for h in history],
         "can_manage": principal.has_perm("segments.manage"),

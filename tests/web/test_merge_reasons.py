@@ -14,9 +14,9 @@ from tests.web.clients import signed_in
 
 def _pair(tenant):
     return list(
-        Profile.objects.filter(workspace=tenant.workspace, merged_into__isnull=True).order_by(
-            "pk"
-        )[:2]
+        Profile.objects.filter(workspace=tenant.workspace, merged_into__isnull=True).order_by("pk")[
+            :2
+        ]
     )
 
 
@@ -49,8 +49,8 @@ CASES = [
     ),
     (
         {"automatic": False, "reason": "Same person, two emails", "actor_label": "ann@x.io"},
-        "Merged by ann@x.io, because: “<span translate=\"no\">Same person, two emails</span>”",
-        "Объединил(а) ann@x.io, причина: «<span translate=\"no\">Same person, two emails</span>»",
+        'Merged by ann@x.io, because: “<span translate="no">Same person, two emails</span>”',
+        'Объединил(а) ann@x.io, причина: «<span translate="no">Same person, two emails</span>»',
     ),
     (
         {"automatic": True, "reason": ""},
@@ -84,7 +84,9 @@ def test_the_person_page_in_russian_shows_no_reason_code(tenant):
 
 
 def test_a_masked_reader_sees_the_sentence_without_the_words(tenant):
-    merge = _merge(tenant, automatic=False, reason="Jane's two emails", actor_label="ann@x.io")
+    merge = _merge(
+        tenant, automatic=False, reason="jane.doe@example.com twice", actor_label="ann@x.io"
+    )
     client = signed_in(tenant, "analyst")
     html = client.get(f"/customers/{merge.survivor_id}/").content.decode()
-    assert "Merged by ann@x.io, because:" in html and "Jane&#x27;s two emails" not in html
+    assert "Merged by ann@x.io, because:" in html and "jane.doe@example.com" not in html
