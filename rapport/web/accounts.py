@@ -14,6 +14,7 @@ from rapport.core.errors import InvalidInputError
 from rapport.profiles import lists, selectors
 from rapport.profiles import services as profile_services
 from rapport.profiles.models import AccountMember
+from rapport.web import bulk
 from rapport.web.customers import customer_summary, timeline_context
 from rapport.web.lists import (
     _shown_value,
@@ -24,7 +25,6 @@ from rapport.web.lists import (
     view_redirect,
     views_context,
 )
-from rapport.web import bulk
 from rapport.web.merge_reasons import merges_shown
 from rapport.web.pages import trait_rows, traits_shown, workspace_page
 

@@ -301,7 +301,9 @@ def segment_export(request: HttpRequest, segment_id) -> HttpResponse:
     if format not in EXPORT_FORMATS:
         raise InvalidInputError(_("not an export format"), field="format")
     if format == "csv" and not principal.has_perm("pii.export"):
-        raise PermissionDeniedError(_("A readable export needs the permission to export personal data."))
+        raise PermissionDeniedError(
+            _("A readable export needs the permission to export personal data.")
+        )
     if request.method != "POST":
         context = {
             "segment": segment,

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - Russian sentences are compared as Russian
 """Every merge reason reads as a sentence in the person's language: the codes Rapport
 writes for its own merges ("shared identifier", "probable duplicate (p), merged
 automatically") are never shown as they are stored; a person's words are quoted."""
