@@ -20,6 +20,7 @@ from rapport.web.lists import (
     _shown_value,
     column_choices,
     column_headers,
+    column_move_redirect,
     state_from_query,
     view_of_state,
     view_redirect,
@@ -85,6 +86,9 @@ def account_list(request: HttpRequest) -> HttpResponse:
         return opened
     state = state_from_query("accounts", request.GET)
     state.view = view_of_state(request, state)
+    moved = column_move_redirect(request, state)
+    if moved is not None:
+        return moved
     q = state.filters.get("q", "").strip()
     if len(q) > 255:
         raise InvalidInputError("at most 255 characters", field="q")

@@ -40,6 +40,7 @@ from rapport.web.lists import (
     column_headers,
     customer_cells,
     customer_order,
+    column_move_redirect,
     state_from_query,
     trait_keys_offered,
     view_of_state,
@@ -151,6 +152,9 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         return opened
     state = state_from_query("customers", request.GET)
     state.view = view_of_state(request, state)
+    moved = column_move_redirect(request, state)
+    if moved is not None:
+        return moved
     profiles, found = customers_filtered(principal, state)
     table = selectors.profile_table(
         workspace=workspace,

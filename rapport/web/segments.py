@@ -23,6 +23,7 @@ from rapport.web.customers import customer_summary
 from rapport.web.lists import (
     column_choices,
     column_headers,
+    column_move_redirect,
     customer_cells,
     state_from_query,
     trait_keys_offered,
@@ -203,6 +204,9 @@ def segment_detail(request: HttpRequest, segment_id) -> HttpResponse:
     )
     # The members with the columns the person chose (as the customer list takes them).
     state = state_from_query("customers", request.GET)
+    moved = column_move_redirect(request, state)
+    if moved is not None:
+        return moved
     history = list(
         selectors.segment_history(segment=segment)
         .select_related("profile")

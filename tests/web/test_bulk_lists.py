@@ -183,9 +183,9 @@ def test_remove_from_this_segment_asks_then_removes(tenant, listed):
     assert listed.size == 1
     assert AuditLogEntry.objects.filter(action="segment.members.remove").count() == 1
     # The history keeps the stay.
-    assert SegmentMembership.objects.filter(segment=listed, profile=u1).exclude(
-        left_at=None
-    ).exists()
+    assert (
+        SegmentMembership.objects.filter(segment=listed, profile=u1).exclude(left_at=None).exists()
+    )
 
 
 def test_members_add_to_another_segment_and_export(tenant, listed, target):
