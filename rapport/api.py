@@ -14,7 +14,12 @@ from ninja.parser import Parser
 
 from rapport.analytics.api import ROUTERS as ANALYTICS_ROUTERS
 from rapport.core.api import ROUTERS as SEARCH_ROUTERS
-from rapport.core.errors import InvalidInputError, RapportError, error_body
+from rapport.core.errors import (
+    InvalidInputError,
+    MethodNotAllowedError,
+    RapportError,
+    error_body,
+)
 from rapport.core.middleware import NUL_MESSAGE, status_code_name
 from rapport.core.openapi import errors_documented
 from rapport.identity.api import ROUTERS as IDENTITY_ROUTERS
@@ -137,7 +142,10 @@ def on_rapport_error(request: HttpRequest, exc: RapportError) -> HttpResponse:
     message = exc.message
     if isinstance(exc, InvalidInputError):
         message = f"Invalid value for '{exc.field}': {exc.message}"
-    return _respond(request, exc.status, exc.code, message, exc.details)
+    response = _respond(request, exc.status, exc.code, message, exc.details)
+    if isinstance(exc, MethodNotAllowedError):
+        response["Allow"] = exc.allow
+    return response
 
 
 @api.exception_handler(Http404)

@@ -41,5 +41,17 @@ class PermissionDeniedError(RapportError):
     code = "forbidden"
 
 
+class MethodNotAllowedError(RapportError):
+    """A GET where only a POST is served (an export of personal data is never a GET:
+    a link followed by a crawler or a prefetch must disclose nothing)."""
+
+    status = 405
+    code = "method_not_allowed"
+
+    def __init__(self, message: str, *, allow: str = "POST") -> None:
+        super().__init__(message)
+        self.allow = allow
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}

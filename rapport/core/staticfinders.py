@@ -13,6 +13,8 @@ from django.core.files.storage import FileSystemStorage
 NPM_STATIC_FILES = {
     "vendor/echarts/echarts.min.js": "echarts/dist/echarts.min.js",
     "vendor/echarts/LICENSE": "echarts/LICENSE",
+    # ECharts' own texts (toolbox, aria, dates) in Russian, loaded on Russian pages.
+    "vendor/echarts/i18n/langRU.js": "echarts/i18n/langRU.js",
 }
 
 

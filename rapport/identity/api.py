@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
+from rapport.core.errors import MethodNotAllowedError
 from rapport.core.pagination import LimitOffsetPagination, paginate
 from rapport.identity import selectors, services, tasks
 from rapport.profiles import selectors as profile_selectors
@@ -235,11 +236,21 @@ def profile_merge_list(request: HttpRequest, profile_id: uuid.UUID):
     return MaskedPage(merges, request.auth, kind="merge")
 
 
-@profiles_router.get("/{profile_id}/export", summary="Everything held about this person (JSON)")
+@profiles_router.post(
+    "/{profile_id}/export",
+    summary="Everything held about this person (JSON)",
+    description="A POST (it discloses personal data, so it is never a GET), audited.",
+)
 def profile_export(request: HttpRequest, profile_id: uuid.UUID):
     request.auth.require("pii.export")
     profile = profile_selectors.profile_get(workspace=request.auth.workspace, profile_id=profile_id)
     return services.profile_export(profile=profile, actor=request.auth.actor)
+
+
+@profiles_router.get("/{profile_id}/export", include_in_schema=False)
+def profile_export_get(request: HttpRequest, profile_id: uuid.UUID):
+    """The old GET: answers 405 and discloses nothing."""
+    raise MethodNotAllowedError("An export is a POST: send POST /api/v1/profiles/{id}/export")
 
 
 class ErasedOut(Schema):

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
+from rapport.core.errors import MethodNotAllowedError
 from rapport.core.pagination import LimitOffsetPagination, paginate
 from rapport.core.safe_csv import csv_streaming_response
 from rapport.profiles import selectors as profile_selectors
@@ -313,9 +314,13 @@ def segment_snapshot(request: HttpRequest, segment_id: uuid.UUID, payload: Snaps
     return Status(201, snapshot)
 
 
-@router.get(
+@router.post(
     "/{segment_id}/export",
     summary="Members as CSV: readable (csv, needs pii.export) or hashed (google, meta)",
+    description=(
+        "A POST (an export discloses personal data, so it is never a GET), audited. "
+        "The format is a query parameter; the answer is the CSV, streamed."
+    ),
 )
 def segment_export(
     request: HttpRequest,
@@ -334,6 +339,14 @@ def segment_export(
     for name, value in export.headers.items():
         response[name] = value
     return response
+
+
+@router.get("/{segment_id}/export", include_in_schema=False)
+def segment_export_get(request: HttpRequest, segment_id: uuid.UUID):
+    """The old GET: answers 405 and discloses nothing."""
+    raise MethodNotAllowedError(
+        "An export is a POST: send POST /api/v1/segments/{id}/export?format=csv|google|meta"
+    )
 
 
 # --- RFM ------------------------------------------------------------------------------

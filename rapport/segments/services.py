@@ -548,6 +548,45 @@ def segment_members_add(*, segment: Segment, values: list[str], actor: Actor) ->
     }
 
 
+def segment_members_remove(
+    *, segment: Segment, profile_ids: Sequence[Any], actor: Actor
+) -> dict[str, Any]:
+    """Take customers (by profile id) out of a static segment: their stay ends now (the
+    history keeps it). Ids that are not current members are counted, not an error."""
+    if segment.kind != Segment.Kind.STATIC:
+        raise InvalidInputError(
+            gettext("only a static segment's members are removed by hand"), field="segment"
+        )
+    wanted = list(dict.fromkeys(profile_ids))
+    if not wanted:
+        raise InvalidInputError(gettext("tick at least one customer"), field="ids")
+    if len(wanted) > MAX_UPLOAD_VALUES:
+        raise InvalidInputError(
+            gettext("a list holds at most %(n)s identifiers") % {"n": MAX_UPLOAD_VALUES},
+            field="ids",
+        )
+    now = timezone.now()
+    current = SegmentMembership.objects.filter(segment=segment, left_at__isnull=True)
+    with transaction.atomic():
+        Segment.objects.select_for_update().filter(pk=segment.pk).exists()
+        removed = 0
+        for start in range(0, len(wanted), WRITE_CHUNK):
+            removed += current.filter(profile_id__in=wanted[start : start + WRITE_CHUNK]).update(
+                left_at=now
+            )
+        segment.size = current.count()
+        segment.refreshed_at = now
+        segment.save(update_fields=["size", "refreshed_at", "updated_at"])
+        audit_log_record(
+            workspace=segment.workspace,
+            actor=actor,
+            action="segment.members.remove",
+            target=segment,
+            details={"removed": removed, "not_members": len(wanted) - removed},
+        )
+    return {"removed": removed, "not_members": len(wanted) - removed, "size": segment.size}
+
+
 def segment_snapshot(*, segment: Segment, name: str, actor: Actor) -> Segment:
     """A static segment holding the segment's current members."""
     snapshot = segment_create(

@@ -14,17 +14,19 @@ from rapport.core.errors import InvalidInputError
 from rapport.profiles import lists, selectors
 from rapport.profiles import services as profile_services
 from rapport.profiles.models import AccountMember
-from rapport.tenancy.pii import masked_record
+from rapport.web import bulk
 from rapport.web.customers import customer_summary, timeline_context
 from rapport.web.lists import (
     _shown_value,
     column_choices,
     column_headers,
+    column_move_redirect,
     state_from_query,
     view_of_state,
     view_redirect,
     views_context,
 )
+from rapport.web.merge_reasons import merges_shown
 from rapport.web.pages import trait_rows, traits_shown, workspace_page
 
 ACCOUNTS_PAGE = 50
@@ -84,6 +86,9 @@ def account_list(request: HttpRequest) -> HttpResponse:
         return opened
     state = state_from_query("accounts", request.GET)
     state.view = view_of_state(request, state)
+    moved = column_move_redirect(request, state)
+    if moved is not None:
+        return moved
     q = state.filters.get("q", "").strip()
     if len(q) > 255:
         raise InvalidInputError("at most 255 characters", field="q")
@@ -112,6 +117,7 @@ def account_list(request: HttpRequest) -> HttpResponse:
         "rows": account_cells(principal, list(page.object_list), state.columns),
         "address": state.query(),
         "filter_pairs": [("q", q)] if q else [],
+        "bulk_actions": bulk.actions_for(principal, bulk.ACCOUNTS),
         **views_context(request, state),
     }
     template = "web/accounts/_results.html" if request.htmx else "web/accounts/list.html"
@@ -159,10 +165,11 @@ def account_detail(request: HttpRequest, account_id) -> HttpResponse:
                 :MEMBERS_SHOWN
             ]
         ],
-        "merges": [
-            masked_record(principal, merge, "account_merge")
-            for merge in selectors.account_merge_list(workspace=workspace, account=account)[:20]
-        ],
+        "merges": merges_shown(
+            principal,
+            selectors.account_merge_list(workspace=workspace, account=account)[:20],
+            "account_merge",
+        ),
         "can_merge": principal.has_perm("profiles.merge"),
         **_timeline_context(request, account.pk),
     }
@@ -183,5 +190,5 @@ def account_unmerge(request: HttpRequest, merge_id) -> HttpResponse:
     if request.method == "POST":
         profile_services.account_unmerge(merge=merge, actor=principal.actor)
         return redirect("web:account_detail", account_id=merge.survivor_id)
-    shown = masked_record(principal, merge, "account_merge")
+    shown = merges_shown(principal, [merge], "account_merge")[0]
     return render(request, "web/accounts/unmerge.html", {"merge": shown})

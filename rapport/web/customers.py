@@ -38,6 +38,7 @@ from rapport.web.lists import (
     ListState,
     column_choices,
     column_headers,
+    column_move_redirect,
     customer_cells,
     customer_order,
     state_from_query,
@@ -46,6 +47,7 @@ from rapport.web.lists import (
     view_redirect,
     views_context,
 )
+from rapport.web.merge_reasons import merges_shown
 from rapport.web.pages import (
     error_text,
     identifier_shown,
@@ -150,6 +152,9 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         return opened
     state = state_from_query("customers", request.GET)
     state.view = view_of_state(request, state)
+    moved = column_move_redirect(request, state)
+    if moved is not None:
+        return moved
     profiles, found = customers_filtered(principal, state)
     table = selectors.profile_table(
         workspace=workspace,
@@ -442,10 +447,11 @@ def customer_detail(request: HttpRequest, profile_id) -> HttpResponse:
         ],
         "consent_summary": _consent_summary(consents),
         "accounts": accounts,
-        "merges": [
-            masked_record(principal, merge, "merge")
-            for merge in identity_selectors.merge_list(workspace=workspace, profile=profile)[:20]
-        ],
+        "merges": merges_shown(
+            principal,
+            identity_selectors.merge_list(workspace=workspace, profile=profile)[:20],
+            "merge",
+        ),
         "scores": scores,
         "predictions": predictions,
         "top_reason": _top_reason(predictions.churn),
@@ -649,7 +655,7 @@ def customer_unmerge(request: HttpRequest, merge_id) -> HttpResponse:
     if request.method == "POST":
         identity_services.profile_unmerge(merge=merge, actor=principal.actor)
         return redirect("web:customer_detail", profile_id=merge.survivor_id)
-    shown = masked_record(principal, merge, "merge")
+    shown = merges_shown(principal, [merge], "merge")[0]
     return render(request, "web/customers/unmerge.html", {"merge": shown})
 
 

@@ -212,6 +212,8 @@ ACTION_SENTENCES = {
     "segment.update": gettext_lazy("%(who)s changed a segment"),
     "segment.delete": gettext_lazy("%(who)s deleted a segment"),
     "segment.members.add": gettext_lazy("%(who)s added customers to a segment"),
+    "segment.members.remove": gettext_lazy("%(who)s removed customers from a segment"),
+    "accounts.export": gettext_lazy("%(who)s exported accounts"),
     "segment.export": gettext_lazy("%(who)s exported a segment"),
     "segments.settings.update": gettext_lazy("%(who)s changed how purchases are counted"),
     "lifecycle.stage.create": gettext_lazy("%(who)s added a lifecycle stage"),

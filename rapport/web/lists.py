@@ -99,6 +99,7 @@ def state_from_query(list_name: str, query: QueryDict) -> ListState:
         if chosen
         else list(lists.DEFAULT_COLUMNS[list_name])
     )
+    columns = columns_moved(columns, query.get("move", ""))
     sort = query.get("sort", "")
     sort = lists.sort_clean(
         list_name, LEGACY_SORTS.get(sort, sort) if list_name == "customers" else sort
@@ -120,6 +121,33 @@ def state_from_query(list_name: str, query: QueryDict) -> ListState:
         cursor=query.get("cursor") or None,
         page=int(page_text),
     )
+
+
+def columns_moved(columns: list[str], move: str) -> list[str]:
+    """The columns with one moved a place: `move` is `up:<key>` or `down:<key>` (the
+    column picker's buttons send it). A move past either end, or of a column not
+    shown, changes nothing; anything else is a 422 naming `move`."""
+    if not move:
+        return columns
+    direction, _sep, key = move.partition(":")
+    if direction not in ("up", "down") or not key:
+        raise InvalidInputError(gettext("write up:<column> or down:<column>"), field="move")
+    if key not in columns:
+        return columns
+    moved = list(columns)
+    at = moved.index(key)
+    to = at - 1 if direction == "up" else at + 1
+    if 0 <= to < len(moved):
+        moved[at], moved[to] = moved[to], moved[at]
+    return moved
+
+
+def column_move_redirect(request: HttpRequest, state: ListState) -> HttpResponse | None:
+    """After a column moved, the list's own address with the new order (so that a
+    reload does not move it again), the column picker left open."""
+    if "move" not in request.GET:
+        return None
+    return redirect(f"{request.path}?{state.query(page=None, cursor=None)}&picker=open")
 
 
 def state_of_view(view) -> ListState:
@@ -256,14 +284,18 @@ def column_choices(state: ListState, trait_keys: list[str]) -> list[dict]:
     ordered = [k for k in state.columns if k in labels] + [
         k for k, _ in options if k not in state.columns
     ]
+    last = len(state.columns) - 1
     return [
         {
             "key": k,
             "label": labels[k],
             "chosen": k in state.columns,
             "trait": k.startswith("trait:"),
+            # Where it stands among the shown columns (the picker's up/down buttons).
+            "first": n == 0,
+            "last": n == last,
         }
-        for k in ordered
+        for n, k in enumerate(ordered)
     ]
 
 

@@ -11,17 +11,19 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from rapport.core.errors import InvalidInputError, RapportError
+from rapport.core.errors import InvalidInputError, PermissionDeniedError, RapportError
 from rapport.core.safe_csv import csv_streaming_response
 from rapport.segments import rules, selectors, services
 from rapport.segments import tasks as segment_tasks
 from rapport.segments.export import audience_count as segment_export_counts
 from rapport.segments.models import Segment
 from rapport.tenancy.commerce import commerce_settings_get
+from rapport.web import bulk
 from rapport.web.customers import customer_summary
 from rapport.web.lists import (
     column_choices,
     column_headers,
+    column_move_redirect,
     customer_cells,
     state_from_query,
     trait_keys_offered,
@@ -202,6 +204,9 @@ def segment_detail(request: HttpRequest, segment_id) -> HttpResponse:
     )
     # The members with the columns the person chose (as the customer list takes them).
     state = state_from_query("customers", request.GET)
+    moved = column_move_redirect(request, state)
+    if moved is not None:
+        return moved
     history = list(
         selectors.segment_history(segment=segment)
         .select_related("profile")
@@ -221,6 +226,8 @@ def segment_detail(request: HttpRequest, segment_id) -> HttpResponse:
         "columns": column_choices(state, trait_keys_offered(workspace, state.columns)),
         "filter_pairs": [],
         "members_list_query": state.query(segment=str(segment.pk)),
+        "address": state.query(),
+        "bulk_actions": bulk.actions_for(principal, bulk.SEGMENT_MEMBERS, segment),
         "query": page_query(request),
         "history": [{"stay": h, "who": customer_summary(principal, h.profile)} for h in history],
         "can_manage": principal.has_perm("segments.manage"),
@@ -283,11 +290,31 @@ def segment_delete(request: HttpRequest, segment_id) -> HttpResponse:
     return redirect("web:segment_list")
 
 
+EXPORT_FORMATS = ("csv", "google", "meta")
+
+
 @workspace_page("segments.export")
+@require_http_methods(["GET", "POST"])
 def segment_export(request: HttpRequest, segment_id) -> HttpResponse:
+    """GET asks for confirmation and discloses nothing (a crawler following the link
+    exports no one); POST downloads the members, recorded in the audit log."""
     principal = request.principal
     segment = selectors.segment_get(workspace=principal.workspace, segment_id=segment_id)
-    format = request.GET.get("format", "google")
+    data = request.POST if request.method == "POST" else request.GET
+    format = data.get("format", "google")
+    if format not in EXPORT_FORMATS:
+        raise InvalidInputError(_("not an export format"), field="format")
+    if format == "csv" and not principal.has_perm("pii.export"):
+        raise PermissionDeniedError(
+            _("A readable export needs the permission to export personal data.")
+        )
+    if request.method != "POST":
+        context = {
+            "segment": segment,
+            "format": format,
+            "audience": segment_export_counts(segment=segment) if format != "csv" else None,
+        }
+        return render(request, "web/segments/export.html", context)
     export = services.segment_export(
         segment=segment,
         format=format,

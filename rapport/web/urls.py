@@ -28,6 +28,13 @@ urlpatterns = [
     path("search/", search.search, name="search"),
     path("customers/", customers.customer_list, name="customer_list"),
     path("customers/bulk/", bulk.bulk_action, {"list_name": "customers"}, name="customer_bulk"),
+    path("accounts/bulk/", bulk.bulk_action, {"list_name": "accounts"}, name="account_bulk"),
+    path(
+        "segments/<uuid:segment_id>/bulk/",
+        bulk.bulk_action,
+        {"list_name": "segment_members"},
+        name="segment_bulk",
+    ),
     path(
         "customers/views/",
         lists.saved_view_save,

@@ -32,8 +32,12 @@ def test_collectstatic_takes_only_the_named_files_of_a_package(settings, tmp_pat
     settings.STATIC_ROOT = tmp_path
     call_command("collectstatic", interactive=False, verbosity=0)
     assert sorted(p.name for p in (tmp_path / "vendor" / "echarts").iterdir()) == sorted(
-        ["echarts.min.js", "echarts.min.js.gz", "LICENSE", "LICENSE.gz"]
+        ["echarts.min.js", "echarts.min.js.gz", "LICENSE", "LICENSE.gz", "i18n"]
     )
+    assert sorted(p.name for p in (tmp_path / "vendor" / "echarts" / "i18n").iterdir()) == [
+        "langRU.js",
+        "langRU.js.gz",
+    ]
 
 
 @installed

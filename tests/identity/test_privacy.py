@@ -49,7 +49,7 @@ def eve() -> Profile:
 
 
 def test_export_has_everything_and_is_audited(shop):
-    response = shop.api("admin").get(f"/api/v1/profiles/{eve().pk}/export")
+    response = shop.api("admin").post(f"/api/v1/profiles/{eve().pk}/export")
     assert response.status_code == 200
     data = response.json()
     assert {(i["kind"], i["value"]) for i in data["identifiers"]} == {
@@ -104,7 +104,7 @@ def test_later_events_of_an_erased_person_are_dropped(shop):
 @pytest.mark.parametrize("role", ["marketer", "analyst", "sales", "agent"])
 def test_only_admins_export_or_erase(role, shop):
     api = shop.api(role)
-    assert api.get(f"/api/v1/profiles/{eve().pk}/export").status_code == 403
+    assert api.post(f"/api/v1/profiles/{eve().pk}/export").status_code == 403
     assert api.post(f"/api/v1/profiles/{eve().pk}/erase").status_code == 403
     assert Profile.objects.filter(identifiers__value="eve").exists()
     assert not AuditLogEntry.objects.filter(action__in=["pii.export", "profile.erase"]).exists()

@@ -74,13 +74,13 @@ def test_another_workspace_segment_cannot_be_referred_to(tenant, other_tenant):
 
 def test_exports(tenant):
     segment = Segment.objects.get(workspace=tenant.workspace, kind="static")
-    hashed = tenant.api("marketer").get(f"/api/v1/segments/{segment.pk}/export?format=meta")
+    hashed = tenant.api("marketer").post(f"/api/v1/segments/{segment.pk}/export?format=meta")
     assert hashed.status_code == 200
     text = b"".join(hashed.streaming_content).decode()
     assert text.splitlines()[0] == "EMAIL,PHONE" and "jane" not in text
-    refused = tenant.api("marketer").get(f"/api/v1/segments/{segment.pk}/export?format=csv")
+    refused = tenant.api("marketer").post(f"/api/v1/segments/{segment.pk}/export?format=csv")
     assert refused.status_code == 403
-    readable = tenant.api("admin").get(f"/api/v1/segments/{segment.pk}/export?format=csv")
+    readable = tenant.api("admin").post(f"/api/v1/segments/{segment.pk}/export?format=csv")
     assert "jane.doe@example.com" in b"".join(readable.streaming_content).decode()
 
 

@@ -104,7 +104,7 @@ def test_the_readable_export_is_not_a_consent_matter(audience):
 
 
 def test_the_answer_and_the_audit_log_say_how_many_were_left_out(shop, audience):
-    response = shop.api("marketer").get(f"/api/v1/segments/{audience.pk}/export?format=google")
+    response = shop.api("marketer").post(f"/api/v1/segments/{audience.pk}/export?format=google")
     assert response.status_code == 200
     assert len(b"".join(response.streaming_content).decode().splitlines()) == 1 + 4
     assert response["X-Rapport-Exported"] == "4"
@@ -124,6 +124,8 @@ def test_the_page_says_it_before_the_download(shop, audience):
     client = signed_in(shop, "marketer")
     html = client.get(f"/segments/{audience.pk}/").content.decode()
     assert "4 in the file; 5 left out without consent; 1 with no email or phone" in html
-    download = client.get(f"/segments/{audience.pk}/export/", {"format": "meta"})
+    confirm = client.get(f"/segments/{audience.pk}/export/", {"format": "meta"})
+    assert "4 in the file; 5 left out without consent" in confirm.content.decode()
+    download = client.post(f"/segments/{audience.pk}/export/", {"format": "meta"})
     assert download["X-Rapport-Left-Out-No-Consent"] == "5"
     assert len(b"".join(download.streaming_content).decode().splitlines()) == 1 + 4

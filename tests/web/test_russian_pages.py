@@ -205,13 +205,15 @@ def demo():
 
 def demo_names(workspace) -> frozenset:
     """Lower-case words of what the demo's data names: events, their properties,
-    traits and their short values, segments."""
+    traits and their short values, segments, accounts."""
     from rapport.ingest.models import Event
-    from rapport.profiles.models import Profile
+    from rapport.profiles.models import Account, Profile
     from rapport.segments.models import Segment
 
     texts = set(Event.objects.filter(workspace=workspace).values_list("event", flat=True))
     texts |= set(Segment.objects.filter(workspace=workspace).values_list("name", flat=True))
+    # An account's name inside a sentence ("Select Globex Corporation UK").
+    texts |= set(Account.objects.filter(workspace=workspace).values_list("name", flat=True))
     for properties in Event.objects.filter(workspace=workspace).values_list(
         "properties", flat=True
     )[:5000]:

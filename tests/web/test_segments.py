@@ -56,7 +56,10 @@ def test_lists_exports_and_the_audit_log(tenant):
         f"/segments/{listed.pk}/members/", {"values": f"{name}-u3\nnobody@example.com"}
     )
     assert b"Added 1 customers" in added.content
-    export = client.get(f"/segments/{listed.pk}/export/?format=csv")
+    assert AuditLogEntry.objects.filter(action="segment.export").count() == 0
+    asked = client.get(f"/segments/{listed.pk}/export/?format=csv")
+    assert asked.status_code == 200 and b"jane.doe@example.com" not in asked.content
+    export = client.post(f"/segments/{listed.pk}/export/", {"format": "csv"})
     body = b"".join(export.streaming_content)
     assert b"jane.doe@example.com" in body
     assert AuditLogEntry.objects.filter(action="segment.export").count() == 1
@@ -71,6 +74,7 @@ def test_roles_and_other_workspaces(tenant, other_tenant):
     assert agent.get("/segments/new/").status_code == 403
     listed = Segment.objects.get(workspace=tenant.workspace, kind="static")
     assert agent.get(f"/segments/{listed.pk}/export/?format=google").status_code == 403
+    assert agent.post(f"/segments/{listed.pk}/export/", {"format": "google"}).status_code == 403
     marketer = signed_in(tenant, "marketer")
     assert marketer.get(f"/segments/{listed.pk}/export/?format=csv").status_code == 403
     theirs = Segment.objects.get(workspace=other_tenant.workspace, kind="static")

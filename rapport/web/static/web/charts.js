@@ -20,6 +20,25 @@
     count: number({ maximumFractionDigits: 0 })
   };
   var charts = {};
+  // ECharts' own texts (toolbox, aria, month names) in the page's language: the page
+  // loads ECharts' Russian locale (i18n/langRU.js, which registers "RU") on Russian
+  // pages; the texts Rapport draws itself come translated from the page (#chart-texts).
+  var locale = /^ru\b/i.test(lang) ? "RU" : "EN";
+  var texts = document.getElementById("chart-texts");
+  var NO_DATA = (texts && texts.getAttribute("data-no-data")) || "";
+  var LOADING = (texts && texts.getAttribute("data-loading")) || "";
+
+  function empty(option) {
+    var series = option.series || [];
+    if (!series.length) return true;
+    return series.every(function (s) {
+      return !(s.data || []).some(function (d) {
+        var v = d !== null && typeof d === "object" && !Array.isArray(d) ? d.value : d;
+        if (Array.isArray(v)) v = v[v.length - 1];
+        return v !== null && v !== undefined && v !== "" && v !== "-";
+      });
+    });
+  }
 
   // Money with its currency's sign, as the page's language writes it (spec.currency).
   function moneyIn(currency) {
@@ -58,8 +77,16 @@
       });
       if (option.visualMap) option.visualMap.formatter = label;
     }
-    var chart = echarts.init(node, null, { renderer: "canvas" });
+    if (NO_DATA && empty(option)) {
+      option.graphic = (option.graphic || []).concat([{
+        type: "text", left: "center", top: "middle", silent: true,
+        style: { text: NO_DATA, fill: "#6b7280", fontSize: 14 }
+      }]);
+    }
+    var chart = echarts.init(node, null, { renderer: "canvas", locale: locale });
+    chart.showLoading("default", { text: LOADING });
     chart.setOption(option);
+    chart.hideLoading();
     chart.on("click", function (point) {
       if (point.data && point.data.href) window.location.href = point.data.href;
     });
@@ -84,4 +111,5 @@
     });
   });
   window.rapportCharts = charts;
+  window.rapportChartLocale = locale;
 })();
