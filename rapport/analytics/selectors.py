@@ -114,12 +114,21 @@ def kpi_history(
     if window not in (7, 30, 90):
         raise InvalidInputError("window is 7, 30 or 90 days", field="window")
     scope = scope_get(workspace, segment_id)
-    rows = list(
-        _snapshots(workspace, window, scope.segment_id).values(
-            "day", "figures", "backfilled", "computed_at"
-        )[:days]
-    )
-    return rows[::-1]
+    rows = _snapshots(workspace, window, scope.segment_id).values(
+        "day", "figures", "backfilled", "computed_at", *_SNAPSHOT_MONEY
+    )[:days]
+    return [_snapshot_row(row) for row in rows][::-1]
+
+
+_SNAPSHOT_MONEY = ("currency", *kpis.MONEY_FIGURES)
+
+
+def _snapshot_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot as a reader gets it: its money (Decimal columns) back in its figures,
+    with their currency."""
+    money = {name: row.pop(name) for name in kpis.MONEY_FIGURES}
+    row["figures"] = kpis.snapshot_figures(row["figures"], row.pop("currency"), money)
+    return row
 
 
 def home_dashboard(
@@ -135,13 +144,28 @@ def home_dashboard(
     earlier = (
         _snapshots(workspace, window, scope_get(workspace, segment_id).segment_id)
         .filter(day=wanted)
-        .values("day", "figures")
+        .values("day", "figures", *_SNAPSHOT_MONEY)
         .first()
     )
+    if earlier is not None:
+        earlier = _snapshot_row(earlier)
+    # Snapshots from before currencies were kept are in today's reporting currency.
+    currency = latest["figures"].get("currency") or money_rates_get(workspace=workspace).reporting
+
+    def figure(snapshot: dict[str, Any] | None, name: str) -> Any:
+        # Money of a snapshot in another currency (taken before the reporting currency
+        # changed) is neither compared with nor drawn beside today's.
+        if snapshot is None:
+            return None
+        figures = snapshot["figures"]
+        if kpis.KINDS[name] == "money" and (figures.get("currency") or currency) != currency:
+            return None
+        return figures.get(name)
+
     rows = []
     for name in kpis.ORDER:
-        now = latest["figures"].get(name)
-        before = earlier["figures"].get(name) if earlier else None
+        now = figure(latest, name)
+        before = figure(earlier, name)
         rows.append(
             {
                 "name": name,
@@ -149,14 +173,12 @@ def home_dashboard(
                 "previous": before,
                 "change": kpis.kpi_change(name, now, before),
                 "definition": kpis.DEFINITIONS[name],
-                "series": [[h["day"].isoformat(), h["figures"].get(name)] for h in history],
+                "series": [[h["day"].isoformat(), figure(h, name)] for h in history],
             }
         )
     return {
         "window": window,
-        # Snapshots from before currencies were kept are in today's reporting currency.
-        "currency": latest["figures"].get("currency")
-        or money_rates_get(workspace=workspace).reporting,
+        "currency": currency,
         "unconverted": latest["figures"].get("unconverted", []),
         "latest": {
             "day": latest["day"],

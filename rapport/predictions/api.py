@@ -4,6 +4,7 @@ the document `rapport models train ... --json` prints), training and scoring on 
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from django.http import HttpRequest
@@ -94,9 +95,23 @@ class SegmentCreatedOut(Schema):
     rule: dict
 
 
+class ClvOut(Schema):
+    # Money travels as a decimal string ("1234.5600") with its currency beside it.
+    clv: Decimal | None = Field(description="Lifetime value, in `currency`")
+    expected_order_value: Decimal | None = Field(description="In `currency`")
+    currency: str = Field(description="ISO 4217: the reporting currency the model learnt in")
+    p_alive: float
+    expected_purchases_30: float
+    expected_purchases_90: float
+    expected_purchases_365: float
+    frequency: int
+    computed_at: datetime
+    model_id: str
+
+
 class ProfilePredictionsOut(Schema):
     churn: dict | None
-    clv: dict | None
+    clv: ClvOut | None
 
 
 @router.get("", response=list[ModelBrief], summary="Every trained version, newest first")
@@ -226,6 +241,7 @@ def profile_predictions(request: HttpRequest, profile_id: uuid.UUID):
             "expected_purchases_90": c.expected_purchases_90,
             "expected_purchases_365": c.expected_purchases_365,
             "expected_order_value": c.expected_order_value,
+            "currency": c.currency,
             "frequency": c.frequency,
             "computed_at": c.computed_at,
             "model_id": str(c.model_id),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from decimal import Decimal
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -196,7 +197,8 @@ def _line(days: list[str], values: list, *, name: str, small: bool = False) -> d
             {
                 "type": "line",
                 "name": name,
-                "data": values,
+                # Money is Decimal; the chart draws numbers.
+                "data": [float(v) if isinstance(v, Decimal) else v for v in values],
                 "showSymbol": not small,
                 "smooth": False,
                 "areaStyle": {"opacity": 0.08},
