@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from decimal import Decimal
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 

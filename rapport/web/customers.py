@@ -451,9 +451,7 @@ def customer_detail(request: HttpRequest, profile_id) -> HttpResponse:
         "clv_text": money(predictions.clv.clv, predictions.clv.currency)
         if predictions.clv is not None and predictions.clv.clv is not None
         else "",
-        "clv_order_text": money(
-            predictions.clv.expected_order_value, predictions.clv.currency
-        )
+        "clv_order_text": money(predictions.clv.expected_order_value, predictions.clv.currency)
         if predictions.clv is not None and predictions.clv.expected_order_value is not None
         else "",
         # Sales (deals, owners) is not built yet: the header keeps a place for it.
