@@ -1,13 +1,14 @@
 # A buyer's expected order value and lifetime value become Decimal (18 digits, 4 after
 # the point: rapport.core.money.MONEY_DIGITS / MONEY_PLACES) with the currency they are
-# in beside them. The databases convert the floats (PostgreSQL casts to numeric,
-# rounding to 4 places; SQLite keeps the number and Django rounds it as it reads).
+# in beside them. The floats are rounded to 4 places in the database (PostgreSQL's
+# cast to numeric does it; SQLite, which keeps the number as it was, by ROUND).
 # Existing rows take the currency their model learnt in (`config.currency`), or the
 # workspace's reporting currency for a model trained before currencies were kept.
 # Back again: the currency goes, and a row with no amount (the old columns could not
 # say "unknown") is removed; the next scoring writes it again.
 
 from django.db import migrations, models
+from django.db.models.functions import Round
 
 
 def currency_fill(apps, schema_editor):
@@ -16,6 +17,9 @@ def currency_fill(apps, schema_editor):
     Model = apps.get_model("predictions", "PredictionModel")
     Commerce = apps.get_model("tenancy", "CommerceSettings")
     reporting = dict(Commerce.objects.using(db).values_list("workspace_id", "reporting_currency"))
+    Score.objects.using(db).update(
+        clv=Round("clv", 4), expected_order_value=Round("expected_order_value", 4)
+    )
     models_in_use = Score.objects.using(db).values("model_id").distinct()
     for model in Model.objects.using(db).filter(pk__in=models_in_use):
         currency = (model.config or {}).get("currency") or reporting.get(model.workspace_id) or "USD"
