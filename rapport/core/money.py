@@ -26,7 +26,12 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
-from babel.numbers import format_currency, get_currency_precision, list_currencies
+from babel.numbers import (
+    format_currency,
+    get_currency_name,
+    get_currency_precision,
+    list_currencies,
+)
 from django.db.models import Case, CharField, Count, F, FloatField, Sum, Value, When
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, NullIf, Upper
@@ -149,6 +154,15 @@ def money_format(amount: Any, currency: str, *, language: str | None = None) -> 
         return format_currency(to_decimal(amount), currency, locale=babel_locale(language))
     except (InvalidOperation, ValueError):
         return f"{amount} {currency}"
+
+
+def currency_name(currency: str, *, language: str | None = None) -> str:
+    """The currency's name in the person's language: "British pound", "британский фунт
+    стерлингов"; the code itself for one CLDR does not know."""
+    try:
+        return get_currency_name(currency, locale=babel_locale(language))
+    except (ValueError, LookupError):
+        return currency
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy
 from pydantic import Field, model_validator
 
 from rapport.core.jsonkeys import json_number
-from rapport.core.money import money_format
+from rapport.core.money import currency_name, money_format
 from rapport.ingest.models import Event as EventRow
 from rapport.profiles.models import AccountMember, ConsentChange
 from rapport.segments import money
@@ -500,7 +500,7 @@ r.condition_register(
                 "widget": "select",
                 "label": _("Currency"),
                 "default": o.currency,
-                "choices": [[o.currency, o.currency], ["", _("not money")]],
+                "choices": [[o.currency, currency_name(o.currency)], ["", _("not money")]],
             },
         ],
         examples=(
