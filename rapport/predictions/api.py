@@ -4,7 +4,6 @@ the document `rapport models train ... --json` prints), training and scoring on 
 
 import uuid
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any, Literal
 
 from django.http import HttpRequest
@@ -97,8 +96,8 @@ class SegmentCreatedOut(Schema):
 
 class ClvOut(Schema):
     # Money travels as a decimal string ("1234.5600") with its currency beside it.
-    clv: Decimal | None = Field(description="Lifetime value, in `currency`")
-    expected_order_value: Decimal | None = Field(description="In `currency`")
+    clv: str | None = Field(description="Lifetime value in `currency`, a decimal as text")
+    expected_order_value: str | None = Field(description="In `currency`, a decimal as text")
     currency: str = Field(description="ISO 4217: the reporting currency the model learnt in")
     p_alive: float
     expected_purchases_30: float
@@ -235,12 +234,14 @@ def profile_predictions(request: HttpRequest, profile_id: uuid.UUID):
     if found.clv is not None:
         c = found.clv
         clv = {
-            "clv": c.clv,
+            "clv": None if c.clv is None else str(c.clv),
             "p_alive": c.p_alive,
             "expected_purchases_30": c.expected_purchases_30,
             "expected_purchases_90": c.expected_purchases_90,
             "expected_purchases_365": c.expected_purchases_365,
-            "expected_order_value": c.expected_order_value,
+            "expected_order_value": None
+            if c.expected_order_value is None
+            else str(c.expected_order_value),
             "currency": c.currency,
             "frequency": c.frequency,
             "computed_at": c.computed_at,
