@@ -9,6 +9,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
@@ -20,6 +21,7 @@ from rapport.analytics.models import KpiSnapshot
 from rapport.analytics.periods import Period, month_add, period_make, zone_get
 from rapport.analytics.services import analytics_settings_get, data_version, definitions_get
 from rapport.core.errors import InvalidInputError
+from rapport.core.money import money_stored, to_decimal
 from rapport.segments import rfm
 from rapport.segments import selectors as segment_selectors
 from rapport.segments import services as segment_services
@@ -319,17 +321,18 @@ def rfm_report(*, workspace: Workspace) -> dict[str, Any]:
     """The RFM grid (recency against the frequency-monetary score) with customers and
     their lifetime purchase value per cell, and the same per named cell."""
     scores = RfmScore.objects.filter(workspace=workspace)
-    grid: dict[tuple[int, int], list[float]] = {}
+    # Decimal sums of Decimal columns: one currency (a refresh writes the reporting one).
+    grid: dict[tuple[int, int], list] = {}
     for r_score, f, m, n, value in (
         scores.values("r", "f", "m")
         .annotate(n=Count("pk"), value=Sum("monetary"))
         .values_list("r", "f", "m", "n", "value")
     ):
-        cell = grid.setdefault((r_score, rfm.fm_score(f, m)), [0, 0.0])
+        cell = grid.setdefault((r_score, rfm.fm_score(f, m)), [0, Decimal(0)])
         cell[0] += n
-        cell[1] += float(value or 0)
+        cell[1] += to_decimal(value)
     named = {
-        cell: (n, float(value or 0))
+        cell: (n, to_decimal(value))
         for cell, n, value in scores.values("cell")
         .annotate(n=Count("pk"), value=Sum("monetary"))
         .values_list("cell", "n", "value")
@@ -344,8 +347,8 @@ def rfm_report(*, workspace: Workspace) -> dict[str, Any]:
                 "r": r_score,
                 "fm": fm,
                 "cell": rfm.rfm_cell(r_score, fm, fm),
-                "customers": grid.get((r_score, fm), [0, 0.0])[0],
-                "revenue": round(grid.get((r_score, fm), [0, 0.0])[1], 2),
+                "customers": grid.get((r_score, fm), [0, Decimal(0)])[0],
+                "revenue": money_stored(grid.get((r_score, fm), [0, Decimal(0)])[1]),
             }
             for r_score in range(1, 6)
             for fm in range(1, 6)
@@ -353,8 +356,8 @@ def rfm_report(*, workspace: Workspace) -> dict[str, Any]:
         "cells": [
             {
                 "cell": name,
-                "customers": named.get(name, (0, 0.0))[0],
-                "revenue": round(named.get(name, (0, 0.0))[1], 2),
+                "customers": named.get(name, (0, Decimal(0)))[0],
+                "revenue": money_stored(named.get(name, (0, Decimal(0)))[1]),
             }
             for name in rfm.CELLS
         ],

@@ -732,7 +732,8 @@ def rfm_page(request: HttpRequest) -> HttpResponse:
     customers_url = reverse("web:customer_list")
 
     def heatmap(field: str, name: str) -> dict:
-        cells = report["grid"]
+        # Money is Decimal; the chart draws numbers.
+        cells = [{**c, field: float(c[field])} for c in report["grid"]]
         top = max((c[field] for c in cells), default=0) or 1
         return {
             "tooltip": {"position": "top"},
