@@ -198,3 +198,16 @@ def test_the_migrations_convert_rows_and_back():
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_a_clv_rule_with_a_currency_compares_only_scores_in_it(scored):
+    from tests.segments.conftest import matching
+
+    everyone = ClvScore.objects.filter(workspace=scored.workspace).count()
+    assert len(matching(scored, {"prediction": "clv", "op": "gte", "value": 0})) == everyone
+    in_pounds = {"prediction": "clv", "op": "gte", "value": 0, "currency": "gbp"}
+    assert len(matching(scored, in_pounds)) == everyone
+    assert matching(scored, {**in_pounds, "currency": "EUR"}) == set()
+    from rapport.segments import rules as r
+
+    assert r.rule_describe(r.rule_parse({**in_pounds, "value": 200})) == "lifetime value ≥ £200.00"
