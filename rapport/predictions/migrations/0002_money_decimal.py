@@ -22,7 +22,8 @@ def currency_fill(apps, schema_editor):
     )
     models_in_use = Score.objects.using(db).values("model_id").distinct()
     for model in Model.objects.using(db).filter(pk__in=models_in_use):
-        currency = (model.config or {}).get("currency") or reporting.get(model.workspace_id) or "USD"
+        learnt = (model.config or {}).get("currency")
+        currency = learnt or reporting.get(model.workspace_id) or "USD"
         Score.objects.using(db).filter(model_id=model.pk).update(currency=currency)
 
 
