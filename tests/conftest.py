@@ -1,6 +1,7 @@
 import json
 import os
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -424,8 +425,9 @@ def _sample_models(tenant: Tenant) -> None:
         expected_purchases_30=0.4,
         expected_purchases_90=1.1,
         expected_purchases_365=3.5,
-        expected_order_value=42.0,
-        clv=120.5,
+        expected_order_value=Decimal("42.0000"),
+        clv=Decimal("120.5000"),
+        currency="USD",
         computed_at=now,
     )
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -26,7 +27,7 @@ from rapport.analytics.models import AnalyticsSettings
 from rapport.analytics.periods import Period
 from rapport.core.analytic import analytic_session
 from rapport.core.jsonkeys import json_number
-from rapport.core.money import Rates, unconverted_read
+from rapport.core.money import Rates, money_stored, to_decimal, unconverted_read
 from rapport.core.purchases import purchase_value
 from rapport.ingest.models import Event
 from rapport.predictions.models import ClvScore
@@ -93,6 +94,39 @@ KINDS = {
     "engagement_rate": "percent",
 }
 HIGHER_IS_BETTER = {name: name != "churn_rate" for name in ORDER}
+# Where each money figure sits in the figures (a key, or "parts" and a key): the
+# snapshot keeps them as Decimal columns of the same names, in its `currency`.
+MONEY_FIGURES: dict[str, tuple[str, ...]] = {
+    "revenue": ("revenue",),
+    "average_order_value": ("average_order_value",),
+    "clv_average": ("clv_average",),
+    "clv_total": ("clv_total",),
+    "gross_purchase_value": ("parts", "gross_purchase_value"),
+    "refunded": ("parts", "refunded"),
+}
+
+
+def snapshot_split(figures: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Decimal | None]]:
+    """The figures without their money, and the money as the snapshot's columns."""
+    rest = {**figures, "parts": dict(figures.get("parts") or {})}
+    money: dict[str, Decimal | None] = {}
+    for column, path in MONEY_FIGURES.items():
+        holder = rest if len(path) == 1 else rest["parts"]
+        money[column] = money_stored(holder.pop(path[-1], None))
+    rest.pop("currency", None)
+    return rest, money
+
+
+def snapshot_figures(
+    figures: dict[str, Any], currency: str, money: dict[str, Decimal | None]
+) -> dict[str, Any]:
+    """A snapshot's figures as `kpis_compute` gave them: its money back in place, as
+    Decimal, with the currency they are in."""
+    whole = {**figures, "parts": dict(figures.get("parts") or {}), "currency": currency}
+    for column, path in MONEY_FIGURES.items():
+        holder = whole if len(path) == 1 else whole["parts"]
+        holder[path[-1]] = money.get(column)
+    return whole
 
 
 @dataclass(frozen=True)
@@ -194,10 +228,11 @@ def _ratio(part: float | None, whole: float | None) -> float | None:
     return part / whole
 
 
-def _money(value: Any) -> float:
-    # KPI figures are JSON (snapshots, the API), their currency beside them: rounded to
-    # the cent here, shown through `rapport.core.money` with the currency's own digits.
-    return round(float(value or 0), 2)
+def _money(value: Any) -> Decimal:
+    # The sums come back as floats (JSON values); rounded through their decimal text to
+    # what a snapshot stores, shown through `rapport.core.money` with the currency's
+    # own digits, and in the API as a decimal string beside the currency.
+    return money_stored(value or 0)
 
 
 def kpis_compute(*, scope: Scope, period: Period, definitions: Definitions) -> dict[str, Any]:
@@ -251,8 +286,14 @@ def kpis_compute(*, scope: Scope, period: Period, definitions: Definitions) -> d
         if figures["unvalued"]:
             unconverted = unconverted_read(period_events.filter(purchase), value, d.rates)
         answers = {k: figures[k] for k in ("n", "promoters", "detractors")}
-        clv = clv_scores_in(scope, end).aggregate(average=Avg("clv"), total=Sum("clv"))
-    gross = float(purchases["value"] or 0)
+        # Scores in another currency (a model trained before the reporting currency
+        # changed) are not added to these.
+        clv = (
+            clv_scores_in(scope, end)
+            .filter(currency=d.rates.reporting)
+            .aggregate(average=Avg("clv"), total=Sum("clv"))
+        )
+    gross = to_decimal(purchases["value"] or 0)
     orders = purchases["orders"]
     valued = orders - figures["unvalued"]
     churn = _ratio(churned, before)
@@ -262,7 +303,7 @@ def kpis_compute(*, scope: Scope, period: Period, definitions: Definitions) -> d
         "active_customers": active,
         "churn_rate": churn,
         "retention_rate": None if churn is None else 1 - churn,
-        "revenue": _money(gross - float(refunded or 0)),
+        "revenue": _money(gross - to_decimal(refunded or 0)),
         "orders": orders,
         "buyers": purchases["buyers"],
         "average_order_value": None if not valued else _money(gross / valued),

@@ -4,6 +4,8 @@ dashboards' trends are drawn from)."""
 from django.db import models
 from uuid_utils.compat import uuid7
 
+from rapport.core.money import MONEY_DIGITS, MONEY_PLACES
+
 # Segment's e-commerce and email specs name these events.
 DEFAULT_MESSAGE_EVENTS = [
     "Email Delivered",
@@ -63,7 +65,24 @@ class KpiSnapshot(models.Model):
     )
     day = models.DateField()
     window_days = models.SmallIntegerField()
+    # Every KPI but money (counts, rates, NPS), and what was left out for want of a rate.
     figures = models.JSONField()
+    # The money KPIs, Decimal in `currency` (the reporting currency when computed); null
+    # where undefined (no order: no average order value). `analytics.kpis.MONEY_FIGURES`
+    # names where each sits in the figures a reader gets (`snapshot_figures`).
+    currency = models.CharField(max_length=3, blank=True)
+    revenue = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, null=True)
+    average_order_value = models.DecimalField(
+        max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, null=True
+    )
+    clv_average = models.DecimalField(
+        max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, null=True
+    )
+    clv_total = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, null=True)
+    gross_purchase_value = models.DecimalField(
+        max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, null=True
+    )
+    refunded = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, null=True)
     # Taken later for a past day (a back-fill) rather than the night after it.
     backfilled = models.BooleanField(default=False)
     computed_at = models.DateTimeField()

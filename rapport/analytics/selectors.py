@@ -9,6 +9,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
@@ -20,6 +21,7 @@ from rapport.analytics.models import KpiSnapshot
 from rapport.analytics.periods import Period, month_add, period_make, zone_get
 from rapport.analytics.services import analytics_settings_get, data_version, definitions_get
 from rapport.core.errors import InvalidInputError
+from rapport.core.money import money_stored, to_decimal
 from rapport.segments import rfm
 from rapport.segments import selectors as segment_selectors
 from rapport.segments import services as segment_services
@@ -114,12 +116,21 @@ def kpi_history(
     if window not in (7, 30, 90):
         raise InvalidInputError("window is 7, 30 or 90 days", field="window")
     scope = scope_get(workspace, segment_id)
-    rows = list(
-        _snapshots(workspace, window, scope.segment_id).values(
-            "day", "figures", "backfilled", "computed_at"
-        )[:days]
-    )
-    return rows[::-1]
+    rows = _snapshots(workspace, window, scope.segment_id).values(
+        "day", "figures", "backfilled", "computed_at", *_SNAPSHOT_MONEY
+    )[:days]
+    return [_snapshot_row(row) for row in rows][::-1]
+
+
+_SNAPSHOT_MONEY = ("currency", *kpis.MONEY_FIGURES)
+
+
+def _snapshot_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot as a reader gets it: its money (Decimal columns) back in its figures,
+    with their currency."""
+    money = {name: row.pop(name) for name in kpis.MONEY_FIGURES}
+    row["figures"] = kpis.snapshot_figures(row["figures"], row.pop("currency"), money)
+    return row
 
 
 def home_dashboard(
@@ -135,13 +146,28 @@ def home_dashboard(
     earlier = (
         _snapshots(workspace, window, scope_get(workspace, segment_id).segment_id)
         .filter(day=wanted)
-        .values("day", "figures")
+        .values("day", "figures", *_SNAPSHOT_MONEY)
         .first()
     )
+    if earlier is not None:
+        earlier = _snapshot_row(earlier)
+    # Snapshots from before currencies were kept are in today's reporting currency.
+    currency = latest["figures"].get("currency") or money_rates_get(workspace=workspace).reporting
+
+    def figure(snapshot: dict[str, Any] | None, name: str) -> Any:
+        # Money of a snapshot in another currency (taken before the reporting currency
+        # changed) is neither compared with nor drawn beside today's.
+        if snapshot is None:
+            return None
+        figures = snapshot["figures"]
+        if kpis.KINDS[name] == "money" and (figures.get("currency") or currency) != currency:
+            return None
+        return figures.get(name)
+
     rows = []
     for name in kpis.ORDER:
-        now = latest["figures"].get(name)
-        before = earlier["figures"].get(name) if earlier else None
+        now = figure(latest, name)
+        before = figure(earlier, name)
         rows.append(
             {
                 "name": name,
@@ -149,14 +175,12 @@ def home_dashboard(
                 "previous": before,
                 "change": kpis.kpi_change(name, now, before),
                 "definition": kpis.DEFINITIONS[name],
-                "series": [[h["day"].isoformat(), h["figures"].get(name)] for h in history],
+                "series": [[h["day"].isoformat(), figure(h, name)] for h in history],
             }
         )
     return {
         "window": window,
-        # Snapshots from before currencies were kept are in today's reporting currency.
-        "currency": latest["figures"].get("currency")
-        or money_rates_get(workspace=workspace).reporting,
+        "currency": currency,
         "unconverted": latest["figures"].get("unconverted", []),
         "latest": {
             "day": latest["day"],
@@ -297,17 +321,18 @@ def rfm_report(*, workspace: Workspace) -> dict[str, Any]:
     """The RFM grid (recency against the frequency-monetary score) with customers and
     their lifetime purchase value per cell, and the same per named cell."""
     scores = RfmScore.objects.filter(workspace=workspace)
-    grid: dict[tuple[int, int], list[float]] = {}
+    # Decimal sums of Decimal columns: one currency (a refresh writes the reporting one).
+    grid: dict[tuple[int, int], list] = {}
     for r_score, f, m, n, value in (
         scores.values("r", "f", "m")
         .annotate(n=Count("pk"), value=Sum("monetary"))
         .values_list("r", "f", "m", "n", "value")
     ):
-        cell = grid.setdefault((r_score, rfm.fm_score(f, m)), [0, 0.0])
+        cell = grid.setdefault((r_score, rfm.fm_score(f, m)), [0, Decimal(0)])
         cell[0] += n
-        cell[1] += float(value or 0)
+        cell[1] += to_decimal(value)
     named = {
-        cell: (n, float(value or 0))
+        cell: (n, to_decimal(value))
         for cell, n, value in scores.values("cell")
         .annotate(n=Count("pk"), value=Sum("monetary"))
         .values_list("cell", "n", "value")
@@ -322,8 +347,8 @@ def rfm_report(*, workspace: Workspace) -> dict[str, Any]:
                 "r": r_score,
                 "fm": fm,
                 "cell": rfm.rfm_cell(r_score, fm, fm),
-                "customers": grid.get((r_score, fm), [0, 0.0])[0],
-                "revenue": round(grid.get((r_score, fm), [0, 0.0])[1], 2),
+                "customers": grid.get((r_score, fm), [0, Decimal(0)])[0],
+                "revenue": money_stored(grid.get((r_score, fm), [0, Decimal(0)])[1]),
             }
             for r_score in range(1, 6)
             for fm in range(1, 6)
@@ -331,8 +356,8 @@ def rfm_report(*, workspace: Workspace) -> dict[str, Any]:
         "cells": [
             {
                 "cell": name,
-                "customers": named.get(name, (0, 0.0))[0],
-                "revenue": round(named.get(name, (0, 0.0))[1], 2),
+                "customers": named.get(name, (0, Decimal(0)))[0],
+                "revenue": money_stored(named.get(name, (0, Decimal(0)))[1]),
             }
             for name in rfm.CELLS
         ],

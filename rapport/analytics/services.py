@@ -140,13 +140,17 @@ def kpi_snapshots_take(
                 scope = kpis.Scope(workspace_id=workspace_id, segment_id=segment_id)
                 figures = kpis.kpis_compute(scope=scope, period=period, definitions=definitions)
                 seconds = figures.pop("seconds")
+                currency = figures["currency"]
+                rest, money = kpis.snapshot_split(figures)
                 KpiSnapshot.objects.update_or_create(
                     workspace_id=workspace_id,
                     segment_id=segment_id,
                     window_days=window,
                     day=the_day,
                     defaults={
-                        "figures": figures,
+                        "figures": rest,
+                        "currency": currency,
+                        **money,
                         "backfilled": back > 0 or day is not None,
                         "computed_at": timezone.now(),
                         "seconds": seconds,

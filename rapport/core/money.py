@@ -26,7 +26,12 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
-from babel.numbers import format_currency, get_currency_precision, list_currencies
+from babel.numbers import (
+    format_currency,
+    get_currency_name,
+    get_currency_precision,
+    list_currencies,
+)
 from django.db.models import Case, CharField, Count, F, FloatField, Sum, Value, When
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, NullIf, Upper
@@ -38,6 +43,17 @@ from rapport.core.errors import InvalidInputError
 
 CURRENCY_PROPERTY = "currency"
 DEFAULT_REPORTING_CURRENCY = "USD"
+
+# A stored amount (`DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)`)
+# with its currency in a column beside it. Four places: the currencies with three
+# minor digits (BHD, KWD, OMR) and one to spare, so sums and averages of stored
+# amounts round right when shown; fourteen digits before the point hold any figure
+# even in currencies counted in millions (IDR, VND). Shown rounded to the currency's
+# own minor unit (`Money.of`, `money_format`).
+MONEY_DIGITS = 18
+MONEY_PLACES = 4
+_STORED = Decimal(1).scaleb(-MONEY_PLACES)
+_STORED_MAX = Decimal(10) ** (MONEY_DIGITS - MONEY_PLACES) - _STORED
 
 
 class CurrencyMismatchError(ValueError):
@@ -72,6 +88,23 @@ def to_decimal(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         return value
     return Decimal(str(value))
+
+
+def money_stored(value: Any) -> Decimal | None:
+    """`value` (a float from numpy or the database, a Decimal, None) as the Decimal a
+    money column stores: rounded half-even to `MONEY_PLACES` through its decimal text
+    (not its binary expansion, so 0.1 stays 0.1), held within the column's range. A
+    value that is not a number (NaN, infinite) stores as None: unknown, not a guess."""
+    if value is None:
+        return None
+    try:
+        amount = to_decimal(value)
+    except InvalidOperation:
+        return None
+    if not amount.is_finite():
+        return None
+    amount = amount.quantize(_STORED, rounding=ROUND_HALF_EVEN)
+    return max(-_STORED_MAX, min(_STORED_MAX, amount))
 
 
 @dataclass(frozen=True, order=False)
@@ -121,6 +154,15 @@ def money_format(amount: Any, currency: str, *, language: str | None = None) -> 
         return format_currency(to_decimal(amount), currency, locale=babel_locale(language))
     except (InvalidOperation, ValueError):
         return f"{amount} {currency}"
+
+
+def currency_name(currency: str, *, language: str | None = None) -> str:
+    """The currency's name in the person's language: "British pound", "британский фунт
+    стерлингов"; the code itself for one CLDR does not know."""
+    try:
+        return get_currency_name(currency, locale=babel_locale(language))
+    except (ValueError, LookupError):
+        return currency
 
 
 @dataclass(frozen=True)

@@ -94,9 +94,23 @@ class SegmentCreatedOut(Schema):
     rule: dict
 
 
+class ClvOut(Schema):
+    # Money travels as a decimal string ("1234.5600") with its currency beside it.
+    clv: str | None = Field(description="Lifetime value in `currency`, a decimal as text")
+    expected_order_value: str | None = Field(description="In `currency`, a decimal as text")
+    currency: str = Field(description="ISO 4217: the reporting currency the model learnt in")
+    p_alive: float
+    expected_purchases_30: float
+    expected_purchases_90: float
+    expected_purchases_365: float
+    frequency: int
+    computed_at: datetime
+    model_id: str
+
+
 class ProfilePredictionsOut(Schema):
     churn: dict | None
-    clv: dict | None
+    clv: ClvOut | None
 
 
 @router.get("", response=list[ModelBrief], summary="Every trained version, newest first")
@@ -220,12 +234,15 @@ def profile_predictions(request: HttpRequest, profile_id: uuid.UUID):
     if found.clv is not None:
         c = found.clv
         clv = {
-            "clv": c.clv,
+            "clv": None if c.clv is None else str(c.clv),
             "p_alive": c.p_alive,
             "expected_purchases_30": c.expected_purchases_30,
             "expected_purchases_90": c.expected_purchases_90,
             "expected_purchases_365": c.expected_purchases_365,
-            "expected_order_value": c.expected_order_value,
+            "expected_order_value": None
+            if c.expected_order_value is None
+            else str(c.expected_order_value),
+            "currency": c.currency,
             "frequency": c.frequency,
             "computed_at": c.computed_at,
             "model_id": str(c.model_id),

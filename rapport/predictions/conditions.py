@@ -9,11 +9,17 @@ from typing import Literal
 from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from pydantic import model_validator
 
+from rapport.core.money import currency_name, money_format
 from rapport.predictions.models import ChurnScore, ClvScore
 from rapport.segments import conditions as _segment_conditions  # noqa: F401 - listed first
 from rapport.segments import rules as r
-from rapport.segments.compiler import Context, attribute_q
+from rapport.segments.compiler import Context, attribute_q, narrow
+from rapport.segments.money import Currency
+
+# The scores that are money, stored with the currency the model learnt in.
+MONEY = ("clv", "expected_order_value")
 
 
 class Prediction(r.Compare):
@@ -31,6 +37,18 @@ class Prediction(r.Compare):
         "expected_purchases_365",
         "expected_order_value",
     ]
+    # For a money score: the amount is in this currency, and only scores in it are
+    # compared (a model trained before the reporting currency changed is not).
+    currency: Currency = None
+
+    @model_validator(mode="after")
+    def _money_only(self):
+        if self.currency is not None:
+            if self.prediction not in MONEY:
+                raise ValueError(f"a currency goes with {' or '.join(MONEY)} only")
+            if not isinstance(self.value, int | float) or isinstance(self.value, bool):
+                raise ValueError("an amount of money is a number")
+        return self
 
 
 SCORES = {
@@ -49,7 +67,21 @@ def _prediction_q(condition: Prediction, ctx: Context) -> Q:
     if condition.prediction.startswith("churn_"):
         field = condition.prediction.removeprefix("churn_")
         return attribute_q(ChurnScore, field, condition.op, condition.value, ctx)
-    return attribute_q(ClvScore, condition.prediction, condition.op, condition.value, ctx)
+    found = attribute_q(ClvScore, condition.prediction, condition.op, condition.value, ctx)
+    if condition.currency is not None:
+        scored_in = ClvScore.objects.filter(
+            workspace_id=ctx.workspace_id, currency=condition.currency
+        )
+        found &= Q(pk__in=narrow(scored_in, ctx).values("profile_id"))
+    return found
+
+
+def _prediction_words(c: Prediction) -> str:
+    value = c.value if c.currency is None else money_format(c.value, c.currency)
+    return _("%(score)s %(comparison)s") % {
+        "score": SCORES[c.prediction],
+        "comparison": r.compared(c.op, value),
+    }
 
 
 def register() -> None:
@@ -58,10 +90,7 @@ def register() -> None:
             key="prediction",
             model=Prediction,
             query=_prediction_q,
-            describe=lambda c: (
-                _("%(score)s %(comparison)s")
-                % {"score": SCORES[c.prediction], "comparison": r.compared(c.op, c.value)}
-            ),
+            describe=_prediction_words,
             label=gettext_lazy("Prediction (churn risk, lifetime value)"),
             fields=lambda o: [
                 {
@@ -79,10 +108,18 @@ def register() -> None:
                     "choices": r.operator_choices(("gte", "gt", "lte", "lt", "eq", "ne", "in")),
                 },
                 {"name": "value", "widget": "value", "label": _("Value"), "default": 0.5},
+                {
+                    "name": "currency",
+                    "widget": "select",
+                    "label": _("Currency"),
+                    "default": "",
+                    "choices": [["", _("not money")], [o.currency, currency_name(o.currency)]],
+                },
             ],
             examples=(
                 {"prediction": "churn_band", "op": "eq", "value": "high"},
                 {"prediction": "clv", "op": "gte", "value": 200},
+                {"prediction": "clv", "op": "gte", "value": 200, "currency": "GBP"},
             ),
         )
     )

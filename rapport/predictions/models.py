@@ -6,6 +6,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from uuid_utils.compat import uuid7
 
+from rapport.core.money import MONEY_DIGITS, MONEY_PLACES
+
 
 class PredictionSettings(models.Model):
     """Per workspace: what counts as churn, and how lifetime value is computed. The
@@ -127,15 +129,22 @@ class ClvScore(models.Model):
     expected_purchases_30 = models.FloatField()
     expected_purchases_90 = models.FloatField()
     expected_purchases_365 = models.FloatField()
-    expected_order_value = models.FloatField()
-    clv = models.FloatField()
+    # Money, in `currency` (the reporting currency the model learnt in), as
+    # `rapport.core.money.MONEY_DIGITS` / `MONEY_PLACES` say (18 digits, 4 after the
+    # point). The model's math stays in floats; only what is stored is Decimal. Null
+    # where the math gave no number (NaN), rather than a made-up zero.
+    expected_order_value = models.DecimalField(
+        max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, null=True
+    )
+    clv = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, null=True)
+    currency = models.CharField(max_length=3, blank=True)
     computed_at = models.DateTimeField()
 
     class Meta:
         indexes = [models.Index(fields=["workspace", "clv"], name="predictions_clv_ws_clv")]
 
     def __str__(self) -> str:
-        return f"{self.clv:.2f}"
+        return f"{self.clv} {self.currency}"
 
 
 class ChurnDriver(models.Model):

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from rapport.core.bulk import rows_insert, tables_analyze
 from rapport.core.errors import ConflictError, InvalidInputError
+from rapport.core.money import money_stored
 from rapport.predictions import churn, clv, features, selectors
 from rapport.predictions.models import (
     ChurnDriver,
@@ -360,8 +361,10 @@ def clv_scores_refresh(
                         "expected_purchases_30": round(float(horizons[30][i]), 6),
                         "expected_purchases_90": round(float(horizons[90][i]), 6),
                         "expected_purchases_365": round(float(horizons[365][i]), 6),
-                        "expected_order_value": round(float(order_value[i]), 4),
-                        "clv": round(float(value[i]), 4),
+                        # Rounded through Decimal from the float the model gave.
+                        "expected_order_value": money_stored(float(order_value[i])),
+                        "clv": money_stored(float(value[i])),
+                        "currency": purchases.currency,
                         "computed_at": now,
                     }
                     for i in range(start, min(start + WRITE_CHUNK, len(buyers.ids)))

@@ -76,6 +76,12 @@ class PreviewOut(Schema):
     count: int
     sample: list[ProfileBrief]
     seconds: float
+    # Money conditions: purchases left out for want of a rate (never added raw).
+    unconverted: list[UnconvertedOut] = []
+    no_rate_today: list[str] = Field(
+        [], description="Currencies of a rule amount with no rate today"
+    )
+    notes: list[str] = Field([], description="The above in words, in the caller's language")
 
 
 class RefreshOut(Schema):
@@ -191,6 +197,9 @@ def segment_preview(request: HttpRequest, payload: RuleIn):
         "count": preview.count,
         "sample": [masked_record(request.auth, p, "profile") for p in preview.sample],
         "seconds": round(preview.seconds, 4),
+        "unconverted": [u.to_json() for u in preview.unconverted],
+        "no_rate_today": preview.no_rate_today,
+        "notes": preview.money_notes,
     }
 
 

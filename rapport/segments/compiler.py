@@ -14,7 +14,7 @@ share."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +37,10 @@ class Context:
     # Narrow every subquery to these customers (None: the whole workspace). Kept as one
     # `ValuesArray`, which every subquery shares.
     profile_ids: Sequence[Any] | None = None
+    # What money conditions found while the rule was built: the workspace's commerce
+    # settings and rates (read once per rule), and the purchases each converted, so that
+    # a preview or a refresh can say what was left out (`rapport.segments.money`).
+    money: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.profile_ids is not None and not isinstance(self.profile_ids, ValuesArray):

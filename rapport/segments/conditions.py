@@ -16,11 +16,14 @@ from django.utils.translation import gettext_lazy
 from pydantic import Field, model_validator
 
 from rapport.core.jsonkeys import json_number
+from rapport.core.money import currency_name, money_format
 from rapport.ingest.models import Event as EventRow
 from rapport.profiles.models import AccountMember, ConsentChange
+from rapport.segments import money
 from rapport.segments import rules as r
 from rapport.segments.compiler import (
     NEGATED,
+    NEVER,
     Context,
     attribute_q,
     column_compare,
@@ -206,6 +209,11 @@ class Aggregate(r.Strict):
     value: int | float
     window: Window | None = None
     where: list[r.PropertyCondition] = Field(default_factory=list, max_length=20)
+    # Money: `value` is in this currency (ISO 4217), and each event's amount is in its
+    # own `properties.currency`, converted before it is added (`rapport.segments.money`).
+    # Without it, the purchase event's value properties are money all the same, in the
+    # reporting currency.
+    currency: money.Currency = None
 
 
 def _events(condition: Event | Aggregate, ctx: Context) -> QuerySet:
@@ -290,13 +298,20 @@ _AGGREGATES = {"sum": Sum, "avg": Avg, "min": Min, "max": Max}
 def _aggregate_q(condition: Aggregate, ctx: Context) -> Q:
     events = _events(condition, ctx)
     function = _AGGREGATES[condition.aggregate]
-    value_of = json_number("properties", condition.property)
+    value_of: Any = json_number("properties", condition.property)
+    threshold: float | None = condition.value
+    if money.is_money(condition, ctx):
+        # Two currencies are never added: each amount in the reporting currency at its
+        # day's rate, NULL (left out, and reported) without one.
+        value_of, threshold = money.converted(condition, events, value_of, ctx)
+        if threshold is None:
+            return NEVER
     lookup = "exact" if condition.op == "eq" else condition.op
     grouped = events.values("profile_id").annotate(v=function(value_of))
     if condition.op == "ne":
-        grouped = grouped.filter(v__isnull=False).exclude(v=condition.value)
+        grouped = grouped.filter(v__isnull=False).exclude(v=threshold)
     else:
-        grouped = grouped.filter(**{f"v__{lookup}": condition.value})
+        grouped = grouped.filter(**{f"v__{lookup}": threshold})
     return Q(pk__in=grouped.values("profile_id"))
 
 
@@ -431,14 +446,21 @@ _FUNCTIONS = {
 
 
 def _aggregate_words(c: Aggregate) -> str:
-    return _("%(function)s of %(property)s of %(event)s%(where)s%(window)s %(comparison)s") % {
+    # Money is named with its currency ("≥ £100.00"), in the person's language.
+    value = c.value if c.currency is None else money_format(c.value, c.currency)
+    words = _("%(function)s of %(property)s of %(event)s%(where)s%(window)s %(comparison)s") % {
         "function": _FUNCTIONS[c.aggregate],
         "property": c.property,
         "event": c.event,
         "where": _where_words(c.where),
         "window": _window_words(c.window),
-        "comparison": r.compared(c.op, c.value),
+        "comparison": r.compared(c.op, value),
     }
+    if c.currency is not None:
+        words += _(" (purchases converted to %(currency)s at the rate of their day)") % {
+            "currency": c.currency
+        }
+    return words
 
 
 r.condition_register(
@@ -473,6 +495,13 @@ r.condition_register(
                 "choices": r.operator_choices(r.COUNT_OPS),
             },
             {"name": "value", "widget": "number", "label": _("Value"), "default": 0},
+            {
+                "name": "currency",
+                "widget": "select",
+                "label": _("Currency"),
+                "default": o.currency,
+                "choices": [[o.currency, currency_name(o.currency)], ["", _("not money")]],
+            },
         ],
         examples=(
             {
@@ -482,6 +511,14 @@ r.condition_register(
                 "op": "gte",
                 "value": 100,
                 "window": {"last_days": 365},
+            },
+            {
+                "aggregate": "sum",
+                "event": "Order Completed",
+                "property": "revenue",
+                "op": "gte",
+                "value": 250,
+                "currency": "GBP",
             },
             {
                 "aggregate": "avg",

@@ -285,6 +285,8 @@ class BuilderOptions:
     segments: list[dict] = field(default_factory=list)
     stages: list[dict] = field(default_factory=list)
     purchase_event: str = "Order Completed"
+    # The reporting currency: a sum of purchases is compared with an amount in it.
+    currency: str = "USD"
 
 
 def builder_options(options: BuilderOptions) -> dict:

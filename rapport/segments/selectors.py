@@ -13,8 +13,10 @@ from django.db import transaction
 from django.db.models import Count, Q, QuerySet, Sum, Window
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from rapport.core.analytic import analytic_session
+from rapport.core.money import unconverted_message
 from rapport.core.selectors import object_get
 from rapport.profiles.models import Profile
 from rapport.segments import rfm
@@ -28,6 +30,7 @@ from rapport.segments.models import (
     Segment,
     SegmentMembership,
 )
+from rapport.segments.money import rule_no_rate_today, rule_unconverted
 from rapport.tenancy.models import Workspace
 
 PREVIEW_SAMPLE = 10
@@ -125,6 +128,19 @@ class Preview:
     count: int
     sample: list[Profile]
     seconds: float
+    # Purchases a money condition left out for want of an exchange rate, by currency;
+    # and currencies a rule's amount is in that have no rate today.
+    unconverted: list = field(default_factory=list)
+    no_rate_today: list = field(default_factory=list)
+
+    @property
+    def money_notes(self) -> list[str]:
+        """What was left out, in the person's language."""
+        return [unconverted_message(u) for u in self.unconverted] + [
+            _("No exchange rate for %(currency)s today: the rule's amount in it matches no one.")
+            % {"currency": c}
+            for c in self.no_rate_today
+        ]
 
 
 def segment_preview(
@@ -138,13 +154,19 @@ def segment_preview(
     started = time.perf_counter()
     with transaction.atomic():
         analytic_session()
-        profiles = rule_profiles(
-            parsed, Context(workspace_id=workspace.pk, now=now or timezone.now())
-        )
+        ctx = Context(workspace_id=workspace.pk, now=now or timezone.now())
+        profiles = rule_profiles(parsed, ctx)
         # One evaluation of the rule gives both: the count rides on each sampled row.
         sample = list(profiles.annotate(matched=Window(Count("pk"))).order_by()[:PREVIEW_SAMPLE])
+        unconverted = rule_unconverted(ctx)
     count = sample[0].matched if sample else 0
-    return Preview(count=count, sample=sample, seconds=time.perf_counter() - started)
+    return Preview(
+        count=count,
+        sample=sample,
+        seconds=time.perf_counter() - started,
+        unconverted=unconverted,
+        no_rate_today=rule_no_rate_today(ctx),
+    )
 
 
 @dataclass(frozen=True)

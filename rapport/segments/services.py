@@ -64,6 +64,7 @@ from rapport.segments.models import (
     Segment,
     SegmentMembership,
 )
+from rapport.segments.money import rule_no_rate_today, rule_unconverted
 from rapport.tenancy.commerce import (
     commerce_settings_get,
     commerce_settings_lock,
@@ -379,7 +380,13 @@ def segment_refresh(
             fields = ["size", "updated_at"]
         if entered or left or profile_ids is None:
             segment.save(update_fields=fields)
-    return {"entered": entered, "left": left, "size": segment.size}
+        # A full refresh says what its money conditions left out (a batch does not ask).
+        unconverted = rule_unconverted(ctx) if profile_ids is None else []
+    result: dict[str, Any] = {"entered": entered, "left": left, "size": segment.size}
+    if unconverted or rule_no_rate_today(ctx):
+        result["unconverted"] = [u.to_json() for u in unconverted]
+        result["no_rate_today"] = rule_no_rate_today(ctx)
+    return result
 
 
 def _dependency_order(segments: list[Segment]) -> list[Segment]:

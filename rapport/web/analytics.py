@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -196,7 +197,8 @@ def _line(days: list[str], values: list, *, name: str, small: bool = False) -> d
             {
                 "type": "line",
                 "name": name,
-                "data": values,
+                # Money is Decimal; the chart draws numbers.
+                "data": [float(v) if isinstance(v, Decimal) else v for v in values],
                 "showSymbol": not small,
                 "smooth": False,
                 "areaStyle": {"opacity": 0.08},
@@ -730,7 +732,8 @@ def rfm_page(request: HttpRequest) -> HttpResponse:
     customers_url = reverse("web:customer_list")
 
     def heatmap(field: str, name: str) -> dict:
-        cells = report["grid"]
+        # Money is Decimal; the chart draws numbers.
+        cells = [{**c, field: float(c[field])} for c in report["grid"]]
         top = max((c[field] for c in cells), default=0) or 1
         return {
             "tooltip": {"position": "top"},

@@ -25,7 +25,6 @@ from rapport.profiles.timeline_sentences import (
     CHANNEL_LABELS,
     PURPOSE_LABELS,
     STATUS_LABELS,
-    amount_number,
     entry_sentence,
     money,
 )
@@ -455,10 +454,11 @@ def customer_detail(request: HttpRequest, profile_id) -> HttpResponse:
         "scores": scores,
         "predictions": predictions,
         "top_reason": _top_reason(predictions.churn),
-        "clv_text": money(
-            amount_number(predictions.clv.clv), predictions.clv.model.config.get("currency")
-        )
-        if predictions.clv is not None and amount_number(predictions.clv.clv) is not None
+        "clv_text": money(predictions.clv.clv, predictions.clv.currency)
+        if predictions.clv is not None and predictions.clv.clv is not None
+        else "",
+        "clv_order_text": money(predictions.clv.expected_order_value, predictions.clv.currency)
+        if predictions.clv is not None and predictions.clv.expected_order_value is not None
         else "",
         # Sales (deals, owners) is not built yet: the header keeps a place for it.
         "owner": None,

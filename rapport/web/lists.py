@@ -22,6 +22,7 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from rapport.core.errors import InvalidInputError, PermissionDeniedError
+from rapport.core.money import money_format
 from rapport.predictions import selectors as prediction_selectors
 from rapport.profiles import lists, selectors
 from rapport.profiles import services as profile_services
@@ -363,7 +364,13 @@ def customer_cells(principal, profiles: list, columns: list[str], *, for_export=
                 )
             elif key == "clv":
                 score = scores["clv"].get(profile.pk)
-                cells[key] = f"{score.clv:,.2f}" if score else ""
+                cells[key] = (
+                    ""
+                    if score is None or score.clv is None
+                    else money_format(score.clv, score.currency)
+                    if score.currency
+                    else f"{score.clv:,.2f}"
+                )
             elif key == "last_seen":
                 cells[key] = profile.last_seen_at
             elif key == "first_seen":

@@ -82,6 +82,7 @@ def _builder_context(request: HttpRequest, segment: Segment | None, rule_json: s
         segments=[{"id": str(s.pk), "name": s.name} for s in others[:500]],
         stages=[{"key": k, "name": v} for k, v in stages.items()],
         purchase_event=settings.purchase_event,
+        currency=settings.reporting_currency,
     )
     return {
         "segment": segment,
@@ -188,6 +189,7 @@ def segment_preview(request: HttpRequest) -> HttpResponse:
             "count": preview.count,
             "seconds": preview.seconds,
             "sample": [customer_summary(principal, p) for p in preview.sample],
+            "money_notes": preview.money_notes,
         },
     )
 

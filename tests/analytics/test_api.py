@@ -28,7 +28,9 @@ def _csv(response) -> list[dict]:
 def test_kpis_as_json_and_csv(shop):
     api = shop.api("analyst")
     body = api.get(f"/api/v1/analytics/kpis?{OCTOBER}").json()
-    assert body["figures"]["revenue"] == 150.0
+    # Money as a decimal string, with its currency beside it.
+    assert body["figures"]["revenue"] == "150.0000"
+    assert body["currency"] == "USD"
     assert body["definitions"]["churn_rate"].startswith("Of the customers active")
     exported = _csv(api.get(f"/api/v1/analytics/kpis?{OCTOBER}&format=csv"))
     rows = {row["kpi"]: row for row in exported}
@@ -84,8 +86,8 @@ def test_snapshots_feed_the_home_dashboard(shop):
     assert dashboard["latest"]["day"] == "2026-10-31"
     revenue = next(k for k in dashboard["kpis"] if k["name"] == "revenue")
     # The 30 days to 31 Oct (2-31 Oct) hold every October purchase.
-    assert revenue["value"] == 150.0
-    assert revenue["previous"] == 0  # the 30 days to 1 Oct
+    assert revenue["value"] == "150.0000"
+    assert revenue["previous"] == "0.0000"  # the 30 days to 1 Oct
     assert len(revenue["series"]) == 32
     history = shop.api().get("/api/v1/analytics/kpis/history?window=7&days=5&format=csv")
     assert len(_csv(history)) == 5

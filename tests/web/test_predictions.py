@@ -52,7 +52,8 @@ def test_the_customer_page_shows_risk_reasons_and_value(tenant):
     body = signed_in(tenant, "agent").get(f"/customers/{score.profile_id}/").content.decode()
     assert "81%" in body and "High" in body
     assert "Days since last activity: 45" in body
-    assert "120.50" in body
+    # Money with its currency's sign: the lifetime value and the expected order value.
+    assert "$120.50" in body and "$42.00 per order" in body
 
 
 def test_the_customer_list_filters_by_churn_risk(tenant, other_tenant):
