@@ -1,0 +1,307 @@
+"""Messages, broadcasts and templates over the API.
+
+`POST /messages` sends one message (a receipt, a password reset) and answers 201 with
+it, or 200 with the message the same `idempotency_key` made before (nothing is sent
+twice). Broadcasts are created as drafts, then sent now or at a time; their results
+are counted in `stats`."""
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+from pydantic import ConfigDict, model_validator
+
+from rapport.channels import selectors, services
+from rapport.channels.models import Broadcast
+from rapport.core.errors import InvalidInputError, NotFoundError
+from rapport.core.pagination import LimitOffsetPagination, paginate
+from rapport.identity.models import Identifier
+from rapport.profiles import selectors as profile_selectors
+from rapport.profiles.models import Profile
+from rapport.segments import selectors as segment_selectors
+
+ChannelName = Literal["email", "sms", "push", "webhook"]
+PurposeName = Literal["marketing", "transactional"]
+
+
+class ContentIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field("", max_length=500)
+    html: str = Field("", max_length=500_000)
+    text: str = Field("", max_length=100_000)
+
+
+class MessageIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    profile_id: uuid.UUID | None = None
+    user_id: str | None = Field(None, min_length=1, max_length=255)
+    channel: ChannelName = "email"
+    purpose: PurposeName = "transactional"
+    template_id: uuid.UUID | None = None
+    content: ContentIn | None = None
+    idempotency_key: str | None = Field(None, min_length=1, max_length=255)
+
+    @model_validator(mode="after")
+    def _one_of_each(self):
+        if (self.profile_id is None) == (self.user_id is None):
+            raise ValueError("give profile_id or user_id (one of them)")
+        if (self.template_id is None) == (self.content is None):
+            raise ValueError("give template_id or content (one of them)")
+        return self
+
+
+class MessageOut(Schema):
+    id: uuid.UUID
+    profile_id: uuid.UUID | None
+    broadcast_id: uuid.UUID | None
+    channel: str
+    purpose: str
+    template_id: uuid.UUID | None
+    status: str
+    skip_reason: str
+    attempts: int
+    error: str
+    provider_id: str
+    idempotency_key: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    opened_at: datetime | None
+    clicked_at: datetime | None
+
+
+class TemplateIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    channel: ChannelName = "email"
+    subject: str = Field("", max_length=500)
+    html: str = Field("", max_length=500_000)
+    text: str = Field("", max_length=100_000)
+
+
+class TemplateOut(Schema):
+    id: uuid.UUID
+    name: str
+    channel: str
+    subject: str
+    html: str
+    text: str
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class BroadcastIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    channel: ChannelName = "email"
+    purpose: PurposeName = "marketing"
+    segment_id: uuid.UUID
+    template_id: uuid.UUID | None = None
+    subject: str = Field("", max_length=500)
+    body: str = Field("", max_length=500_000, description="The HTML body")
+    text: str = Field("", max_length=100_000, description="Plain text (made from body if empty)")
+
+
+class BroadcastSendIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    at: datetime | None = Field(None, description="When to send (default: now)")
+    holdout: float = Field(0.0, ge=0, le=0.5, description="Share kept as a control group")
+
+
+class BroadcastStats(Schema):
+    targeted: int
+    sent: int
+    delivered: int
+    skipped: dict[str, int]
+    failed: int
+    opened: int
+    clicked: int
+    unsubscribed: int
+    bounced: int
+    queued: int
+
+
+class BroadcastOut(Schema):
+    id: uuid.UUID
+    name: str
+    channel: str
+    purpose: str
+    segment_id: uuid.UUID | None
+    template_id: uuid.UUID | None
+    subject: str
+    status: str
+    holdout: float
+    send_at: datetime | None
+    planned_at: datetime | None
+    finished_at: datetime | None
+    created_by: str
+    created_at: datetime
+    stats: BroadcastStats
+
+
+router = Router(tags=["messages"])
+
+
+def _profile_of(request: HttpRequest, payload: MessageIn) -> Profile:
+    workspace = request.auth.workspace
+    if payload.profile_id is not None:
+        profile = profile_selectors.profile_get(workspace=workspace, profile_id=payload.profile_id)
+    else:
+        holder = (
+            Identifier.objects.filter(workspace=workspace, kind="user_id", value=payload.user_id)
+            .values_list("profile_id", flat=True)
+            .first()
+        )
+        if holder is None:
+            raise NotFoundError(f"No customer with user_id {payload.user_id!r} in this workspace")
+        profile = profile_selectors.profile_get(workspace=workspace, profile_id=holder)
+    while profile.merged_into_id is not None:
+        profile = profile_selectors.profile_get(
+            workspace=workspace, profile_id=profile.merged_into_id
+        )
+    return profile
+
+
+@router.post(
+    "/messages",
+    response={200: MessageOut, 201: MessageOut},
+    summary="Send one message to a customer",
+)
+def message_create(request: HttpRequest, payload: MessageIn):
+    request.auth.require("messages.send")
+    workspace = request.auth.workspace
+    profile = _profile_of(request, payload)
+    template = (
+        selectors.template_get(workspace=workspace, template_id=payload.template_id)
+        if payload.template_id
+        else None
+    )
+    message, created = services.message_create(
+        workspace=workspace,
+        profile=profile,
+        channel=payload.channel,
+        purpose=payload.purpose,
+        template=template,
+        content=payload.content.dict() if payload.content else None,
+        idempotency_key=payload.idempotency_key,
+        actor=request.auth.actor,
+    )
+    return Status(201 if created else 200, message)
+
+
+@router.get("/messages/{message_id}", response=MessageOut, summary="A message and its status")
+def message_get(request: HttpRequest, message_id: uuid.UUID):
+    request.auth.require("messages.read")
+    return selectors.message_get(workspace=request.auth.workspace, message_id=message_id)
+
+
+@router.get("/templates", response=list[TemplateOut], summary="Message templates")
+@paginate(LimitOffsetPagination)
+def template_list(request: HttpRequest):
+    request.auth.require("messages.read")
+    return selectors.template_list(workspace=request.auth.workspace)
+
+
+@router.post("/templates", response={201: TemplateOut}, summary="Write a template")
+def template_create(request: HttpRequest, payload: TemplateIn):
+    request.auth.require("templates.write")
+    template = services.template_create(
+        workspace=request.auth.workspace, actor=request.auth.actor, **payload.dict()
+    )
+    return Status(201, template)
+
+
+@router.get("/templates/{template_id}", response=TemplateOut, summary="A template")
+def template_get(request: HttpRequest, template_id: uuid.UUID):
+    request.auth.require("messages.read")
+    return selectors.template_get(workspace=request.auth.workspace, template_id=template_id)
+
+
+def _broadcast_out(broadcast: Broadcast) -> dict:
+    out = {f: getattr(broadcast, f) for f in BroadcastOut.model_fields if f != "stats"}
+    out["stats"] = selectors.broadcast_stats(
+        workspace=broadcast.workspace, broadcast_id=broadcast.pk
+    )
+    return out
+
+
+@router.get("/broadcasts", response=list[BroadcastOut], summary="Broadcasts, newest first")
+@paginate(LimitOffsetPagination)
+def broadcast_list(request: HttpRequest):
+    request.auth.require("messages.read")
+    return [_broadcast_out(b) for b in selectors.broadcast_list(workspace=request.auth.workspace)]
+
+
+@router.post("/broadcasts", response={201: BroadcastOut}, summary="Write a broadcast (a draft)")
+def broadcast_create(request: HttpRequest, payload: BroadcastIn):
+    request.auth.require("templates.write")
+    workspace = request.auth.workspace
+    segment = segment_selectors.segment_get(workspace=workspace, segment_id=payload.segment_id)
+    template = (
+        selectors.template_get(workspace=workspace, template_id=payload.template_id)
+        if payload.template_id
+        else None
+    )
+    broadcast = services.broadcast_create(
+        workspace=workspace,
+        name=payload.name,
+        channel=payload.channel,
+        purpose=payload.purpose,
+        segment=segment,
+        template=template,
+        subject=payload.subject,
+        html=payload.body,
+        text=payload.text,
+        actor=request.auth.actor,
+    )
+    return Status(201, _broadcast_out(broadcast))
+
+
+@router.get("/broadcasts/{broadcast_id}", response=BroadcastOut, summary="A broadcast and results")
+def broadcast_get(request: HttpRequest, broadcast_id: uuid.UUID):
+    request.auth.require("messages.read")
+    return _broadcast_out(
+        selectors.broadcast_get(workspace=request.auth.workspace, broadcast_id=broadcast_id)
+    )
+
+
+@router.post(
+    "/broadcasts/{broadcast_id}/send",
+    response=BroadcastOut,
+    summary="Send a draft broadcast now or at a time",
+)
+def broadcast_send(
+    request: HttpRequest, broadcast_id: uuid.UUID, payload: BroadcastSendIn | None = None
+):
+    request.auth.require("messages.send")
+    broadcast = selectors.broadcast_get(workspace=request.auth.workspace, broadcast_id=broadcast_id)
+    payload = payload or BroadcastSendIn()
+    if payload.at is not None and payload.at.tzinfo is None:
+        raise InvalidInputError("give a time zone (e.g. 2026-05-01T09:00:00Z)", field="at")
+    return _broadcast_out(
+        services.broadcast_send(
+            broadcast=broadcast, actor=request.auth.actor, at=payload.at, holdout=payload.holdout
+        )
+    )
+
+
+@router.post(
+    "/broadcasts/{broadcast_id}/cancel",
+    response=BroadcastOut,
+    summary="Cancel a broadcast: what is not sent yet is not sent",
+)
+def broadcast_cancel(request: HttpRequest, broadcast_id: uuid.UUID):
+    request.auth.require("messages.send")
+    broadcast = selectors.broadcast_get(workspace=request.auth.workspace, broadcast_id=broadcast_id)
+    return _broadcast_out(services.broadcast_cancel(broadcast=broadcast, actor=request.auth.actor))
+
+
+ROUTERS = [("v1", router)]
