@@ -26,9 +26,14 @@ from rapport.profiles.models import AccountMember
 from rapport.segments.models import LifecycleState, SegmentMembership
 
 
+class _MessageEngine(Engine):
+    # Not Django's default tags (load, include, extends, debug...): only template_library.
+    default_builtins = []
+
+
 @cache
 def _engine() -> Engine:
-    return Engine(
+    return _MessageEngine(
         dirs=[],
         app_dirs=False,
         libraries={},
