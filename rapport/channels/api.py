@@ -7,15 +7,15 @@ are counted in `stats`."""
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
-from pydantic import ConfigDict, model_validator
+from pydantic import AwareDatetime, ConfigDict, field_validator, model_validator
 
 from rapport.channels import selectors, services
 from rapport.channels.models import Broadcast
-from rapport.core.errors import InvalidInputError, NotFoundError
+from rapport.core.errors import NotFoundError
 from rapport.core.pagination import LimitOffsetPagination, paginate
 from rapport.identity.models import Identifier
 from rapport.profiles import selectors as profile_selectors
@@ -26,12 +26,7 @@ ChannelName = Literal["email", "sms", "push", "webhook"]
 PurposeName = Literal["marketing", "transactional"]
 
 
-class ContentIn(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-    subject: str = Field("", max_length=500)
-    html: str = Field("", max_length=500_000)
-    text: str = Field("", max_length=100_000)
+CONTENT_LIMITS = {"subject": 500, "html": 500_000, "text": 100_000}
 
 
 class MessageIn(Schema):
@@ -42,8 +37,30 @@ class MessageIn(Schema):
     channel: ChannelName = "email"
     purpose: PurposeName = "transactional"
     template_id: uuid.UUID | None = None
-    content: ContentIn | None = None
-    idempotency_key: str | None = Field(None, min_length=1, max_length=255)
+    content: dict[str, Any] | None = Field(
+        None,
+        description='The message itself, without a template: {"subject", "html", "text"}',
+    )
+    idempotency_key: str | None = Field(
+        None,
+        min_length=1,
+        max_length=255,
+        description="The same key answers the same message, and sends nothing more",
+    )
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _content_shape(cls, value):
+        if value is None:
+            return value
+        if not isinstance(value, dict):
+            raise ValueError('an object: {"subject", "html", "text"}')
+        for key, part in value.items():
+            if key not in CONTENT_LIMITS:
+                raise ValueError(f"unknown part {key!r}: give subject, html and text")
+            if not isinstance(part, str) or len(part) > CONTENT_LIMITS[key]:
+                raise ValueError(f"{key} must be text of at most {CONTENT_LIMITS[key]} characters")
+        return value
 
     @model_validator(mode="after")
     def _one_of_each(self):
@@ -112,8 +129,18 @@ class BroadcastIn(Schema):
 class BroadcastSendIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    at: datetime | None = Field(None, description="When to send (default: now)")
+    at: AwareDatetime | None = Field(
+        None, description="When to send, with its time zone (default: now)"
+    )
     holdout: float = Field(0.0, ge=0, le=0.5, description="Share kept as a control group")
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at_is_text(cls, value):
+        # Not a number of seconds: a time a person can read back.
+        if value is not None and not isinstance(value, str):
+            raise ValueError("an ISO 8601 time such as 2026-05-01T09:00:00Z")
+        return value
 
 
 class BroadcastStats(Schema):
@@ -190,7 +217,7 @@ def message_create(request: HttpRequest, payload: MessageIn):
         channel=payload.channel,
         purpose=payload.purpose,
         template=template,
-        content=payload.content.dict() if payload.content else None,
+        content=payload.content,
         idempotency_key=payload.idempotency_key,
         actor=request.auth.actor,
     )
@@ -278,14 +305,9 @@ def broadcast_get(request: HttpRequest, broadcast_id: uuid.UUID):
     response=BroadcastOut,
     summary="Send a draft broadcast now or at a time",
 )
-def broadcast_send(
-    request: HttpRequest, broadcast_id: uuid.UUID, payload: BroadcastSendIn | None = None
-):
+def broadcast_send(request: HttpRequest, broadcast_id: uuid.UUID, payload: BroadcastSendIn):
     request.auth.require("messages.send")
     broadcast = selectors.broadcast_get(workspace=request.auth.workspace, broadcast_id=broadcast_id)
-    payload = payload or BroadcastSendIn()
-    if payload.at is not None and payload.at.tzinfo is None:
-        raise InvalidInputError("give a time zone (e.g. 2026-05-01T09:00:00Z)", field="at")
     return _broadcast_out(
         services.broadcast_send(
             broadcast=broadcast, actor=request.auth.actor, at=payload.at, holdout=payload.holdout

@@ -149,6 +149,28 @@ EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "kpi": {"figure": "churned"},
     },
     ("POST", "/api/v1/pipeline/retry"): {"consumer": "identity"},
+    ("POST", "/api/v1/messages"): {
+        "profile_id": "{profile_id}",
+        "channel": "email",
+        "purpose": "transactional",
+        "content": {"subject": "Your receipt", "html": "<p>Thank you for your order.</p>"},
+        "idempotency_key": "order-1001-receipt",
+    },
+    ("POST", "/api/v1/templates"): {
+        "name": "Order shipped",
+        "channel": "email",
+        "subject": "Your order is on its way",
+        "html": "<p>It left our warehouse today.</p>",
+    },
+    ("POST", "/api/v1/broadcasts"): {
+        "name": "Spring sale",
+        "channel": "email",
+        "purpose": "marketing",
+        "segment_id": "{segment_id}",
+        "subject": "Spring sale",
+        "body": "<p>Twenty percent off everything.</p>",
+    },
+    ("POST", "/api/v1/broadcasts/{broadcast_id}/send"): {"holdout": 0.1},
     ("POST", "/api/v1/pipeline/replay"): {
         "consumer": "analytics",
         "since": "2020-01-01T00:00:00Z",
