@@ -344,7 +344,7 @@ def message_send(*, message_id: Any, session: dispatch.Session | None = None) ->
     now = timezone.now()
     with transaction.atomic():
         message = (
-            Message.objects.select_for_update()
+            Message.objects.select_for_update(of=("self",))
             .select_related("broadcast", "broadcast__template", "template")
             .filter(pk=message_id)
             .first()
