@@ -331,6 +331,9 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "rapport@localhost")
 # 8 min... (RAPPORT_MESSAGE_RETRY_SECONDS times 4 to the power of the attempts), at most
 # RAPPORT_MESSAGE_MAX_ATTEMPTS times, then recorded as failed.
 RAPPORT_EMAIL_URL = os.environ.get("RAPPORT_EMAIL_URL", "")
+# Providers post bounces, complaints and opens to /m/esp/<esp>/tracking/ (django-anymail)
+# with this "user:password" as HTTP basic auth; without it those posts are refused.
+ANYMAIL = {"WEBHOOK_SECRET": os.environ.get("RAPPORT_ANYMAIL_WEBHOOK_SECRET", "")}
 RAPPORT_MESSAGE_MAX_ATTEMPTS = int(os.environ.get("RAPPORT_MESSAGE_MAX_ATTEMPTS", "5"))
 RAPPORT_MESSAGE_RETRY_SECONDS = float(os.environ.get("RAPPORT_MESSAGE_RETRY_SECONDS", "30"))
 

@@ -9,6 +9,7 @@ class ChannelsConfig(AppConfig):
     def ready(self) -> None:
         from rapport.channels import (
             email,  # noqa: F401 - registers the email transport
+            esp,  # noqa: F401 - receives the providers' tracking events
             permissions,  # noqa: F401 - registers permissions
             timeline,
         )

@@ -162,6 +162,10 @@ class Message(models.Model):
                 fields=["profile", "channel", "-sent_at"], name="channels_msg_profile_sent"
             ),
             models.Index(fields=["broadcast", "status"], name="channels_msg_bc_status"),
+            # Providers' callbacks name the message by the id they gave it.
+            models.Index(
+                fields=["provider_id"], name="channels_msg_provider", condition=~Q(provider_id="")
+            ),
         ]
 
     def __str__(self) -> str:

@@ -677,3 +677,76 @@ def message_unsubscribe(*, message: Message, purposes: dict[str, bool] | None = 
                 unsubscribed_at=timezone.now()
             )
     return changed
+
+
+# --- Delivery events from providers ----------------------------------------------------
+
+
+def _message_for_event(*, provider_id: str, metadata: dict) -> Message | None:
+    own = (metadata or {}).get("rapport_message_id")
+    if own:
+        try:
+            found = Message.objects.filter(pk=uuid.UUID(str(own))).first()
+        except ValueError:
+            found = None
+        if found is not None:
+            return found
+    if not provider_id:
+        return None
+    candidates = {provider_id, f"<{provider_id.strip('<>')}>"}
+    return Message.objects.filter(provider_id__in=candidates).first()
+
+
+def delivery_event_record(
+    *,
+    event_type: str,
+    provider_id: str = "",
+    metadata: dict | None = None,
+    recipient: str = "",
+    description: str = "",
+    at: datetime | None = None,
+) -> Message | None:
+    """A provider's news about a message (anymail's normalised event types):
+    delivered, opened, clicked, bounced/rejected (the address is suppressed),
+    complained (suppressed, and marketing consent withdrawn), unsubscribed. The
+    message it concerns, or None when it is not one of ours."""
+    message = _message_for_event(provider_id=provider_id, metadata=metadata or {})
+    if message is None:
+        return None
+    at = at or timezone.now()
+    updates: dict[str, Any] = {}
+    if event_type == "delivered":
+        updates["delivered_at"] = at
+        if message.status == Message.Status.SENT:
+            updates["status"] = Message.Status.DELIVERED
+    elif event_type == "opened" and message.opened_at is None:
+        updates["opened_at"] = at
+    elif event_type == "clicked":
+        if message.clicked_at is None:
+            updates["clicked_at"] = at
+        if message.opened_at is None:
+            updates["opened_at"] = at
+    elif event_type in ("bounced", "rejected", "complained"):
+        if event_type != "complained":
+            updates.update(status=Message.Status.BOUNCED, bounced_at=at)
+        if recipient:
+            suppression_add(
+                workspace_id=message.workspace_id,
+                channel=message.channel,
+                address=recipient,
+                reason=(
+                    Suppression.Reason.COMPLAINT
+                    if event_type == "complained"
+                    else Suppression.Reason.BOUNCE
+                ),
+                detail=description,
+            )
+        if event_type == "complained":
+            message_unsubscribe(message=message)
+    elif event_type == "unsubscribed":
+        message_unsubscribe(message=message)
+    if updates:
+        updates["updated_at"] = timezone.now()
+        Message.objects.filter(pk=message.pk).update(**updates)
+        message.refresh_from_db()
+    return message

@@ -6,4 +6,6 @@ app_name = "channels"
 
 urlpatterns = [
     path("m/unsubscribe/<str:token>", views.unsubscribe, name="unsubscribe"),
+    # Providers' tracking webhooks (bounces, complaints, deliveries, opens, clicks).
+    path("m/esp/<slug:esp>/tracking/", views.esp_tracking, name="esp_tracking"),
 ]

@@ -2,6 +2,9 @@
 and the preference page. The signed token in the URL is the only credential: it names
 one message, and through it one customer and channel."""
 
+from functools import cache
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
@@ -64,3 +67,29 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         "channels/unsubscribe.html",
         {"purposes": purposes, "done": done, "token": token, "channel": message.channel},
     )
+
+
+@cache
+def _tracking_views() -> dict:
+    """anymail's tracking webhook view of each ESP, by its name ("postmark")."""
+    from anymail.urls import urlpatterns
+
+    suffix = "_tracking_webhook"
+    return {
+        pattern.name.removesuffix(suffix): pattern.callback
+        for pattern in urlpatterns
+        if pattern.name and pattern.name.endswith(suffix)
+    }
+
+
+@csrf_exempt
+def esp_tracking(request: HttpRequest, esp: str) -> HttpResponse:
+    """A provider's tracking webhook, handed to django-anymail's view for it (which
+    checks the basic-auth secret and reads the provider's format). Refused while no
+    secret is set: anyone could otherwise suppress any address."""
+    if not (getattr(settings, "ANYMAIL", {}) or {}).get("WEBHOOK_SECRET"):
+        return HttpResponse(status=404)
+    view = _tracking_views().get(esp)
+    if view is None:
+        return HttpResponse(status=404)
+    return view(request)
