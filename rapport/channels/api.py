@@ -83,6 +83,7 @@ class MessageOut(Schema):
     attempts: int
     error: str
     provider_id: str
+    subject: str = Field(description="As sent (personalised); empty until sent")
     idempotency_key: str | None
     created_at: datetime
     sent_at: datetime | None

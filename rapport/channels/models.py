@@ -124,6 +124,8 @@ class Message(models.Model):
     content = models.JSONField(default=dict, blank=True)
     # NULL, not "": unique only among the messages that have one.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    # The subject as sent (personalised), for the timeline and the message list.
+    subject = models.CharField(max_length=500, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     skip_reason = models.CharField(max_length=40, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

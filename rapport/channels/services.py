@@ -21,7 +21,7 @@ from django.core import signing
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from rapport.channels import dispatch, email, rules
+from rapport.channels import dispatch, email, rules, tracking
 from rapport.channels.models import (
     Broadcast,
     Channel,
@@ -311,6 +311,14 @@ def _outgoing(message: Message, profile: Profile, address: str) -> dispatch.Outg
             headers["List-Unsubscribe"] = f"<{unsubscribe}>"
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     rendered = render(**_content_of(message), context=context)
+    html = rendered.html
+    if html and message.channel == Channel.EMAIL:
+        html = tracking.html_tracked(
+            html,
+            message_id=str(message.pk),
+            base=public_url(""),
+            keep={context.get("unsubscribe_url", "")},
+        )
     return dispatch.Outgoing(
         message_id=str(message.pk),
         workspace_id=message.workspace_id,
@@ -318,7 +326,7 @@ def _outgoing(message: Message, profile: Profile, address: str) -> dispatch.Outg
         purpose=message.purpose,
         to=address,
         subject=rendered.subject,
-        html=rendered.html,
+        html=html,
         text=rendered.text,
         headers=headers,
         profile_id=str(profile.pk),
@@ -438,6 +446,7 @@ def message_send(*, message_id: Any, session: dispatch.Session | None = None) ->
         status=Message.Status.SENT,
         sent_at=timezone.now(),
         provider_id=result.provider_id[:255],
+        subject=outgoing.subject[:500],
         error="",
     )
     return Message.Status.SENT

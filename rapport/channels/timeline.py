@@ -1,6 +1,8 @@
 """Messages on the customer's timeline: each one sent (or failed, or bounced), at the
 time it left, with its sentence ("Email sent: *Your March offers*")."""
 
+import uuid
+
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
@@ -29,7 +31,8 @@ def message_entries(workspace, profile, wanted: set, channel: str | None) -> lis
     entries = []
     for message in messages.order_by("-created_at")[:200]:
         subject = (
-            (message.template.subject if message.template else "")
+            message.subject
+            or (message.template.subject if message.template else "")
             or (message.broadcast.subject if message.broadcast else "")
             or message.content.get("subject", "")
             or (message.broadcast.name if message.broadcast else "")
@@ -52,13 +55,30 @@ def message_entries(workspace, profile, wanted: set, channel: str | None) -> lis
                 data={"message": data},
             )
         )
+        # What the customer did with it, as entries of their own.
+        for action, at in (("opened", message.opened_at), ("clicked", message.clicked_at)):
+            if at is not None:
+                entries.append(
+                    TimelineEntry(
+                        kind="event",
+                        id=uuid.uuid5(message.pk, action),
+                        at=at,
+                        channel=message.channel,
+                        title=f"{message.channel} {action}: {subject}"[:300],
+                        data={"message": {**data, "action": action}},
+                    )
+                )
     return entries
 
 
 def message_sentence(entry):
     data = entry.data["message"]
     channel = CHANNEL_LABELS.get(data["channel"], data["channel"])
-    if data["status"] == Message.Status.FAILED:
+    if data.get("action") == "opened":
+        wording = _("Opened %(channel)s")
+    elif data.get("action") == "clicked":
+        wording = _("Clicked a link in %(channel)s")
+    elif data["status"] == Message.Status.FAILED:
         wording = _("Could not send %(channel)s")
     elif data["status"] == Message.Status.BOUNCED:
         wording = _("Bounced %(channel)s")

@@ -2,15 +2,17 @@
 and the preference page. The signed token in the URL is the only credential: it names
 one message, and through it one customer and channel."""
 
+import base64
 from functools import cache
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from rapport.channels import rules, services
+from rapport.channels import rules, services, tracking
 from rapport.channels.models import Message, Purpose
 from rapport.profiles import selectors as profile_selectors
 from rapport.profiles.models import Profile
@@ -93,3 +95,30 @@ def esp_tracking(request: HttpRequest, esp: str) -> HttpResponse:
     if view is None:
         return HttpResponse(status=404)
     return view(request)
+
+
+# The smallest transparent GIF.
+_PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def tracked_open(request: HttpRequest, token: str) -> HttpResponse:
+    found = tracking.token_read(token)
+    if found is not None:
+        services.delivery_event_record(
+            event_type="opened", metadata={"rapport_message_id": found["m"]}
+        )
+    return HttpResponse(_PIXEL, content_type="image/gif")
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def tracked_click(request: HttpRequest, token: str) -> HttpResponse:
+    found = tracking.token_read(token)
+    if found is None or not str(found.get("u", "")).startswith(("http://", "https://")):
+        raise Http404("This link is not valid")
+    services.delivery_event_record(
+        event_type="clicked", metadata={"rapport_message_id": found["m"]}
+    )
+    return HttpResponseRedirect(found["u"])

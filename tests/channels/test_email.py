@@ -74,9 +74,7 @@ def test_marketing_email_is_personal_inlined_and_unsubscribable(shop, smtp):
     # On the customer's timeline.
     page = profile_timeline(workspace=shop.workspace, profile_id=jane.pk)
     sent = [e for e in page.items if "message" in e.data]
-    assert [e.data["message"]["subject"] for e in sent] == [
-        "{{ customer.first_name }}, your {{ customer.plan|upper }} plan"
-    ]
+    assert [e.data["message"]["subject"] for e in sent] == ["Jane, your PRO plan"]
 
 
 def test_personalisation_falls_back_and_escapes(shop, smtp):
@@ -273,3 +271,41 @@ def test_bad_transport_urls_are_refused_naming_the_field(shop, url):
     with pytest.raises(InvalidInputError) as caught:
         services.email_settings_set(workspace=shop.workspace, actor=ACTOR, transport_url=url)
     assert caught.value.field == "transport_url"
+
+
+def test_links_and_opens_are_tracked_with_signed_urls(shop, smtp):
+    import re
+
+    jane = customer(shop, "u1", email="jane@example.com")
+    message = single(
+        shop,
+        jane,
+        html='<p><a href="https://shop.example.com/spring?a=1&amp;b=2">Spring</a></p>'
+        '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>',
+    )
+    services.message_send(message_id=message.pk)
+    html = smtp.messages[0].get_body(preferencelist=("html",)).get_content()
+    click = re.search(r'href="https://crm.example.com(/m/c/[^"]+)"', html).group(1)
+    opened = re.search(r'src="https://crm.example.com(/m/o/[^"]+)"', html).group(1)
+    # The unsubscribe link is left as it is (mail clients and RFC 8058 use it directly).
+    assert 'href="https://crm.example.com/m/unsubscribe/' in html
+
+    assert Client().get(opened)["Content-Type"] == "image/gif"
+    response = Client().get(click)
+    assert response.status_code == 302
+    assert response["Location"] == "https://shop.example.com/spring?a=1&b=2"
+    message.refresh_from_db()
+    assert message.opened_at and message.clicked_at
+    from rapport.profiles.timeline_sentences import entry_sentence
+
+    page = profile_timeline(workspace=shop.workspace, profile_id=jane.pk)
+    said = [str(entry_sentence(e)) for e in page.items if "message" in e.data]
+    assert said[:2] == [
+        'Clicked a link in email <em translate="no">Hello there</em>',
+        'Opened email <em translate="no">Hello there</em>',
+    ] or said[:2] == [
+        'Opened email <em translate="no">Hello there</em>',
+        'Clicked a link in email <em translate="no">Hello there</em>',
+    ]
+    # A token changed by hand leads nowhere.
+    assert Client().get(click[:-3] + "abc").status_code == 404
