@@ -72,14 +72,12 @@ def _consented(message: Message, profile, now: datetime) -> bool:
     consent_channel = CONSENT_CHANNEL.get(message.channel)
     if consent_channel is None:
         return True
-    for row in profile_selectors.consent_current(
-        workspace=profile.workspace, profile_id=profile.pk, profile=profile
-    ):
-        if row["channel"] == consent_channel and row["purpose"] == message.purpose:
-            if message.purpose == Purpose.MARKETING:
-                return row["status"] == "granted"
-            return row["status"] != "denied"
-    return message.purpose != Purpose.MARKETING
+    status = profile_selectors.consent_status(
+        profile_id=profile.pk, channel=consent_channel, purpose=message.purpose, now=now
+    )
+    if message.purpose == Purpose.MARKETING:
+        return status == "granted"
+    return status != "denied"
 
 
 def _over_cap(message: Message, policy: ContactPolicy, now: datetime) -> bool:
