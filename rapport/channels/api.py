@@ -5,17 +5,19 @@ it, or 200 with the message the same `idempotency_key` made before (nothing is s
 twice). Broadcasts are created as drafts, then sent now or at a time; their results
 are counted in `stats`."""
 
+import math
 import uuid
 from datetime import datetime
 from typing import Any, Literal
 
+from django.db import transaction
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from pydantic import AwareDatetime, ConfigDict, field_validator, model_validator
 
 from rapport.channels import selectors, services
 from rapport.channels.models import Broadcast
-from rapport.core.errors import NotFoundError
+from rapport.core.errors import InvalidInputError, NotFoundError
 from rapport.core.pagination import LimitOffsetPagination, paginate
 from rapport.identity.models import Identifier
 from rapport.profiles import selectors as profile_selectors
@@ -325,6 +327,107 @@ def broadcast_cancel(request: HttpRequest, broadcast_id: uuid.UUID):
     request.auth.require("messages.send")
     broadcast = selectors.broadcast_get(workspace=request.auth.workspace, broadcast_id=broadcast_id)
     return _broadcast_out(services.broadcast_cancel(broadcast=broadcast, actor=request.auth.actor))
+
+
+class ChannelSettingsOut(Schema):
+    from_email: str
+    from_name: str
+    reply_to: str
+    transport: str = Field(
+        description="The workspace's own mail transport, password and keys hidden "
+        "(empty: the install's)"
+    )
+    caps: dict[str, dict[str, float]] = Field(
+        description='Marketing per customer: {"email": {"max": 2, "days": 7}}'
+    )
+    quiet_start: int
+    quiet_end: int
+    timezone: str
+
+
+class ChannelSettingsPatch(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    from_email: str | None = Field(None, max_length=254)
+    from_name: str | None = Field(None, max_length=200)
+    reply_to: str | None = Field(None, max_length=254)
+    transport_url: str | None = Field(
+        None,
+        max_length=2000,
+        description="smtp://user:pass@host:port, smtp+tls://, smtps://, anymail://<esp>?…; "
+        '"" for the install\'s. Stored encrypted, never shown again.',
+    )
+    caps: dict[str, dict[str, float]] | None = None
+    quiet_start: int | None = Field(None, ge=0, le=23)
+    quiet_end: int | None = Field(None, ge=0, le=23)
+    timezone: str | None = Field(None, min_length=1, max_length=64)
+
+
+def _settings_out(workspace) -> dict:
+    found = selectors.email_settings_get(workspace=workspace)
+    policy = selectors.contact_policy_get(workspace=workspace)
+    return {
+        "from_email": found.from_email,
+        "from_name": found.from_name,
+        "reply_to": found.reply_to,
+        "transport": found.transport_label,
+        "caps": policy.caps,
+        "quiet_start": policy.quiet_start,
+        "quiet_end": policy.quiet_end,
+        "timezone": policy.timezone,
+    }
+
+
+@router.get(
+    "/channels/settings", response=ChannelSettingsOut, summary="Sender, transport and policy"
+)
+def channel_settings_get(request: HttpRequest):
+    request.auth.require("messages.read")
+    return _settings_out(request.auth.workspace)
+
+
+@router.patch(
+    "/channels/settings",
+    response=ChannelSettingsOut,
+    summary="Change the sender, the mail transport or the contact policy",
+)
+def channel_settings_patch(request: HttpRequest, payload: ChannelSettingsPatch):
+    request.auth.require("channels.manage")
+    workspace, actor = request.auth.workspace, request.auth.actor
+    for field in ("from_email", "reply_to"):
+        value = getattr(payload, field)
+        if value and "@" not in value:
+            raise InvalidInputError("an email address", field=field)
+    caps = None
+    if payload.caps is not None:
+        caps = {}
+        for channel, cap in payload.caps.items():
+            if not all(math.isfinite(v) and 0 <= v <= 10_000 for v in cap.values()):
+                raise InvalidInputError("numbers from 0 to 10000", field=f"caps.{channel}")
+            caps[channel] = {k: (int(v) if k == "max" else v) for k, v in cap.items()}
+    # Both or neither: a policy refused leaves the sender as it was.
+    with transaction.atomic():
+        _settings_set(workspace, actor, payload, caps)
+    return _settings_out(workspace)
+
+
+def _settings_set(workspace, actor, payload: ChannelSettingsPatch, caps) -> None:
+    services.email_settings_set(
+        workspace=workspace,
+        actor=actor,
+        from_email=payload.from_email,
+        from_name=payload.from_name,
+        reply_to=payload.reply_to,
+        transport_url=payload.transport_url,
+    )
+    services.contact_policy_set(
+        workspace=workspace,
+        actor=actor,
+        caps=caps,
+        quiet_start=payload.quiet_start,
+        quiet_end=payload.quiet_end,
+        timezone_name=payload.timezone,
+    )
 
 
 ROUTERS = [("v1", router)]

@@ -4,7 +4,14 @@ import uuid
 
 from django.db.models import Count, Q, QuerySet
 
-from rapport.channels.models import Broadcast, Message, OutboxMail, Template
+from rapport.channels.models import (
+    Broadcast,
+    ContactPolicy,
+    EmailSettings,
+    Message,
+    OutboxMail,
+    Template,
+)
 from rapport.core.selectors import object_get
 from rapport.tenancy.models import Workspace
 
@@ -66,4 +73,16 @@ def outbox_list(*, workspace: Workspace) -> QuerySet[OutboxMail]:
 def profile_messages(*, workspace: Workspace, profile_id: uuid.UUID) -> QuerySet[Message]:
     return Message.objects.filter(workspace=workspace, profile_id=profile_id).order_by(
         "-created_at"
+    )
+
+
+def email_settings_get(*, workspace: Workspace) -> EmailSettings:
+    return EmailSettings.objects.filter(workspace=workspace).first() or EmailSettings(
+        workspace=workspace
+    )
+
+
+def contact_policy_get(*, workspace: Workspace) -> ContactPolicy:
+    return ContactPolicy.objects.filter(workspace=workspace).first() or ContactPolicy(
+        workspace=workspace
     )

@@ -171,6 +171,15 @@ EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "body": "<p>Twenty percent off everything.</p>",
     },
     ("POST", "/api/v1/broadcasts/{broadcast_id}/send"): {"holdout": 0.1},
+    ("PATCH", "/api/v1/channels/settings"): {
+        "from_email": "news@example.com",
+        "from_name": "The News",
+        "transport_url": "smtp://mailer:secret@mail.example.com:587",
+        "caps": {"email": {"max": 2, "days": 7}},
+        "quiet_start": 21,
+        "quiet_end": 8,
+        "timezone": "Europe/London",
+    },
     ("POST", "/api/v1/pipeline/replay"): {
         "consumer": "analytics",
         "since": "2020-01-01T00:00:00Z",

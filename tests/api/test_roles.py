@@ -86,6 +86,8 @@ EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/broadcasts/{broadcast_id}"): ALL,
     ("POST", "/api/v1/broadcasts/{broadcast_id}/send"): MESSAGE_SENDERS,
     ("POST", "/api/v1/broadcasts/{broadcast_id}/cancel"): MESSAGE_SENDERS,
+    ("GET", "/api/v1/channels/settings"): ALL,
+    ("PATCH", "/api/v1/channels/settings"): ADMIN,
     ("GET", "/api/v1/segments"): ALL,
     ("POST", "/api/v1/segments"): SEGMENT_MANAGERS,
     ("POST", "/api/v1/segments/preview"): ALL,

@@ -150,3 +150,32 @@ def test_cancelled_broadcast_sends_nothing_more(shop, smtp):
     _run_tasks()
     assert smtp.messages == []
     assert response.json()["stats"]["skipped"] == {"cancelled": 1}
+
+
+def test_settings_keep_the_transport_secret(shop):
+    api = shop.api()
+    changed = api.patch(
+        "/api/v1/channels/settings",
+        {
+            "from_email": "news@shop.example.com",
+            "transport_url": "smtp+tls://mailer:pa55word@mail.example.com:587",
+            "caps": {"email": {"max": 2, "days": 7}},
+            "quiet_start": 21,
+            "quiet_end": 8,
+            "timezone": "Europe/Paris",
+        },
+    )
+    assert changed.status_code == 200, changed.content
+    shown = api.get("/api/v1/channels/settings")
+    assert b"pa55word" not in shown.content
+    assert shown.json()["transport"] == "smtp+tls://mailer:***@mail.example.com:587"
+    assert shown.json()["caps"] == {"email": {"max": 2, "days": 7}}
+    for body, field in [
+        ({"transport_url": "ftp://x"}, "transport_url"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"caps": {"fax": {"max": 1}}}, "caps"),
+        ({"from_email": "not-an-address"}, "from_email"),
+    ]:
+        refused = api.patch("/api/v1/channels/settings", body)
+        assert refused.status_code == 422, body
+        assert refused.json()["error"]["details"][0]["field"] == field
