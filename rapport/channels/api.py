@@ -13,7 +13,7 @@ from typing import Any, Literal
 from django.db import transaction
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
-from pydantic import AwareDatetime, ConfigDict, field_validator, model_validator
+from pydantic import AwareDatetime, ConfigDict, StrictInt, field_validator, model_validator
 
 from rapport.channels import selectors, services
 from rapport.channels.models import Broadcast
@@ -358,8 +358,8 @@ class ChannelSettingsPatch(Schema):
         '"" for the install\'s. Stored encrypted, never shown again.',
     )
     caps: dict[str, dict[str, float]] | None = None
-    quiet_start: int | None = Field(None, ge=0, le=23)
-    quiet_end: int | None = Field(None, ge=0, le=23)
+    quiet_start: StrictInt | None = Field(None, ge=0, le=23)
+    quiet_end: StrictInt | None = Field(None, ge=0, le=23)
     timezone: str | None = Field(None, min_length=1, max_length=64)
 
 

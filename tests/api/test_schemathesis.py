@@ -68,6 +68,9 @@ RULES_BEYOND_THE_SCHEMA = {
     ),
     ("POST", "/api/v1/templates"): "an email has a subject and a body; the template language",
     ("POST", "/api/v1/broadcasts"): "an email has a subject and a body; the template language",
+    ("PATCH", "/api/v1/channels/settings"): (
+        "addresses, a transport URL, an IANA time zone; strict integers"
+    ),
     (
         "POST",
         "/api/v1/exchange-rates/csv",
