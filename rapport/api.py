@@ -13,6 +13,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
 from rapport.analytics.api import ROUTERS as ANALYTICS_ROUTERS
+from rapport.channels.api import ROUTERS as CHANNEL_ROUTERS
 from rapport.core.api import ROUTERS as SEARCH_ROUTERS
 from rapport.core.errors import (
     InvalidInputError,
@@ -79,6 +80,7 @@ for prefix, router in [
     *SEGMENT_ROUTERS,
     *PREDICTION_ROUTERS,
     *ANALYTICS_ROUTERS,
+    *CHANNEL_ROUTERS,
     *SEARCH_ROUTERS,
 ]:
     api.add_router(prefix, router)

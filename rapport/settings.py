@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "rapport.segments",
     "rapport.predictions",
     "rapport.analytics",
+    "rapport.channels",
     "rapport.web",
 ]
 
@@ -322,6 +323,19 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "rapport@localhost")
+
+# Messages to customers (rapport/channels): the install's mail transport as a URL
+# (smtp://user:pass@host:587, smtp+tls://..., smtps://..., anymail://<esp>?api_key=...);
+# a workspace may set its own in Settings. Empty: mail is kept in the local outbox
+# (shown in the UI), sent nowhere. A failed send is tried again after 30 s, 2 min,
+# 8 min... (RAPPORT_MESSAGE_RETRY_SECONDS times 4 to the power of the attempts), at most
+# RAPPORT_MESSAGE_MAX_ATTEMPTS times, then recorded as failed.
+RAPPORT_EMAIL_URL = os.environ.get("RAPPORT_EMAIL_URL", "")
+# Providers post bounces, complaints and opens to /m/esp/<esp>/tracking/ (django-anymail)
+# with this "user:password" as HTTP basic auth; without it those posts are refused.
+ANYMAIL = {"WEBHOOK_SECRET": os.environ.get("RAPPORT_ANYMAIL_WEBHOOK_SECRET", "")}
+RAPPORT_MESSAGE_MAX_ATTEMPTS = int(os.environ.get("RAPPORT_MESSAGE_MAX_ATTEMPTS", "5"))
+RAPPORT_MESSAGE_RETRY_SECONDS = float(os.environ.get("RAPPORT_MESSAGE_RETRY_SECONDS", "30"))
 
 # Signing in is throttled per address and per account (django-ratelimit). The counts
 # live in a cache every server process on the machine shares (files under the data

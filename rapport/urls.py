@@ -9,6 +9,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/", api.urls),
     path("", include("rapport.ingest.urls")),
+    path("", include("rapport.channels.urls")),
     path("", include("rapport.web.urls")),
 ]
 if settings.RAPPORT_ADMIN_ENABLED:

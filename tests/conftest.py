@@ -183,6 +183,7 @@ class Tenant:
                 .first()
                 .pk
             ),
+            **_channel_objects(self.workspace),
             "view_id": str(
                 SavedView.objects.filter(workspace=self.workspace, shared=True)
                 .order_by("created_at")
@@ -190,6 +191,16 @@ class Tenant:
                 .pk
             ),
         }
+
+
+def _channel_objects(workspace) -> dict[str, str]:
+    from rapport.channels.models import Broadcast, Message, Template
+
+    return {
+        "template_id": str(Template.objects.filter(workspace=workspace).first().pk),
+        "broadcast_id": str(Broadcast.objects.filter(workspace=workspace).first().pk),
+        "message_id": str(Message.objects.filter(workspace=workspace).first().pk),
+    }
 
 
 def tenant_create(name: str, *, sample_data: bool = True) -> Tenant:
@@ -332,6 +343,34 @@ def _sample_data(tenant: Tenant, actor: Actor) -> None:
         workspace=created.workspace, name="Trade fair leads", kind="static", actor=actor
     )
     segments.segment_members_add(segment=listed, values=[f"{name}-u1"], actor=actor)
+    # A template, a draft broadcast to the segment, and a message (queued, not sent).
+    from rapport.channels import services as channels
+
+    template = channels.template_create(
+        workspace=created.workspace,
+        name="Welcome",
+        channel="email",
+        subject="Welcome, {{ customer.first_name|default:'friend' }}",
+        html="<p>Glad to have you.</p>",
+        actor=actor,
+    )
+    channels.broadcast_create(
+        workspace=created.workspace,
+        name="Fair follow-up",
+        channel="email",
+        purpose="marketing",
+        segment=listed,
+        template=template,
+        actor=actor,
+    )
+    channels.message_create(
+        workspace=created.workspace,
+        profile=first,
+        channel="email",
+        purpose="transactional",
+        template=template,
+        actor=actor,
+    )
     onboarding = next(
         s
         for s in segments.lifecycle_stages_ensure(workspace_id=created.workspace.pk)

@@ -386,6 +386,24 @@ def consent_granted_channels(
     return {key for key, granted in latest.items() if granted}
 
 
+def consent_status(*, profile_id: uuid.UUID, channel: str, purpose: str, now: datetime) -> str:
+    """The customer's current consent for one channel and purpose, in one indexed
+    read (the send path asks it for every message): the latest statement's status, or
+    unknown (none, or a grant past its expiry)."""
+    latest = (
+        ConsentChange.objects.filter(profile_id=profile_id, channel=channel, purpose=purpose)
+        .order_by("-at", "-id")
+        .values_list("status", "expires_at")
+        .first()
+    )
+    if latest is None:
+        return ConsentStatus.UNKNOWN
+    status, expires_at = latest
+    if status == ConsentStatus.GRANTED and expires_at is not None and expires_at <= now:
+        return ConsentStatus.UNKNOWN
+    return status
+
+
 def profile_get(*, workspace: Workspace, profile_id: uuid.UUID) -> Profile:
     return object_get(
         Profile.objects.filter(workspace=workspace).prefetch_related("identifiers"),

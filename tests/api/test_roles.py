@@ -14,6 +14,7 @@ MERGERS = {"admin", "marketer", "sales", "agent"}
 SEGMENT_MANAGERS = {"admin", "marketer", "analyst"}
 # The example view is shared: changing it takes views.share.
 VIEW_SHARERS = {"admin", "marketer", "analyst", "sales"}
+MESSAGE_SENDERS = {"admin", "marketer"}
 EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/me"): ALL,
     ("GET", "/api/v1/workspace"): ALL,
@@ -75,6 +76,18 @@ EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/identity/duplicates/{candidate_id}/merge"): MERGERS,
     ("POST", "/api/v1/identity/duplicates/{candidate_id}/dismiss"): MERGERS,
     ("GET", "/api/v1/segments/rule-schema"): ALL,
+    ("POST", "/api/v1/messages"): MESSAGE_SENDERS,
+    ("GET", "/api/v1/messages/{message_id}"): ALL,
+    ("GET", "/api/v1/templates"): ALL,
+    ("POST", "/api/v1/templates"): MESSAGE_SENDERS,
+    ("GET", "/api/v1/templates/{template_id}"): ALL,
+    ("GET", "/api/v1/broadcasts"): ALL,
+    ("POST", "/api/v1/broadcasts"): MESSAGE_SENDERS,
+    ("GET", "/api/v1/broadcasts/{broadcast_id}"): ALL,
+    ("POST", "/api/v1/broadcasts/{broadcast_id}/send"): MESSAGE_SENDERS,
+    ("POST", "/api/v1/broadcasts/{broadcast_id}/cancel"): MESSAGE_SENDERS,
+    ("GET", "/api/v1/channels/settings"): ALL,
+    ("PATCH", "/api/v1/channels/settings"): ADMIN,
     ("GET", "/api/v1/segments"): ALL,
     ("POST", "/api/v1/segments"): SEGMENT_MANAGERS,
     ("POST", "/api/v1/segments/preview"): ALL,

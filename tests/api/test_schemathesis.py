@@ -62,6 +62,15 @@ RULES_BEYOND_THE_SCHEMA = {
         "/api/v1/sources/{source_id}",
     ): "allowed origins are https://host or http://host:port",
     ("POST", "/api/v1/exchange-rates"): "a currency is an ISO 4217 code; a rate is above 0",
+    ("POST", "/api/v1/messages"): (
+        "profile_id or user_id, template_id or content (one of each); an email has a subject "
+        "and a body; the template language"
+    ),
+    ("POST", "/api/v1/templates"): "an email has a subject and a body; the template language",
+    ("POST", "/api/v1/broadcasts"): "an email has a subject and a body; the template language",
+    ("PATCH", "/api/v1/channels/settings"): (
+        "addresses, a transport URL, an IANA time zone; strict integers"
+    ),
     (
         "POST",
         "/api/v1/exchange-rates/csv",
