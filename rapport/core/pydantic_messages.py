@@ -76,6 +76,9 @@ def pydantic_message(error: dict[str, Any]) -> str:
     if translated == template:
         return original
     ctx = {key: str(value) for key, value in (error.get("ctx") or {}).items()}
+    if "expected" in ctx:
+        # pydantic lists the choices as "'a', 'b' or 'c'": the "or" said in the language.
+        ctx["expected"] = ctx["expected"].replace("' or '", "' %s '" % gettext("or"))
     try:
         return translated % ctx
     except (KeyError, TypeError, ValueError):
