@@ -78,7 +78,7 @@ def pydantic_message(error: dict[str, Any]) -> str:
     ctx = {key: str(value) for key, value in (error.get("ctx") or {}).items()}
     if "expected" in ctx:
         # pydantic lists the choices as "'a', 'b' or 'c'": the "or" said in the language.
-        ctx["expected"] = ctx["expected"].replace("' or '", "' %s '" % gettext("or"))
+        ctx["expected"] = ctx["expected"].replace("' or '", "' " + gettext("or") + " '")
     try:
         return translated % ctx
     except (KeyError, TypeError, ValueError):

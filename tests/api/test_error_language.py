@@ -14,7 +14,7 @@ from tests.conftest import ApiClient
 
 PASSWORD = "correct-horse-battery"
 
-CYRILLIC = re.compile("[а-яА-ЯёЁ]")
+CYRILLIC = re.compile("[\\u0400-\\u04ff]")
 NO_SUCH = str(uuid.uuid4())
 
 # (method, path, body, raw body): one bad request per app and per kind of failure.
