@@ -15,8 +15,8 @@ from django.core.exceptions import TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from rapport.core.errors import InvalidInputError, NotFoundError
@@ -86,24 +86,31 @@ def selection_read(request: HttpRequest) -> Selection:
         )
         if len(ids) > MAX_SELECTION:
             raise InvalidInputError(
-                f"more than {MAX_SELECTION:,} customers match: narrow the filters", field="all"
+                gettext("more than %(max_selection)s customers match: narrow the filters")
+                % {"max_selection": f"{MAX_SELECTION:,}"},
+                field="all",
             )
         return Selection(ids=ids, everything=True, state=state)
     texts = request.POST.getlist("ids")
     if len(texts) > MAX_TICKED:
-        raise InvalidInputError(f"at most {MAX_TICKED:,} ticked customers", field="ids")
+        raise InvalidInputError(
+            gettext("at most %(max_ticked)s ticked customers") % {"max_ticked": f"{MAX_TICKED:,}"},
+            field="ids",
+        )
     wanted = []
     for text in texts:
         pk = uuid_or_none(text)
         if pk is None:
-            raise InvalidInputError(f"{text[:60]!r} is not a customer id", field="ids")
+            raise InvalidInputError(
+                gettext("%(text)r is not a customer id") % {"text": text[:60]}, field="ids"
+            )
         if pk not in wanted:
             wanted.append(pk)
     if not wanted:
         raise InvalidInputError(_("tick at least one customer"), field="ids")
     found = set(live.filter(pk__in=wanted).values_list("pk", flat=True))
     if len(found) != len(wanted):
-        raise NotFoundError("Some of these customers are not in this workspace")
+        raise NotFoundError(gettext("Some of these customers are not in this workspace"))
     return Selection(ids=wanted, everything=False, state=state)
 
 
@@ -115,7 +122,9 @@ def bulk_action(request: HttpRequest, list_name: str) -> HttpResponse:
         request.POST  # noqa: B018 - parsed here, so that too many fields name the field
     except TooManyFieldsSent:
         raise InvalidInputError(
-            f"at most {MAX_TICKED:,} ticked customers: select all matching instead", field="ids"
+            gettext("at most %(max_ticked)s ticked customers: select all matching instead")
+            % {"max_ticked": f"{MAX_TICKED:,}"},
+            field="ids",
         ) from None
     action = _ACTIONS.get(request.POST.get("action", ""))
     if action is None or list_name not in action.lists:
