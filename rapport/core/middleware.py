@@ -123,7 +123,9 @@ class ApiErrorMiddleware:
     def _page(self, request: HttpRequest) -> HttpResponse:
         nul = _query_nul(request)
         if nul is not None:
-            return HttpResponseBadRequest(f"{nul}: {NUL_MESSAGE}", content_type="text/plain")
+            with translation.override(translation.get_language_from_request(request)):
+                text = f"{nul}: {NUL_MESSAGE}"
+            return HttpResponseBadRequest(text, content_type="text/plain")
         return self.get_response(request)
 
     def _refuse(self, request: HttpRequest) -> HttpResponse | None:
