@@ -131,15 +131,19 @@ def rule_personal_refuse(parsed: r.Rule, *, field: str = "rule") -> None:
     found = r.rule_personal(parsed, field=field)
     if found:
         path, name = found[0]
-        message = (
-            f"{path}: a condition on {name!r} (personal data) needs the 'pii.read' "
+        message = gettext(
+            "%(path)s: a condition on %(name)r (personal data) needs the 'pii.read' "
             "permission; 'exists' and 'not_exists' are allowed"
-        )
+        ) % {"path": path, "name": name}
         raise PermissionDeniedError(
             message,
             code="pii_condition",
             details=[
-                {"field": p, "message": f"{n!r} holds personal data", "permission": PII_READ}
+                {
+                    "field": p,
+                    "message": gettext("%(name)r holds personal data") % {"name": n},
+                    "permission": PII_READ,
+                }
                 for p, n in found
             ],
         )

@@ -81,8 +81,30 @@ def _called(node: ast.Call) -> str:
     return ""
 
 
+def _assigned(tree: ast.Module) -> dict[str, list[ast.expr]]:
+    """What each plain name is given anywhere in the module (`message = ...`)."""
+    found: dict[str, list[ast.expr]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    found.setdefault(target.id, []).append(node.value)
+    return found
+
+
 def _messages(name: str, tree: ast.Module, errors: set[str]):
-    """(line, message expression) of each error message given in the module."""
+    """(line, message expression) of each error message given in the module: the
+    message argument, what a name passed as the message was given, and the "message"
+    of each detail."""
+    assigned = _assigned(tree)
+    for line, expression in _given(name, tree, errors):
+        yield line, expression
+        if isinstance(expression, ast.Name):
+            for value in assigned.get(expression.id, []):
+                yield line, value
+
+
+def _given(name: str, tree: ast.Module, errors: set[str]):
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
@@ -99,6 +121,13 @@ def _messages(name: str, tree: ast.Module, errors: set[str]):
             continue
         for expression in given:
             yield node.lineno, expression
+        for keyword in node.keywords:
+            if keyword.arg == "details":
+                for item in ast.walk(keyword.value):
+                    if isinstance(item, ast.Dict):
+                        for key, value in zip(item.keys, item.values, strict=True):
+                            if isinstance(key, ast.Constant) and key.value == "message":
+                                yield node.lineno, value
 
 
 def _literal(expression: ast.expr) -> str | None:
@@ -163,13 +192,15 @@ def test_the_sweep_catches_a_bare_literal():
         "raise ConflictError(gettext('Taken'))\n"
         "raise InvalidInputError(gettext('%(x)s is wrong') % {'x': x}, field='x')\n"
         "return _respond(request, 400, 'bad', 'Bad ' + detail)\n"
+        "message = f'{path}: no'\n"
+        "raise PermissionDeniedError(message, details=[{'field': f, 'message': 'no'}])\n"
     )
     found = [
         (line, _literal(expression))
         for line, expression in _messages("x/api.py", tree, set(BASE_ERRORS))
         if _literal(expression) is not None
     ]
-    assert [line for line, _text in found] == [1, 2, 5]
+    assert [line for line, _text in found] == [1, 2, 5, 7, 7]
 
 
 def test_the_sweep_sees_the_api_modules():
