@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
@@ -23,6 +24,7 @@ from rapport.core.errors import (
 )
 from rapport.core.middleware import NUL_MESSAGE, status_code_name
 from rapport.core.openapi import errors_documented
+from rapport.core.pydantic_messages import pydantic_message
 from rapport.identity.api import ROUTERS as IDENTITY_ROUTERS
 from rapport.ingest.api import ROUTERS as INGEST_ROUTERS
 from rapport.ingest.spec import nul_path
@@ -47,7 +49,7 @@ class JsonParser(Parser):
         # the field, rather than a 500 from whichever write reaches the database.
         where = nul_path(data)
         if where is not None:
-            raise InvalidInputError(NUL_MESSAGE, field=where)
+            raise InvalidInputError(str(NUL_MESSAGE), field=where)
         return data
 
 
@@ -105,14 +107,18 @@ def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespo
     details = [
         {
             "field": _field_of(err.get("loc", ())),
-            "message": err.get("msg", ""),
+            "message": pydantic_message(err),
             "type": err.get("type"),
         }
         for err in exc.errors
     ]
-    first = details[0] if details else {"field": "body", "message": "invalid"}
-    more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
-    message = f"Invalid value for '{first['field']}': {first['message']}{more}"
+    first = details[0] if details else {"field": "body", "message": gettext("invalid")}
+    message = gettext("Invalid value for '%(field)s': %(message)s") % {
+        "field": first["field"],
+        "message": first["message"],
+    }
+    if len(details) > 1:
+        message += gettext(" (and %(count)s more)") % {"count": len(details) - 1}
     return _respond(request, 422, "validation_error", message, details)
 
 
@@ -122,7 +128,10 @@ def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> H
         request,
         401,
         "unauthorized",
-        "Missing, malformed, expired or revoked credentials: send 'Authorization: Bearer <token>'",
+        gettext(
+            "Missing, malformed, expired or revoked credentials: "
+            "send 'Authorization: Bearer <token>'"
+        ),
     )
     response["WWW-Authenticate"] = 'Bearer realm="rapport"'
     return response
@@ -132,7 +141,10 @@ def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> H
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     if isinstance(exc.__cause__, InvalidJsonError):
         return _respond(
-            request, 400, "invalid_json", f"Request body is not valid JSON: {exc.__cause__}"
+            request,
+            400,
+            "invalid_json",
+            gettext("Request body is not valid JSON: %(error)s") % {"error": exc.__cause__},
         )
     if isinstance(exc.__cause__, RapportError):
         return on_rapport_error(request, exc.__cause__)
@@ -143,7 +155,10 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 def on_rapport_error(request: HttpRequest, exc: RapportError) -> HttpResponse:
     message = exc.message
     if isinstance(exc, InvalidInputError):
-        message = f"Invalid value for '{exc.field}': {exc.message}"
+        message = gettext("Invalid value for '%(field)s': %(message)s") % {
+            "field": exc.field,
+            "message": exc.message,
+        }
     response = _respond(request, exc.status, exc.code, message, exc.details)
     if isinstance(exc, MethodNotAllowedError):
         response["Allow"] = exc.allow
@@ -152,4 +167,4 @@ def on_rapport_error(request: HttpRequest, exc: RapportError) -> HttpResponse:
 
 @api.exception_handler(Http404)
 def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
-    return _respond(request, 404, "not_found", str(exc) or "Not found")
+    return _respond(request, 404, "not_found", str(exc) or gettext("Not found"))

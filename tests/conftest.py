@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from rapport.tenancy.models import ApiToken, Invitation, Membership
 from rapport.tenancy.permissions import Role
@@ -48,6 +49,11 @@ def _test_settings(settings, tmp_path):
     # Tests run inside one database transaction; the writer thread has a connection of
     # its own. The group-commit path is tested against live servers (tests/ingest).
     settings.RAPPORT_INGEST_GROUP_COMMIT = False
+    yield
+    # A request's language stays active in its thread (Django activates one per request
+    # and never deactivates it): a Russian answer must not make the next test's direct
+    # service calls speak Russian.
+    translation.deactivate()
 
 
 class ApiClient:

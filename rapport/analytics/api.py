@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from django.http import HttpRequest
+from django.utils.translation import gettext
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict, field_validator, model_validator
 
@@ -100,7 +101,7 @@ class DrillIn(Schema):
     @model_validator(mode="after")
     def _one(self) -> DrillIn:
         if sum(part is not None for part in (self.kpi, self.funnel, self.cohort)) != 1:
-            raise ValueError("give exactly one of kpi, funnel or cohort")
+            raise ValueError(gettext("give exactly one of kpi, funnel or cohort"))
         return self
 
 
@@ -196,7 +197,7 @@ def dashboard_get(
 def snapshots_take(request: HttpRequest, payload: SnapshotTakeIn):
     request.auth.require("analytics.manage")
     if payload.day is not None and payload.day > date.today():
-        raise InvalidInputError("a snapshot is of a day that has begun", field="day")
+        raise InvalidInputError(gettext("a snapshot is of a day that has begun"), field="day")
     result = analytics_tasks.kpi_snapshots_backfill.enqueue(
         workspace_id=str(request.auth.workspace.pk),
         day=payload.day.isoformat() if payload.day else None,

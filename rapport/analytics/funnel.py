@@ -70,9 +70,9 @@ class Step(BaseModel):
     def _one_kind(self) -> Step:
         kinds = [k for k in ("event", "page", "trait", "stage") if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError("a step is exactly one of event, page, trait or stage")
+            raise ValueError(gettext("a step is exactly one of event, page, trait or stage"))
         if self.value is not None and self.trait is None:
-            raise ValueError("value goes with trait")
+            raise ValueError(gettext("value goes with trait"))
         return self
 
     @property
@@ -110,11 +110,11 @@ class FunnelQuery(BaseModel):
     @model_validator(mode="after")
     def _breakdown(self) -> FunnelQuery:
         if self.breakdown == "segment" and not self.segments:
-            raise ValueError("a breakdown by segment names the segments")
+            raise ValueError(gettext("a breakdown by segment names the segments"))
         if self.breakdown and self.breakdown.startswith("utm") and self.steps[0].trait:
-            raise ValueError("a breakdown by campaign needs an event or page first step")
+            raise ValueError(gettext("a breakdown by campaign needs an event or page first step"))
         if self.breakdown and self.breakdown.startswith("utm") and self.steps[0].stage:
-            raise ValueError("a breakdown by campaign needs an event or page first step")
+            raise ValueError(gettext("a breakdown by campaign needs an event or page first step"))
         return self
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from django.utils.translation import gettext
+
 from rapport.core.errors import InvalidInputError
 
 MAX_PERIOD_DAYS = 731
@@ -18,7 +20,8 @@ def zone_get(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidInputError(
-            f"{name!r} is not a time zone name like Europe/London", field="timezone"
+            gettext("%(name)r is not a time zone name like Europe/London") % {"name": name},
+            field="timezone",
         ) from None
 
 
@@ -64,9 +67,13 @@ class Period:
 
 def period_make(first: date, last: date, zone: ZoneInfo, *, field: str = "start") -> Period:
     if last < first:
-        raise InvalidInputError("the period ends before it starts", field="end")
+        raise InvalidInputError(gettext("the period ends before it starts"), field="end")
     if (last - first).days + 1 > MAX_PERIOD_DAYS:
-        raise InvalidInputError(f"a period is at most {MAX_PERIOD_DAYS} days", field=field)
+        raise InvalidInputError(
+            gettext("a period is at most %(max_period_days)s days")
+            % {"max_period_days": MAX_PERIOD_DAYS},
+            field=field,
+        )
     return Period(first, last, zone)
 
 

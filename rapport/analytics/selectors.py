@@ -15,6 +15,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db.models import Count, Sum
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from rapport.analytics import cohorts, funnel, kpis
 from rapport.analytics.models import KpiSnapshot
@@ -114,7 +115,7 @@ def kpi_history(
 ) -> list[dict[str, Any]]:
     """The snapshots of the last `days` days, oldest first."""
     if window not in (7, 30, 90):
-        raise InvalidInputError("window is 7, 30 or 90 days", field="window")
+        raise InvalidInputError(gettext("window is 7, 30 or 90 days"), field="window")
     scope = scope_get(workspace, segment_id)
     rows = _snapshots(workspace, window, scope.segment_id).values(
         "day", "figures", "backfilled", "computed_at", *_SNAPSHOT_MONEY
@@ -213,7 +214,9 @@ def funnel_customers(
     *, workspace: Workspace, query: funnel.FunnelQuery, step: int, outcome: str, group: str | None
 ) -> list[str]:
     if not 1 <= step <= len(query.steps):
-        raise InvalidInputError(f"step is 1 to {len(query.steps)}", field="step")
+        raise InvalidInputError(
+            gettext("step is 1 to %(count)s") % {"count": len(query.steps)}, field="step"
+        )
     period = period_make(query.start, query.end, zone_of(workspace))
     result = funnel.funnel_compute(
         query=query,
@@ -233,7 +236,9 @@ def _month(value: str | None, field: str, default: date) -> date:
         year, month = (int(part) for part in value.split("-"))
         return date(year, month, 1)
     except ValueError:
-        raise InvalidInputError(f"{field} is a month like 2026-03", field=field) from None
+        raise InvalidInputError(
+            gettext("%(field)s is a month like 2026-03") % {"field": field}, field=field
+        ) from None
 
 
 def cohorts_report(
@@ -245,9 +250,13 @@ def cohorts_report(
     segment_id: Any = None,
 ) -> dict[str, Any]:
     if by not in cohorts.COHORT_KINDS:
-        raise InvalidInputError("by is signup or first_purchase", field="by")
+        raise InvalidInputError(gettext("by is signup or first_purchase"), field="by")
     if not 1 <= months <= MAX_COHORT_MONTHS:
-        raise InvalidInputError(f"months is 1 to {MAX_COHORT_MONTHS}", field="months")
+        raise InvalidInputError(
+            gettext("months is 1 to %(max_cohort_months)s")
+            % {"max_cohort_months": MAX_COHORT_MONTHS},
+            field="months",
+        )
     last = _month(last_month, "last_month", today(workspace).replace(day=1))
     scope = scope_get(workspace, segment_id)
 
@@ -269,9 +278,11 @@ def cohort_customers(
     *, workspace: Workspace, by: str, month: str, offset: int, segment_id: Any = None
 ) -> list[str]:
     if by not in cohorts.COHORT_KINDS:
-        raise InvalidInputError("by is signup or first_purchase", field="by")
+        raise InvalidInputError(gettext("by is signup or first_purchase"), field="by")
     if not 0 <= offset < MAX_COHORT_MONTHS:
-        raise InvalidInputError(f"offset is 0 to {MAX_COHORT_MONTHS - 1}", field="offset")
+        raise InvalidInputError(
+            gettext("offset is 0 to %(value)s") % {"value": MAX_COHORT_MONTHS - 1}, field="offset"
+        )
     return cohorts.cohort_customers(
         scope=scope_get(workspace, segment_id),
         definitions=definitions_get(workspace=workspace),
@@ -291,7 +302,11 @@ def loyalty_report(
     segment_id: Any = None,
 ) -> dict[str, Any]:
     if not 1 <= months <= MAX_COHORT_MONTHS:
-        raise InvalidInputError(f"months is 1 to {MAX_COHORT_MONTHS}", field="months")
+        raise InvalidInputError(
+            gettext("months is 1 to %(max_cohort_months)s")
+            % {"max_cohort_months": MAX_COHORT_MONTHS},
+            field="months",
+        )
     last = _month(last_month, "last_month", today(workspace).replace(day=1))
     cohort_month = _month(cohort, "cohort", None) if cohort else None
     scope = scope_get(workspace, segment_id)
@@ -369,7 +384,10 @@ def kpi_customers(
     *, workspace: Workspace, figure: str, first: date | None, last: date | None, segment_id: Any
 ) -> list[str]:
     if figure not in kpis.DRILLABLE:
-        raise InvalidInputError(f"figure is one of {', '.join(kpis.DRILLABLE)}", field="figure")
+        raise InvalidInputError(
+            gettext("figure is one of %(choices)s") % {"choices": ", ".join(kpis.DRILLABLE)},
+            field="figure",
+        )
     ids = kpis.kpi_customers(
         scope=scope_get(workspace, segment_id),
         period=period_get(workspace, first, last),

@@ -12,6 +12,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from rapport.analytics import kpis
 from rapport.analytics.models import AnalyticsSettings, KpiSnapshot
@@ -36,11 +37,15 @@ def analytics_settings_get(*, workspace_id: Any) -> AnalyticsSettings:
 
 def _event_names(value: Any, field: str) -> list[str]:
     if not isinstance(value, list) or len(value) > EVENT_LIST_MAX:
-        raise InvalidInputError(f"{field} is a list of at most {EVENT_LIST_MAX} names", field=field)
+        raise InvalidInputError(
+            gettext("%(field)s is a list of at most %(event_list_max)s names")
+            % {"field": field, "event_list_max": EVENT_LIST_MAX},
+            field=field,
+        )
     names = []
     for name in value:
         if not isinstance(name, str) or not name.strip() or len(name) > 255:
-            raise InvalidInputError("event names are 1 to 255 characters", field=field)
+            raise InvalidInputError(gettext("event names are 1 to 255 characters"), field=field)
         names.append(name.strip())
     return sorted(set(names))
 
@@ -61,9 +66,13 @@ def analytics_settings_update(
         elif name in ("refund_event", "nps_event", "nps_property"):
             value = value.strip() if isinstance(value, str) else value
             if not isinstance(value, str) or not value or len(value) > 255:
-                raise InvalidInputError(f"{name} must be 1 to 255 characters", field=name)
+                raise InvalidInputError(
+                    gettext("%(name)s must be 1 to 255 characters") % {"name": name}, field=name
+                )
         else:
-            raise InvalidInputError(f"unknown setting {name!r}", field=name)
+            raise InvalidInputError(
+                gettext("unknown setting %(name)r") % {"name": name}, field=name
+            )
         setattr(current, name, value)
     with transaction.atomic():
         current.save()
@@ -120,9 +129,9 @@ def kpi_snapshots_take(
     zone = zone_get(settings.timezone)
     last = day or _yesterday(zone)
     if not 0 <= backfill_days <= 730:
-        raise InvalidInputError("backfill_days must be 0 to 730", field="backfill_days")
+        raise InvalidInputError(gettext("backfill_days must be 0 to 730"), field="backfill_days")
     if last > _yesterday(zone) + timedelta(days=1):
-        raise InvalidInputError("a snapshot is of a day that has begun", field="day")
+        raise InvalidInputError(gettext("a snapshot is of a day that has begun"), field="day")
     definitions = definitions_get(workspace=workspace)
     segments = list(
         Segment.objects.filter(workspace_id=workspace_id)

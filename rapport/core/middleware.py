@@ -12,6 +12,8 @@ from http import HTTPStatus
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.utils import translation
+from django.utils.translation import gettext, gettext_lazy
 
 from rapport.core.errors import RapportError, error_body
 
@@ -40,11 +42,48 @@ def is_api_path(path: str) -> bool:
     return path.startswith(API_PATH_PREFIXES)
 
 
+def is_tracking_path(path: str) -> bool:
+    """The Tracking API answers SDKs, not people: its errors stay in English."""
+    return is_api_path(path) and not path.startswith("/api/")
+
+
+# What a status alone says, in the person's language (HTTPStatus's phrase in English).
+STATUS_PHRASES = {
+    400: gettext_lazy("Bad Request"),
+    401: gettext_lazy("Unauthorized"),
+    403: gettext_lazy("Forbidden"),
+    404: gettext_lazy("Not Found"),
+    405: gettext_lazy("Method Not Allowed"),
+    409: gettext_lazy("Conflict"),
+    413: gettext_lazy("Request Entity Too Large"),
+    415: gettext_lazy("Unsupported Media Type"),
+    422: gettext_lazy("Unprocessable Entity"),
+    429: gettext_lazy("Too Many Requests"),
+    500: gettext_lazy("Internal Server Error"),
+    503: gettext_lazy("Service Unavailable"),
+}
+
+
+def status_phrase(status: int) -> str:
+    if status in STATUS_PHRASES:
+        return str(STATUS_PHRASES[status])
+    return HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+
+
+def error_language(request: HttpRequest) -> str:
+    """The language of an error that this middleware answers itself: English on the
+    Tracking API; on the management API the one Django's LocaleMiddleware would pick
+    (Accept-Language, the language cookie), since the answer comes before it runs."""
+    if is_tracking_path(request.path):
+        return "en"
+    return translation.get_language_from_request(request)
+
+
 def error_response(status: int, code: str, message: str, details=None) -> JsonResponse:
     return JsonResponse(error_body(code, message, details), status=status)
 
 
-NUL_MESSAGE = "a NUL character (\\u0000) is not allowed"
+NUL_MESSAGE = gettext_lazy("a NUL character (\\u0000) is not allowed")
 
 
 def _query_nul(request: HttpRequest) -> str | None:
@@ -69,21 +108,37 @@ class ApiErrorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        nul = _query_nul(request)
         if not is_api_path(request.path):
-            if nul is not None:
-                return HttpResponseBadRequest(f"{nul}: {NUL_MESSAGE}", content_type="text/plain")
-            return self.get_response(request)
-        if nul is not None:
-            message = f"Invalid value for '{nul}': {NUL_MESSAGE}"
-            return error_response(
-                422, "validation_error", message, [{"field": nul, "message": NUL_MESSAGE}]
-            )
-        too_big = self._refuse_oversized(request)
-        if too_big is not None:
-            return too_big
+            return self._page(request)
+        with translation.override(error_language(request)):
+            refused = self._refuse(request)
+        if refused is not None:
+            return refused
         response = self.get_response(request)
+        if is_tracking_path(request.path):
+            with translation.override("en"):
+                return self._shape(response)
         return self._shape(response)
+
+    def _page(self, request: HttpRequest) -> HttpResponse:
+        nul = _query_nul(request)
+        if nul is not None:
+            with translation.override(translation.get_language_from_request(request)):
+                text = f"{nul}: {NUL_MESSAGE}"
+            return HttpResponseBadRequest(text, content_type="text/plain")
+        return self.get_response(request)
+
+    def _refuse(self, request: HttpRequest) -> HttpResponse | None:
+        nul = _query_nul(request)
+        if nul is not None:
+            message = gettext("Invalid value for '%(field)s': %(message)s") % {
+                "field": nul,
+                "message": NUL_MESSAGE,
+            }
+            return error_response(
+                422, "validation_error", message, [{"field": nul, "message": str(NUL_MESSAGE)}]
+            )
+        return self._refuse_oversized(request)
 
     def _refuse_oversized(self, request: HttpRequest) -> HttpResponse | None:
         if request.method not in BODY_METHODS:
@@ -96,12 +151,15 @@ class ApiErrorMiddleware:
         try:
             length = int(raw_length)
         except ValueError:
-            return error_response(400, "bad_request", "Content-Length header is not a number")
+            return error_response(
+                400, "bad_request", gettext("Content-Length header is not a number")
+            )
         if length > limit:
             return error_response(
                 413,
                 "payload_too_large",
-                f"Request body is {length} bytes; the limit is {limit} bytes",
+                gettext("Request body is %(length)s bytes; the limit is %(limit)s bytes")
+                % {"length": length, "limit": limit},
                 {"limit_bytes": limit},
             )
         return None
@@ -112,15 +170,23 @@ class ApiErrorMiddleware:
         if response.get("Content-Type", "").startswith("application/json"):
             return response
         status = response.status_code
-        message = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+        message = status_phrase(status)
         details = None
         if status == 405 and response.has_header("Allow"):
             details = {"allowed_methods": response["Allow"].split(", ")}
-            message = f"Method not allowed; allowed: {response['Allow']}"
+            message = gettext("Method not allowed; allowed: %(methods)s") % {
+                "methods": response["Allow"]
+            }
         shaped = error_response(status, status_code_name(status), message, details)
         if response.has_header("Allow"):
             shaped["Allow"] = response["Allow"]
         return shaped
+
+    def process_view(self, request: HttpRequest, *args: object) -> None:
+        # After LocaleMiddleware and the person's language: the Tracking API speaks English.
+        if is_tracking_path(request.path):
+            translation.activate("en")
+            request.LANGUAGE_CODE = "en"
 
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
         if not is_api_path(request.path):
@@ -132,9 +198,9 @@ class ApiErrorMiddleware:
         ):
             logger.warning("database unavailable for %s: %s", request.path, exc)
             response = error_response(
-                503, "service_unavailable", "The database is unavailable; retry later"
+                503, "service_unavailable", gettext("The database is unavailable; retry later")
             )
             response["Retry-After"] = "5"
             return response
         logger.exception("unhandled error on %s", request.path)
-        return error_response(500, "internal_error", "Internal server error")
+        return error_response(500, "internal_error", gettext("Internal server error"))

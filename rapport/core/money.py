@@ -37,7 +37,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, NullIf, Upper
 from django.db.models.lookups import Exact, GreaterThanOrEqual, LessThan
 from django.utils import translation
-from django.utils.translation import ngettext
+from django.utils.translation import gettext, ngettext
 
 from rapport.core.errors import InvalidInputError
 
@@ -71,7 +71,9 @@ def currency_clean(value: Any, *, field: str) -> str:
     code = value.strip().upper() if isinstance(value, str) else ""
     if code not in currencies():
         raise InvalidInputError(
-            f"{field} must be an ISO 4217 currency code such as GBP, EUR or USD", field=field
+            gettext("%(field)s must be an ISO 4217 currency code such as GBP, EUR or USD")
+            % {"field": field},
+            field=field,
         )
     return code
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils.functional import Promise
+from django.utils.translation import gettext
 
 from rapport.core.errors import InvalidInputError
 
@@ -101,10 +102,14 @@ def search_query_parse(q: str | None) -> SearchQuery | None:
     if q is None:
         return None
     if "\x00" in q:
-        raise InvalidInputError("may not contain a NUL character", field="q")
+        raise InvalidInputError(gettext("may not contain a NUL character"), field="q")
     text = _SPACES.sub(" ", q).strip()
     if len(text) > QUERY_MAX_LENGTH:
-        raise InvalidInputError(f"at most {QUERY_MAX_LENGTH} characters", field="q")
+        raise InvalidInputError(
+            gettext("at most %(query_max_length)s characters")
+            % {"query_max_length": QUERY_MAX_LENGTH},
+            field="q",
+        )
     if not text:
         return None
     return SearchQuery(
@@ -118,7 +123,9 @@ def search_run(
     """Each kind the person may see, with at most `limit` hits each; kinds with no
     hit are left out."""
     if not 1 <= limit <= LIMIT_MAX:
-        raise InvalidInputError(f"must be 1 to {LIMIT_MAX}", field="limit")
+        raise InvalidInputError(
+            gettext("must be 1 to %(limit_max)s") % {"limit_max": LIMIT_MAX}, field="limit"
+        )
     query = search_query_parse(q)
     if query is None:
         return []

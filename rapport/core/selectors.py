@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 
 from rapport.core.errors import NotFoundError
 
@@ -14,7 +15,9 @@ def object_get(queryset: QuerySet, *, what: str, pk: uuid.UUID):
     does not say whether the id exists elsewhere."""
     obj = queryset.filter(pk=pk).first()
     if obj is None:
-        raise NotFoundError(f"No {what} with id {pk} in this workspace")
+        raise NotFoundError(
+            gettext("No %(what)s with id %(pk)s in this workspace") % {"what": what, "pk": pk}
+        )
     return obj
 
 

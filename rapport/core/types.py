@@ -8,6 +8,7 @@ import re
 from datetime import date
 from typing import Annotated, Any
 
+from django.utils.translation import gettext
 from pydantic import AwareDatetime, BeforeValidator
 
 _NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
@@ -15,7 +16,9 @@ _NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
 
 def _iso_text(value: Any) -> Any:
     if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.match(value)):
-        raise ValueError("must be an ISO-8601 text such as 2026-01-31 or 2026-01-31T12:00:00Z")
+        raise ValueError(
+            gettext("must be an ISO-8601 text such as 2026-01-31 or 2026-01-31T12:00:00Z")
+        )
     return value
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from rapport.demo.story import SOURCES, story
 from rapport.identity.services import duplicate_candidates_refresh
@@ -47,9 +48,12 @@ def demo_load(
     from rapport.core.errors import InvalidInputError
 
     if not 1 <= customers <= MAX_CUSTOMERS:
-        raise InvalidInputError(f"must be 1 to {MAX_CUSTOMERS}", field="customers")
+        raise InvalidInputError(
+            gettext("must be 1 to %(max_customers)s") % {"max_customers": MAX_CUSTOMERS},
+            field="customers",
+        )
     if not 1 <= months <= 120:
-        raise InvalidInputError("must be 1 to 120", field="months")
+        raise InvalidInputError(gettext("must be 1 to 120"), field="months")
     say = progress or (lambda _: None)
     actor = Actor.system("demo")
     destinations = _demo_sources(workspace, actor)

@@ -100,8 +100,11 @@ def identity_rules_update(
         for kind in external_kinds:
             if not KIND_PATTERN.match(kind) or kind in BUILT_IN_KINDS:
                 raise InvalidInputError(
-                    f"{kind!r} is not a usable identifier kind (lower-case letters, digits and _; "
-                    f"not one of {', '.join(BUILT_IN_KINDS)})",
+                    gettext(
+                        "%(kind)r is not a usable identifier kind (lower-case letters, digits "
+                        "and _; not one of %(choices)s)"
+                    )
+                    % {"kind": kind, "choices": ", ".join(BUILT_IN_KINDS)},
                     field="external_kinds",
                 )
         changes["external_kinds"] = sorted(set(external_kinds))
@@ -114,9 +117,15 @@ def identity_rules_update(
             continue
         for kind, number in mapping.items():
             if kind not in known:
-                raise InvalidInputError(f"unknown identifier kind {kind!r}", field=name)
+                raise InvalidInputError(
+                    gettext("unknown identifier kind %(kind)r") % {"kind": kind}, field=name
+                )
             if not low <= number <= high:
-                raise InvalidInputError(f"{name} of {kind} must be {low} to {high}", field=name)
+                raise InvalidInputError(
+                    gettext("%(name)s of %(kind)s must be %(low)s to %(high)s")
+                    % {"name": name, "kind": kind, "low": low, "high": high},
+                    field=name,
+                )
         changes[name] = {**getattr(rules, name), **mapping}
     if blocked_values is not None:
         changes["blocked_values"] = sorted({v.strip().lower() for v in blocked_values})
@@ -124,19 +133,20 @@ def identity_rules_update(
         region = default_phone_region.strip().upper()
         if region and region not in phonenumbers.SUPPORTED_REGIONS:
             raise InvalidInputError(
-                f"{default_phone_region!r} is not a region code like GB or US",
+                gettext("%(default_phone_region)r is not a region code like GB or US")
+                % {"default_phone_region": default_phone_region},
                 field="default_phone_region",
             )
         changes["default_phone_region"] = region
     if duplicate_min_probability is not None:
         if not 0.5 <= duplicate_min_probability <= 1:
-            raise InvalidInputError("must be 0.5 to 1", field="duplicate_min_probability")
+            raise InvalidInputError(gettext("must be 0.5 to 1"), field="duplicate_min_probability")
         changes["duplicate_min_probability"] = duplicate_min_probability
     if duplicate_auto_merge_probability is not ...:
         threshold = duplicate_auto_merge_probability
         if threshold is not None and not 0.9 <= threshold <= 1:
             raise InvalidInputError(
-                "must be 0.9 to 1, or null to never merge without a person",
+                gettext("must be 0.9 to 1, or null to never merge without a person"),
                 field="duplicate_auto_merge_probability",
             )
         changes["duplicate_auto_merge_probability"] = threshold
@@ -144,11 +154,12 @@ def identity_rules_update(
         for trait, field_kind in duplicate_fields.items():
             if not trait or len(trait) > 200:
                 raise InvalidInputError(
-                    "trait names are 1 to 200 characters", field="duplicate_fields"
+                    gettext("trait names are 1 to 200 characters"), field="duplicate_fields"
                 )
             if field_kind not in duplicates.FIELD_KINDS:
                 raise InvalidInputError(
-                    f"{field_kind!r} is not one of {', '.join(duplicates.FIELD_KINDS)}",
+                    gettext("%(field_kind)r is not one of %(choices)s")
+                    % {"field_kind": field_kind, "choices": ", ".join(duplicates.FIELD_KINDS)},
                     field="duplicate_fields",
                 )
         changes["duplicate_fields"] = dict(duplicate_fields)
@@ -760,7 +771,7 @@ def profile_unmerge(*, merge: ProfileMerge, actor: Actor) -> ProfileMerge:
         _workspace_lock(merge.workspace_id)
         merge = ProfileMerge.objects.select_for_update().get(pk=merge.pk)
         if merge.unmerged_at is not None:
-            raise ConflictError("This merge was already undone", code="already_unmerged")
+            raise ConflictError(gettext("This merge was already undone"), code="already_unmerged")
         rules = identity_rules_get(workspace_id=merge.workspace_id)
         restored = Profile.objects.select_for_update().get(pk=merge.merged_id)
         moved = {(kind, value) for kind, value in merge.identifiers}
@@ -985,12 +996,12 @@ def duplicates_find(
     {profile_a, profile_b, user_id_a, user_id_b, probability, agreeing_fields};
     accounts: {account_a, account_b, group_id_a, group_id_b, ...}."""
     if kind not in DuplicateCandidate.Kind.values:
-        raise InvalidInputError("kind must be profile or account", field="kind")
+        raise InvalidInputError(gettext("kind must be profile or account"), field="kind")
     rules = identity_rules_get(workspace_id=workspace_id)
     if min_probability is None:
         min_probability = rules.duplicate_min_probability
     if not 0 <= min_probability <= 1:
-        raise InvalidInputError("must be between 0 and 1", field="min_probability")
+        raise InvalidInputError(gettext("must be between 0 and 1"), field="min_probability")
     fields = _duplicate_fields(kind, rules)
     records, labels, keys = _duplicate_records(
         workspace_id, kind, fields, rules.default_phone_region or None
@@ -1125,9 +1136,12 @@ def duplicate_candidate_merge(
     the records as scanned."""
 
     if candidate.status != DuplicateCandidate.Status.OPEN:
-        raise ConflictError(f"This pair was already {candidate.status}", code="already_reviewed")
+        raise ConflictError(
+            gettext("This pair was already %(status)s") % {"status": candidate.status},
+            code="already_reviewed",
+        )
     if survivor not in ("a", "b"):
-        raise InvalidInputError('must be "a" or "b"', field="survivor")
+        raise InvalidInputError(gettext('must be "a" or "b"'), field="survivor")
     keep, drop = (
         (candidate.record_a, candidate.record_b)
         if survivor == "a"
@@ -1140,10 +1154,13 @@ def duplicate_candidate_merge(
         for pk in (keep, drop)
     )
     if survivor_record is None or merged_record is None:
-        raise NotFoundError(f"One of these {candidate.kind}s no longer exists")
+        raise NotFoundError(
+            gettext("One of these %(kind)ss no longer exists") % {"kind": candidate.kind}
+        )
     if not follow_merges and {survivor_record.pk, merged_record.pk} != {keep, drop}:
         raise ConflictError(
-            f"One of these {candidate.kind}s was merged since the scan", code="already_merged"
+            gettext("One of these %(kind)ss was merged since the scan") % {"kind": candidate.kind},
+            code="already_merged",
         )
     with transaction.atomic():
         if survivor_record.pk == merged_record.pk:
@@ -1179,7 +1196,7 @@ def duplicate_candidates_merge(
     others merged and is reported with its reason. Sent again, pairs merged already
     are reported as such and nothing changes."""
     if not reason.strip():
-        raise InvalidInputError("say why these are the same customers", field="reason")
+        raise InvalidInputError(gettext("say why these are the same customers"), field="reason")
     if not candidate_ids:
         raise InvalidInputError(gettext("choose at least one pair"), field="candidates")
     found = {
@@ -1209,7 +1226,10 @@ def duplicate_candidate_dismiss(
 ) -> DuplicateCandidate:
     """Not the same customer: the pair is closed and not proposed again."""
     if candidate.status != DuplicateCandidate.Status.OPEN:
-        raise ConflictError(f"This pair was already {candidate.status}", code="already_reviewed")
+        raise ConflictError(
+            gettext("This pair was already %(status)s") % {"status": candidate.status},
+            code="already_reviewed",
+        )
     with transaction.atomic():
         _review_close(candidate, DuplicateCandidate.Status.DISMISSED, reason=reason, actor=actor)
         audit_log_record(

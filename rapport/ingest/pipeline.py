@@ -42,6 +42,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from rapport.core.bulk import rows_insert, tables_analyze_stale
@@ -148,7 +149,9 @@ def _consumer(name: str) -> Consumer:
         if consumer.name == name:
             return consumer
     raise InvalidInputError(
-        f"consumer must be one of {', '.join(c.name for c in _active)}", field="consumer"
+        gettext("consumer must be one of %(choices)s")
+        % {"choices": ", ".join(c.name for c in _active)},
+        field="consumer",
     )
 
 
@@ -631,7 +634,7 @@ def pipeline_replay(
     name = _consumer(consumer).name
     workspace_id = workspace.pk
     if until <= since:
-        raise InvalidInputError("until must be after since", field="until")
+        raise InvalidInputError(gettext("until must be after since"), field="until")
     message_ids = (
         Event.objects.filter(workspace_id=workspace_id, timestamp__gte=since, timestamp__lt=until)
         .order_by("timestamp", "id")

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename
+from django.utils.translation import gettext
 
 from rapport.core.errors import ConflictError, InvalidInputError
 from rapport.core.rows import rows_read
@@ -222,12 +223,14 @@ def import_job_create(
     """An import of a file, or the unfinished import of the same file to resume."""
     if kind not in ImportJob.Kind.values:
         raise InvalidInputError(
-            f"kind must be one of {', '.join(ImportJob.Kind.values)}", field="kind"
+            gettext("kind must be one of %(choices)s")
+            % {"choices": ", ".join(ImportJob.Kind.values)},
+            field="kind",
         )
     if kind == ImportJob.Kind.CUSTOMERS:
         if not id_column:
             raise InvalidInputError(
-                "id_column is required for a customers import", field="id_column"
+                gettext("id_column is required for a customers import"), field="id_column"
             )
         try:
             header = files.csv_header(path)
@@ -235,7 +238,8 @@ def import_job_create(
             raise InvalidInputError(error.reason, field="file") from None
         if id_column not in header:
             raise InvalidInputError(
-                f"column {id_column!r} is not in the file's header ({', '.join(header[:20])})",
+                gettext("column %(id_column)r is not in the file's header (%(choices)s)")
+                % {"id_column": id_column, "choices": ", ".join(header[:20])},
                 field="id_column",
             )
     else:
@@ -338,9 +342,11 @@ def import_run(
         return job
     path = Path(path or job.stored_path)
     if not path.exists():
-        raise InvalidInputError(f"file {path} is not there any more", field="file")
+        raise InvalidInputError(
+            gettext("file %(path)s is not there any more") % {"path": path}, field="file"
+        )
     if files.file_sha256(path) != job.file_sha256:
-        raise ConflictError("the file changed since the import began", code="file_changed")
+        raise ConflictError(gettext("the file changed since the import began"), code="file_changed")
     destination = _import_destination(job.workspace_id)
     ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.RUNNING, failure="")
     prefix = f"import-{job.file_sha256[:24]}"

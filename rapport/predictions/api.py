@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from django.http import HttpRequest
+from django.utils.translation import gettext
 from ninja import Field, Router, Schema, Status
 from pydantic import ConfigDict
 
@@ -123,7 +124,9 @@ def _latest(request: HttpRequest, kind: str) -> dict[str, Any]:
     request.auth.require("models.read")
     model = selectors.model_latest(workspace=request.auth.workspace, kind=kind)
     if model is None:
-        raise NotFoundError(f"no {kind} model has been trained in this workspace yet")
+        raise NotFoundError(
+            gettext("no %(kind)s model has been trained in this workspace yet") % {"kind": kind}
+        )
     return selectors.model_document(model)
 
 
@@ -144,7 +147,7 @@ def clv_train(request: HttpRequest, payload: ClvTrainIn):
     request.auth.require("models.manage")
     options = {"as_of": payload.as_of, "time_unit": payload.time_unit}
     if payload.as_of is not None and payload.as_of > date.today():
-        raise InvalidInputError("the cut-off cannot be in the future", field="as_of")
+        raise InvalidInputError(gettext("the cut-off cannot be in the future"), field="as_of")
     result = prediction_tasks.model_train.enqueue(
         workspace_id=str(request.auth.workspace.pk),
         kind="clv",

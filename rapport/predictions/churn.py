@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import lightgbm as lgb
 import numpy as np
+from django.utils.translation import gettext
 from scipy.special import expit
 from sklearn.calibration import calibration_curve
 from sklearn.linear_model import LogisticRegression
@@ -79,8 +80,11 @@ def _check_classes(y: np.ndarray) -> None:
     negatives = int(len(y) - positives)
     if positives < MIN_CLASS or negatives < MIN_CLASS:
         raise TrainError(
-            f"needs at least {MIN_CLASS} churned and {MIN_CLASS} kept customers to learn "
-            f"from; the data has {positives} churned and {negatives} kept"
+            gettext(
+                "needs at least %(min_class)s churned and %(min_class)s kept customers to learn "
+                "from; the data has %(positives)s churned and %(negatives)s kept"
+            )
+            % {"min_class": MIN_CLASS, "positives": positives, "negatives": negatives}
         )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Q
+from django.utils.translation import gettext
 
 from rapport.core.errors import NotFoundError
 from rapport.predictions.models import (
@@ -30,7 +31,7 @@ def model_latest(*, workspace: Workspace, kind: str) -> PredictionModel | None:
 def model_get(*, workspace: Workspace, model_id) -> PredictionModel:
     found = PredictionModel.objects.filter(workspace=workspace, pk=model_id).first()
     if found is None:
-        raise NotFoundError("no such model in this workspace")
+        raise NotFoundError(gettext("no such model in this workspace"))
     return found
 
 
@@ -105,7 +106,7 @@ def churn_driver_get(*, workspace: Workspace, driver_id) -> ChurnDriver:
         .first()
     )
     if found is None:
-        raise NotFoundError("no such churn driver in this workspace")
+        raise NotFoundError(gettext("no such churn driver in this workspace"))
     return found
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from rapport.core.bulk import rows_insert, tables_analyze
 from rapport.core.errors import ConflictError, InvalidInputError
@@ -69,21 +70,25 @@ def _label_check(label: features.Label) -> features.Label:
     """The label with its names trimmed, or InvalidInputError naming the setting."""
     if label.kind == "event":
         if not label.event.strip():
-            raise InvalidInputError("name the cancellation event", field="churn_event")
+            raise InvalidInputError(gettext("name the cancellation event"), field="churn_event")
         if not 1 <= label.days <= 365:
-            raise InvalidInputError("from 1 to 365 days", field="churn_horizon_days")
+            raise InvalidInputError(gettext("from 1 to 365 days"), field="churn_horizon_days")
         return features.Label("event", days=label.days, event=label.event.strip())
     if label.kind == "inactive":
         if not 1 <= label.days <= 365:
-            raise InvalidInputError("from 1 to 365 days", field="churn_inactive_days")
+            raise InvalidInputError(gettext("from 1 to 365 days"), field="churn_inactive_days")
         return features.Label("inactive", days=label.days)
     if label.kind == "trait":
         if not label.trait.strip():
-            raise InvalidInputError("name the trait that says a customer left", field="churn_trait")
+            raise InvalidInputError(
+                gettext("name the trait that says a customer left"), field="churn_trait"
+            )
         if not label.positive.strip():
-            raise InvalidInputError("give the trait's value for churned", field="churn_positive")
+            raise InvalidInputError(
+                gettext("give the trait's value for churned"), field="churn_positive"
+            )
         return features.Label("trait", trait=label.trait.strip(), positive=label.positive.strip())
-    raise InvalidInputError("must be event, inactive or trait", field="churn_label")
+    raise InvalidInputError(gettext("must be event, inactive or trait"), field="churn_label")
 
 
 def prediction_settings_update(
@@ -103,7 +108,7 @@ def prediction_settings_update(
     }
     unknown = set(changes) - allowed
     if unknown:
-        raise InvalidInputError("unknown setting", field=sorted(unknown)[0])
+        raise InvalidInputError(gettext("unknown setting"), field=sorted(unknown)[0])
     with transaction.atomic():
         config, _ = PredictionSettings.objects.select_for_update().get_or_create(
             workspace=workspace
@@ -113,11 +118,13 @@ def prediction_settings_update(
                 setattr(config, name, value)
         _settings_label(config)
         if config.clv_time_unit not in TIME_UNITS:
-            raise InvalidInputError("must be week or day", field="clv_time_unit")
+            raise InvalidInputError(gettext("must be week or day"), field="clv_time_unit")
         if not 1 <= config.clv_months <= 120:
-            raise InvalidInputError("from 1 to 120 months", field="clv_months")
+            raise InvalidInputError(gettext("from 1 to 120 months"), field="clv_months")
         if not 0 <= config.clv_monthly_discount < 1:
-            raise InvalidInputError("a rate from 0 to 1 per month", field="clv_monthly_discount")
+            raise InvalidInputError(
+                gettext("a rate from 0 to 1 per month"), field="clv_monthly_discount"
+            )
         config.save()
         audit_log_record(
             workspace=workspace,
@@ -213,15 +220,17 @@ def clv_model_train(
     config = selectors.prediction_settings(workspace=workspace)
     unit = time_unit or config.clv_time_unit
     if unit not in TIME_UNITS:
-        raise InvalidInputError("must be week or day", field="time_unit")
+        raise InvalidInputError(gettext("must be week or day"), field="time_unit")
     if as_of is not None and as_of > now.date():
-        raise InvalidInputError("the cut-off cannot be in the future", field="as_of")
+        raise InvalidInputError(gettext("the cut-off cannot be in the future"), field="as_of")
     unit_days = TIME_UNITS[unit]
     purchases = features.purchase_days(workspace_id=workspace.pk, until=now)
     if not len(purchases.day):
         raise TrainError(
-            "no purchases to learn from: the workspace has no events named "
-            "the purchase event (see Settings → Commerce)"
+            gettext(
+                "no purchases to learn from: the workspace has no events named the purchase "
+                "event (see Settings → Commerce)"
+            )
         )
     end_day = min(int(purchases.day.max()), _day_number(now.date()))
     if as_of is None:
@@ -470,8 +479,11 @@ def churn_model_train(
                 first = churn.churn_fit(train_x, train_y, train.categorical)
             except churn.TrainError as error:
                 raise churn.TrainError(
-                    f"as of {earlier.date()} (two horizons back, for out-of-time "
-                    f"validation): {error}"
+                    gettext(
+                        "as of %(earlier)s (two horizons back, for out-of-time validation): "
+                        "%(error)s"
+                    )
+                    % {"earlier": earlier.date(), "error": error}
                 ) from None
             train_customers = len(train_y)
             # One period's features in memory at a time (a million customers' are
@@ -483,7 +495,8 @@ def churn_model_train(
                 metrics = churn.churn_metrics(test_y, churn.churn_predict(first, test_x))
             else:
                 raise churn.TrainError(
-                    f"the test period after {later.date()} has no churned or no kept customers"
+                    gettext("the test period after %(later)s has no churned or no kept customers")
+                    % {"later": later.date()}
                 )
             metrics["validation"] = (
                 f"out of time: trained as of {earlier.date()}, tested as of {later.date()}"
@@ -754,7 +767,7 @@ def churn_driver_segment_create(
     workspace = driver.model.workspace
     name = (name or f"Churn driver: {driver.description}")[:200]
     if Segment.objects.filter(workspace=workspace, name=name).exists():
-        raise ConflictError(f"a segment named “{name}” already exists")
+        raise ConflictError(gettext("a segment named “%(name)s” already exists") % {"name": name})
     return segment_create(
         workspace=workspace,
         name=name,

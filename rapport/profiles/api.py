@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.http import HttpRequest
+from django.utils.translation import gettext
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import AwareDatetime, ConfigDict
 
@@ -480,7 +481,10 @@ views_router = Router(tags=["saved views"])
 def saved_view_list(request: HttpRequest, filters: Query[SavedViewFilter]):
     request.auth.require("profiles.read")
     if filters.list is not None and filters.list not in lists.LISTS:
-        raise InvalidInputError(f"must be one of {', '.join(lists.LISTS)}", field="list")
+        raise InvalidInputError(
+            gettext("must be one of %(choices)s") % {"choices": ", ".join(lists.LISTS)},
+            field="list",
+        )
     views = selectors.saved_view_list(
         workspace=request.auth.workspace, user=request.auth.user, list_name=filters.list
     )

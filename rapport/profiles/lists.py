@@ -16,6 +16,7 @@ one of them.
 import re
 from dataclasses import dataclass
 
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from rapport.core.errors import InvalidInputError
@@ -117,13 +118,17 @@ def sort_kind(list_name: str, sort: str) -> str:
 
 def columns_clean(list_name: str, columns, *, field: str = "columns") -> list[str]:
     if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
-        raise InvalidInputError("must be a list of column names", field=field)
+        raise InvalidInputError(gettext("must be a list of column names"), field=field)
     if len(columns) > MAX_COLUMNS:
-        raise InvalidInputError(f"at most {MAX_COLUMNS} columns", field=field)
+        raise InvalidInputError(
+            gettext("at most %(max_columns)s columns") % {"max_columns": MAX_COLUMNS}, field=field
+        )
     cleaned: list[str] = []
     for key in columns:
         if column_get(list_name, key) is None:
-            raise InvalidInputError(f"{key[:100]!r} is not a column of this list", field=field)
+            raise InvalidInputError(
+                gettext("%(key)r is not a column of this list") % {"key": key[:100]}, field=field
+            )
         if key not in cleaned:
             cleaned.append(key)
     return cleaned
@@ -134,11 +139,13 @@ def sort_clean(list_name: str, sort, *, field: str = "sort") -> str:
     if not sort:
         return DEFAULT_SORT[list_name]
     if not isinstance(sort, str) or len(sort) > 120:
-        raise InvalidInputError("not a column to sort by", field=field)
+        raise InvalidInputError(gettext("not a column to sort by"), field=field)
     key = sort.removeprefix("-")
     column = column_get(list_name, key) if key != "name" else None
     if key != "name" and (column is None or not column.sort):
-        raise InvalidInputError(f"{key[:100]!r} is not a column this list sorts by", field=field)
+        raise InvalidInputError(
+            gettext("%(key)r is not a column this list sorts by") % {"key": key[:100]}, field=field
+        )
     return sort
 
 
@@ -147,26 +154,35 @@ def filters_clean(list_name: str, filters, *, field: str = "filters") -> dict:
     `name:value`); what each value means is checked when the list is read. An error
     names `<field>.<filter>` (or the filter alone, for a page's query, `field=""`)."""
     if not isinstance(filters, dict):
-        raise InvalidInputError("must be an object of filter names and values", field=field)
+        raise InvalidInputError(
+            gettext("must be an object of filter names and values"), field=field
+        )
     known = FILTERS[list_name]
     cleaned: dict = {}
     for name, value in filters.items():
         if name not in known:
             raise InvalidInputError(
-                f"{str(name)[:100]!r} is not a filter of this list", field=field
+                gettext("%(name)r is not a filter of this list") % {"name": str(name)[:100]},
+                field=field,
             )
         where = f"{field}.{name}" if field else name
         values = value if isinstance(value, list) else [value]
         if not all(isinstance(v, str) and len(v) <= 300 for v in values):
-            raise InvalidInputError("values are text of at most 300 characters", field=where)
+            raise InvalidInputError(
+                gettext("values are text of at most 300 characters"), field=where
+            )
         values = [v for v in values if v.strip()]
         if len(values) > known[name]:
-            raise InvalidInputError(f"at most {known[name]} values", field=where)
+            raise InvalidInputError(
+                gettext("at most %(known)s values") % {"known": known[name]}, field=where
+            )
         if name == "trait":
             for v in values:
                 key = v.partition(":")[0].strip()
                 if ":" not in v or not TRAIT_KEY.match(key):
-                    raise InvalidInputError("trait filters are written name:value", field=where)
+                    raise InvalidInputError(
+                        gettext("trait filters are written name:value"), field=where
+                    )
         if values:
             cleaned[name] = values if known[name] > 1 else values[0]
     return cleaned

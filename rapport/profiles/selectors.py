@@ -71,7 +71,7 @@ def profile_search(
     if trait:
         name, sep, value = trait.partition(":")
         if not sep:
-            raise InvalidInputError("trait must be written name:value", field="trait")
+            raise InvalidInputError(gettext("trait must be written name:value"), field="trait")
         if not name.strip():
             # A blank name is a trait no one has (the API's pattern lets it through).
             return profiles.none()
@@ -108,7 +108,9 @@ def _profile_cursor_decode(cursor: str) -> tuple[datetime | None, uuid.UUID]:
             raise ValueError(seen)
         return moment, uuid.UUID(profile_id)
     except ValueError:  # binascii and Unicode errors included
-        raise InvalidInputError("not a cursor this page gave out", field="cursor") from None
+        raise InvalidInputError(
+            gettext("not a cursor this page gave out"), field="cursor"
+        ) from None
 
 
 def profile_page(
@@ -129,9 +131,16 @@ def profile_page(
     customers costs what page 1 does. `within` narrows further by a condition another
     app supplies (a segment, a lifecycle stage, an RFM cell)."""
     if sort not in PROFILE_PAGE_SORTS:
-        raise InvalidInputError(f"must be one of {', '.join(PROFILE_PAGE_SORTS)}", field="sort")
+        raise InvalidInputError(
+            gettext("must be one of %(choices)s") % {"choices": ", ".join(PROFILE_PAGE_SORTS)},
+            field="sort",
+        )
     if not 1 <= limit <= PROFILE_PAGE_MAX_LIMIT:
-        raise InvalidInputError(f"must be 1 to {PROFILE_PAGE_MAX_LIMIT}", field="limit")
+        raise InvalidInputError(
+            gettext("must be 1 to %(profile_page_max_limit)s")
+            % {"profile_page_max_limit": PROFILE_PAGE_MAX_LIMIT},
+            field="limit",
+        )
     profiles = profiles_filtered(
         workspace=workspace, q=q, account_id=account_id, consent=consent, within=within
     )
@@ -157,7 +166,7 @@ def profiles_filtered(
     text = (q or "").strip()
     if text:
         if len(text) > 255:
-            raise InvalidInputError("at most 255 characters", field="q")
+            raise InvalidInputError(gettext("at most 255 characters"), field="q")
         # Two index look-ups, then the list's own order over what they found: one query
         # with an OR between them would walk the whole last-seen index instead.
         prefix = text.lower()
@@ -175,7 +184,9 @@ def profiles_filtered(
     if consent:
         if consent not in ConsentChannel.values:
             raise InvalidInputError(
-                f"must be one of {', '.join(ConsentChannel.values)}", field="consent"
+                gettext("must be one of %(choices)s")
+                % {"choices": ", ".join(ConsentChannel.values)},
+                field="consent",
             )
         granted = _consent_granted(workspace, consent)
         profiles = profiles.filter(pk__in=granted)
@@ -263,9 +274,13 @@ def profile_table(
     profiles match, offset-paged (at most `count_cap` deep, so an offset stays cheap),
     missing values last, the id breaking ties so that the order is stable."""
     if not 1 <= limit <= PROFILE_PAGE_MAX_LIMIT:
-        raise InvalidInputError(f"must be 1 to {PROFILE_PAGE_MAX_LIMIT}", field="limit")
+        raise InvalidInputError(
+            gettext("must be 1 to %(profile_page_max_limit)s")
+            % {"profile_page_max_limit": PROFILE_PAGE_MAX_LIMIT},
+            field="limit",
+        )
     if not 1 <= page <= PROFILE_TABLE_MAX_PAGE or (page - 1) * limit > count_cap:
-        raise InvalidInputError("beyond the last page", field="page")
+        raise InvalidInputError(gettext("beyond the last page"), field="page")
     count, count_kind = capped_count(profiles, count_cap)
     refused = order is not None and count_kind != "exact"
     if order is None or refused:
@@ -490,7 +505,9 @@ def _cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID, str]:
             raise ValueError(kind)
         return moment, uuid.UUID(entry_id), kind
     except ValueError:  # binascii and Unicode errors included
-        raise InvalidInputError("not a cursor this endpoint gave out", field="cursor") from None
+        raise InvalidInputError(
+            gettext("not a cursor this endpoint gave out"), field="cursor"
+        ) from None
 
 
 def _before(queryset, at_field: str, cursor):
@@ -551,10 +568,16 @@ def profile_timeline(
     for kind in kinds or ():
         if kind not in TIMELINE_KINDS:
             raise InvalidInputError(
-                f"{kind!r} is not one of {', '.join(TIMELINE_KINDS)}", field="kind"
+                gettext("%(kind)r is not one of %(choices)s")
+                % {"kind": kind, "choices": ", ".join(TIMELINE_KINDS)},
+                field="kind",
             )
     if not 1 <= limit <= TIMELINE_MAX_LIMIT:
-        raise InvalidInputError(f"must be 1 to {TIMELINE_MAX_LIMIT}", field="limit")
+        raise InvalidInputError(
+            gettext("must be 1 to %(timeline_max_limit)s")
+            % {"timeline_max_limit": TIMELINE_MAX_LIMIT},
+            field="limit",
+        )
     wanted = set(kinds or TIMELINE_KINDS)
     after = _cursor_decode(cursor) if cursor else None
     channels = dict(Source.objects.filter(workspace=workspace).values_list("id", "kind"))
@@ -681,7 +704,11 @@ def account_timeline_page(
     """The account's combined timeline (its people's events and its own group calls),
     newest first, paged by the same cursor as a customer's timeline."""
     if not 1 <= limit <= TIMELINE_MAX_LIMIT:
-        raise InvalidInputError(f"must be 1 to {TIMELINE_MAX_LIMIT}", field="limit")
+        raise InvalidInputError(
+            gettext("must be 1 to %(timeline_max_limit)s")
+            % {"timeline_max_limit": TIMELINE_MAX_LIMIT},
+            field="limit",
+        )
     after = _cursor_decode(cursor) if cursor else None
     account = account_get(workspace=workspace, account_id=account_id)
     members = AccountMember.objects.filter(account=account).values("profile_id")

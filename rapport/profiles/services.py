@@ -203,13 +203,19 @@ def merge_request_check(survivor, merged, reason: str, *, what: str, same: str) 
     """A person's request to merge two records (profiles or accounts) of one workspace:
     two different records and a reason. Returns the reason, trimmed."""
     if survivor.workspace_id != merged.workspace_id:
-        raise NotFoundError(f"No such {what} in this workspace")
+        raise NotFoundError(gettext("No such %(what)s in this workspace") % {"what": what})
     if survivor.pk == merged.pk:
         article = "An" if what[0] in "aeiou" else "A"
-        raise InvalidInputError(f"{article} {what} cannot be merged with itself", field="other")
+        raise InvalidInputError(
+            gettext("%(article)s %(what)s cannot be merged with itself")
+            % {"article": article, "what": what},
+            field="other",
+        )
     reason = (reason or "").strip()
     if not reason:
-        raise InvalidInputError(f"Say why these are the same {same}", field="reason")
+        raise InvalidInputError(
+            gettext("Say why these are the same %(same)s") % {"same": same}, field="reason"
+        )
     return reason
 
 
@@ -222,8 +228,14 @@ def merge_records_lock(survivor, merged, *, what: str):
     for record in (survivor, merged):
         if record.merged_into_id is not None:
             raise ConflictError(
-                f"{what.capitalize()} {record.pk} was merged into {record.merged_into_id}; "
-                "merge that one instead",
+                gettext(
+                    "%(what)s %(pk)s was merged into %(merged_into_id)s; merge that one instead"
+                )
+                % {
+                    "what": what.capitalize(),
+                    "pk": record.pk,
+                    "merged_into_id": record.merged_into_id,
+                },
                 code="already_merged",
             )
     return survivor, merged
@@ -239,8 +251,10 @@ def account_merge(*, survivor: Account, merged: Account, reason: str, actor: Act
         survivor, merged = merge_records_lock(survivor, merged, what="account")
         if survivor.parent_id == merged.pk or merged.parent_id == survivor.pk:
             raise ConflictError(
-                "One of these accounts is the other's parent company; a subsidiary is not a "
-                "duplicate. Change the hierarchy first if it is wrong.",
+                gettext(
+                    "One of these accounts is the other's parent company; a subsidiary is not a "
+                    "duplicate. Change the hierarchy first if it is wrong."
+                ),
                 code="parent_and_child",
             )
         already = set(
@@ -302,7 +316,7 @@ def account_unmerge(*, merge: AccountMerge, actor: Actor) -> AccountMerge:
     with transaction.atomic():
         merge = AccountMerge.objects.select_for_update().get(pk=merge.pk)
         if merge.unmerged_at is not None:
-            raise ConflictError("This merge was already undone", code="already_unmerged")
+            raise ConflictError(gettext("This merge was already undone"), code="already_unmerged")
         survivor = Account.objects.select_for_update().get(pk=merge.survivor_id)
         restored = Account.objects.select_for_update().get(pk=merge.merged_id)
         for profile_id, was_in_survivor in merge.members:
@@ -374,7 +388,7 @@ def consent_set(
 ) -> ConsentChange:
     """A person records consent (a phone call, a signed form)."""
     if expires_at is not None and expires_at <= timezone.now():
-        raise InvalidInputError("expires_at must be in the future", field="expires_at")
+        raise InvalidInputError(gettext("expires_at must be in the future"), field="expires_at")
     with transaction.atomic():
         change = ConsentChange.objects.create(
             workspace_id=profile.workspace_id,
@@ -415,7 +429,7 @@ def _view_name_clean(name) -> str:
     if not name:
         raise InvalidInputError(gettext("a view needs a name"), field="name")
     if len(name) > 100:
-        raise InvalidInputError("at most 100 characters", field="name")
+        raise InvalidInputError(gettext("at most 100 characters"), field="name")
     return name
 
 
@@ -443,9 +457,12 @@ def saved_view_create(
     """A view of a list: private to the person who makes it, or shared with the
     workspace. An API token has no person to keep a private view for."""
     if list_name not in lists.LISTS:
-        raise InvalidInputError(f"must be one of {', '.join(lists.LISTS)}", field="list")
+        raise InvalidInputError(
+            gettext("must be one of %(choices)s") % {"choices": ", ".join(lists.LISTS)},
+            field="list",
+        )
     if not shared and actor.user is None:
-        raise InvalidInputError("a private view needs a signed-in person", field="shared")
+        raise InvalidInputError(gettext("a private view needs a signed-in person"), field="shared")
     view = SavedView(
         workspace=workspace,
         list=list_name,
@@ -479,7 +496,9 @@ def saved_view_update(
         view.name = _view_name_clean(name)
     if shared is not None:
         if not shared and view.owner_id is None:
-            raise InvalidInputError("a private view needs a signed-in person", field="shared")
+            raise InvalidInputError(
+                gettext("a private view needs a signed-in person"), field="shared"
+            )
         view.shared = bool(shared)
     if columns is not None:
         view.columns = lists.columns_clean(view.list, columns)
@@ -504,9 +523,12 @@ def saved_view_default_set(
 ) -> SavedViewDefault | None:
     """The view this person's list opens with; None: the list as it comes."""
     if list_name not in lists.LISTS:
-        raise InvalidInputError(f"must be one of {', '.join(lists.LISTS)}", field="list")
+        raise InvalidInputError(
+            gettext("must be one of %(choices)s") % {"choices": ", ".join(lists.LISTS)},
+            field="list",
+        )
     if view is not None and view.list != list_name:
-        raise InvalidInputError("a view of another list", field="view")
+        raise InvalidInputError(gettext("a view of another list"), field="view")
     with transaction.atomic():
         SavedViewDefault.objects.filter(workspace=workspace, user=user, list=list_name).delete()
         if view is None:
@@ -532,16 +554,18 @@ def _trait_name_check(name: Any) -> str:
     field = f"traits.{name}"
     if not isinstance(name, str) or not name or name != name.strip():
         raise InvalidInputError(
-            "a field name is a non-empty text without spaces around it", field=field
+            gettext("a field name is a non-empty text without spaces around it"), field=field
         )
     if len(name) > TRAIT_NAME_MAX:
         raise InvalidInputError(
-            f"a field name has at most {TRAIT_NAME_MAX} characters", field=field
+            gettext("a field name has at most %(trait_name_max)s characters")
+            % {"trait_name_max": TRAIT_NAME_MAX},
+            field=field,
         )
     if "." in name or name.startswith("$") or any(ord(ch) < 32 for ch in name):
         # Dots name nested fields in segment rules; `$` marks operators in many tools.
         raise InvalidInputError(
-            "a field name may not hold dots or control characters, nor start with $",
+            gettext("a field name may not hold dots or control characters, nor start with $"),
             field=field,
         )
     return name
@@ -561,36 +585,48 @@ def _trait_value_check(name: str, value: Any) -> Any:
         return value
     if isinstance(value, int):
         if abs(value) > TRAIT_INT_MAX:
-            raise InvalidInputError(f"a whole number is at most {TRAIT_INT_MAX}", field=field)
+            raise InvalidInputError(
+                gettext("a whole number is at most %(trait_int_max)s")
+                % {"trait_int_max": TRAIT_INT_MAX},
+                field=field,
+            )
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise InvalidInputError("a number must be finite", field=field)
+            raise InvalidInputError(gettext("a number must be finite"), field=field)
         return value
     if isinstance(value, str):
         if len(value) > TRAIT_TEXT_MAX:
-            raise InvalidInputError(f"a text has at most {TRAIT_TEXT_MAX} characters", field=field)
+            raise InvalidInputError(
+                gettext("a text has at most %(trait_text_max)s characters")
+                % {"trait_text_max": TRAIT_TEXT_MAX},
+                field=field,
+            )
         return value
     if isinstance(value, dict | list):
         try:
             size = len(json.dumps(value, allow_nan=False))
         except (TypeError, ValueError):
-            raise InvalidInputError("not a JSON value", field=field) from None
+            raise InvalidInputError(gettext("not a JSON value"), field=field) from None
         if size > TRAIT_JSON_MAX:
             raise InvalidInputError(
-                f"a nested value has at most {TRAIT_JSON_MAX} characters as JSON", field=field
+                gettext("a nested value has at most %(trait_json_max)s characters as JSON")
+                % {"trait_json_max": TRAIT_JSON_MAX},
+                field=field,
             )
         if _depth(value) > TRAIT_DEPTH_MAX:
             raise InvalidInputError(
-                f"a value nests at most {TRAIT_DEPTH_MAX} levels deep", field=field
+                gettext("a value nests at most %(trait_depth_max)s levels deep")
+                % {"trait_depth_max": TRAIT_DEPTH_MAX},
+                field=field,
             )
         if isinstance(value, dict):
             for key in value:
                 if not isinstance(key, str):
-                    raise InvalidInputError("nested field names are texts", field=field)
+                    raise InvalidInputError(gettext("nested field names are texts"), field=field)
         return value
     raise InvalidInputError(
-        "a value is a text, a number, true/false, a list, an object or null", field=field
+        gettext("a value is a text, a number, true/false, a list, an object or null"), field=field
     )
 
 
@@ -620,11 +656,15 @@ def profile_traits_edit(
     Without pii.read (`can_see_pii` False) a person can neither see nor change personal
     data: fields named like an email or a phone number, or whose value holds one."""
     if profile.workspace_id != workspace.pk:
-        raise NotFoundError("No such profile in this workspace")
+        raise NotFoundError(gettext("No such profile in this workspace"))
     if not isinstance(changes, dict) or not changes:
-        raise InvalidInputError("name at least one field to change", field="traits")
+        raise InvalidInputError(gettext("name at least one field to change"), field="traits")
     if len(changes) > TRAIT_EDIT_MAX_FIELDS:
-        raise InvalidInputError(f"at most {TRAIT_EDIT_MAX_FIELDS} fields at a time", field="traits")
+        raise InvalidInputError(
+            gettext("at most %(trait_edit_max_fields)s fields at a time")
+            % {"trait_edit_max_fields": TRAIT_EDIT_MAX_FIELDS},
+            field="traits",
+        )
     cleaned = {
         _trait_name_check(name): _trait_value_check(name, value) for name, value in changes.items()
     }
@@ -632,8 +672,8 @@ def profile_traits_edit(
         profile = Profile.objects.select_for_update().get(pk=profile.pk)
         if profile.merged_into_id is not None:
             raise ConflictError(
-                f"Profile {profile.pk} was merged into {profile.merged_into_id}; "
-                "edit that one instead",
+                gettext("Profile %(pk)s was merged into %(merged_into_id)s; edit that one instead")
+                % {"pk": profile.pk, "merged_into_id": profile.merged_into_id},
                 code="already_merged",
             )
         if not can_see_pii:
@@ -642,7 +682,10 @@ def profile_traits_edit(
                     name, profile.traits.get(name)
                 ):
                     raise PermissionDeniedError(
-                        f"{name}: your role does not see personal data, so it cannot change it",
+                        gettext(
+                            "%(name)s: your role does not see personal data, so it cannot change it"
+                        )
+                        % {"name": name},
                         details=[{"field": f"traits.{name}", "permission": "pii.read"}],
                     )
         now = timezone.now()

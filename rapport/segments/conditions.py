@@ -11,8 +11,8 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from django.db.models import Avg, Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from pydantic import Field, model_validator
 
 from rapport.core.jsonkeys import json_number
@@ -174,10 +174,10 @@ class Window(r.Strict):
         ]
         if sum(kinds) != 1:
             raise ValueError(
-                "give exactly one of last_days, older_than_days, after/before, first_days"
+                gettext("give exactly one of last_days, older_than_days, after/before, first_days")
             )
         if self.from_ is not None and self.first_days is None:
-            raise ValueError("'from' goes with first_days")
+            raise ValueError(gettext("'from' goes with first_days"))
         for value in (self.after, self.before):
             if value is not None:
                 r.parse_when(value)

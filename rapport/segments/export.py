@@ -11,6 +11,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from rapport.core.errors import InvalidInputError, PermissionDeniedError
 from rapport.core.safe_csv import csv_lines
@@ -126,12 +127,15 @@ def segment_export(
     counted. Recorded in the audit log (with the counts) before the first line."""
     if format not in EXPORT_FORMATS:
         raise InvalidInputError(
-            f"format must be one of {', '.join(EXPORT_FORMATS)}", field="format"
+            gettext("format must be one of %(choices)s") % {"choices": ", ".join(EXPORT_FORMATS)},
+            field="format",
         )
     if format == "csv" and not can_see_pii:
         raise PermissionDeniedError(
-            "a readable export (format=csv) needs the pii.export permission; "
-            "the hashed formats (google, meta) do not"
+            gettext(
+                "a readable export (format=csv) needs the pii.export permission; the hashed "
+                "formats (google, meta) do not"
+            )
         )
     now = timezone.now()
     export = SegmentExport(lines=iter(()))

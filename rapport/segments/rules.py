@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, gettext_noop
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rapport.core.errors import InvalidInputError
@@ -48,7 +48,9 @@ GROUPS = ("all", "any", "not")
 def _addressable(name: str) -> str:
     # SQLite cannot address such a key in a JSON path: refused on every database alike.
     if '"' in name or "\\" in name:
-        raise ValueError("a trait or property name cannot hold a double quote or a backslash")
+        raise ValueError(
+            gettext("a trait or property name cannot hold a double quote or a backslash")
+        )
     return name
 
 
@@ -143,13 +145,13 @@ class Strict(BaseModel):
 def parse_when(value: Any) -> datetime:
     """A date ("2026-01-31", midnight UTC) or an aware ISO time."""
     if not isinstance(value, str) or len(value) > 40:
-        raise ValueError("must be a date (YYYY-MM-DD) or an ISO 8601 time")
+        raise ValueError(gettext("must be a date (YYYY-MM-DD) or an ISO 8601 time"))
     try:
         if len(value) == 10:
             return datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError("must be a date (YYYY-MM-DD) or an ISO 8601 time") from None
+        raise ValueError(gettext("must be a date (YYYY-MM-DD) or an ISO 8601 time")) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -157,31 +159,41 @@ def check_value(op: str, value: Any) -> None:
     """The value each operator takes."""
     if op in PRESENCE:
         if value is not None:
-            raise ValueError(f"'{op}' takes no value")
+            raise ValueError(gettext("'%(op)s' takes no value") % {"op": op})
         return
     if value is None:
-        raise ValueError(f"'{op}' needs a value")
+        raise ValueError(gettext("'%(op)s' needs a value") % {"op": op})
     if op in LISTS:
         if not isinstance(value, list) or not value or len(value) > MAX_LIST:
-            raise ValueError(f"'{op}' takes a list of 1 to {MAX_LIST} values")
+            raise ValueError(
+                gettext("'%(op)s' takes a list of 1 to %(max_list)s values")
+                % {"op": op, "max_list": MAX_LIST}
+            )
         for item in value:
             if not isinstance(item, str | int | float) or isinstance(item, bool):
-                raise ValueError(f"'{op}' takes a list of strings or numbers")
+                raise ValueError(
+                    gettext("'%(op)s' takes a list of strings or numbers") % {"op": op}
+                )
         return
     if isinstance(value, list | dict):
-        raise ValueError(f"'{op}' takes a single value, not a list or object")
+        raise ValueError(
+            gettext("'%(op)s' takes a single value, not a list or object") % {"op": op}
+        )
     if op in TEXT and not isinstance(value, str):
-        raise ValueError(f"'{op}' takes a string")
+        raise ValueError(gettext("'%(op)s' takes a string") % {"op": op})
     if op in DATES:
         parse_when(value)
     if op in AGES and (
         not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_DAYS
     ):
-        raise ValueError(f"'{op}' takes a whole number of days from 1 to {MAX_DAYS}")
+        raise ValueError(
+            gettext("'%(op)s' takes a whole number of days from 1 to %(max_days)s")
+            % {"op": op, "max_days": MAX_DAYS}
+        )
     if op in ("gt", "gte", "lt", "lte") and isinstance(value, bool):
-        raise ValueError(f"'{op}' takes a number or a string")
+        raise ValueError(gettext("'%(op)s' takes a number or a string") % {"op": op})
     if isinstance(value, str) and len(value) > 1000:
-        raise ValueError("a value is at most 1000 characters")
+        raise ValueError(gettext("a value is at most 1000 characters"))
 
 
 class Compare(Strict):
@@ -419,7 +431,7 @@ def _parse(data: Any, where: list, depth: int, counter: list[int]) -> Rule:
 def rule_parse(data: Any, *, field: str = "rule") -> Rule:
     """A checked rule, or InvalidInputError naming the offending part."""
     if not isinstance(data, dict):
-        raise InvalidInputError("must be a JSON object", field=field)
+        raise InvalidInputError(gettext("must be a JSON object"), field=field)
     try:
         return _parse(data, [], 1, [0])
     except _Refused as refused:

@@ -104,7 +104,8 @@ def segment_rule_check(
             ref_id = uuid.UUID(ref)
         except ValueError:
             raise InvalidInputError(
-                f"segment {ref!r} is not a segment id", field=f"{field}.segment"
+                gettext("segment %(ref)r is not a segment id") % {"ref": ref},
+                field=f"{field}.segment",
             ) from None
         found = Segment.objects.filter(workspace=workspace, pk=ref_id).first()
         if found is None:
@@ -131,15 +132,19 @@ def rule_personal_refuse(parsed: r.Rule, *, field: str = "rule") -> None:
     found = r.rule_personal(parsed, field=field)
     if found:
         path, name = found[0]
-        message = (
-            f"{path}: a condition on {name!r} (personal data) needs the 'pii.read' "
+        message = gettext(
+            "%(path)s: a condition on %(name)r (personal data) needs the 'pii.read' "
             "permission; 'exists' and 'not_exists' are allowed"
-        )
+        ) % {"path": path, "name": name}
         raise PermissionDeniedError(
             message,
             code="pii_condition",
             details=[
-                {"field": p, "message": f"{n!r} holds personal data", "permission": PII_READ}
+                {
+                    "field": p,
+                    "message": gettext("%(name)r holds personal data") % {"name": n},
+                    "permission": PII_READ,
+                }
                 for p, n in found
             ],
         )
@@ -195,7 +200,7 @@ def segment_create(
     (`"now"`, for the CLI and tests). `can_see_pii`: as `segment_rule_check`."""
     name = _clean_name(name)
     if kind not in Segment.Kind.values:
-        raise InvalidInputError("kind must be dynamic or static", field="kind")
+        raise InvalidInputError(gettext("kind must be dynamic or static"), field="kind")
     if len(description or "") > 5000:
         raise InvalidInputError(
             gettext("description is at most 5000 characters"), field="description"
@@ -641,7 +646,9 @@ def segment_from_profiles(
     dashboard, saved to act on."""
     if len(profile_ids) > MAX_STATIC_MEMBERS:
         raise InvalidInputError(
-            f"a static segment holds at most {MAX_STATIC_MEMBERS} customers", field="profile_ids"
+            gettext("a static segment holds at most %(max_static_members)s customers")
+            % {"max_static_members": MAX_STATIC_MEMBERS},
+            field="profile_ids",
         )
     ids = []
     for value in profile_ids:
@@ -649,7 +656,8 @@ def segment_from_profiles(
             ids.append(uuid.UUID(str(value)))
         except ValueError:
             raise InvalidInputError(
-                f"{str(value)[:60]!r} is not a customer id", field="profile_ids"
+                gettext("%(value)r is not a customer id") % {"value": str(value)[:60]},
+                field="profile_ids",
             ) from None
     now = timezone.now()
     with transaction.atomic():
@@ -847,15 +855,17 @@ def lifecycle_sub_stage_create(
     from django.utils.text import slugify
 
     if parent.parent_id is not None:
-        raise InvalidInputError("a sub-stage has no sub-stages", field="parent")
+        raise InvalidInputError(gettext("a sub-stage has no sub-stages"), field="parent")
     key = slugify(key or name).replace("-", "_")[:60]
     if not key:
-        raise InvalidInputError("key must hold letters or digits", field="key")
+        raise InvalidInputError(gettext("key must hold letters or digits"), field="key")
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise InvalidInputError(gettext("name must be 1 to 100 characters"), field="name")
     if LifecycleStage.objects.filter(workspace_id=parent.workspace_id, key=key).exists():
-        raise ConflictError(f"a stage with key {key!r} already exists", code="key_taken")
+        raise ConflictError(
+            gettext("a stage with key %(key)r already exists") % {"key": key}, code="key_taken"
+        )
     parsed = _stage_rule_check(parent.workspace, rule, can_see_pii=can_see_pii)
     with transaction.atomic():
         last = parent.children.order_by("-position").first()

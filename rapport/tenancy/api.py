@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Literal
 
 from django.http import HttpRequest
+from django.utils.translation import gettext
 from ninja import Field, File, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from pydantic import AwareDatetime, ConfigDict
@@ -557,11 +558,11 @@ def exchange_rates_upload(request: HttpRequest, payload: ExchangeRatesIn):
 def exchange_rates_upload_csv(request: HttpRequest, file: File[UploadedFile]):
     request.auth.require("workspace.manage")
     if file.size > commerce.MAX_CSV_BYTES:
-        raise InvalidInputError("the file is larger than 2 MB", field="file")
+        raise InvalidInputError(gettext("the file is larger than 2 MB"), field="file")
     try:
         text = file.read().decode("utf-8")
     except UnicodeDecodeError:
-        raise InvalidInputError("the CSV is not UTF-8", field="file") from None
+        raise InvalidInputError(gettext("the CSV is not UTF-8"), field="file") from None
     written = commerce.exchange_rates_upload(
         workspace=request.auth.workspace,
         actor=request.auth.actor,

@@ -7,6 +7,7 @@ asks for permissions, so that an endpoint never works outside its caller's works
 from dataclasses import dataclass, field
 
 from django.http import HttpRequest
+from django.utils.translation import gettext
 from ninja.security import HttpBearer, SessionAuth
 
 from rapport.core.errors import PermissionDeniedError
@@ -37,7 +38,10 @@ class Principal:
     def require(self, code: str) -> None:
         if not self.has_perm(code):
             raise PermissionDeniedError(
-                f"Your role ({self.role}) does not allow this; it needs the {code!r} permission",
+                gettext(
+                    "Your role (%(role)s) does not allow this; it needs the %(code)r permission"
+                )
+                % {"role": self.role, "code": code},
                 details={"permission": code, "role": self.role},
             )
 

@@ -109,7 +109,7 @@ def commerce_settings_update(
         cleaned = [p.strip() for p in value_properties if isinstance(p, str) and p.strip()]
         if not 1 <= len(cleaned) <= 10 or any(len(p) > 255 for p in cleaned):
             raise InvalidInputError(
-                "value_properties must be 1 to 10 property names", field="value_properties"
+                gettext("value_properties must be 1 to 10 property names"), field="value_properties"
             )
         current.value_properties = changes["value_properties"] = cleaned
     if reporting_currency is not None:
@@ -137,15 +137,21 @@ class RateIn:
 def _rate_clean(row: Any, where: str, reporting: str) -> RateIn:
     """One rate, or a 422 whose field names the row and the column."""
     if not isinstance(row, dict):
-        raise InvalidInputError(f"{where}: a rate is an object", field=where)
+        raise InvalidInputError(
+            gettext("%(where)s: a rate is an object") % {"where": where}, field=where
+        )
     unknown = set(row) - set(CSV_COLUMNS)
     if unknown:
         name = sorted(map(str, unknown))[0]
-        raise InvalidInputError(f"{where}: unknown field {name!r}", field=f"{where}.{name}")
+        raise InvalidInputError(
+            gettext("%(where)s: unknown field %(name)r") % {"where": where, "name": name},
+            field=f"{where}.{name}",
+        )
     currency = currency_clean(row.get("currency"), field=f"{where}.currency")
     if currency == reporting:
         raise InvalidInputError(
-            f"{where}.currency: {currency} is the reporting currency (its rate is 1)",
+            gettext("%(where)s.currency: %(currency)s is the reporting currency (its rate is 1)")
+            % {"where": where, "currency": currency},
             field=f"{where}.currency",
         )
     raw = row.get("rate")
@@ -155,12 +161,14 @@ def _rate_clean(row: Any, where: str, reporting: str) -> RateIn:
         rate = None
     if rate is None or not rate.is_finite() or not 0 < rate < MAX_RATE:
         raise InvalidInputError(
-            f"{where}.rate: a positive number (1 {currency} in {reporting})",
+            gettext("%(where)s.rate: a positive number (1 %(currency)s in %(reporting)s)")
+            % {"where": where, "currency": currency, "reporting": reporting},
             field=f"{where}.rate",
         )
     if rate != rate.quantize(Decimal("1e-10")):
         raise InvalidInputError(
-            f"{where}.rate: at most 10 digits after the point", field=f"{where}.rate"
+            gettext("%(where)s.rate: at most 10 digits after the point") % {"where": where},
+            field=f"{where}.rate",
         )
     raw = row.get("valid_from")
     try:
@@ -169,7 +177,8 @@ def _rate_clean(row: Any, where: str, reporting: str) -> RateIn:
         valid_from = None
     if valid_from is None:
         raise InvalidInputError(
-            f"{where}.valid_from: a date such as 2026-01-31", field=f"{where}.valid_from"
+            gettext("%(where)s.valid_from: a date such as 2026-01-31") % {"where": where},
+            field=f"{where}.valid_from",
         )
     return RateIn(currency, rate, valid_from)
 
@@ -178,17 +187,19 @@ def exchange_rates_csv_parse(text: str) -> list[dict[str, str]]:
     """Rows of a CSV with the header currency,rate,valid_from (any order), each as a
     dict; 422 naming the line for a file that is not such a CSV."""
     if len(text.encode()) > MAX_CSV_BYTES:
-        raise InvalidInputError("the file is larger than 2 MB", field="file")
+        raise InvalidInputError(gettext("the file is larger than 2 MB"), field="file")
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     try:
         header = [h.strip().lower() for h in next(reader)]
     except StopIteration:
-        raise InvalidInputError("the file is empty", field="file") from None
+        raise InvalidInputError(gettext("the file is empty"), field="file") from None
     except csv.Error as error:
-        raise InvalidInputError(f"line 1: {error}", field="file") from None
+        raise InvalidInputError(
+            gettext("line 1: %(error)s") % {"error": error}, field="file"
+        ) from None
     if sorted(header) != sorted(CSV_COLUMNS):
         raise InvalidInputError(
-            "the first line must name the columns currency,rate,valid_from", field="file"
+            gettext("the first line must name the columns currency,rate,valid_from"), field="file"
         )
     rows = []
     try:
@@ -198,12 +209,16 @@ def exchange_rates_csv_parse(text: str) -> list[dict[str, str]]:
             line = reader.line_num
             if len(values) != len(header):
                 raise InvalidInputError(
-                    f"line {line}: {len(values)} values for {len(header)} columns",
+                    gettext("line %(line)s: %(count)s values for %(count2)s columns")
+                    % {"line": line, "count": len(values), "count2": len(header)},
                     field=f"line {line}",
                 )
             rows.append({"_line": line, **dict(zip(header, values, strict=True))})
     except csv.Error as error:
-        raise InvalidInputError(f"line {reader.line_num}: {error}", field="file") from None
+        raise InvalidInputError(
+            gettext("line %(line_num)s: %(error)s") % {"line_num": reader.line_num, "error": error},
+            field="file",
+        ) from None
     return rows
 
 
@@ -214,9 +229,13 @@ def exchange_rates_upload(
     or nothing: the first bad row is named (`rates[3].rate`, or `line 4.rate` from a
     CSV) and nothing is written."""
     if not isinstance(rows, list) or not rows:
-        raise InvalidInputError("at least one rate", field="rates")
+        raise InvalidInputError(gettext("at least one rate"), field="rates")
     if len(rows) > MAX_RATES_PER_UPLOAD:
-        raise InvalidInputError(f"at most {MAX_RATES_PER_UPLOAD:,} rates at once", field="rates")
+        raise InvalidInputError(
+            gettext("at most %(max_rates_per_upload)s rates at once")
+            % {"max_rates_per_upload": f"{MAX_RATES_PER_UPLOAD:,}"},
+            field="rates",
+        )
     reporting = commerce_settings_get(workspace=workspace).reporting_currency
     cleaned: dict[tuple[str, date], RateIn] = {}
     for i, row in enumerate(rows):
@@ -254,7 +273,7 @@ def exchange_rates_upload(
 def exchange_rate_delete(*, workspace: Workspace, rate_id: Any, actor: Actor) -> None:
     rate = ExchangeRate.objects.filter(workspace=workspace, pk=rate_id).first()
     if rate is None:
-        raise NotFoundError("no such exchange rate in this workspace")
+        raise NotFoundError(gettext("no such exchange rate in this workspace"))
     with transaction.atomic():
         rate.delete()
         audit_log_record(

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from rapport.core.errors import NotFoundError
 from rapport.core.selectors import object_get
@@ -40,7 +41,7 @@ def workspace_list() -> QuerySet[Workspace]:
 def workspace_get_by_name(*, name: str) -> Workspace:
     workspace = Workspace.objects.filter(name__iexact=name.strip()).first()
     if workspace is None:
-        raise NotFoundError(f"No workspace named {name!r}")
+        raise NotFoundError(gettext("No workspace named %(name)r") % {"name": name})
     return workspace
 
 

@@ -93,7 +93,9 @@ def audit_log_record(
 
 def audit_log_prune(*, workspace: Workspace, older_than_days: int) -> int:
     if older_than_days < 30:
-        raise InvalidInputError("Audit entries are kept at least 30 days", field="older_than_days")
+        raise InvalidInputError(
+            gettext("Audit entries are kept at least 30 days"), field="older_than_days"
+        )
     cutoff = timezone.now() - timedelta(days=older_than_days)
     deleted, _ = AuditLogEntry.objects.filter(workspace=workspace, created_at__lt=cutoff).delete()
     return deleted
@@ -140,7 +142,8 @@ def workspace_create(*, name: str, actor: Actor) -> NewWorkspace:
                 workspace = Workspace.objects.create(name=name)
         except IntegrityError as exc:
             raise ConflictError(
-                f"A workspace named {name!r} already exists", code="name_taken"
+                gettext("A workspace named %(name)r already exists") % {"name": name},
+                code="name_taken",
             ) from exc
         audit_log_record(
             workspace=workspace, actor=actor, action="workspace.create", target=workspace
@@ -218,7 +221,10 @@ def user_create(*, email: str, password: str | None, name: str = "") -> tuple[Us
     candidate = User(email=email, name=name)
     _check_password(password, user=candidate)
     if User.objects.filter(email__iexact=email).exists():
-        raise ConflictError(f"A user with email {email} already exists", code="email_taken")
+        raise ConflictError(
+            gettext("A user with email %(email)s already exists") % {"email": email},
+            code="email_taken",
+        )
     user = User.objects.create_user(email=email, password=password, name=name.strip()[:150])
     return user, generated
 
@@ -288,7 +294,7 @@ def _invitation_email_send(*, invitation: Invitation, link: str) -> None:
         send_mail(subject, body, None, [invitation.email], fail_silently=False)
     except (smtplib.SMTPException, OSError) as exc:
         raise EmailUnavailableError(
-            "The invitation email could not be sent; nothing was saved. Try again later",
+            gettext("The invitation email could not be sent; nothing was saved. Try again later"),
             details={"reason": type(exc).__name__},
         ) from exc
 
@@ -373,7 +379,7 @@ def _invitation_claim(*, raw: str) -> Invitation:
     )
     if invitation is None or invitation.status != Invitation.Status.PENDING:
         raise InvitationClosedError(
-            "This invitation is no longer valid: it was used, withdrawn or has expired"
+            gettext("This invitation is no longer valid: it was used, withdrawn or has expired")
         )
     return invitation
 
@@ -587,7 +593,9 @@ def _clean_origins(values: list[str]) -> list[str]:
     try:
         return origin_patterns_clean(values)
     except InvalidOrigin as error:
-        raise InvalidInputError(f"allowed_origins: {error}", field="allowed_origins") from None
+        raise InvalidInputError(
+            gettext("allowed_origins: %(error)s") % {"error": error}, field="allowed_origins"
+        ) from None
 
 
 def source_create(
@@ -693,7 +701,7 @@ def write_key_create(*, source: Source, actor: Actor) -> tuple[WriteKey, str]:
     """A further write key for a source: rotation is create-new, then revoke-old once
     the senders use the new one, so no event is refused in between."""
     if source.disabled_at is not None:
-        raise ConflictError("The source is disabled", code="source_disabled")
+        raise ConflictError(gettext("The source is disabled"), code="source_disabled")
     raw = secret_generate()
     with transaction.atomic():
         key = WriteKey.objects.create(
@@ -742,10 +750,11 @@ class TotpEnrolment:
 def _staff_user(email: str) -> User:
     user = User.objects.filter(email__iexact=(email or "").strip()).first()
     if user is None:
-        raise NotFoundError(f"No user with email {email!r}")
+        raise NotFoundError(gettext("No user with email %(email)r") % {"email": email})
     if not user.is_staff:
         raise ConflictError(
-            f"{user.email} is not staff: only staff sign in to the Django admin",
+            gettext("%(email)s is not staff: only staff sign in to the Django admin")
+            % {"email": user.email},
             code="not_staff",
         )
     return user
@@ -779,11 +788,14 @@ def admin_totp_confirm(*, email: str, code: str) -> None:
         )
         if device is None:
             raise ConflictError(
-                f"{user.email} has no device waiting; run 'rapport user totp-enrol' first",
+                gettext("%(email)s has no device waiting; run 'rapport user totp-enrol' first")
+                % {"email": user.email},
                 code="nothing_to_confirm",
             )
         if not device.verify_token((code or "").strip()):
-            raise InvalidInputError("The code does not match; try the next one", field="code")
+            raise InvalidInputError(
+                gettext("The code does not match; try the next one"), field="code"
+            )
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         # Enrolling again is how a lost phone is replaced: the old device stops working.

@@ -8,6 +8,7 @@ from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
 from rapport.core.errors import InvalidInputError
@@ -91,7 +92,7 @@ def account_list(request: HttpRequest) -> HttpResponse:
         return moved
     q = state.filters.get("q", "").strip()
     if len(q) > 255:
-        raise InvalidInputError("at most 255 characters", field="q")
+        raise InvalidInputError(gettext("at most 255 characters"), field="q")
     accounts = selectors.account_list(workspace=principal.workspace, q=q or None)
     order = _account_order(state)
     ordering = [

@@ -18,8 +18,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.formats import date_format, number_format
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 from pydantic import ValidationError
 
@@ -134,7 +134,7 @@ def _segment_param(request: HttpRequest) -> uuid.UUID | None:
     try:
         return uuid.UUID(raw)
     except ValueError:
-        raise InvalidInputError("not a segment id", field="segment") from None
+        raise InvalidInputError(gettext("not a segment id"), field="segment") from None
 
 
 def _date_param(request: HttpRequest, name: str) -> date | None:
@@ -144,7 +144,9 @@ def _date_param(request: HttpRequest, name: str) -> date | None:
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        raise InvalidInputError(f"{name} is a date like 2026-10-31", field=name) from None
+        raise InvalidInputError(
+            gettext("%(name)s is a date like 2026-10-31") % {"name": name}, field=name
+        ) from None
 
 
 def _int_param(request: HttpRequest, name: str, default: int, low: int, high: int) -> int:
@@ -154,9 +156,14 @@ def _int_param(request: HttpRequest, name: str, default: int, low: int, high: in
     try:
         value = int(raw)
     except ValueError:
-        raise InvalidInputError(f"{name} is a whole number", field=name) from None
+        raise InvalidInputError(
+            gettext("%(name)s is a whole number") % {"name": name}, field=name
+        ) from None
     if not low <= value <= high:
-        raise InvalidInputError(f"{name} is {low} to {high}", field=name)
+        raise InvalidInputError(
+            gettext("%(name)s is %(low)s to %(high)s") % {"name": name, "low": low, "high": high},
+            field=name,
+        )
     return value
 
 
@@ -217,7 +224,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     workspace = principal.workspace
     window = _int_param(request, "window", 30, 7, 90)
     if window not in (7, 30, 90):
-        raise InvalidInputError("window is 7, 30 or 90 days", field="window")
+        raise InvalidInputError(gettext("window is 7, 30 or 90 days"), field="window")
     segment_id = _segment_param(request)
     board = selectors.home_dashboard(workspace=workspace, window=window, segment_id=segment_id)
     focus = request.GET.get("kpi", "revenue")
@@ -382,7 +389,9 @@ def _steps_from(request: HttpRequest) -> list[dict]:
         if not kind or not value:
             continue
         if kind not in STEP_KINDS:
-            raise InvalidInputError(f"step {n}: unknown kind", field=f"kind{n}")
+            raise InvalidInputError(
+                gettext("step %(n)s: unknown kind") % {"n": n}, field=f"kind{n}"
+            )
         step: dict[str, Any] = {}
         if kind == "trait" and "=" in value:
             name, _eq, wanted = value.partition("=")
@@ -785,7 +794,9 @@ def _drill(request: HttpRequest, raw: str) -> tuple[DrillIn, list[str]]:
     try:
         payload = DrillIn.model_validate(json.loads(raw))
     except (ValueError, ValidationError) as error:
-        raise InvalidInputError(f"not a drill-down: {str(error)[:200]}", field="of") from None
+        raise InvalidInputError(
+            gettext("not a drill-down: %(error)s") % {"error": str(error)[:200]}, field="of"
+        ) from None
     return payload, drill_ids(request.principal.workspace, payload)
 
 

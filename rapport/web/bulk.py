@@ -17,8 +17,8 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from rapport.core.errors import InvalidInputError, NotFoundError
@@ -89,18 +89,29 @@ def actions_for(principal, list_name: str, segment=None) -> list[BulkAction]:
 
 
 def _ticked(request: HttpRequest, what: str) -> list:
+    accounts = what == "accounts"
     texts = request.POST.getlist("ids")
     if len(texts) > MAX_TICKED:
-        raise InvalidInputError(f"at most {MAX_TICKED:,} ticked {what}", field="ids")
+        message = (
+            gettext("at most %(max_ticked)s ticked accounts")
+            if accounts
+            else gettext("at most %(max_ticked)s ticked customers")
+        )
+        raise InvalidInputError(message % {"max_ticked": f"{MAX_TICKED:,}"}, field="ids")
     wanted = []
     for text in texts:
         pk = uuid_or_none(text)
         if pk is None:
-            raise InvalidInputError(f"{text[:60]!r} is not an id of {what}", field="ids")
+            message = (
+                gettext("%(text)r is not an account id")
+                if accounts
+                else gettext("%(text)r is not a customer id")
+            )
+            raise InvalidInputError(message % {"text": text[:60]}, field="ids")
         if pk not in wanted:
             wanted.append(pk)
     if not wanted:
-        if what == "accounts":
+        if accounts:
             raise InvalidInputError(_("tick at least one account"), field="ids")
         raise InvalidInputError(_("tick at least one customer"), field="ids")
     return wanted
@@ -108,9 +119,12 @@ def _ticked(request: HttpRequest, what: str) -> list:
 
 def _capped(ids: list, what: str) -> list:
     if len(ids) > MAX_SELECTION:
-        raise InvalidInputError(
-            f"more than {MAX_SELECTION:,} {what} match: narrow the filters", field="all"
+        message = (
+            gettext("more than %(max_selection)s accounts match: narrow the filters")
+            if what == "accounts"
+            else gettext("more than %(max_selection)s customers match: narrow the filters")
         )
+        raise InvalidInputError(message % {"max_selection": f"{MAX_SELECTION:,}"}, field="all")
     return ids
 
 
@@ -139,7 +153,7 @@ def selection_read(request: HttpRequest, list_name: str = CUSTOMERS, segment=Non
             return Selection(_capped(ids, "accounts"), True, state, list_name)
         wanted = _ticked(request, "accounts")
         if accounts.filter(pk__in=wanted).count() != len(wanted):
-            raise NotFoundError("Some of these accounts are not in this workspace")
+            raise NotFoundError(gettext("Some of these accounts are not in this workspace"))
         return Selection(wanted, False, state, list_name)
     if list_name == SEGMENT_MEMBERS:
         members = segment_selectors.segment_members(workspace=workspace, segment=segment)
@@ -148,7 +162,7 @@ def selection_read(request: HttpRequest, list_name: str = CUSTOMERS, segment=Non
             return Selection(_capped(ids, "customers"), True, state, list_name, segment)
         wanted = _ticked(request, "customers")
         if members.filter(pk__in=wanted).count() != len(wanted):
-            raise NotFoundError("Some of these customers are not members of this segment")
+            raise NotFoundError(gettext("Some of these customers are not members of this segment"))
         return Selection(wanted, False, state, list_name, segment)
     live = Profile.objects.filter(workspace=workspace, merged_into__isnull=True)
     if everything:
@@ -162,7 +176,7 @@ def selection_read(request: HttpRequest, list_name: str = CUSTOMERS, segment=Non
     wanted = _ticked(request, "customers")
     found = set(live.filter(pk__in=wanted).values_list("pk", flat=True))
     if len(found) != len(wanted):
-        raise NotFoundError("Some of these customers are not in this workspace")
+        raise NotFoundError(gettext("Some of these customers are not in this workspace"))
     return Selection(wanted, False, state, list_name)
 
 
@@ -191,7 +205,9 @@ def bulk_action(request: HttpRequest, list_name: str, segment_id=None) -> HttpRe
         request.POST  # noqa: B018 - parsed here, so that too many fields name the field
     except TooManyFieldsSent:
         raise InvalidInputError(
-            f"at most {MAX_TICKED:,} ticked rows: select all matching instead", field="ids"
+            gettext("at most %(max_ticked)s ticked rows: select all matching instead")
+            % {"max_ticked": f"{MAX_TICKED:,}"},
+            field="ids",
         ) from None
     segment = None
     if list_name == SEGMENT_MEMBERS:

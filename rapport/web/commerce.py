@@ -69,11 +69,11 @@ def exchange_rates_upload(request: HttpRequest) -> HttpResponse:
         if upload is None:
             raise InvalidInputError(gettext("choose a CSV file"), field="file")
         if upload.size > MAX_UPLOAD_BYTES:
-            raise InvalidInputError("the file is larger than 2 MB", field="file")
+            raise InvalidInputError(gettext("the file is larger than 2 MB"), field="file")
         try:
             text = upload.read().decode("utf-8")
         except UnicodeDecodeError:
-            raise InvalidInputError("the CSV is not UTF-8", field="file") from None
+            raise InvalidInputError(gettext("the CSV is not UTF-8"), field="file") from None
         commerce.exchange_rates_upload(
             workspace=request.principal.workspace,
             actor=request.principal.actor,

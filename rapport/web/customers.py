@@ -10,8 +10,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from rapport.core.errors import InvalidInputError, RapportError
@@ -103,10 +103,10 @@ def customers_filtered(principal, state: ListState):
     filters = state.filters
     account_id = uuid_or_none(filters.get("account")) if filters.get("account") else None
     if filters.get("account") and account_id is None:
-        raise InvalidInputError("not an account id", field="account")
+        raise InvalidInputError(gettext("not an account id"), field="account")
     segment_id = uuid_or_none(filters.get("segment")) if filters.get("segment") else None
     if filters.get("segment") and segment_id is None:
-        raise InvalidInputError("not a segment id", field="segment")
+        raise InvalidInputError(gettext("not a segment id"), field="segment")
     segment = (
         segment_selectors.segment_get(workspace=workspace, segment_id=segment_id)
         if segment_id
@@ -115,13 +115,13 @@ def customers_filtered(principal, state: ListState):
     stages = segment_selectors.stage_names(workspace=workspace)
     stage = filters.get("stage", "")
     if stage and stage not in stages:
-        raise InvalidInputError("not a lifecycle stage", field="stage")
+        raise InvalidInputError(gettext("not a lifecycle stage"), field="stage")
     rfm_cell = filters.get("rfm", "")
     if rfm_cell and rfm_cell not in RFM_CELLS:
-        raise InvalidInputError("not an RFM cell", field="rfm")
+        raise InvalidInputError(gettext("not an RFM cell"), field="rfm")
     churn_band = filters.get("churn", "")
     if churn_band and churn_band not in CHURN_BANDS:
-        raise InvalidInputError("not a churn risk band (high, medium, low)", field="churn")
+        raise InvalidInputError(gettext("not a churn risk band (high, medium, low)"), field="churn")
     within = segment_selectors.customers_within(
         workspace=workspace, segment=segment, stage=stage, rfm_cell=rfm_cell
     )

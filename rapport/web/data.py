@@ -132,7 +132,7 @@ def _source_filter(request: HttpRequest):
         return None
     source_id = uuid_or_none(request.GET["source"])
     if source_id is None:
-        raise InvalidInputError("not a source id", field="source")
+        raise InvalidInputError(gettext("not a source id"), field="source")
     tenancy_selectors.source_get(workspace=request.principal.workspace, source_id=source_id)
     return source_id
 
@@ -188,7 +188,7 @@ def quarantine_list(request: HttpRequest) -> HttpResponse:
     source_id = _source_filter(request)
     field = request.GET.get("field", "").strip()
     if len(field) > 100:
-        raise InvalidInputError("at most 100 characters", field="field")
+        raise InvalidInputError(gettext("at most 100 characters"), field="field")
     items = ingest_selectors.quarantine_list(
         workspace=principal.workspace, source_id=source_id, field=field or None
     )

@@ -8,8 +8,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.formats import number_format
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from rapport.core.errors import InvalidInputError, NotFoundError
@@ -26,7 +26,7 @@ PAIRS_PAGE = 20
 def _kind(request: HttpRequest) -> str:
     kind = request.GET.get("kind") or request.POST.get("kind") or DuplicateCandidate.Kind.PROFILE
     if kind not in DuplicateCandidate.Kind.values:
-        raise InvalidInputError("must be profile or account", field="kind")
+        raise InvalidInputError(gettext("must be profile or account"), field="kind")
     return kind
 
 
@@ -34,7 +34,9 @@ def _status(request: HttpRequest) -> str:
     status = request.GET.get("status") or DuplicateCandidate.Status.OPEN
     if status not in DuplicateCandidate.Status.values:
         raise InvalidInputError(
-            f"must be one of {', '.join(DuplicateCandidate.Status.values)}", field="status"
+            gettext("must be one of %(choices)s")
+            % {"choices": ", ".join(DuplicateCandidate.Status.values)},
+            field="status",
         )
     return status
 
@@ -140,7 +142,7 @@ def duplicate_merge(request: HttpRequest, candidate_id) -> HttpResponse:
         raise InvalidInputError(_("say why these are the same customer"), field="reason")
     survivor = request.POST.get("survivor", "a")
     if survivor not in ("a", "b"):
-        raise InvalidInputError("must be a or b", field="survivor")
+        raise InvalidInputError(gettext("must be a or b"), field="survivor")
     identity_services.duplicate_candidate_merge(
         candidate=candidate, reason=reason[:2000], survivor=survivor, actor=principal.actor
     )
@@ -185,11 +187,15 @@ def _candidate_ids(request: HttpRequest) -> list[uuid.UUID]:
     if not raw:
         raise InvalidInputError(_("choose at least one pair"), field="candidates")
     if len(raw) > BULK_MERGE_MAX:
-        raise InvalidInputError(f"at most {BULK_MERGE_MAX} pairs at once", field="candidates")
+        raise InvalidInputError(
+            gettext("at most %(bulk_merge_max)s pairs at once")
+            % {"bulk_merge_max": BULK_MERGE_MAX},
+            field="candidates",
+        )
     try:
         return list(dict.fromkeys(uuid.UUID(value) for value in raw))
     except ValueError:
-        raise InvalidInputError("not a pair id", field="candidates") from None
+        raise InvalidInputError(gettext("not a pair id"), field="candidates") from None
 
 
 @workspace_page("profiles.merge")
@@ -207,7 +213,7 @@ def duplicate_merge_many(request: HttpRequest) -> HttpResponse:
         )
     )
     if len(candidates) != len(ids):
-        raise NotFoundError("No such duplicate pair")
+        raise NotFoundError(gettext("No such duplicate pair"))
     records = selectors.duplicate_records(candidates)
     names = {
         c.pk: (

@@ -113,7 +113,7 @@ def state_from_query(list_name: str, query: QueryDict) -> ListState:
     filters = lists.filters_clean(list_name, raw, field="")
     page_text = query.get("page", "1")
     if not page_text.isdigit() or not 1 <= int(page_text) <= 10_000:
-        raise InvalidInputError("not a page number", field="page")
+        raise InvalidInputError(gettext("not a page number"), field="page")
     return ListState(
         list_name=list_name,
         columns=columns,
@@ -173,7 +173,7 @@ def view_redirect(request: HttpRequest, list_name: str, url_name: str) -> HttpRe
         if view_id is None:
             if request.GET["view"] == "none":
                 return None
-            raise InvalidInputError("not a saved view id", field="view")
+            raise InvalidInputError(gettext("not a saved view id"), field="view")
         view = selectors.saved_view_get(
             workspace=principal.workspace, user=principal.user, view_id=view_id
         )
@@ -418,7 +418,9 @@ def customer_order(state: ListState):
     if key.startswith(lists.TRAIT_PREFIX):
         # The JSON value itself: numbers sort as numbers, text as text.
         return KeyTransform(key[len(lists.TRAIT_PREFIX) :], "traits")
-    raise InvalidInputError(f"{key!r} is not a column this list sorts by", field="sort")
+    raise InvalidInputError(
+        gettext("%(key)r is not a column this list sorts by") % {"key": key}, field="sort"
+    )
 
 
 def identifier_text(principal, kind: str, value: str) -> str:
@@ -444,7 +446,7 @@ def _posted_state(request: HttpRequest, list_name: str) -> ListState:
 def saved_view_save(request: HttpRequest, list_name: str) -> HttpResponse:
     """Save the list as it is now under a new name (private, or shared)."""
     if list_name not in lists.LISTS:
-        raise InvalidInputError("not a list", field="list")
+        raise InvalidInputError(gettext("not a list"), field="list")
     principal = request.principal
     state = _posted_state(request, list_name)
     shared = request.POST.get("shared") == "on"
@@ -469,7 +471,7 @@ def saved_view_change(request: HttpRequest, list_name: str, view_id) -> HttpResp
     """Keep the current arrangement in the view, rename it, share it, make it the
     list's default for this person, or delete it."""
     if list_name not in lists.LISTS:
-        raise InvalidInputError("not a list", field="list")
+        raise InvalidInputError(gettext("not a list"), field="list")
     principal = request.principal
     view = selectors.saved_view_get(
         workspace=principal.workspace, user=principal.user, view_id=view_id
