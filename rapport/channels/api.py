@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils.translation import gettext
 from ninja import Field, Router, Schema, Status
 from pydantic import AwareDatetime, ConfigDict, StrictInt, field_validator, model_validator
 
@@ -56,20 +57,25 @@ class MessageIn(Schema):
         if value is None:
             return value
         if not isinstance(value, dict):
-            raise ValueError('an object: {"subject", "html", "text"}')
+            raise ValueError(gettext('an object: {"subject", "html", "text"}'))
         for key, part in value.items():
             if key not in CONTENT_LIMITS:
-                raise ValueError(f"unknown part {key!r}: give subject, html and text")
+                raise ValueError(
+                    gettext("unknown part %(key)r: give subject, html and text") % {"key": key}
+                )
             if not isinstance(part, str) or len(part) > CONTENT_LIMITS[key]:
-                raise ValueError(f"{key} must be text of at most {CONTENT_LIMITS[key]} characters")
+                raise ValueError(
+                    gettext("%(key)s must be text of at most %(limit)s characters")
+                    % {"key": key, "limit": CONTENT_LIMITS[key]}
+                )
         return value
 
     @model_validator(mode="after")
     def _one_of_each(self):
         if (self.profile_id is None) == (self.user_id is None):
-            raise ValueError("give profile_id or user_id (one of them)")
+            raise ValueError(gettext("give profile_id or user_id (one of them)"))
         if (self.template_id is None) == (self.content is None):
-            raise ValueError("give template_id or content (one of them)")
+            raise ValueError(gettext("give template_id or content (one of them)"))
         return self
 
 
@@ -142,7 +148,7 @@ class BroadcastSendIn(Schema):
     def _at_is_text(cls, value):
         # Not a number of seconds: a time a person can read back.
         if value is not None and not isinstance(value, str):
-            raise ValueError("an ISO 8601 time such as 2026-05-01T09:00:00Z")
+            raise ValueError(gettext("an ISO 8601 time such as 2026-05-01T09:00:00Z"))
         return value
 
 
@@ -191,7 +197,10 @@ def _profile_of(request: HttpRequest, payload: MessageIn) -> Profile:
             .first()
         )
         if holder is None:
-            raise NotFoundError(f"No customer with user_id {payload.user_id!r} in this workspace")
+            raise NotFoundError(
+                gettext("No customer with user_id %(user_id)r in this workspace")
+                % {"user_id": payload.user_id}
+            )
         profile = profile_selectors.profile_get(workspace=workspace, profile_id=holder)
     while profile.merged_into_id is not None:
         profile = profile_selectors.profile_get(
@@ -397,13 +406,13 @@ def channel_settings_patch(request: HttpRequest, payload: ChannelSettingsPatch):
     for field in ("from_email", "reply_to"):
         value = getattr(payload, field)
         if value and "@" not in value:
-            raise InvalidInputError("an email address", field=field)
+            raise InvalidInputError(gettext("an email address"), field=field)
     caps = None
     if payload.caps is not None:
         caps = {}
         for channel, cap in payload.caps.items():
             if not all(math.isfinite(v) and 0 <= v <= 10_000 for v in cap.values()):
-                raise InvalidInputError("numbers from 0 to 10000", field=f"caps.{channel}")
+                raise InvalidInputError(gettext("numbers from 0 to 10000"), field=f"caps.{channel}")
             caps[channel] = {k: (int(v) if k == "max" else v) for k, v in cap.items()}
     # Both or neither: a policy refused leaves the sender as it was.
     with transaction.atomic():

@@ -19,6 +19,7 @@ from typing import Any
 import css_inline
 import html2text
 from django.template import Context, Engine, TemplateSyntaxError
+from django.utils.translation import gettext
 
 from rapport.core.errors import InvalidInputError
 from rapport.predictions.models import ChurnScore, ClvScore
@@ -48,7 +49,9 @@ def template_check(source: str, *, field: str) -> None:
     try:
         _engine().from_string(source)
     except TemplateSyntaxError as exc:
-        raise InvalidInputError(f"template error: {exc}", field=field) from exc
+        raise InvalidInputError(
+            gettext("template error: %(error)s") % {"error": exc}, field=field
+        ) from exc
 
 
 def _plain(value: Any) -> Any:

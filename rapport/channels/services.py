@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from rapport.channels import dispatch, email, rules, tracking
 from rapport.channels.models import (
@@ -64,9 +65,9 @@ def retry_delay(attempts: int) -> timedelta:
 
 def _content_check(*, channel: str, subject: str, html: str, text: str) -> None:
     if channel == Channel.EMAIL and not subject.strip():
-        raise InvalidInputError("an email needs a subject", field="subject")
+        raise InvalidInputError(gettext("an email needs a subject"), field="subject")
     if not html.strip() and not text.strip():
-        raise InvalidInputError("write the message: html or text", field="html")
+        raise InvalidInputError(gettext("write the message: html or text"), field="html")
     for field, source in (("subject", subject), ("html", html), ("text", text)):
         template_check(source, field=field)
 
@@ -83,7 +84,10 @@ def template_create(
 ) -> Template:
     _content_check(channel=channel, subject=subject, html=html, text=text)
     if Template.objects.filter(workspace=workspace, name=name).exists():
-        raise ConflictError(f"A template named {name!r} exists already", code="name_taken")
+        raise ConflictError(
+            gettext("A template named %(name)r exists already") % {"name": name},
+            code="name_taken",
+        )
     with transaction.atomic():
         template = Template.objects.create(
             workspace=workspace,
@@ -171,7 +175,9 @@ def contact_policy_set(
     if caps is not None:
         for channel, cap in caps.items():
             if channel not in Channel.values:
-                raise InvalidInputError(f"unknown channel {channel!r}", field="caps")
+                raise InvalidInputError(
+                    gettext("unknown channel %(channel)r") % {"channel": channel}, field="caps"
+                )
             if (
                 not isinstance(cap, dict)
                 or not isinstance(cap.get("max"), int)
@@ -180,19 +186,21 @@ def contact_policy_set(
                 or cap.get("days", 7) <= 0
             ):
                 raise InvalidInputError(
-                    'each cap is {"max": n, "days": d} with n >= 0 and d > 0',
+                    gettext('each cap is {"max": n, "days": d} with n >= 0 and d > 0'),
                     field=f"caps.{channel}",
                 )
         policy.caps = caps
     for field, value in (("quiet_start", quiet_start), ("quiet_end", quiet_end)):
         if value is not None:
             if not 0 <= value <= 23:
-                raise InvalidInputError("an hour from 0 to 23", field=field)
+                raise InvalidInputError(gettext("an hour from 0 to 23"), field=field)
             setattr(policy, field, value)
     if timezone_name is not None:
         rules_zone = rules._zone(timezone_name, "")
         if str(rules_zone) != timezone_name:
-            raise InvalidInputError("an IANA time zone such as Europe/Paris", field="timezone")
+            raise InvalidInputError(
+                gettext("an IANA time zone such as Europe/Paris"), field="timezone"
+            )
         policy.timezone = timezone_name
     with transaction.atomic():
         policy.save()
@@ -240,7 +248,9 @@ def message_create(
     if template is not None:
         if template.channel != channel:
             raise InvalidInputError(
-                f"the template is for {template.channel}, not {channel}", field="template_id"
+                gettext("the template is for %(template_channel)s, not %(channel)s")
+                % {"template_channel": template.channel, "channel": channel},
+                field="template_id",
             )
         content = {}
     else:
@@ -488,7 +498,9 @@ def broadcast_create(
     if template is not None:
         if template.channel != channel:
             raise InvalidInputError(
-                f"the template is for {template.channel}, not {channel}", field="template_id"
+                gettext("the template is for %(template_channel)s, not %(channel)s")
+                % {"template_channel": template.channel, "channel": channel},
+                field="template_id",
             )
     else:
         _content_check(channel=channel, subject=subject, html=html, text=text)
@@ -519,18 +531,21 @@ def broadcast_send(
     from rapport.channels import tasks
 
     if not 0 <= holdout <= 0.5:
-        raise InvalidInputError("a share from 0 to 0.5", field="holdout")
+        raise InvalidInputError(gettext("a share from 0 to 0.5"), field="holdout")
     if at is not None and at.tzinfo is None:
-        raise InvalidInputError("give a time zone (e.g. 2026-05-01T09:00:00Z)", field="at")
+        raise InvalidInputError(gettext("give a time zone (e.g. 2026-05-01T09:00:00Z)"), field="at")
     with transaction.atomic():
         locked = Broadcast.objects.select_for_update().get(pk=broadcast.pk)
         if locked.status != Broadcast.Status.DRAFT:
             raise ConflictError(
-                f"This broadcast is {locked.status}; only a draft can be sent",
+                gettext("This broadcast is %(status)s; only a draft can be sent")
+                % {"status": locked.status},
                 code="broadcast_not_draft",
             )
         if locked.segment_id is None:
-            raise InvalidInputError("the broadcast's segment was deleted", field="segment_id")
+            raise InvalidInputError(
+                gettext("the broadcast's segment was deleted"), field="segment_id"
+            )
         locked.status = Broadcast.Status.SCHEDULED
         locked.holdout = holdout
         locked.send_at = at or timezone.now()
@@ -552,7 +567,10 @@ def broadcast_cancel(*, broadcast: Broadcast, actor: Actor) -> Broadcast:
     with transaction.atomic():
         locked = Broadcast.objects.select_for_update().get(pk=broadcast.pk)
         if locked.status in (Broadcast.Status.SENT, Broadcast.Status.CANCELLED):
-            raise ConflictError(f"This broadcast is {locked.status} already", code="broadcast_done")
+            raise ConflictError(
+                gettext("This broadcast is %(status)s already") % {"status": locked.status},
+                code="broadcast_done",
+            )
         locked.status = Broadcast.Status.CANCELLED
         locked.finished_at = timezone.now()
         locked.save(update_fields=["status", "finished_at", "updated_at"])

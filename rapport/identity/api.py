@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Literal
 
 from django.http import HttpRequest
+from django.utils.translation import gettext
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
@@ -250,7 +251,9 @@ def profile_export(request: HttpRequest, profile_id: uuid.UUID):
 @profiles_router.get("/{profile_id}/export", include_in_schema=False)
 def profile_export_get(request: HttpRequest, profile_id: uuid.UUID):
     """The old GET: answers 405 and discloses nothing."""
-    raise MethodNotAllowedError("An export is a POST: send POST /api/v1/profiles/{id}/export")
+    raise MethodNotAllowedError(
+        gettext("An export is a POST: send POST /api/v1/profiles/{id}/export")
+    )
 
 
 class ErasedOut(Schema):

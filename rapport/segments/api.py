@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from django.http import HttpRequest
+from django.utils.translation import gettext
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
@@ -354,7 +355,9 @@ def segment_export(
 def segment_export_get(request: HttpRequest, segment_id: uuid.UUID):
     """The old GET: answers 405 and discloses nothing."""
     raise MethodNotAllowedError(
-        "An export is a POST: send POST /api/v1/segments/{id}/export?format=csv|google|meta"
+        gettext(
+            "An export is a POST: send POST /api/v1/segments/{id}/export?format=csv|google|meta"
+        )
     )
 
 
