@@ -139,13 +139,15 @@ def test_every_csv_endpoint_and_page_neutralises_formulas(formulas):
         path = "/" + str(pattern.pattern)
         for name in names:
             path = path.replace(f"<uuid:{name}>", values[name])
+        if "segment" in path and path.rstrip("/").endswith("/export"):
+            # A segment's exports are confirmed POSTs (a GET shows the confirmation).
+            for value in ("csv", "google", "meta"):
+                responses.append(
+                    (f"{path} POST format={value}", page_client.post(path, {"format": value}))
+                )
+            continue
         response = page_client.get(path, {"format": "csv"})
         responses.append((f"{path}?format=csv", response))
-        if response["Content-Type"].startswith("text/csv") and "segment" in path:
-            for value in ("google", "meta"):
-                responses.append(
-                    (f"{path}?format={value}", page_client.get(path, {"format": value}))
-                )
     funnel = {"kind1": "page", "value1": "*", "kind2": "event", "value2": "Signed Up"}
     responses.append(
         ("funnel page", page_client.get("/analytics/funnel/", {**funnel, "format": "csv"}))
