@@ -146,12 +146,16 @@ def sms_callback(request: HttpRequest, provider: str, token: str) -> HttpRespons
     credentials = sms.credentials_of(found) or {}
     try:
         if provider == "twilio":
-            url = request.build_absolute_uri()
-            if not credentials.get("auth_token") or not twilio.signature_valid(
-                url,
-                request.POST,
-                request.headers.get("X-Twilio-Signature", ""),
-                credentials["auth_token"],
+            # Twilio signs the URL it called: the public one (RAPPORT_PUBLIC_URL, behind a
+            # proxy), or the one this request names.
+            urls = {
+                services.public_url(request.get_full_path()),
+                request.build_absolute_uri(),
+            }
+            signed = request.headers.get("X-Twilio-Signature", "")
+            if not credentials.get("auth_token") or not any(
+                twilio.signature_valid(url, request.POST, signed, credentials["auth_token"])
+                for url in urls
             ):
                 return HttpResponse(status=403)
             event = twilio.parse_callback(request.POST, url_query=request.GET)
