@@ -29,7 +29,7 @@ ChannelName = Literal["email", "sms", "push", "webhook"]
 PurposeName = Literal["marketing", "transactional"]
 
 
-CONTENT_LIMITS = {"subject": 500, "html": 500_000, "text": 100_000}
+CONTENT_LIMITS = {"subject": 500, "html": 500_000, "text": 100_000, "url": 2000}
 
 
 class MessageIn(Schema):
@@ -42,7 +42,8 @@ class MessageIn(Schema):
     template_id: uuid.UUID | None = None
     content: dict[str, Any] | None = Field(
         None,
-        description='The message itself, without a template: {"subject", "html", "text"}',
+        description='The message itself, without a template: {"subject", "html", "text"}; '
+        'a webhook names its receiver: {"url", "text"}',
     )
     idempotency_key: str | None = Field(
         None,
@@ -61,7 +62,7 @@ class MessageIn(Schema):
         for key, part in value.items():
             if key not in CONTENT_LIMITS:
                 raise ValueError(
-                    gettext("unknown part %(key)r: give subject, html and text") % {"key": key}
+                    gettext("unknown part %(key)r: give subject, html, text or url") % {"key": key}
                 )
             if not isinstance(part, str) or len(part) > CONTENT_LIMITS[key]:
                 raise ValueError(
@@ -236,6 +237,32 @@ def message_create(request: HttpRequest, payload: MessageIn):
     return Status(201 if created else 200, message)
 
 
+MessageStatusName = Literal[
+    "queued", "sending", "sent", "delivered", "skipped", "failed", "bounced"
+]
+
+
+@router.get("/messages", response=list[MessageOut], summary="Messages, newest first")
+@paginate(LimitOffsetPagination)
+def message_list(
+    request: HttpRequest,
+    channel: ChannelName | None = None,
+    status: MessageStatusName | None = None,
+):
+    """`?channel=webhook&status=failed` is the webhooks' dead-letter list."""
+    request.auth.require("messages.read")
+    return selectors.message_list(workspace=request.auth.workspace, channel=channel, status=status)
+
+
+@router.post(
+    "/messages/{message_id}/retry", response=MessageOut, summary="Send a failed message again"
+)
+def message_retry(request: HttpRequest, message_id: uuid.UUID):
+    request.auth.require("messages.send")
+    message = selectors.message_get(workspace=request.auth.workspace, message_id=message_id)
+    return services.message_retry(message=message, actor=request.auth.actor)
+
+
 @router.get("/messages/{message_id}", response=MessageOut, summary="A message and its status")
 def message_get(request: HttpRequest, message_id: uuid.UUID):
     request.auth.require("messages.read")
@@ -352,6 +379,35 @@ class ChannelSettingsOut(Schema):
     quiet_start: int
     quiet_end: int
     timezone: str
+    sms: "SmsSettingsOut"
+    webhook_secret_set: bool = Field(description="Whether webhooks have a signing secret")
+    webhook_secret: str | None = Field(
+        None, description="The new signing secret (whsec_...), only in the answer that made it"
+    )
+
+
+class SmsSettingsOut(Schema):
+    provider: str = Field(description='"twilio", "vonage" or "" (SMS off)')
+    sender: str
+    default_region: str
+    credentials_set: bool = Field(description="The credentials are stored (never shown)")
+    callback_url: str = Field(
+        description="Where the provider sends delivery reports and replies (STOP)"
+    )
+
+
+class SmsSettingsPatch(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["twilio", "vonage", ""] | None = None
+    credentials: dict[str, str] | None = Field(
+        None,
+        description="twilio: account_sid, auth_token (or api_key_sid, api_key_secret), "
+        "messaging_service_sid; vonage: api_key, api_secret (or application_id, "
+        "private_key), signature_secret. Stored encrypted, never shown again.",
+    )
+    sender: str | None = Field(None, max_length=32)
+    default_region: str | None = Field(None, max_length=2)
 
 
 class ChannelSettingsPatch(Schema):
@@ -370,9 +426,18 @@ class ChannelSettingsPatch(Schema):
     quiet_start: StrictInt | None = Field(None, ge=0, le=23)
     quiet_end: StrictInt | None = Field(None, ge=0, le=23)
     timezone: str | None = Field(None, min_length=1, max_length=64)
+    sms: SmsSettingsPatch | None = None
+    webhook_secret_create: bool = Field(
+        False, description="Make a new webhook signing secret, shown once in the answer"
+    )
 
 
-def _settings_out(workspace) -> dict:
+ChannelSettingsOut.model_rebuild()
+
+
+def _settings_out(workspace, *, webhook_secret: str | None = None) -> dict:
+    from rapport.channels.sms import callback_path
+
     found = selectors.email_settings_get(workspace=workspace)
     policy = selectors.contact_policy_get(workspace=workspace)
     return {
@@ -384,6 +449,15 @@ def _settings_out(workspace) -> dict:
         "quiet_start": policy.quiet_start,
         "quiet_end": policy.quiet_end,
         "timezone": policy.timezone,
+        "sms": {
+            "provider": found.sms_provider,
+            "sender": found.sms_sender,
+            "default_region": found.sms_default_region,
+            "credentials_set": bool(found.sms_credentials_encrypted),
+            "callback_url": services.public_url(callback_path(found)) if found.sms_provider else "",
+        },
+        "webhook_secret_set": bool(found.webhook_secret_encrypted),
+        "webhook_secret": webhook_secret,
     }
 
 
@@ -417,7 +491,21 @@ def channel_settings_patch(request: HttpRequest, payload: ChannelSettingsPatch):
     # Both or neither: a policy refused leaves the sender as it was.
     with transaction.atomic():
         _settings_set(workspace, actor, payload, caps)
-    return _settings_out(workspace)
+        if payload.sms is not None:
+            services.sms_settings_set(
+                workspace=workspace,
+                actor=actor,
+                provider=payload.sms.provider,
+                credentials=payload.sms.credentials,
+                sender=payload.sms.sender,
+                default_region=payload.sms.default_region,
+            )
+        secret = (
+            services.webhook_secret_create(workspace=workspace, actor=actor)
+            if payload.webhook_secret_create
+            else None
+        )
+    return _settings_out(workspace, webhook_secret=secret)
 
 
 def _settings_set(workspace, actor, payload: ChannelSettingsPatch, caps) -> None:

@@ -11,7 +11,9 @@ class ChannelsConfig(AppConfig):
             email,  # noqa: F401 - registers the email transport
             esp,  # noqa: F401 - receives the providers' tracking events
             permissions,  # noqa: F401 - registers permissions
+            sms,  # noqa: F401 - registers the SMS transport
             timeline,
+            webhook,  # noqa: F401 - registers the webhook transport
         )
         from rapport.profiles.selectors import timeline_source_register
         from rapport.profiles.timeline_sentences import sentence_register

@@ -240,6 +240,17 @@ class EmailSettings(models.Model):
     reply_to = models.EmailField(blank=True)
     transport_encrypted = models.TextField(blank=True)
     transport_label = models.CharField(max_length=500, blank=True)
+    # SMS: the provider ("twilio" | "vonage"), its credentials as encrypted JSON (never
+    # shown again), the sender (number or alphanumeric id) and the region numbers
+    # without a country code are read in.
+    sms_provider = models.CharField(max_length=20, blank=True)
+    sms_credentials_encrypted = models.TextField(blank=True)
+    sms_sender = models.CharField(max_length=32, blank=True)
+    sms_default_region = models.CharField(max_length=2, blank=True)
+    # The secret part of the providers' callback URLs, /m/sms/<provider>/<token>/.
+    sms_callback_token = models.CharField(max_length=64, blank=True, db_index=True)
+    # Standard Webhooks signing secret (whsec_...), encrypted; shown once when made.
+    webhook_secret_encrypted = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

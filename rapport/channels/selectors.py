@@ -34,6 +34,18 @@ def broadcast_get(*, workspace: Workspace, broadcast_id: uuid.UUID) -> Broadcast
     )
 
 
+def message_list(
+    *, workspace: Workspace, channel: str | None = None, status: str | None = None
+) -> QuerySet[Message]:
+    """Newest first; `channel=webhook&status=failed` is the webhooks' dead-letter list."""
+    found = Message.objects.filter(workspace=workspace)
+    if channel:
+        found = found.filter(channel=channel)
+    if status:
+        found = found.filter(status=status)
+    return found.order_by("-created_at", "-id")
+
+
 def message_get(*, workspace: Workspace, message_id: uuid.UUID) -> Message:
     return object_get(Message.objects.filter(workspace=workspace), what="message", pk=message_id)
 

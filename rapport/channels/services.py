@@ -11,7 +11,9 @@ provider can recognise the repeat; every other task leaves it alone.
 """
 
 import hashlib
+import json
 import logging
+import secrets
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,10 +65,15 @@ def retry_delay(attempts: int) -> timedelta:
 # --- Content ---------------------------------------------------------------------------
 
 
-def _content_check(*, channel: str, subject: str, html: str, text: str) -> None:
-    if channel == Channel.EMAIL and not subject.strip():
+def _content_check(*, channel: str, subject: str, html: str, text: str, url: str = "") -> None:
+    if channel == Channel.WEBHOOK:
+        if not url.startswith(("https://", "http://")):
+            raise InvalidInputError(
+                gettext("a webhook message needs an http(s) url"), field="content.url"
+            )
+    elif channel == Channel.EMAIL and not subject.strip():
         raise InvalidInputError(gettext("an email needs a subject"), field="subject")
-    if not html.strip() and not text.strip():
+    if channel != Channel.WEBHOOK and not html.strip() and not text.strip():
         raise InvalidInputError(gettext("write the message: html or text"), field="html")
     for field, source in (("subject", subject), ("html", html), ("text", text)):
         template_check(source, field=field)
@@ -254,8 +261,10 @@ def message_create(
             )
         content = {}
     else:
-        content = {k: str((content or {}).get(k) or "") for k in ("subject", "html", "text")}
+        content = {k: str((content or {}).get(k) or "") for k in ("subject", "html", "text", "url")}
         _content_check(channel=channel, **content)
+        if not content["url"]:
+            del content["url"]
     from rapport.channels import tasks
 
     try:
@@ -395,6 +404,9 @@ def message_send(*, message_id: Any, session: dispatch.Session | None = None) ->
             message.save(update_fields=["status", "error", "updated_at"])
             return message.status
         address = transport.address(profile) if profile is not None else None
+        if message.channel == Channel.WEBHOOK and address:
+            # A webhook goes to the url the message names.
+            address = str((message.content or {}).get("url") or "") or None
         if message.broadcast_id and message.broadcast.status == Broadcast.Status.CANCELLED:
             verdict = rules.Verdict(skip=rules.SkipReason.CANCELLED)
         else:
@@ -772,8 +784,148 @@ def delivery_event_record(
             message_unsubscribe(message=message)
     elif event_type == "unsubscribed":
         message_unsubscribe(message=message)
+    elif event_type == "failed" and message.status in (
+        Message.Status.SENT,
+        Message.Status.DELIVERED,
+    ):
+        # The provider gave up after accepting it (an SMS undelivered).
+        updates.update(status=Message.Status.FAILED, error=description[:2000])
     if updates:
         updates["updated_at"] = timezone.now()
         Message.objects.filter(pk=message.pk).update(**updates)
         message.refresh_from_db()
     return message
+
+
+# --- SMS and webhook settings, retries, STOP replies -------------------------------------
+
+
+def sms_settings_set(
+    *,
+    workspace: Workspace,
+    actor: Actor,
+    provider: str | None = None,
+    credentials: dict | None = None,
+    sender: str | None = None,
+    default_region: str | None = None,
+) -> EmailSettings:
+    """The workspace's SMS provider. `credentials` replace the stored ones (encrypted,
+    never shown again); provider "" turns SMS off."""
+    from rapport.channels import sms
+
+    found = EmailSettings.objects.filter(workspace=workspace).first() or EmailSettings(
+        workspace=workspace
+    )
+    if provider is not None:
+        if provider and provider not in sms.PROVIDERS:
+            raise InvalidInputError(gettext("twilio or vonage"), field="sms.provider")
+        if provider != found.sms_provider:
+            found.sms_provider = provider
+            if credentials is None:
+                found.sms_credentials_encrypted = ""
+    if credentials is not None:
+        allowed = sms.CREDENTIAL_KEYS.get(found.sms_provider, set())
+        for key, value in credentials.items():
+            if key not in allowed or not isinstance(value, str):
+                raise InvalidInputError(
+                    gettext("unknown credential %(key)r for this provider") % {"key": key},
+                    field=f"sms.credentials.{key}",
+                )
+        found.sms_credentials_encrypted = (
+            secret_encrypt(json.dumps(credentials)) if credentials else ""
+        )
+    if sender is not None:
+        found.sms_sender = sender.strip()
+    if default_region is not None:
+        region = default_region.strip().upper()
+        if region and (len(region) != 2 or not region.isalpha()):
+            raise InvalidInputError(
+                gettext("a two-letter country code such as US"), field="sms.default_region"
+            )
+        found.sms_default_region = region
+    if found.sms_provider and not found.sms_callback_token:
+        found.sms_callback_token = secrets.token_urlsafe(24)
+    with transaction.atomic():
+        found.save()
+        audit_log_record(
+            workspace=workspace,
+            actor=actor,
+            action="sms_settings.set",
+            details={
+                "provider": found.sms_provider,
+                "credentials_changed": credentials is not None,
+            },
+        )
+    return found
+
+
+def webhook_secret_create(*, workspace: Workspace, actor: Actor) -> str:
+    """A new signing secret for the workspace's webhooks, returned this once."""
+    from rapport.channels.transports.webhooks import secret_generate
+
+    secret = secret_generate()
+    found = EmailSettings.objects.filter(workspace=workspace).first() or EmailSettings(
+        workspace=workspace
+    )
+    found.webhook_secret_encrypted = secret_encrypt(secret)
+    with transaction.atomic():
+        found.save()
+        audit_log_record(workspace=workspace, actor=actor, action="webhook_secret.create")
+    return secret
+
+
+def message_retry(*, message: Message, actor: Actor) -> Message:
+    """A failed message sent again (the dead-letter list's retry), same id."""
+    from rapport.channels import tasks
+
+    with transaction.atomic():
+        changed = Message.objects.filter(pk=message.pk, status=Message.Status.FAILED).update(
+            status=Message.Status.QUEUED,
+            attempts=0,
+            next_attempt_at=None,
+            claimed_by="",
+            updated_at=timezone.now(),
+        )
+        if not changed:
+            raise ConflictError(
+                gettext("Only a failed message can be retried"), code="message_not_failed"
+            )
+        tasks.message_send.enqueue(message_id=str(message.pk))
+        audit_log_record(
+            workspace=message.workspace, actor=actor, action="message.retry", target=message
+        )
+    message.refresh_from_db()
+    return message
+
+
+def sms_opt_out(*, workspace_id: Any, number: str, text: str = "") -> int:
+    """A STOP reply: SMS marketing withdrawn for each customer holding the number,
+    recorded as the customer's own statement. How many customers."""
+    from rapport.channels.sms import phone_of
+    from rapport.identity.models import Identifier
+
+    holders = set(
+        Identifier.objects.filter(
+            workspace_id=workspace_id, kind="phone", value=number
+        ).values_list("profile_id", flat=True)
+    )
+    holders |= set(
+        Profile.objects.filter(workspace_id=workspace_id, traits__phone=number).values_list(
+            "pk", flat=True
+        )
+    )
+    actor = Actor.system(f"customer (SMS reply {text.strip()[:20]!r} from {number})")
+    count = 0
+    with transaction.atomic():
+        for profile in Profile.objects.filter(pk__in=holders).prefetch_related("identifiers"):
+            if profile.merged_into_id is not None or phone_of(profile) != number:
+                continue
+            consent_set(
+                profile=profile,
+                channel="sms",
+                purpose=Purpose.MARKETING,
+                status="denied",
+                actor=actor,
+            )
+            count += 1
+    return count

@@ -6,6 +6,7 @@ import base64
 from functools import cache
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -122,3 +123,78 @@ def tracked_click(request: HttpRequest, token: str) -> HttpResponse:
         event_type="clicked", metadata={"rapport_message_id": found["m"]}
     )
     return HttpResponseRedirect(found["u"])
+
+
+# SMS providers' callbacks: delivery reports and replies. No sign-in and no CSRF token
+# (the provider posts them); the workspace is named by the secret token in the URL and
+# every request must carry the provider's signature, checked with the workspace's
+# credentials.
+@csrf_exempt
+@require_http_methods(["POST"])
+def sms_callback(request: HttpRequest, provider: str, token: str) -> HttpResponse:
+    from rapport.channels import sms
+    from rapport.channels.models import EmailSettings
+    from rapport.channels.transports import DeliveryReport, InboundKind, twilio, vonage
+
+    found = (
+        EmailSettings.objects.filter(sms_callback_token=token, sms_provider=provider).first()
+        if token and provider in sms.PROVIDERS
+        else None
+    )
+    if found is None:
+        raise Http404
+    credentials = sms.credentials_of(found) or {}
+    try:
+        if provider == "twilio":
+            # Twilio signs the URL it called: the public one (RAPPORT_PUBLIC_URL, behind a
+            # proxy), or the one this request names.
+            urls = {
+                services.public_url(request.get_full_path()),
+                request.build_absolute_uri(),
+            }
+            signed = request.headers.get("X-Twilio-Signature", "")
+            if not credentials.get("auth_token") or not any(
+                twilio.signature_valid(url, request.POST, signed, credentials["auth_token"])
+                for url in urls
+            ):
+                return HttpResponse(status=403)
+            event = twilio.parse_callback(request.POST, url_query=request.GET)
+        else:
+            if not credentials.get("signature_secret") or not vonage.webhook_valid(
+                request.headers.get("Authorization", ""),
+                request.body,
+                credentials["signature_secret"],
+            ):
+                return HttpResponse(status=403)
+            event = vonage.parse_callback(request.body)
+    except (ValueError, KeyError, TypeError):
+        return HttpResponse(status=400)
+    if isinstance(event, DeliveryReport):
+        kind = {"delivered": "delivered", "failed": "failed", "undelivered": "failed"}.get(
+            event.status
+        )
+        own = Message.objects.filter(workspace_id=found.workspace_id)
+        if event.message_id:
+            own = own.filter(pk=event.message_id)
+        else:
+            own = own.filter(provider_id=event.provider_message_id or "-")
+        try:
+            ours = own.exists()
+        except (ValueError, ValidationError):
+            ours = False
+        if kind and ours:
+            services.delivery_event_record(
+                event_type=kind,
+                provider_id=event.provider_message_id or "",
+                metadata={"rapport_message_id": event.message_id} if event.message_id else {},
+                description=" ".join(
+                    str(part) for part in (event.error_code, event.error_message) if part
+                ),
+            )
+    elif event.kind == InboundKind.OPT_OUT:
+        services.sms_opt_out(
+            workspace_id=found.workspace_id, number=event.from_number, text=event.text
+        )
+    if provider == "twilio":
+        return HttpResponse(twilio.EMPTY_TWIML, content_type="text/xml")
+    return HttpResponse(status=204)

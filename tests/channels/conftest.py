@@ -41,3 +41,7 @@ def single(tenant, profile, *, purpose="marketing", key=None, **content):
         actor=ACTOR,
     )
     return message
+
+
+# The local HTTP receiver (acting as Twilio, Vonage or a webhook's receiver).
+from tests.channels.transports.conftest import receiver  # noqa: E402, F401
