@@ -62,6 +62,7 @@ RULES_BEYOND_THE_SCHEMA = {
         "/api/v1/sources/{source_id}",
     ): "allowed origins are https://host or http://host:port",
     ("POST", "/api/v1/exchange-rates"): "a currency is an ISO 4217 code; a rate is above 0",
+    ("PATCH", "/api/v1/workspace/commerce"): "a currency is an ISO 4217 code",
     ("POST", "/api/v1/messages"): (
         "profile_id or user_id, template_id or content (one of each); an email has a subject "
         "and a body; the template language"
