@@ -66,6 +66,9 @@ _JSON_TYPES = {
 def _schema_types(schema: dict) -> set[str]:
     types = set()
     for option in schema.get("anyOf", [schema]):
+        if "$ref" in option:
+            types.add("object")  # a nested schema (e.g. the channel settings' `sms`)
+            continue
         kind = option.get("type")
         types |= set(kind) if isinstance(kind, list) else {kind}
     return types - {None}
