@@ -25,13 +25,13 @@ import subprocess
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import orjson
 
 from bench.bench_identity import _calls
+from bench.load import open_loop
 from tests.live_server import RAPPORT, live_server
 
 RATE = float(os.environ.get("BENCH_PIPELINE_RATE", "5000"))
@@ -60,7 +60,10 @@ class Pending:
         if url.startswith("sqlite:///"):
             import sqlite3
 
-            self.db = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30)
+            # Read from the polling thread too (one reader at a time).
+            self.db = sqlite3.connect(
+                url.removeprefix("sqlite:///"), timeout=30, check_same_thread=False
+            )
         else:
             import psycopg
 
@@ -159,28 +162,15 @@ def _measure(server, bodies, pending: Pending) -> dict:
     lock = threading.Lock()
     acked: list[tuple[float, list[str]]] = []  # (due, message ids), in order of answer
     failures = 0
-    started = time.monotonic() + 0.5
 
-    def send(n: int, http: httpx.Client) -> None:
+    def answered(n: int, due: float, status: int) -> None:
         nonlocal failures
-        due = started + n * BATCH / RATE
-        delay = due - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        ids, body = bodies[n]
-        response = http.post(
-            f"{server.url}/v1/batch",
-            content=body,
-            headers={"Content-Type": "application/json"},
-            timeout=60,
-        )
         with lock:
-            if response.status_code == 200:
-                acked.append((due, ids))
+            if status == 200:
+                acked.append((due, bodies[n][0]))
             else:
                 failures += 1
 
-    clients = [httpx.Client(auth=(server.write_key, "")) for _ in range(16)]
     latencies: list[float] = []
     backlog: list[int] = []
     waiting: list[tuple[float, list[str]]] = []
@@ -205,9 +195,13 @@ def _measure(server, bodies, pending: Pending) -> dict:
 
     poller = threading.Thread(target=poll)
     poller.start()
-    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
-        list(pool.map(lambda n: send(n, clients[n % len(clients)]), range(len(bodies))))
-    sent_s = time.monotonic() - started
+    started, sent_s = open_loop(
+        server.url,
+        server.write_key,
+        [body for _, body in bodies],
+        per_second=RATE / BATCH,
+        on_answer=answered,
+    )
     drain_until = time.monotonic() + DRAIN_LIMIT
     while time.monotonic() < drain_until:
         with lock:
@@ -217,8 +211,6 @@ def _measure(server, bodies, pending: Pending) -> dict:
     drained_s = time.monotonic() - started
     stop.set()
     poller.join()
-    for client in clients:
-        client.close()
     events = len(latencies)
     return {
         "events_sent": len(bodies) * BATCH,

@@ -65,3 +65,46 @@ def hammer(
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
         "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),
     }
+
+
+def open_loop(
+    url: str,
+    write_key: str,
+    bodies: list[bytes],
+    *,
+    per_second: float,
+    on_answer: Callable[[int, float, int], None],
+    clients: int = 16,
+    path: str = "/v1/batch",
+) -> tuple[float, float]:
+    """Open-loop load: body i is POSTed when due, `started + i / per_second`, whether or
+    not the server has answered the ones before (a server that falls behind is not
+    excused by a client that waits for it); `on_answer(i, due, status)` from the sending
+    thread. (When the first was due, seconds until the last was sent.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    pool = [httpx.Client(auth=(write_key, "")) for _ in range(clients)]
+    started = time.monotonic() + 0.5
+
+    def send(n: int) -> None:
+        due = started + n / per_second
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        response = pool[n % clients].post(
+            f"{url}{path}",
+            content=bodies[n],
+            headers={"Content-Type": "application/json"},
+            timeout=60,
+        )
+        on_answer(n, due, response.status_code)
+
+    try:
+        with ThreadPoolExecutor(max_workers=clients) as executor:
+            list(executor.map(send, range(len(bodies))))
+    finally:
+        for client in pool:
+            client.close()
+    return started, time.monotonic() - started

@@ -28,6 +28,7 @@ from rapport.core.pydantic_messages import pydantic_message
 from rapport.identity.api import ROUTERS as IDENTITY_ROUTERS
 from rapport.ingest.api import ROUTERS as INGEST_ROUTERS
 from rapport.ingest.spec import nul_path
+from rapport.journeys.api import ROUTERS as JOURNEY_ROUTERS
 from rapport.predictions.api import ROUTERS as PREDICTION_ROUTERS
 from rapport.profiles.api import ROUTERS as PROFILE_ROUTERS
 from rapport.segments.api import ROUTERS as SEGMENT_ROUTERS
@@ -83,6 +84,7 @@ for prefix, router in [
     *PREDICTION_ROUTERS,
     *ANALYTICS_ROUTERS,
     *CHANNEL_ROUTERS,
+    *JOURNEY_ROUTERS,
     *SEARCH_ROUTERS,
 ]:
     api.add_router(prefix, router)

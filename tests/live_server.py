@@ -50,7 +50,7 @@ class LiveServer:
             except OSError:
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     raise RuntimeError("the live Rapport server did not start") from None
-                time.sleep(0.2)
+                time.sleep(0.05)
 
     def kill(self) -> None:
         """SIGKILL to the whole server (master and workers): no chance to clean up."""

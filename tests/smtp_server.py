@@ -24,6 +24,10 @@ class Mailbox:
     port: int
     messages: list[email.message.EmailMessage] = field(default_factory=list)
     recipients: list[list[str]] = field(default_factory=list)
+    # Offer PIPELINING (RFC 2920) in the EHLO answer.
+    pipelining: bool = False
+    # Recipients refused at RCPT (550).
+    refuse: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server, session, envelope):
@@ -32,6 +36,19 @@ class Mailbox:
             self.messages.append(message)
             self.recipients.append(list(envelope.rcpt_tos))
         return "250 Message accepted for delivery"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            # As Postfix does; aiosmtpd reads one command a line, so it can take them.
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     def body(self, index: int = -1) -> str:
         return self.messages[index].get_body(preferencelist=("plain",)).get_content()
@@ -46,8 +63,8 @@ def _port() -> int:
 
 
 @contextlib.contextmanager
-def smtp_server() -> Iterator[Mailbox]:
-    mailbox = Mailbox(host="127.0.0.1", port=_port())
+def smtp_server(*, pipelining: bool = False) -> Iterator[Mailbox]:
+    mailbox = Mailbox(host="127.0.0.1", port=_port(), pipelining=pipelining)
     controller = Controller(mailbox, hostname=mailbox.host, port=mailbox.port)
     controller.start()
     try:

@@ -13,6 +13,9 @@ DEFAULT_MESSAGE_EVENTS = [
     "Email Bounced",
     "Push Notification Received",
     "SMS Delivered",
+    # Rapport's own messages (rapport/channels/events.py).
+    "SMS Sent",
+    "Email Marked as Spam",
 ]
 DEFAULT_ENGAGEMENT_EVENTS = [
     "Email Opened",

@@ -25,7 +25,7 @@ from rapport.profiles import selectors as profile_selectors
 from rapport.profiles.models import Profile
 from rapport.segments import selectors as segment_selectors
 
-ChannelName = Literal["email", "sms", "push", "webhook"]
+ChannelName = Literal["email", "sms", "push", "webhook", "in_app"]
 PurposeName = Literal["marketing", "transactional"]
 
 
@@ -107,8 +107,13 @@ class TemplateIn(Schema):
     name: str = Field(min_length=1, max_length=200)
     channel: ChannelName = "email"
     subject: str = Field("", max_length=500)
-    html: str = Field("", max_length=500_000)
+    html: str = Field(
+        "", max_length=500_000, description="The body as written: HTML, or MJML (format mjml)"
+    )
     text: str = Field("", max_length=100_000)
+    format: Literal["html", "mjml"] = Field(
+        "html", description="mjml: `html` is MJML, compiled to responsive HTML when saved"
+    )
 
 
 class TemplateOut(Schema):
@@ -116,7 +121,9 @@ class TemplateOut(Schema):
     name: str
     channel: str
     subject: str
-    html: str
+    format: str
+    source: str = Field(description="The MJML as written (format mjml), else empty")
+    html: str = Field(description="The HTML sent (compiled from the MJML for format mjml)")
     text: str
     created_by: str
     created_at: datetime
@@ -134,6 +141,20 @@ class BroadcastIn(Schema):
     subject: str = Field("", max_length=500)
     body: str = Field("", max_length=500_000, description="The HTML body")
     text: str = Field("", max_length=100_000, description="Plain text (made from body if empty)")
+    url: str = Field(
+        "",
+        max_length=2000,
+        description="webhook: the receiver each recipient's signed call goes to (required); "
+        "push and in_app: the page the message opens",
+    )
+    conversion_event: str = Field(
+        "Order Completed",
+        max_length=255,
+        description="The event that counts as a conversion (recipients against the holdout)",
+    )
+    conversion_days: int = Field(
+        7, ge=1, le=90, strict=True, description="Days after the send in which a conversion counts"
+    )
 
 
 class BroadcastSendIn(Schema):
@@ -166,6 +187,20 @@ class BroadcastStats(Schema):
     queued: int
 
 
+class BroadcastConversions(Schema):
+    event: str
+    days: int
+    sent: int = Field(description="Recipients the message reached")
+    sent_converted: int
+    sent_rate: float | None = Field(description="Share of recipients who converted")
+    holdout: int = Field(description="Members kept as the control group")
+    holdout_converted: int
+    holdout_rate: float | None
+    lift: float | None = Field(
+        description="(sent_rate - holdout_rate) / holdout_rate: 0.25 is 25% more conversions"
+    )
+
+
 class BroadcastOut(Schema):
     id: uuid.UUID
     name: str
@@ -174,14 +209,20 @@ class BroadcastOut(Schema):
     segment_id: uuid.UUID | None
     template_id: uuid.UUID | None
     subject: str
+    url: str
     status: str
     holdout: float
     send_at: datetime | None
     planned_at: datetime | None
     finished_at: datetime | None
+    conversion_event: str
+    conversion_days: int
     created_by: str
     created_at: datetime
     stats: BroadcastStats
+    conversions: BroadcastConversions | None = Field(
+        description="Conversions of recipients against the holdout; null before the send"
+    )
 
 
 router = Router(tags=["messages"])
@@ -292,10 +333,15 @@ def template_get(request: HttpRequest, template_id: uuid.UUID):
 
 
 def _broadcast_out(broadcast: Broadcast) -> dict:
-    out = {f: getattr(broadcast, f) for f in BroadcastOut.model_fields if f != "stats"}
+    out = {
+        f: getattr(broadcast, f)
+        for f in BroadcastOut.model_fields
+        if f not in ("stats", "conversions")
+    }
     out["stats"] = selectors.broadcast_stats(
         workspace=broadcast.workspace, broadcast_id=broadcast.pk
     )
+    out["conversions"] = selectors.broadcast_conversions(broadcast)
     return out
 
 
@@ -326,6 +372,9 @@ def broadcast_create(request: HttpRequest, payload: BroadcastIn):
         subject=payload.subject,
         html=payload.body,
         text=payload.text,
+        url=payload.url,
+        conversion_event=payload.conversion_event,
+        conversion_days=payload.conversion_days,
         actor=request.auth.actor,
     )
     return Status(201, _broadcast_out(broadcast))
@@ -436,6 +485,7 @@ ChannelSettingsOut.model_rebuild()
 
 
 def _settings_out(workspace, *, webhook_secret: str | None = None) -> dict:
+    from rapport.channels.secrets import SMS_CREDENTIALS, WEBHOOK_SECRET, secret_is_set
     from rapport.channels.sms import callback_path
 
     found = selectors.email_settings_get(workspace=workspace)
@@ -453,10 +503,10 @@ def _settings_out(workspace, *, webhook_secret: str | None = None) -> dict:
             "provider": found.sms_provider,
             "sender": found.sms_sender,
             "default_region": found.sms_default_region,
-            "credentials_set": bool(found.sms_credentials_encrypted),
+            "credentials_set": secret_is_set(found, SMS_CREDENTIALS),
             "callback_url": services.public_url(callback_path(found)) if found.sms_provider else "",
         },
-        "webhook_secret_set": bool(found.webhook_secret_encrypted),
+        "webhook_secret_set": secret_is_set(found, WEBHOOK_SECRET),
         "webhook_secret": webhook_secret,
     }
 
@@ -528,3 +578,104 @@ def _settings_set(workspace, actor, payload: ChannelSettingsPatch, caps) -> None
 
 
 ROUTERS = [("v1", router)]
+
+
+# --- The suppression list -----------------------------------------------------------------
+
+
+class SuppressionIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Literal["email", "sms"] = "email"
+    address: str = Field(
+        min_length=1,
+        max_length=320,
+        description="An email, or a phone number (E.164, or national with the "
+        "workspace's default SMS region)",
+    )
+    reason: Literal["manual"] = "manual"
+    detail: str = Field("", max_length=2000, description="Why (for the people who read the list)")
+
+
+class SuppressionOut(Schema):
+    id: uuid.UUID
+    channel: str
+    address: str = Field(description="Masked for roles without pii.read")
+    reason: str = Field(description='"bounce", "complaint" or "manual"')
+    detail: str
+    created_at: datetime
+
+
+class _ShownSuppressions:
+    """A page of suppressions as the caller may see them: addresses masked for roles
+    without pii.read (counted and sliced as the queryset is)."""
+
+    def __init__(self, queryset, principal):
+        self.queryset, self.principal = queryset, principal
+
+    def count(self) -> int:
+        return self.queryset.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, key):
+        return [_suppression_out(row, self.principal) for row in self.queryset[key]]
+
+
+def _suppression_out(row, principal) -> dict:
+    from rapport.tenancy.pii import shown_text
+
+    out = {f: getattr(row, f) for f in SuppressionOut.model_fields}
+    out["address"] = shown_text(principal, row.address)
+    out["detail"] = shown_text(principal, row.detail)
+    return out
+
+
+@router.get(
+    "/suppressions",
+    response=list[SuppressionOut],
+    summary="Addresses never written to again, newest first",
+)
+@paginate(LimitOffsetPagination)
+def suppression_list(
+    request: HttpRequest,
+    channel: ChannelName | None = None,
+    q: str | None = None,
+):
+    """`?q=` finds the addresses that contain it."""
+    request.auth.require("messages.read")
+    if q is not None and len(q) > 320:
+        raise InvalidInputError(gettext("at most 320 characters"), field="q")
+    found = selectors.suppression_list(workspace=request.auth.workspace, channel=channel, q=q)
+    return _ShownSuppressions(found, request.auth)
+
+
+@router.post(
+    "/suppressions",
+    response={201: SuppressionOut},
+    summary="Suppress an address by hand: nothing is sent to it again on its channel",
+)
+def suppression_create(request: HttpRequest, payload: SuppressionIn):
+    request.auth.require("channels.manage")
+    row = services.suppression_add(
+        workspace_id=request.auth.workspace.pk,
+        channel=payload.channel,
+        address=payload.address,
+        reason=payload.reason,
+        detail=payload.detail,
+        actor=request.auth.actor,
+    )
+    return Status(201, _suppression_out(row, request.auth))
+
+
+@router.delete(
+    "/suppressions/{suppression_id}",
+    response={204: None},
+    summary="Take an address off the suppression list",
+)
+def suppression_delete(request: HttpRequest, suppression_id: uuid.UUID):
+    request.auth.require("channels.manage")
+    row = selectors.suppression_get(workspace=request.auth.workspace, suppression_id=suppression_id)
+    services.suppression_remove(suppression=row, actor=request.auth.actor)
+    return Status(204, None)

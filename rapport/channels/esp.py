@@ -17,4 +17,5 @@ def on_tracking(sender, event, esp_name, **kwargs) -> None:
         recipient=event.recipient or "",
         description=event.description or event.mta_response or "",
         at=event.timestamp,
+        url=event.click_url or "",
     )

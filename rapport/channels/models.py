@@ -18,6 +18,7 @@ class Channel(models.TextChoices):
     SMS = "sms", _("SMS")
     PUSH = "push", _("Push notifications")
     WEBHOOK = "webhook", _("Webhook")
+    IN_APP = "in_app", _("In-app message")
 
 
 class Purpose(models.TextChoices):
@@ -33,9 +34,18 @@ class Template(models.Model):
     workspace = models.ForeignKey(
         "tenancy.Workspace", on_delete=models.CASCADE, related_name="+", db_index=False
     )
+
+    class Format(models.TextChoices):
+        HTML = "html", _("HTML")
+        MJML = "mjml", _("MJML (responsive)")
+
     name = models.CharField(max_length=200)
     channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.EMAIL)
     subject = models.CharField(max_length=500, blank=True)
+    # How the author writes the body: HTML as sent, or MJML (kept in `source`) compiled
+    # to HTML in `html` at each save. Either way `html` is what is rendered and sent.
+    format = models.CharField(max_length=8, choices=Format.choices, default=Format.HTML)
+    source = models.TextField(blank=True)
     html = models.TextField(blank=True)
     text = models.TextField(blank=True)
     created_by = models.CharField(max_length=200, blank=True)
@@ -76,9 +86,15 @@ class Broadcast(models.Model):
     subject = models.CharField(max_length=500, blank=True)
     html = models.TextField(blank=True)
     text = models.TextField(blank=True)
+    # A webhook broadcast: the receiver every recipient's signed call goes to.
+    url = models.URLField(max_length=2000, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
     # The share of members kept as a control group (recorded, never sent).
     holdout = models.FloatField(default=0)
+    # What the broadcast is meant to cause: customers doing this event within
+    # `conversion_days` after the send, compared between recipients and the holdout.
+    conversion_event = models.CharField(max_length=255, default="Order Completed", blank=True)
+    conversion_days = models.PositiveSmallIntegerField(default=7)
     send_at = models.DateTimeField(null=True, blank=True)
     planned_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -142,6 +158,8 @@ class Message(models.Model):
     clicked_at = models.DateTimeField(null=True, blank=True)
     bounced_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    # An in-app message the customer closed: no longer shown (rapport/channels/inapp.py).
+    dismissed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -167,6 +185,12 @@ class Message(models.Model):
             # Providers' callbacks name the message by the id they gave it.
             models.Index(
                 fields=["provider_id"], name="channels_msg_provider", condition=~Q(provider_id="")
+            ),
+            # The in-app messages a customer's app polls for.
+            models.Index(
+                fields=["profile", "-sent_at"],
+                name="channels_msg_inapp_pending",
+                condition=Q(channel="in_app", dismissed_at__isnull=True),
             ),
         ]
 
@@ -251,10 +275,46 @@ class EmailSettings(models.Model):
     sms_callback_token = models.CharField(max_length=64, blank=True, db_index=True)
     # Standard Webhooks signing secret (whsec_...), encrypted; shown once when made.
     webhook_secret_encrypted = models.TextField(blank=True)
+    # Web push: the workspace's VAPID key pair, made on first use (rapport/channels/push.py);
+    # the private key encrypted, the public one is what sites subscribe browsers with.
+    push_vapid_private_encrypted = models.TextField(blank=True)
+    push_vapid_public_key = models.CharField(max_length=100, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"email settings of {self.workspace_id}"
+
+
+class PushSubscription(models.Model):
+    """A browser subscribed to web push for a customer (the `PushSubscription` a site's
+    page posts to `POST /v1/push/subscriptions`). `gone_at`: the push service answered
+    404 or 410, the browser unsubscribed; it is not written to again."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    workspace = models.ForeignKey(
+        "tenancy.Workspace", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    profile = models.ForeignKey(
+        "profiles.Profile", on_delete=models.CASCADE, related_name="push_subscriptions"
+    )
+    endpoint = models.URLField(max_length=2000)
+    p256dh = models.CharField(max_length=200)
+    auth = models.CharField(max_length=100)
+    user_agent = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    gone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "endpoint"], name="channels_push_subscription_endpoint"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"push subscription of {self.profile_id}"
 
 
 class OutboxMail(models.Model):

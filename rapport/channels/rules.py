@@ -9,15 +9,19 @@ the channel. Quiet hours are read in the customer's time zone: their `timezone` 
 message due in quiet hours waits until they end (deferred, not skipped).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.db.models import Count
 
 from rapport.channels.models import ContactPolicy, Message, Purpose, Suppression
 from rapport.profiles import selectors as profile_selectors
 
 # The consent channel a message channel answers to (None: no consent of its own).
-CONSENT_CHANNEL = {"email": "email", "sms": "sms", "push": "push", "webhook": None}
+# In-app messages need none (as in Braze and Pega): they are shown only inside a
+# session the customer opened, and one dismissed never comes back.
+CONSENT_CHANNEL = {"email": "email", "sms": "sms", "push": "push", "webhook": None, "in_app": None}
 
 
 class SkipReason:
@@ -68,52 +72,129 @@ def quiet_until(*, policy: ContactPolicy, traits: dict, now: datetime) -> dateti
     return ends
 
 
-def _consented(message: Message, profile, now: datetime) -> bool:
-    consent_channel = CONSENT_CHANNEL.get(message.channel)
-    if consent_channel is None:
-        return True
-    status = profile_selectors.consent_status(
-        profile_id=profile.pk, channel=consent_channel, purpose=message.purpose, now=now
-    )
-    if message.purpose == Purpose.MARKETING:
-        return status == "granted"
-    return status != "denied"
+@dataclass
+class Facts:
+    """What the rules need for a batch of sends, read in a few set-based queries
+    (`facts_read`); `verdict` then decides each message without a query."""
+
+    now: datetime
+    # {(consent channel, purpose): {profile_id: status}}
+    consent: dict = field(default_factory=dict)
+    # {(workspace_id, channel, lower-cased address)} on the suppression list
+    suppressed: set = field(default_factory=set)
+    # {workspace_id: ContactPolicy}, for the workspaces with marketing in the batch
+    policies: dict = field(default_factory=dict)
+    # {(profile_id, channel): marketing sent within the cap's window}; each send
+    # decided in the batch counts too
+    recent: dict = field(default_factory=dict)
 
 
-def _over_cap(message: Message, policy: ContactPolicy, now: datetime) -> bool:
-    cap = (policy.caps or {}).get(message.channel)
-    if not isinstance(cap, dict) or cap.get("max") is None:
-        return False
-    days = float(cap.get("days") or 7)
-    recent = (
-        Message.objects.filter(
-            profile_id=message.profile_id,
-            channel=message.channel,
-            purpose=Purpose.MARKETING,
-            sent_at__gte=now - timedelta(days=days),
+def facts_read(items, *, now: datetime) -> Facts:
+    """`items`: (message, profile or None, address or None) for each message to check."""
+    facts = Facts(now=now)
+    consent_wanted: dict[tuple, set] = {}
+    addresses: dict[tuple, set] = {}
+    marketing_workspaces = set()
+    for message, profile, address in items:
+        if profile is None:
+            continue
+        consent_channel = CONSENT_CHANNEL.get(message.channel)
+        if consent_channel is not None:
+            consent_wanted.setdefault((consent_channel, message.purpose), set()).add(profile.pk)
+        if address:
+            addresses.setdefault((message.workspace_id, message.channel), set()).add(
+                address.lower()
+            )
+        if message.purpose == Purpose.MARKETING:
+            marketing_workspaces.add(message.workspace_id)
+    for (channel, purpose), profile_ids in consent_wanted.items():
+        facts.consent[(channel, purpose)] = profile_selectors.consent_statuses(
+            profile_ids=profile_ids, channel=channel, purpose=purpose, now=now
         )
-        .exclude(pk=message.pk)
-        .count()
-    )
-    return recent >= int(cap["max"])
+    for (workspace_id, channel), wanted in addresses.items():
+        facts.suppressed.update(
+            (workspace_id, channel, address)
+            for address in Suppression.objects.filter(
+                workspace_id=workspace_id, channel=channel, address__any=list(wanted)
+            ).values_list("address", flat=True)
+        )
+    if marketing_workspaces:
+        found = {
+            policy.workspace_id: policy
+            for policy in ContactPolicy.objects.filter(workspace_id__in=marketing_workspaces)
+        }
+        for workspace_id in marketing_workspaces:
+            facts.policies[workspace_id] = found.get(workspace_id) or ContactPolicy(
+                workspace_id=workspace_id
+            )
+    # The caps: marketing already sent to these customers, per channel with a cap.
+    capped: dict[tuple, set] = {}
+    batch_ids = [message.pk for message, _, _ in items]
+    for message, profile, _ in items:
+        if profile is None or message.purpose != Purpose.MARKETING or not message.profile_id:
+            continue
+        cap = _cap(facts.policies[message.workspace_id], message.channel)
+        if cap is not None:
+            capped.setdefault((message.channel, cap[1]), set()).add(message.profile_id)
+    for (channel, days), profile_ids in capped.items():
+        counted = (
+            Message.objects.filter(
+                profile_id__any=list(profile_ids),
+                channel=channel,
+                purpose=Purpose.MARKETING,
+                sent_at__gte=now - timedelta(days=days),
+            )
+            .exclude(pk__any=batch_ids)
+            .values("profile_id")
+            .annotate(n=Count("id"))
+            .values_list("profile_id", "n")
+        )
+        for profile_id, n in counted:
+            facts.recent[(profile_id, channel)] = n
+    return facts
+
+
+def _cap(policy: ContactPolicy, channel: str) -> tuple[int, float] | None:
+    cap = (policy.caps or {}).get(channel)
+    if not isinstance(cap, dict) or cap.get("max") is None:
+        return None
+    return int(cap["max"]), float(cap.get("days") or 7)
+
+
+def verdict(*, message: Message, profile, address: str | None, facts: Facts) -> Verdict:
+    """The rules for one message of the batch, from what `facts_read` read. A marketing
+    send it allows counts towards the customer's cap for the rest of the batch."""
+    if profile is None:
+        return Verdict(skip=SkipReason.ERASED)
+    consent_channel = CONSENT_CHANNEL.get(message.channel)
+    if consent_channel is not None:
+        status = facts.consent.get((consent_channel, message.purpose), {}).get(
+            profile.pk, "unknown"
+        )
+        allowed = (
+            status == "granted" if message.purpose == Purpose.MARKETING else status != "denied"
+        )
+        if not allowed:
+            return Verdict(skip=SkipReason.NO_CONSENT)
+    if not address:
+        return Verdict(skip=SkipReason.NO_ADDRESS)
+    if (message.workspace_id, message.channel, address.lower()) in facts.suppressed:
+        return Verdict(skip=SkipReason.SUPPRESSED)
+    if message.purpose == Purpose.MARKETING:
+        policy = facts.policies[message.workspace_id]
+        cap = _cap(policy, message.channel)
+        key = (message.profile_id, message.channel)
+        if cap is not None and facts.recent.get(key, 0) >= cap[0]:
+            return Verdict(skip=SkipReason.CONTACT_POLICY)
+        wait = quiet_until(policy=policy, traits=profile.traits or {}, now=facts.now)
+        if wait is not None:
+            return Verdict(wait_until=wait)
+        if cap is not None:
+            facts.recent[key] = facts.recent.get(key, 0) + 1
+    return Verdict()
 
 
 def send_verdict(*, message: Message, profile, address: str | None, now: datetime) -> Verdict:
-    if profile is None:
-        return Verdict(skip=SkipReason.ERASED)
-    if not _consented(message, profile, now):
-        return Verdict(skip=SkipReason.NO_CONSENT)
-    if not address:
-        return Verdict(skip=SkipReason.NO_ADDRESS)
-    if Suppression.objects.filter(
-        workspace_id=message.workspace_id, channel=message.channel, address=address.lower()
-    ).exists():
-        return Verdict(skip=SkipReason.SUPPRESSED)
-    if message.purpose == Purpose.MARKETING:
-        policy = policy_of(message.workspace_id)
-        if _over_cap(message, policy, now):
-            return Verdict(skip=SkipReason.CONTACT_POLICY)
-        wait = quiet_until(policy=policy, traits=profile.traits or {}, now=now)
-        if wait is not None:
-            return Verdict(wait_until=wait)
-    return Verdict()
+    """The rules for one message (the batch path's, for a batch of one)."""
+    facts = facts_read([(message, profile, address)], now=now)
+    return verdict(message=message, profile=profile, address=address, facts=facts)

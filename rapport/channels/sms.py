@@ -6,12 +6,11 @@ provider's delivery and inbound callbacks come back to /m/sms/<provider>/<token>
 (rapport/channels/views.py), the token being the workspace's own.
 """
 
-import json
 from typing import Any
 
 from rapport.channels.dispatch import Outgoing, SendError, SendResult, Session, transport_register
 from rapport.channels.models import EmailSettings
-from rapport.channels.secrets import secret_decrypt
+from rapport.channels.secrets import SMS_CREDENTIALS, secret_get
 from rapport.channels.transports import TransportError, get_transport
 from rapport.channels.transports.sms import to_e164
 
@@ -39,10 +38,7 @@ CREDENTIAL_KEYS = {
 
 def credentials_of(found: EmailSettings) -> dict[str, Any] | None:
     """The decrypted credentials; None when they cannot be read (SECRET_KEY changed)."""
-    raw = secret_decrypt(found.sms_credentials_encrypted)
-    if raw is None:
-        return None
-    return json.loads(raw) if raw else {}
+    return secret_get(found, SMS_CREDENTIALS)
 
 
 def callback_path(found: EmailSettings) -> str:
@@ -89,18 +85,45 @@ def sms_send(*, outgoing: Outgoing, session: Session) -> SendResult:
     return SendResult(provider_id=result.provider_message_id)
 
 
-def phone_of(profile) -> str | None:
-    """The customer's phone in E.164 (an identifier first, else the `phone` trait)."""
+def phone_region(workspace_id: Any) -> str | None:
+    """The region a national number of this workspace is read in ("GB"): the SMS
+    settings' default region, else identity resolution's default phone region."""
+    from rapport.identity.models import IdentityRules
+
+    region = (
+        EmailSettings.objects.filter(workspace_id=workspace_id)
+        .values_list("sms_default_region", flat=True)
+        .first()
+    ) or (
+        IdentityRules.objects.filter(workspace_id=workspace_id)
+        .values_list("default_phone_region", flat=True)
+        .first()
+    )
+    return region or None
+
+
+def phone_normalised(value: Any, region: str | None = None) -> str | None:
+    """A number as E.164, read in `region` when it has no country code; None when it is
+    not a valid number."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return to_e164(value.strip(), region)
+    except TransportError:
+        return None
+
+
+def phone_of(profile, region: str | None = None) -> str | None:
+    """The customer's phone in E.164 (an identifier first, else the `phone` trait; a
+    national number is read in `region`, by default the workspace's, `phone_region`)."""
     for identifier in profile.identifiers.all():
         if identifier.kind == "phone" and identifier.value:
             return identifier.value
     value = (profile.traits or {}).get("phone")
-    if isinstance(value, str) and value.strip():
-        try:
-            return to_e164(value.strip())
-        except TransportError:
-            return None
-    return None
+    found = phone_normalised(value)
+    if found is None and isinstance(value, str) and value.strip():
+        found = phone_normalised(value, region or phone_region(profile.workspace_id))
+    return found
 
 
 transport_register(channel="sms", send=sms_send, address=phone_of)

@@ -2,8 +2,13 @@ from django_tasks import task
 
 from rapport.channels import services
 
+# A single message (a receipt, a password reset) goes before other queued work; a
+# broadcast's batches take their turn with the pipeline's tasks, so a large broadcast
+# does not hold back incoming events.
+SINGLE_MESSAGE_PRIORITY = 50
 
-@task()
+
+@task(priority=SINGLE_MESSAGE_PRIORITY)
 def message_send(*, message_id: str) -> str:
     return services.message_send(message_id=message_id)
 

@@ -1,7 +1,11 @@
-"""Messages on the customer's timeline: each one sent (or failed, or bounced), at the
-time it left, with its sentence ("Email sent: *Your March offers*")."""
+"""Messages on the customer's timeline.
 
-import uuid
+What happened to a message that left is an event of the customer (its send, delivery,
+opens, clicks, bounce, replies: rapport/channels/events.py), on the timeline as any
+event is, with the sentences below ("Sent email *Your March offers*"). A message that
+failed (before the provider took it, or undelivered after) is listed from its row
+here ("Could not send email *Your March offers*"). Nothing is listed twice.
+"""
 
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
@@ -10,12 +14,8 @@ from rapport.channels.models import Message
 from rapport.profiles.selectors import TimelineEntry, profile_family_ids
 from rapport.profiles.timeline_sentences import CHANNEL_LABELS, quoted
 
-SHOWN = [
-    Message.Status.SENT,
-    Message.Status.DELIVERED,
-    Message.Status.BOUNCED,
-    Message.Status.FAILED,
-]
+# The messages listed from their rows: their failure is no event of the customer.
+SHOWN = [Message.Status.FAILED]
 
 
 def message_entries(workspace, profile, wanted: set, channel: str | None) -> list[TimelineEntry]:
@@ -49,36 +49,19 @@ def message_entries(workspace, profile, wanted: set, channel: str | None) -> lis
             TimelineEntry(
                 kind="event",
                 id=message.pk,
-                at=message.sent_at or message.updated_at,
+                at=message.updated_at,
                 channel=message.channel,
                 title=f"{message.channel} {message.status}: {subject}"[:300],
                 data={"message": data},
             )
         )
-        # What the customer did with it, as entries of their own.
-        for action, at in (("opened", message.opened_at), ("clicked", message.clicked_at)):
-            if at is not None:
-                entries.append(
-                    TimelineEntry(
-                        kind="event",
-                        id=uuid.uuid5(message.pk, action),
-                        at=at,
-                        channel=message.channel,
-                        title=f"{message.channel} {action}: {subject}"[:300],
-                        data={"message": {**data, "action": action}},
-                    )
-                )
     return entries
 
 
 def message_sentence(entry):
     data = entry.data["message"]
     channel = CHANNEL_LABELS.get(data["channel"], data["channel"])
-    if data.get("action") == "opened":
-        wording = _("Opened %(channel)s")
-    elif data.get("action") == "clicked":
-        wording = _("Clicked a link in %(channel)s")
-    elif data["status"] == Message.Status.FAILED:
+    if data["status"] == Message.Status.FAILED:
         wording = _("Could not send %(channel)s")
     elif data["status"] == Message.Status.BOUNCED:
         wording = _("Bounced %(channel)s")
@@ -88,3 +71,30 @@ def message_sentence(entry):
     if data["subject"]:
         return format_html("{} {}", text, quoted(data["subject"]))
     return format_html("{}", text)
+
+
+def _channel_sentence(wording, *, quote: str = "subject"):
+    """A sentence for a message's event: the wording with the channel's name, then the
+    subject (or the reply's text) when the event has one."""
+
+    def sentence(event):
+        properties = getattr(event, "properties", None)
+        properties = properties if isinstance(properties, dict) else {}
+        code = str(properties.get("channel") or "")
+        text = wording() % {"channel": CHANNEL_LABELS.get(code, code)}
+        quoted_value = str(properties.get(quote) or "")
+        if quoted_value:
+            return format_html("{} {}", text, quoted(quoted_value))
+        return format_html("{}", text)
+
+    return sentence
+
+
+# The events of messages that the profiles app has no sentence for.
+EVENT_SENTENCES = {
+    "Email Sent": _channel_sentence(lambda: _("Sent %(channel)s")),
+    "SMS Sent": _channel_sentence(lambda: _("Sent %(channel)s")),
+    "SMS Delivered": _channel_sentence(lambda: _("Received %(channel)s")),
+    "Email Marked as Spam": _channel_sentence(lambda: _("Marked %(channel)s as spam")),
+    "SMS Replied": _channel_sentence(lambda: _("Replied to %(channel)s:"), quote="text"),
+}

@@ -27,16 +27,27 @@ def _message(token: str) -> Message | None:
 
 
 def _current(message: Message) -> dict[str, bool]:
+    """Whether each purpose is on, as the send rules read it: marketing only with a
+    grant, transactional unless the customer refused it (so saving the page untouched
+    changes nothing)."""
     profile = Profile.objects.filter(pk=message.profile_id).first() if message.profile_id else None
     if profile is None:
         return {}
     channel = rules.CONSENT_CHANNEL.get(message.channel) or "email"
-    return {
-        row["purpose"]: row["status"] == "granted"
+    statuses = {
+        row["purpose"]: row["status"]
         for row in profile_selectors.consent_current(
             workspace=message.workspace, profile_id=profile.pk, profile=profile
         )
         if row["channel"] == channel
+    }
+    return {
+        purpose: (
+            statuses.get(purpose) == "granted"
+            if purpose == Purpose.MARKETING
+            else statuses.get(purpose) != "denied"
+        )
+        for purpose in Purpose.values
     }
 
 
@@ -120,7 +131,7 @@ def tracked_click(request: HttpRequest, token: str) -> HttpResponse:
     if found is None or not str(found.get("u", "")).startswith(("http://", "https://")):
         raise Http404("This link is not valid")
     services.delivery_event_record(
-        event_type="clicked", metadata={"rapport_message_id": found["m"]}
+        event_type="clicked", metadata={"rapport_message_id": found["m"]}, url=found["u"]
     )
     return HttpResponseRedirect(found["u"])
 
@@ -193,7 +204,17 @@ def sms_callback(request: HttpRequest, provider: str, token: str) -> HttpRespons
             )
     elif event.kind == InboundKind.OPT_OUT:
         services.sms_opt_out(
-            workspace_id=found.workspace_id, number=event.from_number, text=event.text
+            workspace_id=found.workspace_id,
+            number=event.from_number,
+            text=event.text,
+            reply_id=event.provider_message_id,
+        )
+    else:
+        services.sms_reply_record(
+            workspace_id=found.workspace_id,
+            number=event.from_number,
+            text=event.text,
+            reply_id=event.provider_message_id,
         )
     if provider == "twilio":
         return HttpResponse(twilio.EMPTY_TWIML, content_type="text/xml")

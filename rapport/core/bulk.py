@@ -64,7 +64,7 @@ def rows_insert(
     model: type[models.Model], rows: Sequence[dict[str, Any]], *, conflict: Sequence[str]
 ) -> None:
     """Insert rows given as {attname: value}, skipping those that collide on the unique
-    columns `conflict`."""
+    columns `conflict` (none named: a collision raises IntegrityError)."""
     if not rows:
         return
     # A sequence primary key the rows leave out is the database's to fill.
@@ -89,10 +89,9 @@ def rows_insert(
     if connection.vendor == "postgresql":
         target = ", ".join(connection.ops.quote_name(c) for c in conflict)
         source, params = _records(rows, fields)
+        skip = f" ON CONFLICT ({target}) DO NOTHING" if conflict else ""
         statement_run(
-            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {source} "
-            f"ON CONFLICT ({target}) DO NOTHING",
-            params,
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {source}{skip}", params
         )
         return
     converters = [(f.attname, _sqlite_converter(f)) for f in fields]
@@ -100,7 +99,9 @@ def rows_insert(
     placeholders = ", ".join(["%s"] * len(fields))
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"INSERT OR IGNORE INTO {table} ({columns}) VALUES ({placeholders})", values
+            f"INSERT{' OR IGNORE' if conflict else ''} INTO {table} ({columns})"
+            f" VALUES ({placeholders})",
+            values,
         )
 
 

@@ -13,6 +13,9 @@ from rapport.core.jsonkeys import json_number
 DEFAULT_PURCHASE_EVENT = "Order Completed"
 # Tried in order: the first that holds a number is the purchase's value.
 DEFAULT_VALUE_PROPERTIES = ["revenue", "total", "value"]
+# The event that says a new customer used the product's key feature (activation), until
+# the workspace names its own (e.g. "Brew Planner Used").
+DEFAULT_KEY_EVENT = "Key Feature Used"
 
 
 def purchase_value(properties: Sequence[str]):

@@ -58,3 +58,16 @@ def csv_streaming_response(lines: Iterable[str], filename: str) -> StreamingHttp
     `csv_lines`."""
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     return _attachment(response, filename)
+
+
+def csv_file_response(path, filename: str):
+    """A CSV file written earlier from `csv_lines` (a scheduled export's run), served
+    as a download without reading it whole."""
+    from django.http import FileResponse
+
+    return FileResponse(
+        open(path, "rb"),
+        as_attachment=True,
+        filename=filename,
+        content_type="text/csv; charset=utf-8",
+    )

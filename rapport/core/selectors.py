@@ -5,19 +5,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import QuerySet
-from django.utils.translation import gettext
 
 from rapport.core.errors import NotFoundError
 
 
-def object_get(queryset: QuerySet, *, what: str, pk: uuid.UUID):
+def object_get(queryset: QuerySet, *, message: str, pk: uuid.UUID):
     """The row with this id from an already workspace-scoped queryset, or a 404 that
-    does not say whether the id exists elsewhere."""
+    does not say whether the id exists elsewhere. `message` is the caller's whole
+    sentence for its kind of object, translated, with a `%(pk)s` placeholder:
+    `gettext("No template with id %(pk)s in this workspace")`."""
     obj = queryset.filter(pk=pk).first()
     if obj is None:
-        raise NotFoundError(
-            gettext("No %(what)s with id %(pk)s in this workspace") % {"what": what, "pk": pk}
-        )
+        raise NotFoundError(message % {"pk": pk})
     return obj
 
 

@@ -15,6 +15,10 @@ NPM_STATIC_FILES = {
     "vendor/echarts/LICENSE": "echarts/LICENSE",
     # ECharts' own texts (toolbox, aria, dates) in Russian, loaded on Russian pages.
     "vendor/echarts/i18n/langRU.js": "echarts/i18n/langRU.js",
+    # The journey editor's graph of steps (drag to connect).
+    "vendor/drawflow/drawflow.min.js": "drawflow/dist/drawflow.min.js",
+    "vendor/drawflow/drawflow.min.css": "drawflow/dist/drawflow.min.css",
+    "vendor/drawflow/LICENSE": "drawflow/LICENSE",
 }
 
 

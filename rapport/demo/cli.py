@@ -34,3 +34,9 @@ def demo(customers: int, months: int, seed: int, workspace_name: str | None, as_
         f"duplicate customers and {summary['duplicate_pairs']['account']} accounts to review "
         f"({sum(summary['seconds'].values()):.0f} s)."
     )
+    for key, counts in (summary.get("journeys") or {}).items():
+        c = counts["conversion"]
+        click.echo(
+            f"  Journey {key}: {c['enrolled']:,} enrolled ({c['enrolled_converted']:,} met the "
+            f"goal), {c['holdout']:,} held out ({c['holdout_converted']:,} met it)."
+        )

@@ -41,6 +41,7 @@ def demo_load(
     resolve: Callable[[], None] | None = None,
     progress: Callable[[str], None] | None = None,
     snapshot_days: int | None = None,
+    journey_days: int | None = None,
 ) -> dict:
     """Generate the demo company and feed it to `workspace`. Loading the same seed
     again stores nothing twice (each call has a fixed messageId). `resolve` runs the
@@ -103,6 +104,16 @@ def demo_load(
     say("predictions: lifetime value and churn risk")
     predictions = demo_predictions(workspace=workspace, actor=actor, now=end)
     predicted = time.perf_counter()
+    from rapport.demo.journeys import DEMO_JOURNEY_DAYS, demo_journeys
+
+    journey_days = DEMO_JOURNEY_DAYS if journey_days is None else journey_days
+    journeys = {}
+    if journey_days:
+        say(f"journeys: the onboarding month and the win-back over the last {journey_days} days")
+        journeys = demo_journeys(workspace=workspace, actor=actor, end=end, days=journey_days)
+        # Their messages, queued by the journeys, go to the outbox.
+        (resolve or _worker_batch)()
+    journeyed = time.perf_counter()
     days = DEMO_SNAPSHOT_DAYS if snapshot_days is None else snapshot_days
     if days:
         say(f"KPI snapshots: the last {days} days")
@@ -114,6 +125,7 @@ def demo_load(
         "duplicate_pairs": duplicates,
         "segments": segments,
         "predictions": predictions,
+        "journeys": journeys,
         "kpi_snapshots": snapshots,
         "seconds": {
             "ingest": round(ingested - started, 1),
@@ -121,7 +133,8 @@ def demo_load(
             "duplicates": round(deduplicated - resolved, 1),
             "scoring": round(scored - deduplicated, 1),
             "predictions": round(predicted - scored, 1),
-            "snapshots": round(time.perf_counter() - predicted, 1),
+            "journeys": round(journeyed - predicted, 1),
+            "snapshots": round(time.perf_counter() - journeyed, 1),
         },
     }
 
@@ -132,7 +145,11 @@ def demo_money(*, workspace, actor, start: datetime, end: datetime) -> int:
     from rapport.demo.story import GBP_PER_EUR
     from rapport.tenancy.commerce import commerce_settings_update, exchange_rates_upload
 
-    commerce_settings_update(workspace=workspace, actor=actor, reporting_currency="GBP")
+    # The Brew Planner is the key feature: the onboarding sub-stages and the Onboarding
+    # month wait for it.
+    commerce_settings_update(
+        workspace=workspace, actor=actor, reporting_currency="GBP", key_event="Brew Planner Used"
+    )
     month = start.date().replace(day=1)
     rows = []
     while month <= end.date():

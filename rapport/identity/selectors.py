@@ -19,7 +19,11 @@ def merge_list(*, workspace: Workspace, profile: Profile | None = None) -> Query
 
 
 def merge_get(*, workspace: Workspace, merge_id: uuid.UUID) -> ProfileMerge:
-    return object_get(merge_list(workspace=workspace), what="merge", pk=merge_id)
+    return object_get(
+        merge_list(workspace=workspace),
+        message=gettext("No merge with id %(pk)s in this workspace"),
+        pk=merge_id,
+    )
 
 
 def duplicate_candidate_list(
@@ -48,7 +52,7 @@ def duplicate_candidate_counts(*, workspace: Workspace) -> dict[str, int]:
 def duplicate_candidate_get(*, workspace: Workspace, candidate_id: uuid.UUID) -> DuplicateCandidate:
     return object_get(
         DuplicateCandidate.objects.filter(workspace=workspace),
-        what="duplicate pair",
+        message=gettext("No duplicate pair with id %(pk)s in this workspace"),
         pk=candidate_id,
     )
 

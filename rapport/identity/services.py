@@ -49,6 +49,7 @@ from rapport.identity.normalize import (
 from rapport.ingest.models import Event, EventType
 from rapport.profiles.models import Account, AccountMember, ConsentChange, Profile
 from rapport.profiles.services import (
+    MergeSentences,
     account_members_move,
     account_members_recompute,
     account_merge,
@@ -718,10 +719,18 @@ def _combine_profiles(survivor: Profile | ProfileState, merged: Profile | Profil
 def profile_merge(*, survivor: Profile, merged: Profile, reason: str, actor: Actor) -> ProfileMerge:
     """A person's merge of two profiles they know to be one customer. Unlike automatic
     merges it may join profiles with different user ids. Undo with `profile_unmerge`."""
-    reason = merge_request_check(survivor, merged, reason, what="profile", same="customer")
+    sentences = MergeSentences(
+        not_found=gettext("No such profile in this workspace"),
+        itself=gettext("A profile cannot be merged with itself"),
+        why=gettext("Say why these are the same customer"),
+        already_merged=gettext(
+            "Profile %(pk)s was merged into %(merged_into_id)s; merge that one instead"
+        ),
+    )
+    reason = merge_request_check(survivor, merged, reason, sentences=sentences)
     with transaction.atomic():
         _workspace_lock(survivor.workspace_id)
-        survivor, merged = merge_records_lock(survivor, merged, what="profile")
+        survivor, merged = merge_records_lock(survivor, merged, sentences=sentences)
         identities = [
             [kind, value]
             for kind, value in Identifier.objects.filter(profile_id=merged.pk)
@@ -904,6 +913,17 @@ def profile_export(*, profile: Profile, actor: Actor) -> dict[str, Any]:
     return data
 
 
+# What other apps keep about a person and must forget with them (the channels' messages
+# and outbox): each hook is called in the erasure's transaction, before the profiles go,
+# with `workspace_id`, `profile_ids` (the person's profile and those merged into it) and
+# `identifiers` ((kind, value) pairs).
+_ERASURE_HOOKS: dict[str, Any] = {}
+
+
+def erasure_hook_register(*, name: str, hook: Any) -> None:
+    _ERASURE_HOOKS[name] = hook
+
+
 def profile_erase(*, profile: Profile, actor: Actor) -> dict[str, int]:
     """Erase a person: traits, identifiers and events removed, the identifiers
     suppressed so that later events carrying them are dropped. The audit entry keeps
@@ -927,6 +947,12 @@ def profile_erase(*, profile: Profile, actor: Actor) -> dict[str, int]:
             ],
             ignore_conflicts=True,
         )
+        for hook in _ERASURE_HOOKS.values():
+            hook(
+                workspace_id=profile.workspace_id,
+                profile_ids=list(family),
+                identifiers=[(i.kind, i.value) for i in identities],
+            )
         events, _ = Event.objects.filter(
             workspace_id=profile.workspace_id, profile_id__in=family
         ).delete()

@@ -1,7 +1,7 @@
 """The event pipeline: every stored event goes through these consumers, in this order.
 
-    identity ──> accounts ──┐
-             └─> consents ──┴─> segments (and lifecycle) ──> analytics
+    identity ──> accounts ──┐                               ┌─> journeys
+             └─> consents ──┴─> segments (and lifecycle) ──┴─> analytics
 
 The events a request (or an import chunk) stores form a *batch*, written in the same
 transaction as the events, with one *step* per consumer (`PipelineBatch`,
@@ -101,6 +101,14 @@ PIPELINE: tuple[Consumer, ...] = (
         after=("identity", "accounts", "consents"),
         atomic=False,
         label=_("Segments and lifecycle"),
+    ),
+    # Journeys: event triggers, event waits and goals; after segments, whose lists and
+    # stages a goal's rule and a branch read.
+    Consumer(
+        "journeys",
+        "rapport.journeys.services.journeys_from_events",
+        after=("segments",),
+        label=_("Journeys"),
     ),
     # Every figure may have moved once the segments have.
     Consumer(

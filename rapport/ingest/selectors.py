@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import Max, Min, Q, QuerySet, Sum
+from django.utils.translation import gettext
 
 from rapport.core.selectors import object_get
 from rapport.ingest.models import Event, ImportJob, PipelineStep, QuarantinedEvent
@@ -55,7 +56,11 @@ def event_recent(
 
 
 def event_get(*, workspace: Workspace, event_id: uuid.UUID) -> Event:
-    return object_get(Event.objects.filter(workspace=workspace), what="event", pk=event_id)
+    return object_get(
+        Event.objects.filter(workspace=workspace),
+        message=gettext("No event with id %(pk)s in this workspace"),
+        pk=event_id,
+    )
 
 
 def quarantine_list(
@@ -81,7 +86,11 @@ def import_job_failed(*, workspace: Workspace, since: datetime) -> QuerySet[Impo
 
 
 def import_job_get(*, workspace: Workspace, import_id: uuid.UUID) -> ImportJob:
-    return object_get(import_job_list(workspace=workspace), what="import", pk=import_id)
+    return object_get(
+        import_job_list(workspace=workspace),
+        message=gettext("No import with id %(pk)s in this workspace"),
+        pk=import_id,
+    )
 
 
 # --- The event pipeline ----------------------------------------------------------------

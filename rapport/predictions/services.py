@@ -19,6 +19,7 @@ from rapport.core.bulk import rows_insert, tables_analyze
 from rapport.core.errors import ConflictError, InvalidInputError
 from rapport.core.money import money_stored
 from rapport.predictions import churn, clv, features, selectors
+from rapport.predictions.listeners import scores_watched
 from rapport.predictions.models import (
     ChurnDriver,
     ChurnScore,
@@ -353,7 +354,10 @@ def clv_scores_refresh(
         months=model.config.get("months", 12),
         monthly_discount=model.config.get("monthly_discount", 0.01),
     )
-    with transaction.atomic():
+    with (
+        transaction.atomic(),
+        scores_watched(workspace_id=workspace_id, kind=PredictionModel.Kind.CLV, now=now),
+    ):
         ClvScore.objects.filter(workspace_id=workspace_id).delete()
         for start in range(0, len(buyers.ids), WRITE_CHUNK):
             rows_insert(
@@ -695,7 +699,10 @@ def churn_scores_refresh(
     probability = churn.churn_predict(fitted, X) if len(ids) else np.empty(0)
     bands = churn.churn_band(probability)
     written = 0
-    with transaction.atomic():
+    with (
+        transaction.atomic(),
+        scores_watched(workspace_id=workspace_id, kind=PredictionModel.Kind.CHURN, now=now),
+    ):
         ChurnScore.objects.filter(workspace_id=workspace_id).delete()
         for start in range(0, len(ids), WRITE_CHUNK):
             stop = min(start + WRITE_CHUNK, len(ids))

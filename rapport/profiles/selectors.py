@@ -419,10 +419,37 @@ def consent_status(*, profile_id: uuid.UUID, channel: str, purpose: str, now: da
     return status
 
 
+def consent_statuses(
+    *, profile_ids, channel: str, purpose: str, now: datetime
+) -> dict[uuid.UUID, str]:
+    """`consent_status` for many customers in one read (a batch of sends):
+    {profile_id: status} for every id given, with the same answer consent_status gives
+    each (the latest statement; unknown when none, or a grant past its expiry)."""
+    wanted = set(profile_ids)
+    found: dict[uuid.UUID, str] = dict.fromkeys(wanted, ConsentStatus.UNKNOWN)
+    if not wanted:
+        return found
+    rows = ConsentChange.objects.filter(
+        profile_id__any=list(wanted), channel=channel, purpose=purpose
+    ).order_by("profile_id", "-at", "-id")
+    if connection.vendor == "postgresql":
+        # The latest per customer only (DISTINCT ON), read off profiles_consent_latest.
+        rows = rows.distinct("profile_id")
+    seen: set = set()
+    for profile_id, status, expires_at in rows.values_list("profile_id", "status", "expires_at"):
+        if profile_id in seen:
+            continue
+        seen.add(profile_id)
+        if status == ConsentStatus.GRANTED and expires_at is not None and expires_at <= now:
+            status = ConsentStatus.UNKNOWN
+        found[profile_id] = status
+    return found
+
+
 def profile_get(*, workspace: Workspace, profile_id: uuid.UUID) -> Profile:
     return object_get(
         Profile.objects.filter(workspace=workspace).prefetch_related("identifiers"),
-        what="profile",
+        message=gettext("No profile with id %(pk)s in this workspace"),
         pk=profile_id,
     )
 
@@ -463,7 +490,8 @@ class TimelineEntry:
 # `entries(workspace, profile, wanted, channel)`: a source's entries of the kinds in
 # `wanted` (all of them: the timeline pages them), e.g. identity's merges.
 TimelineSource = Callable[[Workspace, Profile, set, str | None], list[TimelineEntry]]
-_TIMELINE_SOURCES: dict[tuple[str, ...], TimelineSource] = {}
+# By (kinds, the source's dotted name): several apps may keep entries of one kind.
+_TIMELINE_SOURCES: dict[tuple[tuple[str, ...], str], TimelineSource] = {}
 
 
 def timeline_source_register(*, kinds: tuple[str, ...], entries: TimelineSource) -> None:
@@ -471,7 +499,7 @@ def timeline_source_register(*, kinds: tuple[str, ...], entries: TimelineSource)
     unknown = set(kinds) - set(TIMELINE_KINDS)
     if unknown:
         raise ValueError(f"timeline kinds {sorted(unknown)} are not in TIMELINE_KINDS")
-    _TIMELINE_SOURCES[kinds] = entries
+    _TIMELINE_SOURCES[(kinds, f"{entries.__module__}.{entries.__qualname__}")] = entries
 
 
 @dataclass(frozen=True)
@@ -638,7 +666,7 @@ def profile_timeline(
                 )
             )
 
-    for kinds, entries in _TIMELINE_SOURCES.items():
+    for (kinds, _name), entries in _TIMELINE_SOURCES.items():
         if wanted & set(kinds):
             candidates += entries(workspace, profile, wanted, channel)
 
@@ -664,7 +692,7 @@ def account_list(
 def account_get(*, workspace: Workspace, account_id: uuid.UUID) -> Account:
     return object_get(
         Account.objects.filter(workspace=workspace).select_related("parent"),
-        what="account",
+        message=gettext("No account with id %(pk)s in this workspace"),
         pk=account_id,
     )
 
@@ -777,7 +805,11 @@ def account_merge_list(
 
 
 def account_merge_get(*, workspace: Workspace, merge_id: uuid.UUID) -> AccountMerge:
-    return object_get(account_merge_list(workspace=workspace), what="account merge", pk=merge_id)
+    return object_get(
+        account_merge_list(workspace=workspace),
+        message=gettext("No account merge with id %(pk)s in this workspace"),
+        pk=merge_id,
+    )
 
 
 # --- Saved views ---------------------------------------------------------------------
@@ -797,7 +829,9 @@ def saved_view_list(*, workspace: Workspace, user, list_name: str | None = None)
 def saved_view_get(*, workspace: Workspace, user, view_id: uuid.UUID) -> SavedView:
     """A view this person sees; another person's private view is not found."""
     return object_get(
-        saved_view_list(workspace=workspace, user=user), what="saved view", pk=view_id
+        saved_view_list(workspace=workspace, user=user),
+        message=gettext("No saved view with id %(pk)s in this workspace"),
+        pk=view_id,
     )
 
 

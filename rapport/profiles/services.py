@@ -5,6 +5,7 @@ profile as a member. Consent statements from events and from people, kept as his
 import json
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -199,27 +200,32 @@ def account_members_recompute(*, workspace_id: Any, profile_id: Any) -> None:
     )
 
 
-def merge_request_check(survivor, merged, reason: str, *, what: str, same: str) -> str:
+@dataclass(frozen=True)
+class MergeSentences:
+    """What a merge of two records of one kind says when refused, each a whole sentence
+    for that kind, already translated; `already_merged` has %(pk)s and
+    %(merged_into_id)s."""
+
+    not_found: str
+    itself: str
+    why: str
+    already_merged: str
+
+
+def merge_request_check(survivor, merged, reason: str, *, sentences: MergeSentences) -> str:
     """A person's request to merge two records (profiles or accounts) of one workspace:
     two different records and a reason. Returns the reason, trimmed."""
     if survivor.workspace_id != merged.workspace_id:
-        raise NotFoundError(gettext("No such %(what)s in this workspace") % {"what": what})
+        raise NotFoundError(sentences.not_found)
     if survivor.pk == merged.pk:
-        article = "An" if what[0] in "aeiou" else "A"
-        raise InvalidInputError(
-            gettext("%(article)s %(what)s cannot be merged with itself")
-            % {"article": article, "what": what},
-            field="other",
-        )
+        raise InvalidInputError(sentences.itself, field="other")
     reason = (reason or "").strip()
     if not reason:
-        raise InvalidInputError(
-            gettext("Say why these are the same %(same)s") % {"same": same}, field="reason"
-        )
+        raise InvalidInputError(sentences.why, field="reason")
     return reason
 
 
-def merge_records_lock(survivor, merged, *, what: str):
+def merge_records_lock(survivor, merged, *, sentences: MergeSentences):
     """Both records of a merge, re-read and locked; refused if either was merged
     meanwhile."""
     model = type(survivor)
@@ -228,17 +234,22 @@ def merge_records_lock(survivor, merged, *, what: str):
     for record in (survivor, merged):
         if record.merged_into_id is not None:
             raise ConflictError(
-                gettext(
-                    "%(what)s %(pk)s was merged into %(merged_into_id)s; merge that one instead"
-                )
-                % {
-                    "what": what.capitalize(),
-                    "pk": record.pk,
-                    "merged_into_id": record.merged_into_id,
-                },
+                sentences.already_merged
+                % {"pk": record.pk, "merged_into_id": record.merged_into_id},
                 code="already_merged",
             )
     return survivor, merged
+
+
+def _account_merge_sentences() -> MergeSentences:
+    return MergeSentences(
+        not_found=gettext("No such account in this workspace"),
+        itself=gettext("An account cannot be merged with itself"),
+        why=gettext("Say why these are the same company"),
+        already_merged=gettext(
+            "Account %(pk)s was merged into %(merged_into_id)s; merge that one instead"
+        ),
+    )
 
 
 def account_merge(*, survivor: Account, merged: Account, reason: str, actor: Actor) -> AccountMerge:
@@ -246,9 +257,10 @@ def account_merge(*, survivor: Account, merged: Account, reason: str, actor: Act
     entity" case). Members, child accounts and traits the survivor lacks move over;
     later group calls for the merged group_id land on the survivor. Undo with
     `account_unmerge`."""
-    reason = merge_request_check(survivor, merged, reason, what="account", same="company")
+    sentences = _account_merge_sentences()
+    reason = merge_request_check(survivor, merged, reason, sentences=sentences)
     with transaction.atomic():
-        survivor, merged = merge_records_lock(survivor, merged, what="account")
+        survivor, merged = merge_records_lock(survivor, merged, sentences=sentences)
         if survivor.parent_id == merged.pk or merged.parent_id == survivor.pk:
             raise ConflictError(
                 gettext(

@@ -37,6 +37,8 @@ CHANNEL_LABELS = {
     "push": gettext_lazy("push"),
     "phone": gettext_lazy("phone calls"),
     "direct_mail": gettext_lazy("post"),
+    # Entries the journeys app keeps (a customer entering, a step, leaving).
+    "journey": gettext_lazy("journeys"),
 }
 PURPOSE_LABELS = {
     "marketing": gettext_lazy("marketing"),

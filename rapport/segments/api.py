@@ -12,7 +12,7 @@ from pydantic import ConfigDict
 
 from rapport.core.errors import MethodNotAllowedError
 from rapport.core.pagination import LimitOffsetPagination, paginate
-from rapport.core.safe_csv import csv_streaming_response
+from rapport.core.safe_csv import csv_file_response, csv_streaming_response
 from rapport.profiles import selectors as profile_selectors
 from rapport.segments import rules, selectors, services
 from rapport.segments import tasks as segment_tasks
@@ -358,6 +358,160 @@ def segment_export_get(request: HttpRequest, segment_id: uuid.UUID):
         gettext(
             "An export is a POST: send POST /api/v1/segments/{id}/export?format=csv|google|meta"
         )
+    )
+
+
+# --- Scheduled audience exports ---------------------------------------------------------
+
+
+class AudienceScheduleIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["google", "meta"] = Field(
+        description="google: Customer Match (Email, Phone); meta: EMAIL, PHONE; SHA-256"
+    )
+    every: Literal["daily", "weekly"] = "daily"
+    hour: int = Field(
+        3, ge=0, le=23, strict=True, description="The hour of the day it runs at (UTC)"
+    )
+
+
+class AudienceCountsOut(Schema):
+    members: int | None = None
+    exported: int | None = None
+    no_consent: int | None = None
+    no_identifier: int | None = None
+
+
+class AudienceScheduleOut(Schema):
+    id: uuid.UUID
+    segment_id: uuid.UUID
+    format: str
+    every: str
+    hour: int
+    next_run_at: datetime
+    last_run_at: datetime | None
+    last_counts: AudienceCountsOut
+    created_by: str
+    created_at: datetime
+
+
+class AudienceRunOut(Schema):
+    id: uuid.UUID
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    counts: AudienceCountsOut
+    size_bytes: int
+    error: str
+    # False once the run's file is gone (failed, or older than the runs kept).
+    downloadable: bool
+
+
+def _audience_run_out(run) -> dict:
+    return {
+        "id": run.pk,
+        "status": run.status,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "counts": run.counts or {},
+        "size_bytes": run.size_bytes,
+        "error": run.error,
+        "downloadable": bool(run.file),
+    }
+
+
+def _audience_schedule(request: HttpRequest, segment_id: uuid.UUID, schedule_id: uuid.UUID):
+    from rapport.segments import audiences
+
+    request.auth.require("segments.export")
+    segment = selectors.segment_get(workspace=request.auth.workspace, segment_id=segment_id)
+    return audiences.audience_schedule_get(segment=segment, schedule_id=schedule_id)
+
+
+@router.post(
+    "/{segment_id}/audience-schedules",
+    response={201: AudienceScheduleOut},
+    summary="Export the hashed audience to a file daily or weekly",
+    description=(
+        "Each run exports the members as they are then, with only the identifiers their "
+        "consent allows then, to a file kept for download (the last runs only)."
+    ),
+)
+def audience_schedule_create(
+    request: HttpRequest, segment_id: uuid.UUID, payload: AudienceScheduleIn
+):
+    from rapport.segments import audiences
+
+    request.auth.require("segments.export")
+    segment = selectors.segment_get(workspace=request.auth.workspace, segment_id=segment_id)
+    schedule = audiences.audience_schedule_create(
+        segment=segment,
+        format=payload.format,
+        every=payload.every,
+        hour=payload.hour,
+        actor=request.auth.actor,
+    )
+    return Status(201, schedule)
+
+
+@router.get(
+    "/{segment_id}/audience-schedules",
+    response=list[AudienceScheduleOut],
+    summary="The segment's scheduled audience exports",
+)
+def audience_schedule_list(request: HttpRequest, segment_id: uuid.UUID):
+    from rapport.segments import audiences
+
+    request.auth.require("segments.export")
+    segment = selectors.segment_get(workspace=request.auth.workspace, segment_id=segment_id)
+    return list(audiences.audience_schedule_list(segment=segment))
+
+
+@router.delete(
+    "/{segment_id}/audience-schedules/{schedule_id}",
+    response={204: None},
+    summary="Stop a scheduled audience export (its files are deleted)",
+)
+def audience_schedule_delete(request: HttpRequest, segment_id: uuid.UUID, schedule_id: uuid.UUID):
+    from rapport.segments import audiences
+
+    schedule = _audience_schedule(request, segment_id, schedule_id)
+    audiences.audience_schedule_delete(schedule=schedule, actor=request.auth.actor)
+    return Status(204, None)
+
+
+@router.get(
+    "/{segment_id}/audience-schedules/{schedule_id}/runs",
+    response=list[AudienceRunOut],
+    summary="A scheduled audience export's runs, newest first",
+)
+def audience_run_list(request: HttpRequest, segment_id: uuid.UUID, schedule_id: uuid.UUID):
+    from rapport.segments import audiences
+
+    schedule = _audience_schedule(request, segment_id, schedule_id)
+    return [_audience_run_out(run) for run in audiences.audience_runs(schedule=schedule)[:100]]
+
+
+@router.get(
+    "/{segment_id}/audience-schedules/{schedule_id}/runs/{run_id}/download",
+    summary="The file of one run (CSV of SHA-256 hashes)",
+)
+def audience_run_download(
+    request: HttpRequest, segment_id: uuid.UUID, schedule_id: uuid.UUID, run_id: uuid.UUID
+):
+    from rapport.core.errors import NotFoundError
+    from rapport.segments import audiences
+
+    schedule = _audience_schedule(request, segment_id, schedule_id)
+    run = audiences.audience_run_get(schedule=schedule, run_id=run_id)
+    path = audiences.audience_run_path(run)
+    if path is None:
+        raise NotFoundError(
+            gettext("this run has no file (it failed, or is older than the runs kept)")
+        )
+    return csv_file_response(
+        path, f"segment-{segment_id}-{schedule.format}-{run.started_at:%Y%m%d-%H%M}.csv"
     )
 
 

@@ -38,3 +38,9 @@ def _schedule() -> None:
         every_seconds=lambda: settings.RAPPORT_RFM_REFRESH_SECONDS,
         enqueue=lambda workspace_id: tasks.rfm_refresh.enqueue(workspace_id=workspace_id),
     )
+    # Scheduled audience exports: each schedule runs at its own hour; this looks for them.
+    schedule_register(
+        "segments.audiences",
+        every_seconds=lambda: settings.RAPPORT_AUDIENCE_CHECK_SECONDS,
+        enqueue=lambda workspace_id: tasks.audiences_export_due.enqueue(workspace_id=workspace_id),
+    )

@@ -147,6 +147,13 @@ class LifecycleStage(models.Model):
 
         return stage_label(self.key, self.name)
 
+    @property
+    def description_label(self) -> str:
+        """The description in the person's language (a default one is translated)."""
+        from rapport.segments.lifecycle import stage_description
+
+        return stage_description(self.key, self.description)
+
 
 class LifecycleState(models.Model):
     """A customer's current lifecycle stage (and sub-stage) and since when."""
@@ -192,3 +199,66 @@ class LifecycleChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_stage} -> {self.to_stage}"
+
+
+class AudienceSchedule(models.Model):
+    """A segment's hashed audience (Google Customer Match, Meta) written to a file on a
+    schedule, each run honouring consent as it stands then (rapport/segments/audiences.py)."""
+
+    class Every(models.TextChoices):
+        DAILY = "daily"
+        WEEKLY = "weekly"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    workspace = models.ForeignKey(
+        "tenancy.Workspace", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    segment = models.ForeignKey(
+        Segment, on_delete=models.CASCADE, related_name="audience_schedules"
+    )
+    format = models.CharField(max_length=10)
+    every = models.CharField(max_length=10, choices=Every.choices, default=Every.DAILY)
+    # The hour of the day (UTC) it runs at.
+    hour = models.PositiveSmallIntegerField(default=3)
+    next_run_at = models.DateTimeField()
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    # The last run's counts: members, exported, no_consent, no_identifier.
+    last_counts = models.JSONField(default=dict, blank=True)
+    created_by = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "next_run_at"], name="segments_audsched_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.format} {self.every} of {self.segment_id}"
+
+
+class AudienceRun(models.Model):
+    """One run of an audience schedule: its file (under RAPPORT_EXPORT_DIR) and counts."""
+
+    class Status(models.TextChoices):
+        DONE = "done"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    workspace = models.ForeignKey(
+        "tenancy.Workspace", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    schedule = models.ForeignKey(AudienceSchedule, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    # Relative to RAPPORT_EXPORT_DIR; "" when the run failed.
+    file = models.CharField(max_length=500, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["schedule", "-started_at"], name="segments_audrun_sched")]
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.started_at}"

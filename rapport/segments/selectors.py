@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet, Sum, Window
+from django.db.models import Count, F, Q, QuerySet, Sum, Window
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -44,7 +44,11 @@ def segment_list(*, workspace: Workspace, q: str = "") -> QuerySet[Segment]:
 
 
 def segment_get(*, workspace: Workspace, segment_id: Any) -> Segment:
-    return object_get(Segment.objects.filter(workspace=workspace), what="segment", pk=segment_id)
+    return object_get(
+        Segment.objects.filter(workspace=workspace),
+        message=_("No segment with id %(pk)s in this workspace"),
+        pk=segment_id,
+    )
 
 
 def segment_members(*, workspace: Workspace, segment: Segment) -> QuerySet[Profile]:
@@ -278,7 +282,13 @@ def lifecycle_overview(*, workspace: Workspace, now: datetime | None = None) -> 
         .values_list("sub_stage", "n")
     )
     recent = LifecycleChange.objects.filter(workspace=workspace, at__gte=now - timedelta(days=30))
-    entered = dict(recent.values("to_stage").annotate(n=Count("id")).values_list("to_stage", "n"))
+    # A move between two sub-stages of one stage is no entry into the stage.
+    entered = dict(
+        recent.exclude(from_stage=F("to_stage"))
+        .values("to_stage")
+        .annotate(n=Count("id"))
+        .values_list("to_stage", "n")
+    )
     entered_sub = dict(
         recent.exclude(to_sub_stage="")
         .values("to_sub_stage")
@@ -306,7 +316,9 @@ def lifecycle_overview(*, workspace: Workspace, now: datetime | None = None) -> 
 
 def lifecycle_stage_get(*, workspace: Workspace, stage_id: Any) -> LifecycleStage:
     return object_get(
-        LifecycleStage.objects.filter(workspace=workspace), what="lifecycle stage", pk=stage_id
+        LifecycleStage.objects.filter(workspace=workspace),
+        message=_("No lifecycle stage with id %(pk)s in this workspace"),
+        pk=stage_id,
     )
 
 

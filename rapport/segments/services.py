@@ -56,6 +56,7 @@ from rapport.segments.compiler import Context, rule_profiles, rule_q
 from rapport.segments.conditions import Lifecycle
 from rapport.segments.export import segment_export as segment_export  # callers use services
 from rapport.segments.lifecycle import default_stages
+from rapport.segments.listeners import lifecycle_changed, membership_changed
 from rapport.segments.models import (
     LifecycleChange,
     LifecycleStage,
@@ -373,6 +374,7 @@ def segment_refresh(
         analytic_session()
         ctx = Context(workspace_id=segment.workspace_id, now=now, profile_ids=profile_ids)
         entered, left = _membership_apply(segment, rule_profiles(parsed, ctx), now, ctx.profile_ids)
+        membership_changed(segment=segment, now=now, entered=entered, left=left)
         if profile_ids is None:
             segment.size = SegmentMembership.objects.filter(
                 segment=segment, left_at__isnull=True
@@ -435,6 +437,7 @@ def segments_refresh(
 def segments_from_events(workspace_id: Any, events: Iterable[Any]) -> int:
     """The `events_dispatch` consumer: re-check the lifecycle stage and every dynamic
     segment for the customers these events belong to (as resolution left them)."""
+    events = list(events)
     ids = [e.id for e in events]
     if not ids:
         return 0
@@ -445,7 +448,12 @@ def segments_from_events(workspace_id: Any, events: Iterable[Any]) -> int:
     # of this consumer alone: a retry, a replay) the events do.
     resolved = events_profiles_resolved(ids)
     if resolved is not None:
-        profile_ids = sorted(set(resolved.values()))
+        # Events stored with their customer already known and no identifier (a message's
+        # events, rapport/channels/events.py) are not resolution's: their own profile.
+        profile_ids = sorted(
+            set(resolved.values())
+            | {e.profile_id for e in events if e.id not in resolved and e.profile_id}
+        )
     else:
         profile_ids = sorted(
             set(
@@ -544,6 +552,7 @@ def segment_members_add(*, segment: Segment, values: list[str], actor: Actor) ->
         segment.refreshed_at = now
         segment.save(update_fields=["size", "refreshed_at", "updated_at"])
         added = segment.size - before
+        membership_changed(segment=segment, now=now, entered=added, left=0)
         audit_log_record(
             workspace=segment.workspace,
             actor=actor,
@@ -586,6 +595,7 @@ def segment_members_remove(
             removed += current.filter(profile_id__in=wanted[start : start + WRITE_CHUNK]).update(
                 left_at=now
             )
+        membership_changed(segment=segment, now=now, entered=0, left=removed)
         segment.size = current.count()
         segment.refreshed_at = now
         segment.save(update_fields=["size", "refreshed_at", "updated_at"])
@@ -781,11 +791,14 @@ def lifecycle_stages_ensure(*, workspace_id: Any) -> list[LifecycleStage]:
     stages = list(LifecycleStage.objects.filter(workspace_id=workspace_id).order_by("position"))
     if stages:
         return stages
+    from rapport.segments.lifecycle import default_sub_stages
+
     workspace = Workspace.objects.get(pk=workspace_id)
     config = commerce_settings_get(workspace=workspace)
     with transaction.atomic():
+        tops = {}
         for position, stage in enumerate(default_stages(config.purchase_event)):
-            LifecycleStage.objects.get_or_create(
+            tops[stage["key"]], _ = LifecycleStage.objects.get_or_create(
                 workspace_id=workspace_id,
                 key=stage["key"],
                 defaults={
@@ -795,6 +808,20 @@ def lifecycle_stages_ensure(*, workspace_id: Any) -> list[LifecycleStage]:
                     "rule": stage["rule"],
                 },
             )
+        subs = default_sub_stages(config.purchase_event, config.key_event)
+        for parent_key, children in subs.items():
+            for position, child in enumerate(children):
+                LifecycleStage.objects.get_or_create(
+                    workspace_id=workspace_id,
+                    key=child["key"],
+                    defaults={
+                        "name": child["name"],
+                        "description": child["description"],
+                        "parent": tops[parent_key],
+                        "position": position,
+                        "rule": child["rule"],
+                    },
+                )
     return list(LifecycleStage.objects.filter(workspace_id=workspace_id).order_by("position"))
 
 
@@ -903,36 +930,59 @@ def lifecycle_stage_delete(*, stage: LifecycleStage, actor: Actor) -> None:
         stage.delete()
 
 
-def _lifecycle_order(workspace_id: Any) -> list[tuple[str, str, r.Rule]]:
-    """(stage, sub-stage, rule) in the order they are tried."""
+def _lifecycle_order(
+    workspace_id: Any,
+) -> tuple[list[tuple[str, str]], list[tuple[r.Rule, list[tuple[r.Rule, int]], int]]]:
+    """The places a customer can be, (stage, sub-stage), each known by its index; and
+    the stages in the order they are tried, each as (rule, [(sub-stage rule, index)],
+    index of the stage without a sub-stage)."""
     stages = lifecycle_stages_ensure(workspace_id=workspace_id)
     tops = [s for s in stages if s.parent_id is None]
     children: dict[Any, list[LifecycleStage]] = {}
     for s in stages:
         if s.parent_id is not None:
             children.setdefault(s.parent_id, []).append(s)
-    order = []
+    places: list[tuple[str, str]] = []
+    plan = []
     for top in tops:
-        top_rule = r.rule_parse(top.rule or {"all": []})
+        subs = []
         for child in sorted(children.get(top.pk, []), key=lambda c: c.position):
-            both = r.All(all=[top_rule, r.rule_parse(child.rule or {"all": []})])
-            order.append((top.key, child.key, both))
-        order.append((top.key, "", top_rule))
-    return order
+            subs.append((r.rule_parse(child.rule or {"all": []}), len(places)))
+            places.append((top.key, child.key))
+        plan.append((r.rule_parse(top.rule or {"all": []}), subs, len(places)))
+        places.append((top.key, ""))
+    return places, plan
+
+
+def _lifecycle_code(plan: list, ctx: Context) -> Case | Value:
+    """The index of the customer's place: their stage is the first whose rule matches
+    (the last takes the rest), and within it the first sub-stage that matches. Nested,
+    so that a stage's rule is computed once, not again for each of its sub-stages."""
+
+    def within(subs: list[tuple[r.Rule, int]], code: int) -> Case | Value:
+        if not subs:
+            return Value(code)
+        whens = [When(rule_q(rule, ctx), then=Value(i)) for rule, i in subs]
+        return Case(*whens, default=Value(code), output_field=IntegerField())
+
+    *tried, (_, last_subs, last_code) = plan
+    whens = [When(rule_q(rule, ctx), then=within(subs, code)) for rule, subs, code in tried]
+    return Case(*whens, default=within(last_subs, last_code), output_field=IntegerField())
 
 
 def lifecycle_refresh(
     *, workspace_id: Any, now: datetime | None = None, profile_ids: Sequence[Any] | None = None
 ) -> dict[str, Any]:
     """Place every customer (or the given ones) in the first stage whose rule matches
-    (the last stage takes the rest), recording each change of stage."""
+    (the last stage takes the rest) and the first of its sub-stages that matches,
+    recording each change of stage or sub-stage."""
     now = now or timezone.now()
     started = time.perf_counter()
-    order = _lifecycle_order(workspace_id)
+    places, plan = _lifecycle_order(workspace_id)
     workspace = Workspace.objects.get(pk=workspace_id)
     ctx = Context(workspace_id=workspace_id, now=now, profile_ids=profile_ids)
     profile_ids = ctx.profile_ids
-    whens = [When(rule_q(rule, ctx), then=Value(i)) for i, (_, _, rule) in enumerate(order[:-1])]
+    code = _lifecycle_code(plan, ctx)
     changed = 0
     with transaction.atomic():
         commerce_settings_lock(workspace=workspace)
@@ -944,17 +994,11 @@ def lifecycle_refresh(
             states = states.filter(profile_id__any=profile_ids)
         # A profile merged into another has no stage of its own.
         states.filter(profile__merged_into__isnull=False).delete()
-        coded = (
-            profiles.annotate(
-                code=Case(*whens, default=Value(len(order) - 1), output_field=IntegerField())
-            )
-            .order_by("pk")
-            .values_list("pk", "code")
-        )
+        coded = profiles.annotate(code=code).order_by("pk").values_list("pk", "code")
         current = states.order_by("profile_id").values_list("profile_id", "stage", "sub_stage")
         moves: list[tuple[Any, str, str, str, str]] = []
         for pk, old, new in _merge_join(coded.iterator(5000), current.iterator(5000)):
-            target = (order[new][0], order[new][1]) if new is not None else None
+            target = places[new] if new is not None else None
             if target is None:
                 continue
             if old is None or (old[0], old[1]) != target:
@@ -1016,4 +1060,5 @@ def _lifecycle_write(workspace_id: Any, moves: list[tuple], now: datetime) -> in
         ],
         conflict=["id"],
     )
+    lifecycle_changed(workspace_id=workspace_id, moves=moves, now=now)
     return len(moves)

@@ -32,3 +32,11 @@ def rfm_refresh(*, workspace_id: str) -> dict:
 @task()
 def lifecycle_refresh(*, workspace_id: str) -> dict:
     return services.lifecycle_refresh(workspace_id=workspace_id)
+
+
+@task()
+def audiences_export_due(*, workspace_id: str) -> dict:
+    """The workspace's scheduled audience exports that are due (rapport/segments/audiences.py)."""
+    from rapport.segments.audiences import audience_schedules_run_due
+
+    return {"runs": audience_schedules_run_due(workspace_id=workspace_id)}

@@ -200,12 +200,17 @@ class CommerceOut(Schema):
         description="ISO 4217. Purchases without properties.currency are in it; others "
         "are converted with the exchange rates, or left out and reported"
     )
+    key_event: str = Field(
+        description="The event that says a new customer used the key feature (activation), "
+        "read by the onboarding sub-stages and the Onboarding month programme"
+    )
 
 
 class CommercePatch(InputSchema):
     purchase_event: str | None = Field(None, min_length=1, max_length=255)
     value_properties: list[str] | None = Field(None, min_length=1, max_length=10)
     reporting_currency: str | None = Field(None, min_length=3, max_length=3)
+    key_event: str | None = Field(None, min_length=1, max_length=255)
 
 
 class UnconvertedOut(Schema):
@@ -505,7 +510,7 @@ def commerce_settings_get(request: HttpRequest):
 @commerce_router.patch(
     "",
     response=CommerceOut,
-    summary="Name the purchase event, its value properties, the reporting currency",
+    summary="Name the purchase event, its value properties, the reporting currency, the key event",
     description="KPIs, RFM and CLV read these at their next computation.",
 )
 def commerce_settings_update(request: HttpRequest, payload: CommercePatch):
@@ -516,6 +521,7 @@ def commerce_settings_update(request: HttpRequest, payload: CommercePatch):
         purchase_event=payload.purchase_event,
         value_properties=payload.value_properties,
         reporting_currency=payload.reporting_currency,
+        key_event=payload.key_event,
     )
 
 

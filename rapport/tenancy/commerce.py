@@ -23,7 +23,11 @@ from django.utils.translation import gettext
 
 from rapport.core.errors import InvalidInputError, NotFoundError
 from rapport.core.money import Rate, Rates, currency_clean
-from rapport.core.purchases import DEFAULT_PURCHASE_EVENT, DEFAULT_VALUE_PROPERTIES
+from rapport.core.purchases import (
+    DEFAULT_KEY_EVENT,
+    DEFAULT_PURCHASE_EVENT,
+    DEFAULT_VALUE_PROPERTIES,
+)
 from rapport.tenancy.models import CommerceSettings, ExchangeRate, Workspace
 from rapport.tenancy.services import Actor, audit_log_record
 
@@ -44,6 +48,7 @@ def commerce_settings_get(*, workspace: Workspace) -> CommerceSettings:
         workspace=workspace,
         purchase_event=DEFAULT_PURCHASE_EVENT,
         value_properties=list(DEFAULT_VALUE_PROPERTIES),
+        key_event=DEFAULT_KEY_EVENT,
     )
 
 
@@ -93,6 +98,7 @@ def commerce_settings_update(
     purchase_event: str | None = None,
     value_properties: list[str] | None = None,
     reporting_currency: str | None = None,
+    key_event: str | None = None,
 ) -> CommerceSettings:
     """Change what is given; the rest stays. Scores already computed keep the numbers
     of their time until their next refresh."""
@@ -105,6 +111,13 @@ def commerce_settings_update(
                 gettext("purchase_event must be 1 to 255 characters"), field="purchase_event"
             )
         current.purchase_event = changes["purchase_event"] = purchase_event
+    if key_event is not None:
+        key_event = key_event.strip() if isinstance(key_event, str) else ""
+        if not key_event or len(key_event) > 255:
+            raise InvalidInputError(
+                gettext("key_event must be 1 to 255 characters"), field="key_event"
+            )
+        current.key_event = changes["key_event"] = key_event
     if value_properties is not None:
         cleaned = [p.strip() for p in value_properties if isinstance(p, str) and p.strip()]
         if not 1 <= len(cleaned) <= 10 or any(len(p) > 255 for p in cleaned):

@@ -251,6 +251,9 @@ class CommerceSettings(models.Model):
     # ISO 4217. A purchase without `properties.currency` is in it; others are converted
     # with the workspace's exchange rates, or left out and reported.
     reporting_currency = models.CharField(max_length=3, default="USD")
+    # The event that says a new customer used the key feature (activation): the
+    # onboarding sub-stages and the Onboarding month programme read it.
+    key_event = models.CharField(max_length=255, default="Key Feature Used")
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -79,7 +79,11 @@ def member_list(*, workspace: Workspace) -> QuerySet[Membership]:
 
 
 def member_get(*, workspace: Workspace, member_id: uuid.UUID) -> Membership:
-    return object_get(member_list(workspace=workspace), what="member", pk=member_id)
+    return object_get(
+        member_list(workspace=workspace),
+        message=gettext("No member with id %(pk)s in this workspace"),
+        pk=member_id,
+    )
 
 
 def invitation_list(*, workspace: Workspace, include_closed: bool = False) -> QuerySet[Invitation]:
@@ -95,7 +99,7 @@ def invitation_list(*, workspace: Workspace, include_closed: bool = False) -> Qu
 def invitation_get(*, workspace: Workspace, invitation_id: uuid.UUID) -> Invitation:
     return object_get(
         invitation_list(workspace=workspace, include_closed=True),
-        what="invitation",
+        message=gettext("No invitation with id %(pk)s in this workspace"),
         pk=invitation_id,
     )
 
@@ -118,7 +122,9 @@ def api_token_list(*, workspace: Workspace, include_revoked: bool = False) -> Qu
 
 def api_token_get(*, workspace: Workspace, token_id: uuid.UUID) -> ApiToken:
     return object_get(
-        api_token_list(workspace=workspace, include_revoked=True), what="token", pk=token_id
+        api_token_list(workspace=workspace, include_revoked=True),
+        message=gettext("No token with id %(pk)s in this workspace"),
+        pk=token_id,
     )
 
 
@@ -150,14 +156,20 @@ def source_list(*, workspace: Workspace) -> QuerySet[Source]:
 
 
 def source_get(*, workspace: Workspace, source_id: uuid.UUID) -> Source:
-    return object_get(source_list(workspace=workspace), what="source", pk=source_id)
+    return object_get(
+        source_list(workspace=workspace),
+        message=gettext("No source with id %(pk)s in this workspace"),
+        pk=source_id,
+    )
 
 
 def write_key_get(*, workspace: Workspace, source_id: uuid.UUID, key_id: uuid.UUID) -> WriteKey:
     keys = WriteKey.objects.filter(workspace=workspace, source_id=source_id).select_related(
         "source"
     )
-    return object_get(keys, what="write key", pk=key_id)
+    return object_get(
+        keys, message=gettext("No write key with id %(pk)s in this workspace"), pk=key_id
+    )
 
 
 def write_key_get_by_secret(*, raw: str) -> WriteKey | None:

@@ -5,3 +5,17 @@ class WebConfig(AppConfig):
     name = "rapport.web"
     label = "web"
     verbose_name = "Web UI"
+
+    def ready(self) -> None:
+        from django.apps import apps
+
+        from rapport.web import channel_settings, messages
+
+        # Act: what a marketer makes first (journeys, broadcasts, templates), then the
+        # upkeep.
+        messages.nav_register()
+        if apps.is_installed("rapport.journeys"):
+            from rapport.web import journeys
+
+            journeys.nav_register()
+        channel_settings.nav_register()

@@ -50,6 +50,7 @@ def commerce_settings(request: HttpRequest) -> HttpResponse:
             purchase_event=post.get("purchase_event", ""),
             value_properties=post.get("value_properties", "").replace("\n", ",").split(","),
             reporting_currency=post.get("reporting_currency", ""),
+            key_event=post.get("key_event"),
         )
     except RapportError as error:
         return _page(request, error=error)

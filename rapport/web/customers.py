@@ -4,6 +4,7 @@ a customer (merge, unmerge, export, erase)."""
 import json
 from datetime import datetime
 
+from django.apps import apps
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -470,8 +471,18 @@ def customer_detail(request: HttpRequest, profile_id) -> HttpResponse:
         "can_edit": principal.has_perm("profiles.write"),
         "kind": request.GET.get("kind", ""),
         **_timeline_context(request, profile.pk, profile),
+        **_journeys_context(principal, profile),
     }
     return render(request, "web/customers/detail.html", context)
+
+
+def _journeys_context(principal, profile) -> dict:
+    """The journeys the person is in, and where (when the journeys app is installed)."""
+    if not apps.is_installed("rapport.journeys") or not principal.has_perm("journeys.read"):
+        return {"show_journeys": False}
+    from rapport.web.journeys import person_journeys
+
+    return {"show_journeys": True, "journeys": person_journeys(principal, profile)}
 
 
 COMMON_FIELDS = ("name", "email", "phone", "company")

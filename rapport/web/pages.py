@@ -3,9 +3,12 @@ permission the page needs, and domain errors shown as pages rather than tracebac
 
 import functools
 import json
+import re
 import uuid
 from collections.abc import Callable
 
+from csp.constants import NONE
+from csp.decorators import csp_replace, csp_update
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -15,6 +18,24 @@ from django.utils.translation import gettext as _
 from rapport.core.errors import RapportError
 from rapport.tenancy.auth import principal_from_session
 from rapport.tenancy.pii import shown_identifier, shown_json
+
+
+def letter_framed(view: Callable) -> Callable:
+    """A page that shows a message's HTML in a sandboxed `srcdoc` frame, which inherits
+    the page's policy: the letter's inline styles apply, its scripts never run (sandbox,
+    script-src 'self'), and its links lead nowhere (frame-src 'none'), so reading it
+    counts no click."""
+    return csp_update({"style-src": ["'unsafe-inline'"]})(csp_replace({"frame-src": [NONE]})(view))
+
+
+_REMOTE_IMAGE = re.compile(r"""(<img\b[^>]*?\s)src=(["']?)(?!["']?data:)""", re.IGNORECASE)
+
+
+def letter_images_held(html: str) -> str:
+    """A letter for a framed page with its images from elsewhere left unloaded: the
+    page's policy would refuse them anyway (an error in the console), and an open pixel
+    must not count the reading as an open."""
+    return _REMOTE_IMAGE.sub(r"\1data-held-src=\2", html)
 
 
 def workspace_page(permission: str | None = None) -> Callable:

@@ -365,6 +365,15 @@ def rfm_refresh(request: HttpRequest) -> HttpResponse:
     return redirect(reverse("web:rfm") + "?queued=1")
 
 
+def _place_name(names: dict[str, str], stage: str, sub_stage: str) -> str:
+    """ "Onboarding · First purchase": a stage and its sub-stage, in the person's language."""
+    if not stage:
+        return ""
+    if not sub_stage:
+        return names.get(stage, stage)
+    return f"{names.get(stage, stage)} · {names.get(sub_stage, sub_stage)}"
+
+
 @workspace_page("segments.read")
 def lifecycle_page(request: HttpRequest) -> HttpResponse:
     principal = request.principal
@@ -389,8 +398,8 @@ def lifecycle_page(request: HttpRequest) -> HttpResponse:
         "changes": [
             {
                 "change": c,
-                "from": names.get(c.from_stage, c.from_stage),
-                "to": names.get(c.to_stage, c.to_stage),
+                "from": _place_name(names, c.from_stage, c.from_sub_stage),
+                "to": _place_name(names, c.to_stage, c.to_sub_stage),
             }
             for c in changes
         ],

@@ -1,15 +1,18 @@
+from django.apps import apps
 from django.urls import path
 
 from rapport.web import (
     accounts,
     analytics,
     bulk,
+    channel_settings,
     commerce,
     customers,
     data,
     duplicates,
     invitations,
     lists,
+    messages,
     predictions,
     search,
     segments,
@@ -26,6 +29,41 @@ urlpatterns = [
     path("workspace/switch/", views.workspace_switch, name="workspace_switch"),
     path("preferences/language/", views.language_set, name="language_set"),
     path("search/", search.search, name="search"),
+    path("messages/broadcasts/", messages.broadcast_list, name="broadcast_list"),
+    path("messages/broadcasts/new/", messages.broadcast_new, name="broadcast_new"),
+    path(
+        "messages/broadcasts/<uuid:broadcast_id>/",
+        messages.broadcast_detail,
+        name="broadcast_detail",
+    ),
+    path(
+        "messages/broadcasts/<uuid:broadcast_id>/send/",
+        messages.broadcast_send,
+        name="broadcast_send",
+    ),
+    path(
+        "messages/broadcasts/<uuid:broadcast_id>/cancel/",
+        messages.broadcast_cancel,
+        name="broadcast_cancel",
+    ),
+    path(
+        "messages/broadcasts/<uuid:broadcast_id>/test/",
+        messages.broadcast_test_send,
+        name="broadcast_test_send",
+    ),
+    path("messages/templates/", messages.template_list, name="template_list"),
+    path("messages/templates/new/", messages.template_new, name="template_new"),
+    path(
+        "messages/templates/<uuid:template_id>/",
+        messages.template_detail,
+        name="template_detail",
+    ),
+    path(
+        "messages/templates/<uuid:template_id>/test/",
+        messages.template_test_send,
+        name="template_test_send",
+    ),
+    path("messages/preview/", messages.content_preview, name="message_preview"),
     path("customers/", customers.customer_list, name="customer_list"),
     path("customers/bulk/", bulk.bulk_action, {"list_name": "customers"}, name="customer_bulk"),
     path("accounts/bulk/", bulk.bulk_action, {"list_name": "accounts"}, name="account_bulk"),
@@ -199,3 +237,22 @@ urlpatterns = [
         name="exchange_rate_delete",
     ),
 ]
+
+urlpatterns += channel_settings.urlpatterns
+
+if apps.is_installed("rapport.journeys"):
+    from rapport.web import journeys
+
+    urlpatterns += [
+        path("journeys/", journeys.journey_list, name="journey_list"),
+        path("journeys/new/", journeys.journey_new, name="journey_new"),
+        path("journeys/<uuid:journey_id>/", journeys.journey_detail, name="journey_detail"),
+        path(
+            "journeys/<uuid:journey_id>/validate/",
+            journeys.journey_validate,
+            name="journey_validate",
+        ),
+        path("journeys/<uuid:journey_id>/start/", journeys.journey_start, name="journey_start"),
+        path("journeys/<uuid:journey_id>/pause/", journeys.journey_pause, name="journey_pause"),
+        path("journeys/<uuid:journey_id>/stop/", journeys.journey_stop, name="journey_stop"),
+    ]

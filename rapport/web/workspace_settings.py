@@ -152,10 +152,10 @@ def _number(text: str, *, field: str, kind=int):
     try:
         return kind(text.strip())
     except (TypeError, ValueError):
-        what = _("a whole number") if kind is int else _("a number")
-        raise InvalidInputError(
-            _("%(text)r is not %(what)s") % {"text": text, "what": what}, field=field
-        ) from None
+        message = (
+            _("%(text)r is not a whole number") if kind is int else _("%(text)r is not a number")
+        )
+        raise InvalidInputError(message % {"text": text}, field=field) from None
 
 
 def _rules_changes(post, rules) -> dict:

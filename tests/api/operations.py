@@ -50,6 +50,27 @@ def api_operations() -> list[Operation]:
 
 OPERATIONS = api_operations()
 
+# A journey graph (docs/journeys.md) that validates in any workspace.
+JOURNEY_EXAMPLE: dict[str, Any] = {
+    "name": "Welcome month",
+    "trigger": {"type": "event", "event": "Signed Up", "where": []},
+    "goal": {"event": "Order Completed", "within_days": 30},
+    "holdout_percent": 10,
+    "reentry": {"mode": "never"},
+    "start": "welcome",
+    "steps": {
+        "welcome": {
+            "type": "send",
+            "channel": "email",
+            "purpose": "marketing",
+            "content": {"subject": "Welcome", "html": "<p>Glad to have you.</p>"},
+            "next": "wait",
+        },
+        "wait": {"type": "wait", "seconds": 86400, "next": "done"},
+        "done": {"type": "exit"},
+    },
+}
+
 # A valid body for each operation that takes one. A new endpoint with a body must add
 # one here (test_every_body_operation_has_an_example fails until it does).
 EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -120,6 +141,11 @@ EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/models/drivers/{driver_id}/segment"): {"name": "Free plan (driver)"},
     ("POST", "/api/v1/segments/{segment_id}/members"): {"values": ["jane.doe@example.com"]},
     ("POST", "/api/v1/segments/{segment_id}/snapshot"): {"name": "Snapshot of the list"},
+    ("POST", "/api/v1/segments/{segment_id}/audience-schedules"): {
+        "format": "meta",
+        "every": "weekly",
+        "hour": 4,
+    },
     ("PATCH", "/api/v1/lifecycle/stages/{stage_id}"): {"name": "Getting started"},
     ("POST", "/api/v1/lifecycle/stages/{stage_id}/sub-stages"): {
         "key": "activated",
@@ -180,6 +206,16 @@ EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "quiet_end": 8,
         "timezone": "Europe/London",
     },
+    ("POST", "/api/v1/suppressions"): {
+        "channel": "email",
+        "address": "asked.to.stop@example.com",
+        "reason": "manual",
+    },
+    ("POST", "/api/v1/journeys"): JOURNEY_EXAMPLE,
+    ("PUT", "/api/v1/journeys/{journey_id}"): JOURNEY_EXAMPLE,
+    ("PATCH", "/api/v1/journeys/{journey_id}"): {"name": "Renamed journey"},
+    ("POST", "/api/v1/journeys/{journey_id}/migrate"): {"from_version": 1},
+    ("POST", "/api/v1/journeys/{journey_id}/enrolments"): {"profile_id": "{profile_id}"},
     ("POST", "/api/v1/pipeline/replay"): {
         "consumer": "analytics",
         "since": "2020-01-01T00:00:00Z",

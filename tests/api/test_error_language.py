@@ -160,3 +160,31 @@ def test_an_api_answer_in_russian_leaves_no_russian_behind(tenant):
     assert not CYRILLIC.search(_error(_call(tenant, "nul-in-query", None))["message"])
     _call(tenant, "pydantic-type", "ru")
     assert not CYRILLIC.search(_error(_call(tenant, "pydantic-type", None))["message"])
+
+
+LATIN_WORD = re.compile("[A-Za-z]{3,}")
+
+
+@pytest.mark.parametrize("case", ["profiles-not-found", "segments-not-found", "ingest-not-found"])
+def test_a_russian_not_found_names_the_object_in_russian(case, tenant):
+    """One whole sentence per kind of object, not an English model word in a Russian
+    frame: only the id is left in Latin letters."""
+    message = _error(_call(tenant, case, "ru"))["message"]
+    assert not LATIN_WORD.search(message.replace(NO_SUCH, "")), message
+
+
+@pytest.mark.parametrize("kind", ["profile", "account"])
+def test_a_refused_merge_names_the_object_in_russian(kind, tenant):
+    objects = tenant.path_objects()
+    record = objects[f"{kind}_id"]
+    path = f"/api/v1/{kind.replace('account', 'accounts').replace('profile', 'profiles')}"
+    api = tenant.api()
+    itself = {"other": record, "reason": "the same"}
+    english = _error(api.post(f"{path}/{record}/merge", itself))
+    russian = _error(api.post(f"{path}/{record}/merge", itself, HTTP_ACCEPT_LANGUAGE="ru"))
+    assert english["message"] == (
+        f"Invalid value for 'other': A{'n' if kind == 'account' else ''} {kind} "
+        "cannot be merged with itself"
+    )
+    sentence = russian["message"].replace("«other»", "")
+    assert CYRILLIC.search(sentence) and not LATIN_WORD.search(sentence), sentence

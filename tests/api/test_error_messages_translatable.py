@@ -31,7 +31,8 @@ BASE_ERRORS = {
 }
 GETTEXT = {"_", "gettext", "gettext_lazy", "pgettext", "pgettext_lazy", "ngettext"}
 # Calls whose given argument (by position) is the message a person reads.
-MESSAGE_ARGUMENT = {"HttpError": 1, "_respond": 3, "error_response": 2}
+# object_get (rapport/core/selectors.py) takes its 404 sentence as `message=`.
+MESSAGE_ARGUMENT = {"HttpError": 1, "_respond": 3, "error_response": 2, "object_get": 1}
 # ValueErrors raised inside validators whose text reaches the API's `message`.
 VALIDATOR_MODULES = {
     "segments/rules.py",
@@ -194,13 +195,14 @@ def test_the_sweep_catches_a_bare_literal():
         "return _respond(request, 400, 'bad', 'Bad ' + detail)\n"
         "message = f'{path}: no'\n"
         "raise PermissionDeniedError(message, details=[{'field': f, 'message': 'no'}])\n"
+        "return object_get(rows, message='No row with id %(pk)s', pk=pk)\n"
     )
     found = [
         (line, _literal(expression))
         for line, expression in _messages("x/api.py", tree, set(BASE_ERRORS))
         if _literal(expression) is not None
     ]
-    assert [line for line, _text in found] == [1, 2, 5, 7, 7]
+    assert [line for line, _text in found] == [1, 2, 5, 7, 7, 8]
 
 
 def test_the_sweep_sees_the_api_modules():

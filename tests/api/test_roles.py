@@ -15,6 +15,7 @@ SEGMENT_MANAGERS = {"admin", "marketer", "analyst"}
 # The example view is shared: changing it takes views.share.
 VIEW_SHARERS = {"admin", "marketer", "analyst", "sales"}
 MESSAGE_SENDERS = {"admin", "marketer"}
+JOURNEY_WRITERS = {"admin", "marketer"}
 EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/me"): ALL,
     ("GET", "/api/v1/workspace"): ALL,
@@ -90,6 +91,9 @@ EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/broadcasts/{broadcast_id}/cancel"): MESSAGE_SENDERS,
     ("GET", "/api/v1/channels/settings"): ALL,
     ("PATCH", "/api/v1/channels/settings"): ADMIN,
+    ("GET", "/api/v1/suppressions"): ALL,
+    ("POST", "/api/v1/suppressions"): ADMIN,
+    ("DELETE", "/api/v1/suppressions/{suppression_id}"): ADMIN,
     ("GET", "/api/v1/segments"): ALL,
     ("POST", "/api/v1/segments"): SEGMENT_MANAGERS,
     ("POST", "/api/v1/segments/preview"): ALL,
@@ -120,6 +124,20 @@ EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/models/drivers/{driver_id}/segment"): SEGMENT_MANAGERS,
     ("GET", "/api/v1/models/profile/{profile_id}"): ALL,
     ("POST", "/api/v1/segments/{segment_id}/export"): {"admin", "marketer"},
+    ("POST", "/api/v1/segments/{segment_id}/audience-schedules"): {"admin", "marketer"},
+    ("GET", "/api/v1/segments/{segment_id}/audience-schedules"): {"admin", "marketer"},
+    ("DELETE", "/api/v1/segments/{segment_id}/audience-schedules/{schedule_id}"): {
+        "admin",
+        "marketer",
+    },
+    ("GET", "/api/v1/segments/{segment_id}/audience-schedules/{schedule_id}/runs"): {
+        "admin",
+        "marketer",
+    },
+    (
+        "GET",
+        "/api/v1/segments/{segment_id}/audience-schedules/{schedule_id}/runs/{run_id}/download",
+    ): {"admin", "marketer"},
     ("GET", "/api/v1/rfm"): ALL,
     ("POST", "/api/v1/rfm/refresh"): SEGMENT_MANAGERS,
     ("GET", "/api/v1/lifecycle"): ALL,
@@ -145,6 +163,17 @@ EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/saved-views/{view_id}"): ALL,
     ("PATCH", "/api/v1/saved-views/{view_id}"): VIEW_SHARERS,
     ("DELETE", "/api/v1/saved-views/{view_id}"): VIEW_SHARERS,
+    ("GET", "/api/v1/journeys"): ALL,
+    ("POST", "/api/v1/journeys"): JOURNEY_WRITERS,
+    ("GET", "/api/v1/journeys/{journey_id}"): ALL,
+    ("PUT", "/api/v1/journeys/{journey_id}"): JOURNEY_WRITERS,
+    ("PATCH", "/api/v1/journeys/{journey_id}"): JOURNEY_WRITERS,
+    ("POST", "/api/v1/journeys/{journey_id}/validate"): ALL,
+    ("POST", "/api/v1/journeys/{journey_id}/start"): JOURNEY_WRITERS,
+    ("POST", "/api/v1/journeys/{journey_id}/pause"): JOURNEY_WRITERS,
+    ("POST", "/api/v1/journeys/{journey_id}/stop"): JOURNEY_WRITERS,
+    ("POST", "/api/v1/journeys/{journey_id}/migrate"): JOURNEY_WRITERS,
+    ("POST", "/api/v1/journeys/{journey_id}/enrolments"): JOURNEY_WRITERS,
 }
 
 

@@ -33,6 +33,10 @@ CONFIG = SchemathesisConfig.from_dict(
 # years, one of several fields, the segment rule language): a request valid by the
 # schema may be refused with a 422 that names the field. Every other check applies.
 # Shrink this list when a schema learns to say the rule.
+JOURNEY_RULES = (
+    "the segment rule language (where, rule); strict integers (91.0 is refused); a running "
+    "journey takes only a graph that validates"
+)
 RULES_BEYOND_THE_SCHEMA = {
     ("POST", "/api/v1/invitations"): "email is an address (the schema says string)",
     ("POST", "/api/v1/pipeline/replay"): "until comes after since",
@@ -68,7 +72,14 @@ RULES_BEYOND_THE_SCHEMA = {
         "and a body; the template language"
     ),
     ("POST", "/api/v1/templates"): "an email has a subject and a body; the template language",
-    ("POST", "/api/v1/broadcasts"): "an email has a subject and a body; the template language",
+    ("POST", "/api/v1/broadcasts"): (
+        "an email has a subject and a body; the template language; a webhook has a public url; "
+        "strict integers (7.0 is refused)"
+    ),
+    (
+        "POST",
+        "/api/v1/segments/{segment_id}/audience-schedules",
+    ): "strict integers (18.0 is refused); a hashed format (google or meta)",
     ("PATCH", "/api/v1/channels/settings"): (
         "addresses, a transport URL, an IANA time zone; strict integers"
     ),
@@ -76,6 +87,12 @@ RULES_BEYOND_THE_SCHEMA = {
         "POST",
         "/api/v1/exchange-rates/csv",
     ): "a CSV of currency,rate,valid_from",
+    ("POST", "/api/v1/suppressions"): "the address is an email or a phone number, listed once",
+    ("POST", "/api/v1/journeys"): JOURNEY_RULES,
+    ("PUT", "/api/v1/journeys/{journey_id}"): JOURNEY_RULES,
+    ("PATCH", "/api/v1/journeys/{journey_id}"): JOURNEY_RULES,
+    ("POST", "/api/v1/journeys/{journey_id}/enrolments"): "profile_id or user_id (one of them)",
+    ("POST", "/api/v1/journeys/{journey_id}/migrate"): "strict integers; step keys of the graph",
 }
 
 # Read at collection (the document needs no database): one test per operation.

@@ -71,10 +71,14 @@ def test_marketing_email_is_personal_inlined_and_unsubscribable(shop, smtp):
     assert again.skip_reason == "no_consent"
     assert len(smtp.messages) == 1
 
-    # On the customer's timeline.
+    # On the customer's timeline: the send and the unsubscription, as her events.
+    from rapport.profiles.timeline_sentences import entry_sentence
+
     page = profile_timeline(workspace=shop.workspace, profile_id=jane.pk)
-    sent = [e for e in page.items if "message" in e.data]
-    assert [e.data["message"]["subject"] for e in sent] == ["Jane, your PRO plan"]
+    said = [str(entry_sentence(e, e.data.get("event"))) for e in page.items]
+    assert 'Sent email <em translate="no">Jane, your PRO plan</em>' in said
+    assert "Unsubscribed" in said
+    assert not [e for e in page.items if "message" in e.data]
 
 
 def test_personalisation_falls_back_and_escapes(shop, smtp):
@@ -123,6 +127,21 @@ def test_preference_page_sets_each_purpose(shop, smtp):
     assert _consent(jane) == "denied"
     assert _consent(jane, purpose="transactional") == "granted"
     assert Client().get("/m/unsubscribe/forged:token").status_code == 404
+
+
+def test_preference_page_shows_what_the_send_rules_read(shop, smtp):
+    """Transactional mail goes unless refused, so its box is ticked when the customer
+    never said; saving the page untouched refuses nothing."""
+    jane = customer(shop, "u1", email="jane@example.com")
+    message = single(shop, jane)
+    services.message_send(message_id=message.pk)
+    path = f"/m/unsubscribe/{services.unsubscribe_token(message.pk)}"
+    page = Client().get(path).content.decode()
+    assert 'value="marketing" checked' in page
+    assert 'value="transactional" checked' in page
+    Client().post(path, {"preferences": "1", "purpose": ["marketing", "transactional"]})
+    assert _consent(jane) == "granted"
+    assert _consent(jane, purpose="transactional") == "granted"
 
 
 def test_consent_withdrawn_after_planning_means_no_send(shop, smtp):
@@ -299,13 +318,52 @@ def test_links_and_opens_are_tracked_with_signed_urls(shop, smtp):
     from rapport.profiles.timeline_sentences import entry_sentence
 
     page = profile_timeline(workspace=shop.workspace, profile_id=jane.pk)
-    said = [str(entry_sentence(e)) for e in page.items if "message" in e.data]
-    assert said[:2] == [
-        'Clicked a link in email <em translate="no">Hello there</em>',
-        'Opened email <em translate="no">Hello there</em>',
-    ] or said[:2] == [
-        'Opened email <em translate="no">Hello there</em>',
-        'Clicked a link in email <em translate="no">Hello there</em>',
+    said = [
+        str(entry_sentence(e, e.data["event"]))
+        for e in page.items
+        if "event" in e.data and e.data["event"].event.startswith("Email")
     ]
+    assert sorted(said) == [
+        'Clicked a link in email <em translate="no">Hello there</em>',
+        'Opened email <em translate="no">Hello there</em>',
+        'Sent email <em translate="no">Hello there</em>',
+    ]
+    # Opened again, clicked again: still one open and one click of that link.
+    Client().get(opened)
+    Client().get(click)
+    from rapport.ingest.models import Event
+
+    names = sorted(Event.objects.filter(profile=jane, type="track").values_list("event", flat=True))
+    assert names == ["Email Link Clicked", "Email Opened", "Email Sent"]
+    clicked = Event.objects.get(profile=jane, event="Email Link Clicked")
+    assert clicked.properties["url"] == "https://shop.example.com/spring?a=1&b=2"
+    assert clicked.properties["message_id"] == str(message.pk)
+    assert clicked.properties["subject"] == "Hello there"
     # A token changed by hand leads nowhere.
     assert Client().get(click[:-3] + "abc").status_code == 404
+
+
+def test_marketing_mail_without_an_unsubscribe_link_gets_one(shop, smtp):
+    jane = customer(shop, "u1", email="jane@example.com")
+    plain = single(shop, jane, text="Hello")
+    placed = single(
+        shop,
+        jane,
+        html='<p>Hi</p><p><a href="{{ unsubscribe_url }}">Leave</a></p>',
+        text="Leave: {{ unsubscribe_url }}",
+    )
+    receipt = single(shop, jane, purpose="transactional")
+    for message in (plain, placed, receipt):
+        assert services.message_send(message_id=message.pk) == "sent"
+    first, second, third = smtp.messages
+    url = first["List-Unsubscribe"].strip().strip("<>")
+    html = first.get_body(preferencelist=("html",)).get_content()
+    text = first.get_body(preferencelist=("plain",)).get_content()
+    assert html.count(url) == 1 and "Unsubscribe or choose" in html
+    assert text.rstrip().endswith(url)
+    # Placed by the template: not added a second time.
+    url = second["List-Unsubscribe"].strip().strip("<>")
+    assert second.get_body(preferencelist=("html",)).get_content().count(url) == 1
+    assert second.get_body(preferencelist=("plain",)).get_content().count(url) == 1
+    # Transactional mail has no unsubscribe line.
+    assert "Unsubscribe" not in third.get_body(preferencelist=("html",)).get_content()

@@ -110,10 +110,8 @@ def _csv_answers(responses) -> dict[str, str]:
     return answers
 
 
-def _format_values(operation) -> list[str]:
-    from rapport.api import api
-
-    spec = api.get_openapi_schema()["paths"][operation.path][operation.method.lower()]
+def _format_values(operation, schema: dict) -> list[str]:
+    spec = schema["paths"][operation.path][operation.method.lower()]
     for parameter in spec.get("parameters", []):
         if parameter["name"] == "format" and parameter["in"] == "query":
             schema = parameter["schema"]
@@ -124,10 +122,14 @@ def _format_values(operation) -> list[str]:
 
 
 def test_every_csv_endpoint_and_page_neutralises_formulas(formulas):
+    from rapport.api import api
+
     client, values = formulas.api("admin"), formulas.path_objects()
+    # Made once: making the OpenAPI document takes about half a second.
+    schema = api.get_openapi_schema()
     responses = []
     for operation in OPERATIONS:
-        for value in _format_values(operation):
+        for value in _format_values(operation, schema):
             url = operation.url(values) + f"?format={value}"
             body = example_body(operation, values)
             responses.append((url, client.request(operation.method, url, body)))

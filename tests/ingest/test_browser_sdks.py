@@ -22,7 +22,9 @@ import pytest
 from tests.chromium import CHROMIUM, chromium_launched
 from tests.live_server import _free_port, live_server
 
-pytestmark = pytest.mark.slow
+# The SDKs' JavaScript and the browser's CORS: the tracking API's storage is tested on
+# both databases by tests/ingest; here it would only repeat itself on PostgreSQL.
+pytestmark = [pytest.mark.slow, pytest.mark.one_database]
 
 NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
 BUNDLES = {

@@ -253,6 +253,7 @@ def test_stored_events_are_handed_downstream_by_a_task(tracker, tenant):
         "accounts",
         "consents",
         "segments",
+        "journeys",
         "analytics",
     }
 

@@ -2,7 +2,7 @@
 those without a rate left out (neither a purchase nor a value) and reported with the
 model, whose currency is kept beside its values."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ from rapport.predictions import features, services
 from rapport.predictions.models import ClvScore
 from rapport.tenancy import commerce
 from rapport.tenancy.services import Actor
-from tests.conftest import tenant_create
+from tests.money_fixtures import order as money_order
 
 pytestmark = pytest.mark.django_db
 ACTOR = Actor.system("tests")
@@ -19,30 +19,12 @@ NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def order(user, days_ago, revenue, currency=None):
-    properties = {"revenue": revenue}
-    if currency:
-        properties["currency"] = currency
-    return {
-        "type": "track",
-        "userId": user,
-        "event": "Order Completed",
-        "timestamp": (NOW - timedelta(days=days_ago)).isoformat(),
-        "properties": properties,
-    }
+    return money_order(user, days_ago, revenue, currency, now=NOW)
 
 
 @pytest.fixture
-def shop(db):
-    tenant = tenant_create("Lifetime", sample_data=False)
-    commerce.commerce_settings_update(
-        workspace=tenant.workspace, actor=ACTOR, reporting_currency="GBP"
-    )
-    commerce.exchange_rates_upload(
-        workspace=tenant.workspace,
-        actor=ACTOR,
-        rows=[{"currency": "EUR", "rate": "0.5", "valid_from": "2020-01-01"}],
-    )
-    return tenant
+def shop(money_shop):
+    return money_shop
 
 
 def test_purchase_days_are_in_the_reporting_currency(shop):

@@ -2,7 +2,7 @@
 and a KPI snapshot's money; the migrations convert existing rows and back again; the
 person page and the API show the currency."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -15,9 +15,8 @@ from rapport.analytics.models import KpiSnapshot
 from rapport.core.money import money_stored
 from rapport.predictions import services
 from rapport.predictions.models import ClvScore
-from rapport.tenancy import commerce
 from rapport.tenancy.services import Actor
-from tests.conftest import tenant_create
+from tests.money_fixtures import order as money_order
 from tests.web.clients import signed_in
 
 ACTOR = Actor.system("tests")
@@ -25,16 +24,7 @@ NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def order(user, days_ago, revenue, currency=None):
-    properties = {"revenue": revenue}
-    if currency:
-        properties["currency"] = currency
-    return {
-        "type": "track",
-        "userId": user,
-        "event": "Order Completed",
-        "timestamp": (NOW - timedelta(days=days_ago)).isoformat(),
-        "properties": properties,
-    }
+    return money_order(user, days_ago, revenue, currency, now=NOW)
 
 
 @pytest.mark.parametrize(
@@ -54,16 +44,8 @@ def test_money_stored_rounds_through_decimal(value, stored):
 
 
 @pytest.fixture
-def scored(db):
-    tenant = tenant_create("Decimal CLV", sample_data=False)
-    commerce.commerce_settings_update(
-        workspace=tenant.workspace, actor=ACTOR, reporting_currency="GBP"
-    )
-    commerce.exchange_rates_upload(
-        workspace=tenant.workspace,
-        actor=ACTOR,
-        rows=[{"currency": "EUR", "rate": "0.5", "valid_from": "2020-01-01"}],
-    )
+def scored(money_shop):
+    tenant = money_shop
     calls = []
     for n in range(40):
         for k in range(1 + n % 4):

@@ -3,7 +3,7 @@ purchase is converted to the reporting currency at its day's rate, those without
 are left out and reported by the preview and the refresh, and the words name the
 currency."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from django.utils import translation
@@ -11,9 +11,8 @@ from django.utils import translation
 from rapport.segments import rules as r
 from rapport.segments import selectors, services
 from rapport.segments.models import SegmentMembership
-from rapport.tenancy import commerce
 from rapport.tenancy.services import Actor
-from tests.conftest import tenant_create
+from tests.money_fixtures import order as money_order
 
 pytestmark = pytest.mark.django_db
 ACTOR = Actor.system("tests")
@@ -21,30 +20,13 @@ NOW = datetime.now(UTC)
 
 
 def order(user, days_ago, revenue, currency=None):
-    properties = {"revenue": revenue}
-    if currency:
-        properties["currency"] = currency
-    return {
-        "type": "track",
-        "userId": user,
-        "event": "Order Completed",
-        "timestamp": (NOW - timedelta(days=days_ago)).isoformat(),
-        "properties": properties,
-    }
+    return money_order(user, days_ago, revenue, currency, now=NOW)
 
 
 @pytest.fixture
-def shop(db):
+def shop(money_shop):
     """Pounds, euros at 0.5 (from 2020), dollars with no rate."""
-    tenant = tenant_create("Spenders", sample_data=False)
-    commerce.commerce_settings_update(
-        workspace=tenant.workspace, actor=ACTOR, reporting_currency="GBP"
-    )
-    commerce.exchange_rates_upload(
-        workspace=tenant.workspace,
-        actor=ACTOR,
-        rows=[{"currency": "EUR", "rate": "0.5", "valid_from": "2020-01-01"}],
-    )
+    tenant = money_shop
     tenant.send(
         order("pounds", 5, 60),  # £60
         order("pounds", 4, 50, "gbp"),  # £50: 110

@@ -288,7 +288,7 @@ def test_a_csv_import_shows_its_progress_as_a_worker_runs_it(
 def test_settings_members_tokens_and_identity_rules(open_page, live_server, tenant):
     page = open_page()
     sign_in(page, live_server.url, person(tenant, Role.ADMIN))
-    page.get_by_role("link", name="Settings").click()
+    page.get_by_role("link", name="Settings", exact=True).click()
     page.get_by_label("Default phone region (for numbers without a country code, e.g. GB)").fill(
         "DE"
     )

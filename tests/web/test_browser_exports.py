@@ -103,6 +103,9 @@ def test_bulk_actions_on_accounts_on_a_phone(open_page, live_server, tenant):  #
     page.locator('input[name="ids"]').first.check()
     page.locator("#bulk-action").select_option("export")
     page.get_by_role("button", name="Continue").click()
+    # The confirmation is a new page: measure it once it is there, not mid-navigation.
+    page.get_by_role("button", name="Confirm").wait_for()
+    page.wait_for_load_state()
     assert _no_sideways_scroll(page)
     with page.expect_download() as info:
         page.get_by_role("button", name="Confirm").click()

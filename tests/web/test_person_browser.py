@@ -55,7 +55,11 @@ def test_the_person_page_fits_and_edits(open_page, live_server, tenant, kai, wid
     assert page.evaluate(NO_SIDEWAYS_SCROLL)
     shot(page, f"person-{width}")
 
+    # "Edit fields" is a link to the form's own page: measure that page once it is
+    # there, not the one being left (whose document may be gone mid-navigation).
     page.locator("#edit-button").click()
+    page.wait_for_url(f"{live_server.url}/customers/{kai.pk}/traits/")
+    expect(page.locator("#save-fields")).to_be_visible()
     assert page.evaluate(NO_SIDEWAYS_SCROLL)
     page.get_by_label("name", exact=True).fill("Kai Ito-Smith")
     page.locator("input[name=new_name]").fill("favourite")

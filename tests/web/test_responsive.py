@@ -20,13 +20,16 @@ from rapport.tenancy.permissions import Role
 from rapport.tenancy.services import Actor, member_add
 from tests.chromium import CHROMIUM, chromium_launched
 from tests.conftest import tenant_create
+from tests.web.messages_demo import messages_demo
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI") == "true":
         raise RuntimeError(f"{CHROMIUM} is missing: CI installs Debian's chromium package")
     pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Layout and the browser's console: nothing here depends on the database, and every
+# page is rendered on PostgreSQL too by tests/web/test_russian_pages.py.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.one_database]
 
 PASSWORD = "correct-horse-battery"
 EMAIL = "admin@responsive.example.com"
@@ -51,6 +54,8 @@ def _sync_orm_beside_playwright():
 def demo_workspace():
     tenant = tenant_create("Northwind", sample_data=False)
     demo_load(workspace=tenant.workspace, customers=120, months=8, seed=5)
+    _messages_kept_and_failed(tenant.workspace)
+    messages_demo(tenant.workspace)
     member_add(
         workspace=tenant.workspace,
         email=EMAIL,
@@ -59,6 +64,40 @@ def demo_workspace():
         actor=Actor.system("tests"),
     )
     return tenant
+
+
+def _messages_kept_and_failed(workspace) -> None:
+    """A mail in the outbox and a failed message, so their pages have rows to fit."""
+    from rapport.channels.models import Message, OutboxMail
+    from rapport.profiles.models import Profile
+
+    profile = Profile.objects.filter(workspace=workspace).first()
+    message = Message.objects.create(
+        workspace=workspace,
+        profile=profile,
+        channel="email",
+        purpose="marketing",
+        subject="Our spring collection is here, with a rather long subject line",
+        status="failed",
+        attempts=5,
+        error="550 5.1.1 <someone.with.a.long.address@example.com>: Recipient address "
+        "rejected: User unknown in virtual mailbox table",
+    )
+    OutboxMail.objects.create(
+        workspace=workspace,
+        message_id=f"<{message.pk}@example.com>",
+        from_email="Northwind <news@northwind.example.com>",
+        to=["someone.with.a.long.address@example.com"],
+        subject=message.subject,
+        text="Hello,\n\nOur spring collection is here.",
+        html='<table width="600"><tr><td><h1>Spring</h1><p>Our collection is here.</p>'
+        "</td></tr></table>",
+        headers={
+            "Message-ID": f"<{message.pk}@example.com>",
+            "List-Unsubscribe": "<https://crm.example.com/m/unsubscribe/" + "a" * 80 + ">",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
 
 
 def kind_of(path: str) -> str:
@@ -145,7 +184,18 @@ def test_every_page_fits_a_desktop_and_a_phone(
             if device == "desktop":
                 pages = crawl(page, base)
                 # The side bar's groups and the detail pages behind the lists are there.
-                for expected in ("/customers/{id}/", "/accounts/{id}/", "/segments/{id}/"):
+                for expected in (
+                    "/customers/{id}/",
+                    "/accounts/{id}/",
+                    "/segments/{id}/",
+                    "/messages/failed/",
+                    "/messages/suppressions/",
+                    "/messages/outbox/",
+                    "/messages/outbox/{id}/",
+                    "/settings/channels/",
+                    "/messages/broadcasts/{id}/",
+                    "/messages/templates/{id}/",
+                ):
                     assert expected in {kind_of(p) for p in pages}, pages
             for path in pages:
                 errors.clear()

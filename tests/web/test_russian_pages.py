@@ -24,6 +24,7 @@ from rapport.demo.services import demo_load
 from rapport.tenancy.permissions import Role
 from tests.conftest import tenant_create
 from tests.web.clients import signed_in
+from tests.web.messages_demo import messages_demo
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,7 +36,7 @@ STATIC = PACKAGE / "web" / "static" / "web"
 # data: names, emails, event names, trait keys, JSON) or a missing translation.
 ALLOWED = {
     "rapport", "segment", "rudderstack", "api", "csv", "jsonl", "json", "rfm", "clv",
-    "nps", "kpi", "kpis", "sdk", "echarts", "url", "id", "ids", "png", "http", "https",
+    "nps", "csat", "kpi", "kpis", "sdk", "echarts", "url", "id", "ids", "png", "http", "https",
     "utc", "bg", "nbd", "roc", "auc", "pii", "sql", "smtp", "uuid", "gamma", "webhook",
     "messageid", "userid", "anonymousid", "writekey", "identify", "track", "page", "screen",
     "group", "alias", "batch", "cdp", "crm", "ok", "js", "ios", "android",
@@ -43,6 +44,8 @@ ALLOWED = {
     "english", "gb", "us", "ru",
     # Acronyms and names of standards, brands and protocols.
     "sms", "push", "utm", "gamma-gamma", "google", "meta", "basic", "post", "get", "fm",
+    # Formats of a message body.
+    "html", "mjml",
 }  # fmt: skip
 
 # Not followed: leaving, downloads, the API and its documents, actions only a POST
@@ -200,6 +203,7 @@ def kind_of(url: str) -> str:
 def demo():
     tenant = tenant_create("Northwind", sample_data=False)
     demo_load(workspace=tenant.workspace, customers=120, months=8, seed=3, end=END, snapshot_days=3)
+    messages_demo(tenant.workspace)
     return tenant
 
 
@@ -318,6 +322,15 @@ def test_every_page_of_the_demo_reads_in_russian(demo):
         "/analytics/",
         "/duplicates/",
         "/settings/members/",
+        "/messages/failed/",
+        "/messages/suppressions/",
+        "/messages/outbox/",
+        "/settings/channels/",
+        "/messages/broadcasts/",
+        "/messages/broadcasts/<id>/",
+        "/messages/broadcasts/new/",
+        "/messages/templates/",
+        "/messages/templates/<id>/",
     ):
         assert expected in kinds, expected
     assert all(status < 500 for status, _ in pages.values())

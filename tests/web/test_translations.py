@@ -42,8 +42,9 @@ def _translated(entry) -> bool:
 
 
 def _texts(catalogue) -> dict:
+    # By context and text: "Loyal" the lifecycle stage and "Loyal" the RFM cell differ.
     return {
-        e.msgid: tuple(sorted(e.msgstr_plural.items())) if e.msgid_plural else e.msgstr
+        (e.msgctxt, e.msgid): tuple(sorted(e.msgstr_plural.items())) if e.msgid_plural else e.msgstr
         for e in catalogue
         if _translated(e)
     }

@@ -67,7 +67,10 @@ def channel_label(value: str) -> str:
     for choices in (Source.Kind, ConsentChannel):
         if value in choices.values:
             return _label(choices, value)
-    return value
+    # The entries other apps keep (the journeys').
+    from rapport.profiles.timeline_sentences import CHANNEL_LABELS
+
+    return str(CHANNEL_LABELS.get(value, value))
 
 
 @register.filter

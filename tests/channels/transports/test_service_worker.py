@@ -21,7 +21,8 @@ from rapport.channels.transports import get_transport, webpush
 from tests.channels.transports.conftest import Reply
 from tests.chromium import CHROMIUM, chromium_launched
 
-pytestmark = pytest.mark.slow
+# No database at all: the service worker in Chromium and a local receiver.
+pytestmark = [pytest.mark.slow, pytest.mark.one_database]
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI") == "true":
