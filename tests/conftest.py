@@ -238,7 +238,11 @@ def _channel_objects(workspace) -> dict[str, str]:
 def _decision_objects(workspace) -> dict[str, str]:
     from rapport.decisions.models import Decision
 
-    return {"decision_id": str(Decision.objects.filter(workspace=workspace).first().pk)}
+    decision = Decision.objects.filter(workspace=workspace).first()
+    return {
+        "decision_id": str(decision.pk),
+        "action_key": decision.given.first().action.key,
+    }
 
 
 def tenant_create(name: str, *, sample_data: bool = True) -> Tenant:
@@ -497,7 +501,7 @@ def _sample_decisions(tenant: Tenant, profile) -> None:
     workspace = tenant.workspace
     action = Action.objects.create(
         workspace=workspace,
-        key="welcome-offer",
+        key=f"{workspace.name.lower().replace(' ', '-')}-offer",
         name="Welcome offer",
         channels=["web", "email"],
         content={"web": {"title": "10% off your first bag"}},

@@ -223,8 +223,27 @@ EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "context": {"device": "mobile"},
     },
     ("POST", "/api/v1/decisions/{decision_id}/outcomes"): {
-        "action": "welcome-offer",
+        "action": "{action_key}",
         "outcome": "clicked",
+    },
+    ("POST", "/api/v1/actions"): {
+        "key": "brew-planner-tutorial",
+        "name": "Brew Planner tutorial",
+        "kind": "message",
+        "channels": ["web", "email"],
+        "placements": ["home_banner"],
+        "content": {"web": {"title": "Plan your week", "link_url": "/brew-planner"}},
+        "value": "5",
+        "eligibility": {"trait": "plan", "op": "eq", "value": "subscription"},
+        "lever": 1.5,
+        "channel_levers": {"email": 0.5},
+        "budget": 1000,
+    },
+    ("PATCH", "/api/v1/actions/{action_key}"): {"name": "Renamed action", "lever": 2},
+    ("PATCH", "/api/v1/decision-settings"): {
+        "control_percent": 10,
+        "control_mode": "nothing",
+        "channel_weights": {"web": 1.2},
     },
     ("POST", "/api/v1/pipeline/replay"): {
         "consumer": "analytics",

@@ -10,6 +10,8 @@ from tests.api.snapshots import database_counts
 
 WITH_BODY = [op for op in OPERATIONS if op.body_schema is not None and not op.multipart]
 WITH_IDS = [op for op in OPERATIONS if op.path_params]
+# Path parameters that are keys (lower-case words), not UUIDs.
+KEY_PARAMS = {"action_key"}
 WRONG_VALUES = [123, 4.5, True, None, ["a"], {"a": 1}, "x" * 5000]
 
 
@@ -153,6 +155,11 @@ def test_malformed_ids_are_422_naming_the_parameter(operation, bad_id, tenant):
     response = tenant.api().request(
         operation.method, operation.url(values), example_body(operation, tenant.path_objects())
     )
+    if bad_id == "not-a-uuid" and set(operation.path_params) <= KEY_PARAMS:
+        # A well-formed key that no action has.
+        _assert_error(response, 404, "not_found")
+        assert database_counts() == before
+        return
     error = _assert_error(response, 422, "validation_error")
     assert operation.path_params[0] in error["message"]
     assert database_counts() == before

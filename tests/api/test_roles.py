@@ -174,6 +174,13 @@ EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/journeys/{journey_id}/stop"): JOURNEY_WRITERS,
     ("POST", "/api/v1/journeys/{journey_id}/migrate"): JOURNEY_WRITERS,
     ("POST", "/api/v1/decisions"): ALL,
+    ("GET", "/api/v1/actions"): ALL,
+    ("POST", "/api/v1/actions"): JOURNEY_WRITERS,
+    ("GET", "/api/v1/actions/{action_key}"): ALL,
+    ("PATCH", "/api/v1/actions/{action_key}"): JOURNEY_WRITERS,
+    ("DELETE", "/api/v1/actions/{action_key}"): JOURNEY_WRITERS,
+    ("GET", "/api/v1/decision-settings"): ALL,
+    ("PATCH", "/api/v1/decision-settings"): JOURNEY_WRITERS,
     ("POST", "/api/v1/decisions/{decision_id}/outcomes"): ALL,
     ("POST", "/api/v1/journeys/{journey_id}/enrolments"): JOURNEY_WRITERS,
 }

@@ -33,6 +33,11 @@ CONFIG = SchemathesisConfig.from_dict(
 # years, one of several fields, the segment rule language): a request valid by the
 # schema may be refused with a 422 that names the field. Every other check applies.
 # Shrink this list when a schema learns to say the rule.
+ACTION_RULES = (
+    "a key not taken; an eligibility rule in the segment rule language; ends_at after "
+    "starts_at; channel levers for the action's channels; a template of the workspace; "
+    "strict integers (91.0 is refused)"
+)
 JOURNEY_RULES = (
     "the segment rule language (where, rule); strict integers (91.0 is refused); a running "
     "journey takes only a graph that validates"
@@ -93,6 +98,9 @@ RULES_BEYOND_THE_SCHEMA = {
     ("PATCH", "/api/v1/journeys/{journey_id}"): JOURNEY_RULES,
     ("POST", "/api/v1/journeys/{journey_id}/enrolments"): "profile_id or user_id (one of them)",
     ("POST", "/api/v1/decisions"): "profile_id, user_id or anonymous_id (one of them)",
+    ("POST", "/api/v1/actions"): ACTION_RULES,
+    ("PATCH", "/api/v1/actions/{action_key}"): ACTION_RULES,
+    ("PATCH", "/api/v1/decision-settings"): "strict integers (91.0 is refused)",
     ("POST", "/api/v1/journeys/{journey_id}/migrate"): "strict integers; step keys of the graph",
 }
 
