@@ -127,7 +127,9 @@ class DecidedAction(Schema):
 
 
 class DecisionOut(Schema):
-    decision_id: uuid.UUID
+    decision_id: uuid.UUID | None = Field(
+        description="None only if the customer was erased meanwhile"
+    )
     control: bool = Field(
         description="The customer is in the control group: a random eligible action, or none"
     )
