@@ -42,6 +42,7 @@ def demo_load(
     progress: Callable[[str], None] | None = None,
     snapshot_days: int | None = None,
     journey_days: int | None = None,
+    decisions: int | None = None,
 ) -> dict:
     """Generate the demo company and feed it to `workspace`. Loading the same seed
     again stores nothing twice (each call has a fixed messageId). `resolve` runs the
@@ -114,6 +115,14 @@ def demo_load(
         # Their messages, queued by the journeys, go to the outbox.
         (resolve or _worker_batch)()
     journeyed = time.perf_counter()
+    from rapport.demo.decisions import DEMO_DECISIONS, demo_decisions
+
+    count = min(DEMO_DECISIONS, customers) if decisions is None else decisions
+    decided = {}
+    if count:
+        say(f"next best action: the catalogue, and {count:,} decisions on the home page")
+        decided = demo_decisions(workspace=workspace, actor=actor, end=end, count=count, seed=seed)
+    decided_at = time.perf_counter()
     days = DEMO_SNAPSHOT_DAYS if snapshot_days is None else snapshot_days
     if days:
         say(f"KPI snapshots: the last {days} days")
@@ -126,6 +135,7 @@ def demo_load(
         "segments": segments,
         "predictions": predictions,
         "journeys": journeys,
+        "decisions": decided,
         "kpi_snapshots": snapshots,
         "seconds": {
             "ingest": round(ingested - started, 1),
@@ -134,7 +144,8 @@ def demo_load(
             "scoring": round(scored - deduplicated, 1),
             "predictions": round(predicted - scored, 1),
             "journeys": round(journeyed - predicted, 1),
-            "snapshots": round(time.perf_counter() - journeyed, 1),
+            "decisions": round(decided_at - journeyed, 1),
+            "snapshots": round(time.perf_counter() - decided_at, 1),
         },
     }
 

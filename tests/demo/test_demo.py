@@ -267,3 +267,21 @@ def test_the_demo_runs_its_journeys_on_its_history(loaded):
         summary["journeys"]["onboarding_month"]["conversion"]["enrolled"]
         == (onboarding["enrolled"])
     )
+
+
+def test_the_demo_asks_its_next_best_actions_and_learns(loaded):
+    from rapport.decisions.models import Action, ActionModel, Decision, Outcome
+
+    workspace, summary = loaded
+    assert Action.objects.filter(workspace=workspace).count() == 5
+    decided = summary["decisions"]
+    assert decided["decisions"] == Decision.objects.filter(workspace=workspace).count() > 0
+    assert sum(decided["given"].values()) == Outcome.objects.filter(
+        workspace=workspace, outcome="impression"
+    ).count()
+    assert sum(decided["accepted"].values()) == Outcome.objects.filter(
+        workspace=workspace, outcome="accepted"
+    ).count()
+    # Every answer was learned (the replay ends with a learning run).
+    learned = sum(ActionModel.objects.filter(workspace=workspace).values_list("learned", flat=True))
+    assert learned == sum(decided["given"].values())
