@@ -250,13 +250,10 @@ def test_the_demo_runs_its_journeys_on_its_history(loaded):
     # demo's random ids it can hold nobody (0.9**43 is about 1 %), so the test checks
     # that exactly the customers the hash puts aside were held out, and no others.
     enrolments = Enrolment.objects.filter(workspace=workspace, journey=journeys["Onboarding month"])
-    put_aside = sum(
-        stable_share("holdout", e.journey_id, e.profile_id) < 10 for e in enrolments
-    )
+    put_aside = sum(stable_share("holdout", e.journey_id, e.profile_id) < 10 for e in enrolments)
     assert onboarding["holdout"] == put_aside
     assert all(
-        e.holdout == (stable_share("holdout", e.journey_id, e.profile_id) < 10)
-        for e in enrolments
+        e.holdout == (stable_share("holdout", e.journey_id, e.profile_id) < 10) for e in enrolments
     )
     # Brew Planner Used, from the story, after the sign-up: the goal.
     assert onboarding["enrolled_converted"] >= 1
