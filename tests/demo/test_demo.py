@@ -276,12 +276,14 @@ def test_the_demo_asks_its_next_best_actions_and_learns(loaded):
     assert Action.objects.filter(workspace=workspace).count() == 5
     decided = summary["decisions"]
     assert decided["decisions"] == Decision.objects.filter(workspace=workspace).count() > 0
-    assert sum(decided["given"].values()) == Outcome.objects.filter(
-        workspace=workspace, outcome="impression"
-    ).count()
-    assert sum(decided["accepted"].values()) == Outcome.objects.filter(
-        workspace=workspace, outcome="accepted"
-    ).count()
+    assert (
+        sum(decided["given"].values())
+        == Outcome.objects.filter(workspace=workspace, outcome="impression").count()
+    )
+    assert (
+        sum(decided["accepted"].values())
+        == Outcome.objects.filter(workspace=workspace, outcome="accepted").count()
+    )
     # Every answer was learned (the replay ends with a learning run).
     learned = sum(ActionModel.objects.filter(workspace=workspace).values_list("learned", flat=True))
     assert learned == sum(decided["given"].values())
