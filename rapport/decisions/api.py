@@ -33,7 +33,6 @@ ChannelName = Literal["web", "app", "assisted", "email", "sms", "push", "in_app"
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S")]
 Placement = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"\S")]
-Link = Annotated[str, StringConstraints(max_length=2000, pattern=r"^(https?://\S*|/([^/]\S*)?)?$")]
 Lever = Annotated[float, Field(ge=0, le=1_000_000, strict=True)]
 Share = Annotated[float, Field(gt=0, lt=1, strict=True)]
 Money = Annotated[Decimal, Field(ge=0, le=services.MAX_VALUE, allow_inf_nan=False)]
@@ -43,14 +42,7 @@ ActionKey = Annotated[
 Count = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 
 
-class ActionContent(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-    title: str = Field("", max_length=200)
-    body: str = Field("", max_length=5000)
-    image_url: Link = ""
-    link_url: Link = ""
-    cta: str = Field("", max_length=100, description="The button's words")
+ContentText = Annotated[str, StringConstraints(max_length=5000)]
 
 
 class ActionPatch(Schema):
@@ -64,8 +56,11 @@ class ActionPatch(Schema):
     placements: list[Placement] | None = Field(
         None, max_length=50, description="Where on its channels (empty: anywhere)"
     )
-    content: dict[ChannelName, ActionContent] | None = Field(
-        None, description="What the customer sees, per channel"
+    content: dict[ChannelName, dict[str, ContentText]] | None = Field(
+        None,
+        description="What the customer sees, per channel: title (200), body (5000), "
+        "image_url and link_url (http(s) or a path), cta (100), and up to 20 fields of "
+        "your own (2000)",
     )
     template_id: uuid.UUID | None = Field(None, description="A message template instead")
     value: Money | None = Field(None, description="Money in `currency`, or a weight")
@@ -146,11 +141,6 @@ def _given(payload: ActionPatch) -> dict:
         for k, v in payload.model_dump(exclude_unset=True).items()
         if v is not None or k in NULLABLE
     }
-    if "content" in data and data["content"] is not None:
-        data["content"] = {
-            channel: {k: v for k, v in fields.items() if v}
-            for channel, fields in data["content"].items()
-        }
     return data
 
 

@@ -23,6 +23,9 @@ from rapport.tenancy.services import Actor, audit_log_record
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 CONTENT_FIELDS = {"title": 200, "body": 5000, "image_url": 2000, "link_url": 2000, "cta": 100}
+# Other content a site or an agent's screen shows (a badge, a coupon code): text.
+MAX_CONTENT_EXTRAS = 20
+EXTRA_LIMIT = 2000
 MAX_PLACEMENTS = 50
 MAX_VALUE = Decimal("99999999999999")
 EDITABLE = (
@@ -176,14 +179,20 @@ def _clean(workspace: Workspace, data: dict, current: Action | None) -> dict[str
             if not isinstance(fields, dict):
                 raise InvalidInputError(gettext("an object"), field=f"content.{channel}")
             part = {}
+            extras = [name for name in fields if name not in CONTENT_FIELDS]
+            if len(extras) > MAX_CONTENT_EXTRAS:
+                raise InvalidInputError(
+                    gettext("at most %(count)s fields besides %(fields)s")
+                    % {"count": MAX_CONTENT_EXTRAS, "fields": ", ".join(CONTENT_FIELDS)},
+                    field=f"content.{channel}",
+                )
             for name, value in fields.items():
                 where = f"content.{channel}.{name}"
-                if name not in CONTENT_FIELDS:
+                if not isinstance(name, str) or not 0 < len(name) <= 100:
                     raise InvalidInputError(
-                        gettext("one of %(choices)s") % {"choices": ", ".join(CONTENT_FIELDS)},
-                        field=where,
+                        gettext("a name of 1 to 100 characters"), field=f"content.{channel}"
                     )
-                text = _text(value, field=where, limit=CONTENT_FIELDS[name])
+                text = _text(value, field=where, limit=CONTENT_FIELDS.get(name, EXTRA_LIMIT))
                 if name.endswith("_url"):
                     text = _link(text, field=where)
                 part[name] = text
@@ -268,10 +277,12 @@ def _clean(workspace: Workspace, data: dict, current: Action | None) -> dict[str
 
 
 def _key_taken(key: str) -> ConflictError:
-    return ConflictError(
+    error = ConflictError(
         gettext("An action with the key %(key)r exists already") % {"key": key},
         details=[{"field": "key"}],
     )
+    error.field = "key"  # for the forms, as an InvalidInputError names its field
+    return error
 
 
 def action_create(*, workspace: Workspace, actor: Actor, data: dict) -> Action:

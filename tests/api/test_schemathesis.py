@@ -36,7 +36,8 @@ CONFIG = SchemathesisConfig.from_dict(
 ACTION_RULES = (
     "a key not taken; an eligibility rule in the segment rule language; ends_at after "
     "starts_at; channel levers for the action's channels; a template of the workspace; "
-    "strict integers (91.0 is refused)"
+    "strict integers (91.0 is refused); content's links are http(s) URLs or paths, its "
+    "title at most 200 characters, its button 100, at most 20 fields of your own"
 )
 JOURNEY_RULES = (
     "the segment rule language (where, rule); strict integers (91.0 is refused); a running "
