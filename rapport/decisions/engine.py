@@ -295,12 +295,38 @@ def _facts_query(catalogue: _Catalogue, channel: str, workspace_id: Any) -> _Fac
         if sql == check_sql and _comparable([_rebind(p, one, two) for p in params]) == _comparable(
             list(check_params)
         ):
-            built.sql, built.params = sql, tuple(params)
+            built.sql, built.params = _inline_constants(sql, list(params), one, two)
     except Exception:  # noqa: S110 - compiled per decision instead
         pass
     with _lock:
         catalogue.facts[channel] = built
     return built
+
+
+def _inline_constants(sql: str, params: list, one: tuple, two: tuple) -> tuple[str, tuple]:
+    """On PostgreSQL, the parameters that do not depend on the customer or the time
+    written into the SQL once (psycopg's own quoting, `mogrify`), so that a decision
+    binds a handful of values, not one per rule's constant; elsewhere, as it was."""
+    variable = [
+        i for i, p in enumerate(params) if _comparable(_rebind(p, one, two)) != _comparable(p)
+    ]
+    if connection.vendor != "postgresql":
+        return sql, tuple(params)
+    marker = uuid.uuid4().hex
+    tokens = {i: f"rapport-rebind-{marker}-{i}" for i in variable}
+    with connection.cursor() as cursor:
+        mogrify = getattr(cursor.cursor, "mogrify", None)
+        if mogrify is None:
+            return sql, tuple(params)
+        text = mogrify(sql, [tokens.get(i, p) for i, p in enumerate(params)]).replace("%", "%%")
+    for i in variable:
+        quoted = f"'{tokens[i]}'"
+        if text.count(quoted) != 1:
+            return sql, tuple(params)
+        text = text.replace(quoted, "%s")
+    if marker in text:
+        return sql, tuple(params)
+    return text, tuple(params[i] for i in variable)
 
 
 def _facts(profile, query: _FactsQuery, workspace_id: Any, now: datetime) -> tuple[dict, dict]:
@@ -358,13 +384,28 @@ def _usage_today(actions: list[Action], now: datetime) -> dict[Any, int]:
 # --- the decision ----------------------------------------------------------------------
 
 
+_descriptions: dict[tuple, tuple] = {}
+
+
 def _describe(rule) -> str:
+    """The rule in words (in the request's language), kept per process: describing 200
+    rules for every decision would cost more than deciding."""
+    from django.utils.translation import get_language
+
     from rapport.segments.rules import rule_describe
 
+    key = (id(rule), get_language())
+    found = _descriptions.get(key)
+    if found is not None and found[0] is rule:
+        return found[1]
     try:
-        return rule_describe(rule)
+        text = rule_describe(rule)
     except Exception:
-        return _("the rule")
+        text = _("the rule")
+    if len(_descriptions) > 10000:
+        _descriptions.clear()
+    _descriptions[key] = (rule, text)
+    return text
 
 
 def _candidates(
@@ -431,18 +472,23 @@ def _candidates(
         if considered
         else ({}, {})
     )
+    everyone, holds, fails = (
+        _("eligibility: everyone"),
+        _("eligibility holds: %(rule)s"),
+        _("eligibility fails: %(rule)s"),
+    )
     for action, reasons in considered:
         if action.pk in failed:
             continue
         rule = catalogue.rules.get(action.pk)
         if rule is None:
-            reasons.append(_("eligibility: everyone"))
+            reasons.append(everyone)
         elif rule is False:
             failed[action.pk] = [_("eligibility: the rule cannot be read; fix it in the catalogue")]
         elif verdicts.get(action.pk):
-            reasons.append(_("eligibility holds: %(rule)s") % {"rule": _describe(rule)})
+            reasons.append(holds % {"rule": _describe(rule)})
         else:
-            failed[action.pk] = [_("eligibility fails: %(rule)s") % {"rule": _describe(rule)}]
+            failed[action.pk] = [fails % {"rule": _describe(rule)}]
     blocked = ""
     if facts.get("erased"):
         # The customer was erased since the caller read them: nothing, on every channel.
@@ -490,6 +536,11 @@ def _candidates(
     placement_weight = (
         float((settings.placement_weights or {}).get(placement, 1.0)) if placement else 1.0
     )
+    explained = _(
+        "priority %(priority).4g = propensity %(propensity).3f x channel weight "
+        "%(channel_weight)g x placement weight %(placement_weight)g x value "
+        "%(value)g x lever %(lever)g x channel lever %(channel_lever)g"
+    )
     out = []
     for (action, reasons), p in zip(considered, propensities, strict=True):
         lever = float(action.lever)
@@ -499,11 +550,7 @@ def _candidates(
         eligible = action.pk not in failed and not blocked
         reasons = list(reasons) + failed.get(action.pk, []) + ([blocked] if blocked else [])
         reasons.append(
-            _(
-                "priority %(priority).4g = propensity %(propensity).3f x channel weight "
-                "%(channel_weight)g x placement weight %(placement_weight)g x value "
-                "%(value)g x lever %(lever)g x channel lever %(channel_lever)g"
-            )
+            explained
             % {
                 "priority": priority,
                 "propensity": float(p),
