@@ -82,6 +82,10 @@ class Candidate:
     control: bool = False
     # The factors of the priority, for the simulator and the API.
     factors: dict[str, float] = field(default_factory=dict)
+    # The eligibility rule (parsed) and whether `reasons` says why it holds and what
+    # the priority is made of yet: a decision writes that only for what it gives.
+    rule: Any = field(default=None, repr=False)
+    explained: bool = True
 
 
 @dataclass
@@ -417,6 +421,7 @@ def _candidates(
     context: dict,
     now: datetime,
     draw: bool,
+    explain: bool = True,
 ) -> tuple[list[Candidate], list[int], str]:
     """Every action considered, eligible or not, with its reasons and numbers; the
     customer's predictor index; and why nothing may be given at all (or "")."""
@@ -486,7 +491,8 @@ def _candidates(
         elif rule is False:
             failed[action.pk] = [_("eligibility: the rule cannot be read; fix it in the catalogue")]
         elif verdicts.get(action.pk):
-            reasons.append(holds % {"rule": _describe(rule)})
+            if explain:
+                reasons.append(holds % {"rule": _describe(rule)})
         else:
             failed[action.pk] = [fails % {"rule": _describe(rule)}]
     blocked = ""
@@ -536,11 +542,6 @@ def _candidates(
     placement_weight = (
         float((settings.placement_weights or {}).get(placement, 1.0)) if placement else 1.0
     )
-    explained = _(
-        "priority %(priority).4g = propensity %(propensity).3f x channel weight "
-        "%(channel_weight)g x placement weight %(placement_weight)g x value "
-        "%(value)g x lever %(lever)g x channel lever %(channel_lever)g"
-    )
     out = []
     for (action, reasons), p in zip(considered, propensities, strict=True):
         lever = float(action.lever)
@@ -549,18 +550,6 @@ def _candidates(
         priority = float(p) * channel_weight * placement_weight * value * lever * channel_lever
         eligible = action.pk not in failed and not blocked
         reasons = list(reasons) + failed.get(action.pk, []) + ([blocked] if blocked else [])
-        reasons.append(
-            explained
-            % {
-                "priority": priority,
-                "propensity": float(p),
-                "channel_weight": channel_weight,
-                "placement_weight": placement_weight,
-                "value": value,
-                "lever": lever,
-                "channel_lever": channel_lever,
-            }
-        )
         out.append(
             Candidate(
                 action=action,
@@ -578,10 +567,43 @@ def _candidates(
                     "lever": lever,
                     "channel_lever": channel_lever,
                 },
+                rule=catalogue.rules.get(action.pk),
+                explained=False,
             )
         )
+    if explain:
+        for candidate in out:
+            _explain(candidate, eligibility=False)
     out.sort(key=lambda c: (not c.eligible, -c.priority, c.key))
     return out, [int(i) for i in index], blocked
+
+
+def _explain(candidate: Candidate, *, eligibility: bool = True) -> None:
+    """Add why the rule holds (when `eligibility`) and the numbers behind the priority."""
+    if candidate.explained:
+        return
+    candidate.explained = True
+    if eligibility and candidate.rule is not None and candidate.rule is not False:
+        candidate.reasons.append(
+            _("eligibility holds: %(rule)s") % {"rule": _describe(candidate.rule)}
+        )
+    f = candidate.factors
+    candidate.reasons.append(
+        _(
+            "priority %(priority).4g = propensity %(propensity).3f x channel weight "
+            "%(channel_weight)g x placement weight %(placement_weight)g x value "
+            "%(value)g x lever %(lever)g x channel lever %(channel_lever)g"
+        )
+        % {
+            "priority": f["propensity"]
+            * f["channel_weight"]
+            * f["placement_weight"]
+            * f["value"]
+            * f["lever"]
+            * f["channel_lever"],
+            **f,
+        }
+    )
 
 
 def decision_simulate(
@@ -659,6 +681,7 @@ def decision_make(
         context=context or {},
         now=now,
         draw=not control,
+        explain=False,
     )
     eligible = [c for c in candidates if c.eligible]
     if control:
@@ -669,9 +692,6 @@ def decision_make(
             eligible = []
         for candidate in eligible:
             candidate.control = True
-            candidate.reasons.append(
-                _("control group: a random eligible action, not the model's choice")
-            )
     if _blocked and not eligible and not Profile.objects.filter(pk=profile.pk).exists():
         # Erased: there is no one to record a decision for.
         return DecisionResult(decision_id=None, control=control, actions=[])
@@ -717,4 +737,10 @@ def decision_make(
         for c in given:
             if c.action.budget is not None:
                 c.action.given += 1
+    for candidate in given:
+        _explain(candidate)
+        if control:
+            candidate.reasons.append(
+                _("control group: a random eligible action, not the model's choice")
+            )
     return DecisionResult(decision_id=decision.pk, control=control, actions=given)
