@@ -422,11 +422,12 @@ def _candidates(
     now: datetime,
     draw: bool,
     explain: bool = True,
+    settings: DecisionSettings | None = None,
 ) -> tuple[list[Candidate], list[int], str]:
     """Every action considered, eligible or not, with its reasons and numbers; the
     customer's predictor index; and why nothing may be given at all (or "")."""
     catalogue = _catalogue(workspace_id)
-    settings = settings_of(workspace_id)
+    settings = settings or settings_of(workspace_id)
     considered: list[tuple[Action, list[str]]] = []
     failed: dict[Any, list[str]] = {}
     usage = _usage_today(catalogue.actions, now)
@@ -621,6 +622,7 @@ def decision_simulate(
     now = now or timezone.now()
     settings = settings_of(workspace.pk)
     candidates, _index, blocked = _candidates(
+        settings=settings,
         workspace_id=workspace.pk,
         profile=profile,
         channel=channel,
@@ -674,6 +676,7 @@ def decision_make(
     settings = settings_of(workspace.pk)
     control = in_control(workspace_id=workspace.pk, profile_id=profile.pk, settings=settings)
     candidates, index, _blocked = _candidates(
+        settings=settings,
         workspace_id=workspace.pk,
         profile=profile,
         channel=channel,
