@@ -178,12 +178,16 @@ def _open_loop(server, bodies: list[tuple[str, bytes]]) -> dict:
         status = "disconnected"
         for _attempt in range(2):  # a keep-alive connection the server closed: once more
             try:
-                status = pool[n % clients].post(
-                    f"{server.url}{path}",
-                    content=body,
-                    headers={"Content-Type": "application/json"},
-                    timeout=60,
-                ).status_code
+                status = (
+                    pool[n % clients]
+                    .post(
+                        f"{server.url}{path}",
+                        content=body,
+                        headers={"Content-Type": "application/json"},
+                        timeout=60,
+                    )
+                    .status_code
+                )
                 break
             except httpx.TransportError:
                 continue
