@@ -30,13 +30,14 @@ or a model changes (one aggregate query per decision checks that).
 from __future__ import annotations
 
 import threading
+import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
     Case,
@@ -81,6 +82,10 @@ class Candidate:
     control: bool = False
     # The factors of the priority, for the simulator and the API.
     factors: dict[str, float] = field(default_factory=dict)
+    # The eligibility rule (parsed) and whether `reasons` says why it holds and what
+    # the priority is made of yet: a decision writes that only for what it gives.
+    rule: Any = field(default=None, repr=False)
+    explained: bool = True
 
 
 @dataclass
@@ -107,6 +112,7 @@ class _Catalogue:
     rules: dict[Any, Any]  # action id -> parsed rule (None: everyone)
     stack: learner.Stack
     rows: dict[Any, int]  # action id -> row of the stack
+    facts: dict[str, Any] = field(default_factory=dict)  # channel -> _FactsQuery
 
 
 _catalogues: dict[Any, _Catalogue] = {}
@@ -174,15 +180,41 @@ def in_control(*, workspace_id: Any, profile_id: Any, settings: DecisionSettings
 # --- the customer's facts --------------------------------------------------------------
 
 
-def _facts(profile, rules: dict[Any, Any], workspace_id: Any, now: datetime) -> tuple[dict, dict]:
-    """Each rule's verdict for the customer, and what the predictors need, in one query
-    (plus one for the segments)."""
-    from rapport.predictions.models import ChurnScore, ClvScore
-    from rapport.profiles.models import Profile
-    from rapport.segments.compiler import Context, rule_q
-    from rapport.segments.models import LifecycleState, RfmScore, SegmentMembership
+# The customer and the time a facts query is compiled for, to be replaced by the real
+# ones in its parameters; a second pair checks that the replacement is exact.
+_SENTINELS = (
+    (
+        uuid.UUID("5e5e5e5e-5e5e-4e5e-8e5e-5e5e5e5e5e5e"),
+        datetime(2222, 2, 22, 22, 22, 22, 222222, UTC),
+    ),
+    (
+        uuid.UUID("7b7b7b7b-7b7b-4b7b-8b7b-7b7b7b7b7b7b"),
+        datetime(2244, 4, 4, 4, 44, 44, 444444, UTC),
+    ),
+)
+_NOW_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
 
-    ctx = Context(workspace_id=workspace_id, now=now, profile_ids=[profile.pk])
+
+@dataclass
+class _FactsQuery:
+    """One channel's facts query: each rule's verdict (a boolean column per action) and
+    the predictors' facts, for one customer. Compiled by the ORM once per catalogue and
+    channel, then run as SQL with the customer and the time put in its parameters;
+    `sql` is None when a rule's SQL cannot be rebound that way (it is then compiled
+    for every decision)."""
+
+    rules: dict[Any, Any]
+    names: dict[str, Any]  # column -> action id
+    sql: str | None = None
+    params: tuple = ()
+
+
+def _facts_queryset(profile_id: Any, rules: dict[Any, Any], workspace_id: Any, now: datetime):
+    from rapport.predictions.models import ChurnScore, ClvScore
+    from rapport.segments.compiler import Context, rule_q
+    from rapport.segments.models import LifecycleState, RfmScore
+
+    ctx = Context(workspace_id=workspace_id, now=now, profile_ids=[profile_id])
     annotations: dict[str, Any] = {
         "stage": Subquery(
             LifecycleState.objects.filter(profile=OuterRef("pk")).values("stage")[:1]
@@ -202,11 +234,125 @@ def _facts(profile, rules: dict[Any, Any], workspace_id: Any, now: datetime) -> 
             default=Value(False),
             output_field=BooleanField(),
         )
-    row = Profile.objects.filter(pk=profile.pk).annotate(**annotations).values(*annotations).first()
+    queryset = Profile.objects.filter(pk=profile_id).annotate(**annotations).values(*annotations)
+    return queryset, names
+
+
+def _rebind(value: Any, old: tuple, new: tuple) -> Any:
+    """A parameter of a query compiled for `old` (customer, now), for `new`."""
+    from rapport.core.lookups import ValuesArray
+
+    old_id, old_now = old
+    new_id, new_now = new
+    if isinstance(value, uuid.UUID):
+        return new_id if value == old_id else value
+    if isinstance(value, datetime):
+        if value.tzinfo is not None and abs(value - old_now) < timedelta(days=36600):
+            return new_now + (value - old_now)
+        return value
+    if isinstance(value, date):
+        if abs(value - old_now.date()) < timedelta(days=36600):
+            return new_now.date() + (value - old_now.date())
+        return value
+    if isinstance(value, str):
+        for form in (str(old_id), old_id.hex):
+            if form in value:
+                value = value.replace(form, str(new_id) if "-" in form else new_id.hex)
+        for form in _NOW_FORMATS:
+            if old_now.strftime(form) in value:
+                value = value.replace(old_now.strftime(form), new_now.strftime(form))
+        return value
+    if isinstance(value, ValuesArray):
+        return ValuesArray([_rebind(v, old, new) for v in value.values])
+    if isinstance(value, list | tuple):
+        return type(value)(_rebind(v, old, new) for v in value)
+    return value
+
+
+def _comparable(value: Any) -> Any:
+    from rapport.core.lookups import ValuesArray
+
+    if isinstance(value, ValuesArray):
+        return ("values", tuple(value.values))
+    if isinstance(value, list | tuple):
+        return tuple(_comparable(v) for v in value)
+    return value
+
+
+def _facts_query(catalogue: _Catalogue, channel: str, workspace_id: Any) -> _FactsQuery:
+    found = catalogue.facts.get(channel)
+    if found is not None:
+        return found
+    rules = {
+        a.pk: catalogue.rules.get(a.pk)
+        for a in catalogue.actions
+        if a.enabled and channel in (a.channels or [])
+    }
+    one, two = _SENTINELS
+    queryset, names = _facts_queryset(one[0], rules, workspace_id, one[1])
+    built = _FactsQuery(rules=rules, names=names)
+    try:
+        sql, params = queryset.query.sql_with_params()
+        check_sql, check_params = _facts_queryset(two[0], rules, workspace_id, two[1])[
+            0
+        ].query.sql_with_params()
+        if sql == check_sql and _comparable([_rebind(p, one, two) for p in params]) == _comparable(
+            list(check_params)
+        ):
+            built.sql, built.params = _inline_constants(sql, list(params), one, two)
+    except Exception:  # noqa: S110 - compiled per decision instead
+        pass
+    with _lock:
+        catalogue.facts[channel] = built
+    return built
+
+
+def _inline_constants(sql: str, params: list, one: tuple, two: tuple) -> tuple[str, tuple]:
+    """On PostgreSQL, the parameters that do not depend on the customer or the time
+    written into the SQL once (psycopg's own quoting, `mogrify`), so that a decision
+    binds a handful of values, not one per rule's constant; elsewhere, as it was."""
+    variable = [
+        i for i, p in enumerate(params) if _comparable(_rebind(p, one, two)) != _comparable(p)
+    ]
+    if connection.vendor != "postgresql":
+        return sql, tuple(params)
+    marker = uuid.uuid4().hex
+    tokens = {i: f"rapport-rebind-{marker}-{i}" for i in variable}
+    with connection.cursor() as cursor:
+        mogrify = getattr(cursor.cursor, "mogrify", None)
+        if mogrify is None:
+            return sql, tuple(params)
+        text = mogrify(sql, [tokens.get(i, p) for i, p in enumerate(params)]).replace("%", "%%")
+    for i in variable:
+        quoted = f"'{tokens[i]}'"
+        if text.count(quoted) != 1:
+            return sql, tuple(params)
+        text = text.replace(quoted, "%s")
+    if marker in text:
+        return sql, tuple(params)
+    return text, tuple(params[i] for i in variable)
+
+
+def _facts(profile, query: _FactsQuery, workspace_id: Any, now: datetime) -> tuple[dict, dict]:
+    """Each rule's verdict for the customer, and what the predictors need, in one query
+    (plus one for the segments)."""
+    from rapport.segments.models import SegmentMembership
+
+    if query.sql is not None:
+        params = [_rebind(p, _SENTINELS[0], (profile.pk, now)) for p in query.params]
+        with connection.cursor() as cursor:
+            cursor.execute(query.sql, params)
+            found = cursor.fetchone()
+            row = (
+                dict(zip([c[0] for c in cursor.description], found, strict=True)) if found else None
+            )
+    else:
+        queryset, _names = _facts_queryset(profile.pk, query.rules, workspace_id, now)
+        row = next(iter(queryset), None)
     if row is None:
         return {}, {"erased": True}
-    verdicts = {action_id: bool(row.get(name)) for name, action_id in names.items()}
-    for action_id, rule in rules.items():
+    verdicts = {action_id: bool(row.get(name)) for name, action_id in query.names.items()}
+    for action_id, rule in query.rules.items():
         if rule is None:
             verdicts[action_id] = True
         elif rule is False:
@@ -242,13 +388,28 @@ def _usage_today(actions: list[Action], now: datetime) -> dict[Any, int]:
 # --- the decision ----------------------------------------------------------------------
 
 
+_descriptions: dict[tuple, tuple] = {}
+
+
 def _describe(rule) -> str:
+    """The rule in words (in the request's language), kept per process: describing 200
+    rules for every decision would cost more than deciding."""
+    from django.utils.translation import get_language
+
     from rapport.segments.rules import rule_describe
 
+    key = (id(rule), get_language())
+    found = _descriptions.get(key)
+    if found is not None and found[0] is rule:
+        return found[1]
     try:
-        return rule_describe(rule)
+        text = rule_describe(rule)
     except Exception:
-        return _("the rule")
+        text = _("the rule")
+    if len(_descriptions) > 10000:
+        _descriptions.clear()
+    _descriptions[key] = (rule, text)
+    return text
 
 
 def _candidates(
@@ -260,11 +421,13 @@ def _candidates(
     context: dict,
     now: datetime,
     draw: bool,
+    explain: bool = True,
+    settings: DecisionSettings | None = None,
 ) -> tuple[list[Candidate], list[int], str]:
     """Every action considered, eligible or not, with its reasons and numbers; the
     customer's predictor index; and why nothing may be given at all (or "")."""
     catalogue = _catalogue(workspace_id)
-    settings = settings_of(workspace_id)
+    settings = settings or settings_of(workspace_id)
     considered: list[tuple[Action, list[str]]] = []
     failed: dict[Any, list[str]] = {}
     usage = _usage_today(catalogue.actions, now)
@@ -310,20 +473,29 @@ def _candidates(
         considered.append((action, reasons))
         if why_not:
             failed[action.pk] = why_not
-    rules = {a.pk: catalogue.rules.get(a.pk) for a, _ in considered if a.pk not in failed}
-    verdicts, facts = _facts(profile, rules, workspace_id, now) if considered else ({}, {})
+    verdicts, facts = (
+        _facts(profile, _facts_query(catalogue, channel, workspace_id), workspace_id, now)
+        if considered
+        else ({}, {})
+    )
+    everyone, holds, fails = (
+        _("eligibility: everyone"),
+        _("eligibility holds: %(rule)s"),
+        _("eligibility fails: %(rule)s"),
+    )
     for action, reasons in considered:
         if action.pk in failed:
             continue
         rule = catalogue.rules.get(action.pk)
         if rule is None:
-            reasons.append(_("eligibility: everyone"))
+            reasons.append(everyone)
         elif rule is False:
             failed[action.pk] = [_("eligibility: the rule cannot be read; fix it in the catalogue")]
         elif verdicts.get(action.pk):
-            reasons.append(_("eligibility holds: %(rule)s") % {"rule": _describe(rule)})
+            if explain:
+                reasons.append(holds % {"rule": _describe(rule)})
         else:
-            failed[action.pk] = [_("eligibility fails: %(rule)s") % {"rule": _describe(rule)}]
+            failed[action.pk] = [fails % {"rule": _describe(rule)}]
     blocked = ""
     if facts.get("erased"):
         # The customer was erased since the caller read them: nothing, on every channel.
@@ -379,22 +551,6 @@ def _candidates(
         priority = float(p) * channel_weight * placement_weight * value * lever * channel_lever
         eligible = action.pk not in failed and not blocked
         reasons = list(reasons) + failed.get(action.pk, []) + ([blocked] if blocked else [])
-        reasons.append(
-            _(
-                "priority %(priority).4g = propensity %(propensity).3f x channel weight "
-                "%(channel_weight)g x placement weight %(placement_weight)g x value "
-                "%(value)g x lever %(lever)g x channel lever %(channel_lever)g"
-            )
-            % {
-                "priority": priority,
-                "propensity": float(p),
-                "channel_weight": channel_weight,
-                "placement_weight": placement_weight,
-                "value": value,
-                "lever": lever,
-                "channel_lever": channel_lever,
-            }
-        )
         out.append(
             Candidate(
                 action=action,
@@ -412,10 +568,43 @@ def _candidates(
                     "lever": lever,
                     "channel_lever": channel_lever,
                 },
+                rule=catalogue.rules.get(action.pk),
+                explained=False,
             )
         )
+    if explain:
+        for candidate in out:
+            _explain(candidate, eligibility=False)
     out.sort(key=lambda c: (not c.eligible, -c.priority, c.key))
     return out, [int(i) for i in index], blocked
+
+
+def _explain(candidate: Candidate, *, eligibility: bool = True) -> None:
+    """Add why the rule holds (when `eligibility`) and the numbers behind the priority."""
+    if candidate.explained:
+        return
+    candidate.explained = True
+    if eligibility and candidate.rule is not None and candidate.rule is not False:
+        candidate.reasons.append(
+            _("eligibility holds: %(rule)s") % {"rule": _describe(candidate.rule)}
+        )
+    f = candidate.factors
+    candidate.reasons.append(
+        _(
+            "priority %(priority).4g = propensity %(propensity).3f x channel weight "
+            "%(channel_weight)g x placement weight %(placement_weight)g x value "
+            "%(value)g x lever %(lever)g x channel lever %(channel_lever)g"
+        )
+        % {
+            "priority": f["propensity"]
+            * f["channel_weight"]
+            * f["placement_weight"]
+            * f["value"]
+            * f["lever"]
+            * f["channel_lever"],
+            **f,
+        }
+    )
 
 
 def decision_simulate(
@@ -433,6 +622,7 @@ def decision_simulate(
     now = now or timezone.now()
     settings = settings_of(workspace.pk)
     candidates, _index, blocked = _candidates(
+        settings=settings,
         workspace_id=workspace.pk,
         profile=profile,
         channel=channel,
@@ -486,6 +676,7 @@ def decision_make(
     settings = settings_of(workspace.pk)
     control = in_control(workspace_id=workspace.pk, profile_id=profile.pk, settings=settings)
     candidates, index, _blocked = _candidates(
+        settings=settings,
         workspace_id=workspace.pk,
         profile=profile,
         channel=channel,
@@ -493,6 +684,7 @@ def decision_make(
         context=context or {},
         now=now,
         draw=not control,
+        explain=False,
     )
     eligible = [c for c in candidates if c.eligible]
     if control:
@@ -503,9 +695,6 @@ def decision_make(
             eligible = []
         for candidate in eligible:
             candidate.control = True
-            candidate.reasons.append(
-                _("control group: a random eligible action, not the model's choice")
-            )
     if _blocked and not eligible and not Profile.objects.filter(pk=profile.pk).exists():
         # Erased: there is no one to record a decision for.
         return DecisionResult(decision_id=None, control=control, actions=[])
@@ -551,4 +740,10 @@ def decision_make(
         for c in given:
             if c.action.budget is not None:
                 c.action.given += 1
+    for candidate in given:
+        _explain(candidate)
+        if control:
+            candidate.reasons.append(
+                _("control group: a random eligible action, not the model's choice")
+            )
     return DecisionResult(decision_id=decision.pk, control=control, actions=given)
