@@ -11,7 +11,12 @@ class DecisionsConfig(AppConfig):
 
         from rapport.channels import hooks
         from rapport.core.schedule import schedule_register
-        from rapport.decisions import blocks, messages, tasks
+        from rapport.decisions import (
+            blocks,
+            messages,
+            permissions,  # noqa: F401 - registers permissions
+            tasks,
+        )
 
         schedule_register(
             "decisions.learn",

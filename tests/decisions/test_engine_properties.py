@@ -1,7 +1,6 @@
 """Eligibility, the contact rules and budgets can never be bypassed, whatever the
 catalogue, the levers, the weights and the customer (Hypothesis)."""
 
-
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
