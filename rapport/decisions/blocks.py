@@ -131,6 +131,8 @@ def block_decide(*, message_id: uuid.UUID, placement: str, now: datetime | None 
             origin="email_open",
             now=now,
         )
+        if result.decision_id is None:
+            return None  # the customer was erased meanwhile: no decision, nothing shown
         action = result.actions[0].action if result.actions else None
         try:
             with transaction.atomic():

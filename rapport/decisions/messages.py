@@ -63,10 +63,11 @@ def action_content(action: Any, channel: str) -> tuple[Any, dict | None]:
             if link.startswith(("https://", "http://")):
                 html += f'<p><a href="{escape(link)}">{escape(title)}</a></p>'
             return None, {"subject": title, "html": html, "text": "", "url": ""}
-        text = f"{title}: {body}" if body else title
-        if channel == "sms" and link:
-            text = f"{text} {link}"
-        return None, {"subject": title, "html": "", "text": text, "url": link}
+        if channel == "sms":
+            text = " ".join(part for part in (f"{title}: {body}" if body else title, link) if part)
+            return None, {"subject": "", "html": "", "text": text, "url": ""}
+        # Push and in-app: the title is the notification's, the body its text.
+        return None, {"subject": title, "html": "", "text": body or title, "url": link}
     template = action.template if action.template_id else None
     if template is not None and template.channel == channel:
         return template, None

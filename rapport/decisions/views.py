@@ -5,6 +5,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from rapport.channels import services
 from rapport.decisions import banner, blocks
 
 
@@ -37,4 +38,12 @@ def block_click(request: HttpRequest, token: str) -> HttpResponse:
     link = blocks.block_clicked(block) if block is not None else None
     if link is None:
         raise Http404("Nothing to open here")
+    # A click on the message as well ("Email Link Clicked", the engagement KPIs), but
+    # not on the action the message itself may carry: this block's is recorded above.
+    services.delivery_event_record(
+        event_type="clicked",
+        metadata={"rapport_message_id": str(block.message_id)},
+        url=link,
+        answered=False,
+    )
     return HttpResponseRedirect(link)

@@ -587,7 +587,11 @@ def _send_decided(run: _Run, group: list[Enrolment], step: g.SendStep) -> None:
             context={"journey_id": str(e.journey_id), "step": e.step},
             now=run.now,
         )
-        detail = {"decision_id": str(result.decision_id), "control": result.control}
+        # No decision id: the customer was erased meanwhile (the send is skipped too).
+        detail = {
+            "decision_id": str(result.decision_id) if result.decision_id else None,
+            "control": result.control,
+        }
         item: dict[str, Any] = {
             "profile_id": e.profile_id,
             "idempotency_key": key,

@@ -98,6 +98,9 @@ def test_the_block_is_decided_at_the_first_open_and_kept(shop, smtp):
     assert clicked.status_code == 302 and clicked["Location"] == "https://shop.example.com/spring"
     client.get(click)
     assert sorted(Outcome.objects.values_list("outcome", flat=True)) == ["clicked", "impression"]
+    # A click on the message too.
+    message.refresh_from_db()
+    assert message.clicked_at is not None and message.opened_at is not None
     assert DecisionAction.objects.get(decision=decision).label == 1
 
 

@@ -255,3 +255,60 @@ def test_a_step_run_again_decides_nothing_more(shop, smtp):
         _send_decided(run, [e], step)
         assert [r["outcome"] for r in run.runs] == ["sent"]
     assert Message.objects.count() == 1 and Decision.objects.count() == 1
+
+
+def test_an_in_app_message_decided_shown_and_clicked(shop, settings):
+    settings.RAPPORT_JOURNEYS_ENQUEUE = False
+    import base64
+
+    action_add(
+        shop,
+        "planner-tip",
+        channels=["in_app"],
+        content={
+            "in_app": {
+                "title": "Plan your week",
+                "body": "The Brew Planner does it in a minute.",
+                "link_url": "https://shop.example.com/planner",
+            }
+        },
+    )
+    settings_set(shop, control_percent=0)
+    shop.send({"type": "identify", "userId": "jane", "traits": {"first_name": "Jane"}})
+    jane = Profile.objects.get(workspace=shop.workspace, identifiers__value="jane")
+    journey = make_journey(
+        shop,
+        {
+            "type": "send",
+            "channel": "in_app",
+            "purpose": "marketing",
+            "decide": True,
+            "next": "done",
+        },
+    )
+    journeys.enrolment_create(journey=journey, profile=jane, actor=ACTOR)
+    advance(shop)
+    _run_tasks()
+
+    auth = {
+        "HTTP_AUTHORIZATION": "Basic "
+        + base64.b64encode(f"{shop.created.write_key}:".encode()).decode()
+    }
+    client = Client()
+    [item] = client.get("/v1/in-app/messages?user_id=jane", **auth).json()["messages"]
+    assert item["title"] == "Plan your week"
+    assert item["text"].strip() == "The Brew Planner does it in a minute."
+    assert item["url"] == "https://shop.example.com/planner"
+    message = Message.objects.get(pk=item["id"])
+    assert message.decision_action == "planner-tip"
+    for kind in ("shown", "clicked"):
+        answer = client.post(
+            f"/v1/in-app/messages/{item['id']}/events",
+            data={"type": kind, "user_id": "jane"},
+            content_type="application/json",
+            **auth,
+        )
+        assert answer.status_code == 204
+    assert sorted(
+        Outcome.objects.filter(decision_id=message.decision_id).values_list("outcome", flat=True)
+    ) == ["clicked", "impression"]
