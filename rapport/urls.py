@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/", api.urls),
     path("", include("rapport.ingest.urls")),
     path("", include("rapport.channels.urls")),
+    path("", include("rapport.decisions.urls")),
     path("", include("rapport.web.urls")),
 ]
 if settings.RAPPORT_ADMIN_ENABLED:

@@ -155,6 +155,16 @@ class BroadcastIn(Schema):
     conversion_days: int = Field(
         7, ge=1, le=90, strict=True, description="Days after the send in which a conversion counts"
     )
+    decide: bool = Field(
+        False,
+        strict=True,
+        description="Each recipient's content is the next best action the decision engine "
+        "gives them when their message is sent; the broadcast's own content (optional then) "
+        "goes to those given nothing",
+    )
+    decide_placement: str = Field(
+        "", max_length=100, description="The placement the engine decides for (with decide)"
+    )
 
 
 class BroadcastSendIn(Schema):
@@ -217,6 +227,8 @@ class BroadcastOut(Schema):
     finished_at: datetime | None
     conversion_event: str
     conversion_days: int
+    decide: bool
+    decide_placement: str
     created_by: str
     created_at: datetime
     stats: BroadcastStats
@@ -375,6 +387,8 @@ def broadcast_create(request: HttpRequest, payload: BroadcastIn):
         url=payload.url,
         conversion_event=payload.conversion_event,
         conversion_days=payload.conversion_days,
+        decide=payload.decide,
+        decide_placement=payload.decide_placement,
         actor=request.auth.actor,
     )
     return Status(201, _broadcast_out(broadcast))

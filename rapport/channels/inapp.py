@@ -175,6 +175,10 @@ def message_event_record(
     if updates:
         updates["updated_at"] = now
         Message.objects.filter(pk=message.pk).update(**updates)
+    if kind in ("shown", "clicked"):
+        from rapport.channels import hooks
+
+        hooks.message_answered(message, "opened" if kind == "shown" else "clicked", now)
     event: dict[str, Any] = {
         "type": "track",
         "event": EVENT_NAMES[kind],

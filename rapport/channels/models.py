@@ -88,6 +88,10 @@ class Broadcast(models.Model):
     text = models.TextField(blank=True)
     # A webhook broadcast: the receiver every recipient's signed call goes to.
     url = models.URLField(max_length=2000, blank=True)
+    # The content decided per recipient by the decisions app (next best action) for
+    # this placement; the broadcast's own content, if any, goes to those given nothing.
+    decide = models.BooleanField(default=False)
+    decide_placement = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
     # The share of members kept as a control group (recorded, never sent).
     holdout = models.FloatField(default=0)
@@ -140,6 +144,11 @@ class Message(models.Model):
     content = models.JSONField(default=dict, blank=True)
     # NULL, not "": unique only among the messages that have one.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    # The decision (rapport/decisions) whose action this message carries: its opens
+    # and clicks are that action's impressions and clicks. No foreign key: the
+    # channels know nothing of the decisions app.
+    decision_id = models.UUIDField(null=True, blank=True)
+    decision_action = models.CharField(max_length=64, blank=True)
     # The subject as sent (personalised), for the timeline and the message list.
     subject = models.CharField(max_length=500, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)

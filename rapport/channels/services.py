@@ -34,7 +34,7 @@ from django.utils.html import format_html
 from django.utils.translation import get_language, gettext
 from uuid_utils.compat import uuid7
 
-from rapport.channels import dispatch, email, rules, tracking, webhook
+from rapport.channels import dispatch, email, hooks, rules, tracking, webhook
 from rapport.channels import events as channel_events
 from rapport.channels.models import (
     Broadcast,
@@ -558,14 +558,16 @@ def messages_create_many(
 ) -> dict[str, Message]:
     """One message to each of many customers (a journey step's batch), queued for
     sending on the broadcasts' path: `messages_send` tasks of SEND_BATCH messages.
-    `items`: {"profile_id", "idempotency_key", optional "content" of its own}. Returns
+    `items`: {"profile_id", "idempotency_key", optional "content" or "template" of its
+    own, optional "decision_id" and "decision_action" (a decided action's content:
+    its opens and clicks are that action's outcomes)}. Returns
     {idempotency key: message}; a key used before answers the message it made, and
     sends nothing more (UNIQUE workspace, idempotency key). In the caller's transaction."""
     if not items:
         return {}
     checked: dict[str, dict] = {}
 
-    def content_for(own: dict | None) -> dict:
+    def content_for(own: dict | None, template: Template | None) -> dict:
         if template is not None:
             return {}
         raw = own if own is not None else content
@@ -578,12 +580,13 @@ def messages_create_many(
             checked[key] = parts
         return checked[key]
 
-    if template is not None and template.channel != channel:
-        raise InvalidInputError(
-            gettext("the template is for %(template_channel)s, not %(channel)s")
-            % {"template_channel": template.channel, "channel": channel},
-            field="template_id",
-        )
+    for used in {template, *(item.get("template") for item in items)} - {None}:
+        if used.channel != channel:
+            raise InvalidInputError(
+                gettext("the template is for %(template_channel)s, not %(channel)s")
+                % {"template_channel": used.channel, "channel": channel},
+                field="template_id",
+            )
     keys = [item["idempotency_key"] for item in items]
     found = Message.objects.filter(workspace=workspace, idempotency_key__in=keys)
     before = set(found.values_list("idempotency_key", flat=True))
@@ -593,9 +596,11 @@ def messages_create_many(
             profile_id=item["profile_id"],
             channel=channel,
             purpose=purpose,
-            template=template,
-            content=content_for(item.get("content")),
+            template=item.get("template") or template,
+            content=content_for(item.get("content"), item.get("template") or template),
             idempotency_key=item["idempotency_key"],
+            decision_id=item.get("decision_id"),
+            decision_action=item.get("decision_action") or "",
         )
         for item in items
         if item["idempotency_key"] not in before
@@ -637,8 +642,12 @@ def public_url(path: str) -> str:
 
 
 def _content_of(message: Message) -> dict[str, str]:
-    """What the message says: its broadcast's, its template's, or its own content."""
-    source = message.broadcast if message.broadcast_id is not None else message.template
+    """What the message says: the decided action's (its template or the content written
+    on the message), its broadcast's, its template's, or its own content."""
+    if message.decision_action:
+        source = message.template if message.template_id is not None else None
+    else:
+        source = message.broadcast if message.broadcast_id is not None else message.template
     if source is not None:
         return content_of(source)
     return {k: message.content.get(k, "") for k in ("subject", "html", "text")}
@@ -678,6 +687,10 @@ def _outgoing(
 ) -> dispatch.Outgoing:
     """The message rendered for the customer (`context`: theirs, read with the batch's)."""
     context = dict(context) if context is not None else profile_context(profile)
+    # For the tags that make links of their own ({% next_best_action %}); a name with a
+    # leading underscore, which a template's {{ variable }} cannot reach.
+    context["_message_id"] = str(message.pk)
+    context["_public_url"] = public_url("")
     headers: dict[str, str] = {}
     if message.purpose == Purpose.MARKETING:
         token = unsubscribe_token(message.pk)
@@ -927,6 +940,8 @@ _MESSAGE_FIELDS = (
     "channel",
     "purpose",
     "content",
+    "decision_id",
+    "decision_action",
     "status",
     "attempts",
     "claimed_by",
@@ -978,7 +993,9 @@ def _batch_read(message_ids: list, *, run_key: str, now: datetime) -> _Batch:
             pk__in={m.broadcast_id for m in due if m.broadcast_id}
         ).select_related("template")
     }
-    template_ids = {m.template_id for m in due if m.template_id and not m.broadcast_id}
+    template_ids = {
+        m.template_id for m in due if m.template_id and (not m.broadcast_id or m.decision_action)
+    }
     templates = (
         {t.pk: t for t in Template.objects.filter(pk__in=template_ids)} if template_ids else {}
     )
@@ -991,7 +1008,7 @@ def _batch_read(message_ids: list, *, run_key: str, now: datetime) -> _Batch:
     for message in due:
         if message.broadcast_id:
             message.broadcast = broadcasts[message.broadcast_id]
-        elif message.template_id:
+        if message.template_id and (not message.broadcast_id or message.decision_action):
             message.template = templates.get(message.template_id)
         profile = profiles.get(message.profile_id) if message.profile_id else None
         if profile is not None and profile.merged_into_id is not None:
@@ -1030,6 +1047,37 @@ def _batch_read(message_ids: list, *, run_key: str, now: datetime) -> _Batch:
         else:
             sends.append((message, profile, address, transport))
     return batch
+
+
+def _decided(sends: list, statuses: dict, *, run_key: str, now: datetime) -> list:
+    """The recipients of broadcasts whose content the decisions app chooses
+    (`Broadcast.decide`) given theirs, the batch at once, just before it is sent (so
+    that nobody the rules skip costs a decision, and a decision is as fresh as the
+    send); a retried message keeps the action decided the first time. Those given
+    nothing, when the broadcast has no content of its own, are skipped (`no_action`)."""
+    wanted = [
+        (message, profile)
+        for message, profile, _, _ in sends
+        if message.broadcast_id
+        and message.broadcast.decide
+        and not message.decision_id
+        and profile is not None
+    ]
+    decider = hooks.content_deciders.get("broadcast")
+    if not wanted or decider is None:
+        return sends
+    skipped = decider(sends=wanted, now=now)
+    if skipped:
+        claimed = Message.objects.filter(status=Message.Status.SENDING, claimed_by=run_key)
+        by_reason: dict[str, list] = {}
+        for pk, reason in skipped.items():
+            by_reason.setdefault(reason, []).append(pk)
+        for reason, pks in by_reason.items():
+            claimed.filter(pk__in=pks).update(
+                status=Message.Status.SKIPPED, skip_reason=reason, updated_at=timezone.now()
+            )
+            statuses.update(dict.fromkeys(pks, Message.Status.SKIPPED))
+    return [s for s in sends if s[0].pk not in skipped]
 
 
 def _batch_send(
@@ -1075,6 +1123,7 @@ def _batch_send(
     sends = [s for s in sends if s[0].pk in attempts]
     for message, _, _, _ in sends:
         message.attempts = attempts[message.pk]
+    sends = _decided(sends, statuses, run_key=run_key, now=now)
     if not sends:
         return statuses
 
@@ -1196,10 +1245,15 @@ def broadcast_create(
     url: str = "",
     conversion_event: str = "Order Completed",
     conversion_days: int = 7,
+    decide: bool = False,
+    decide_placement: str = "",
     actor: Actor,
 ) -> Broadcast:
     """A draft. `url`: a webhook broadcast's receiver (required, every recipient's
-    signed call goes there); for push and in-app, the page the message opens."""
+    signed call goes there); for push and in-app, the page the message opens.
+    `decide`: each recipient's content is the action the decisions app gives them (on
+    the broadcast's channel and `decide_placement`) when their message is sent; the
+    broadcast's own content or template, optional then, goes to those given nothing."""
     if url and channel not in (Channel.WEBHOOK, Channel.PUSH, Channel.IN_APP):
         raise InvalidInputError(
             gettext("only webhook, push and in-app broadcasts have a url"), field="url"
@@ -1229,9 +1283,16 @@ def broadcast_create(
                 % {"template_channel": template.channel, "channel": channel},
                 field="template_id",
             )
-    else:
+    elif not decide or subject or html or text:
         _content_check(
             channel=channel, subject=subject, html=html, text=text, url=url, url_field="url"
+        )
+    decide_placement = (decide_placement or "").strip()
+    if len(decide_placement) > 100:
+        raise InvalidInputError(gettext("at most 100 characters"), field="decide_placement")
+    if decide_placement and not decide:
+        raise InvalidInputError(
+            gettext("a placement is for content decided by the engine"), field="decide_placement"
         )
     with transaction.atomic():
         broadcast = Broadcast.objects.create(
@@ -1247,6 +1308,8 @@ def broadcast_create(
             url=url,
             conversion_event=conversion_event,
             conversion_days=conversion_days,
+            decide=bool(decide),
+            decide_placement=decide_placement,
             created_by=actor.label[:200],
         )
         audit_log_record(
@@ -1524,13 +1587,16 @@ def delivery_event_record(
     description: str = "",
     at: datetime | None = None,
     url: str = "",
+    answered: bool = True,
 ) -> Message | None:
     """A provider's news about a message (anymail's normalised event types):
     delivered, opened, clicked (`url`: the link), bounced/rejected (the address is
     suppressed), deferred (a transient failure, such as a 4.x.x bounce: recorded, not
     suppressed), complained (suppressed, and marketing consent withdrawn),
     unsubscribed. Each is also an event of the customer (rapport/channels/events.py).
-    The message it concerns, or None when it is not one of ours."""
+    The message it concerns, or None when it is not one of ours. Opens, clicks and
+    deliveries are told to `hooks.answer_listeners` (the decided action's outcomes),
+    unless `answered` is False (a click that records its own outcome)."""
     message = _message_for_event(provider_id=provider_id, metadata=metadata or {})
     if message is None:
         return None
@@ -1597,6 +1663,8 @@ def delivery_event_record(
         message.refresh_from_db()
     for action, properties, key in recorded:
         channel_events.message_event_record(message, action, properties, at, key=key)
+    if answered and event_type in ("opened", "clicked", "delivered"):
+        hooks.message_answered(message, event_type, at)
     return message
 
 

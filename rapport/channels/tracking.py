@@ -13,6 +13,8 @@ from django.conf import settings
 from django.core import signing
 from django.utils.html import escape
 
+from rapport.channels import hooks
+
 SALT = "rapport.channels.tracking"
 _HREF = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(["'])(https?://[^"']+)\2""", re.IGNORECASE)
 
@@ -56,7 +58,7 @@ def html_tracked(html: str, *, message_id: str, base: str, keep: set[str]) -> st
 
     def rewrite(match: re.Match) -> str:
         url = unescape(match.group(3))
-        if url in keep:
+        if url in keep or any(url.startswith(base + prefix) for prefix in hooks.untracked_prefixes):
             return match.group(0)
         tracked = f"{base}/m/c/{quote(click_token(message_id, url), safe=':')}"
         return f"{match.group(1)}{match.group(2)}{escape(tracked)}{match.group(2)}"

@@ -296,3 +296,32 @@ class Outcome(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision_id} {self.action_id} {self.outcome}"
+
+
+class BlockDecision(models.Model):
+    """The decision behind a block of an email decided when it is opened
+    (`{% next_best_action placement="..." %}`): made once per message and placement,
+    when its image is first loaded, so that reloading it shows the same action."""
+
+    id = models.BigAutoField(primary_key=True)
+    workspace = models.ForeignKey(
+        "tenancy.Workspace", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    message = models.ForeignKey(
+        "channels.Message", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    placement = models.CharField(max_length=100, blank=True)
+    decision = models.ForeignKey(Decision, on_delete=models.CASCADE, related_name="+")
+    # None: the decision gave nothing (a control customer, nothing eligible).
+    action = models.ForeignKey(
+        Action, null=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "placement"], name="decisions_block_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"block {self.placement} of {self.message_id}"

@@ -141,14 +141,31 @@ class JourneyContent(Strict):
     url: Annotated[StrictStr, Field(max_length=2000)] = ""
 
 
+class JourneyDecide(Strict):
+    """Content decided by the decision engine: the action it gives the customer at the
+    step, on the step's channel and this placement."""
+
+    placement: Annotated[StrictStr, Field(max_length=100)] = ""
+
+
 class SendStep(Strict):
     type: Literal["send"]
     channel: Literal["email", "sms", "push", "in_app", "webhook"]
     purpose: Annotated[StrictStr, Field(max_length=40)] = ""
     template_id: Id | None = None
     content: JourneyContent | None = None
-    decide: StrictBool = False
+    # true, or {"placement": ...}: the engine chooses the content; a template_id or
+    # content given with it goes to the customers it gives nothing.
+    decide: StrictBool | JourneyDecide = False
     next: Target = None
+
+    @property
+    def decided(self) -> bool:
+        return self.decide is not False
+
+    @property
+    def placement(self) -> str:
+        return self.decide.placement if isinstance(self.decide, JourneyDecide) else ""
 
     _check_id = field_validator("template_id")(lambda v: v if v is None else _uuid(v))
 
@@ -391,14 +408,17 @@ def graph_problems(graph: JourneyGraph) -> list[dict[str, str]]:
                     gettext("the shares add up to %(total)s, not 100") % {"total": total},
                 )
         if isinstance(step, SendStep):
-            given = [step.template_id is not None, step.content is not None, step.decide]
-            if step.decide:
+            given = [step.template_id is not None, step.content is not None]
+            if step.decided and step.channel == "webhook":
                 add(
                     f"steps.{key}.decide",
-                    gettext("content chosen by the decision engine is not available yet"),
+                    gettext("the decision engine chooses content for messages, not webhooks"),
                 )
-            elif sum(given) == 0:
-                add(f"steps.{key}", gettext("a send needs a template_id or content"))
+            elif sum(given) == 0 and not step.decided:
+                add(
+                    f"steps.{key}",
+                    gettext("a send needs a template_id, content or content decided by the engine"),
+                )
             elif sum(given) > 1:
                 add(f"steps.{key}", gettext("give either a template_id or content, not both"))
             elif step.content is not None and not any(

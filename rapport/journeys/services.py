@@ -526,6 +526,9 @@ def _messages(
 
 
 def _send(run: _Run, group: list[Enrolment], step: g.SendStep) -> None:
+    if step.decided:
+        _send_decided(run, group, step)
+        return
     _messages(
         run,
         group,
@@ -535,6 +538,113 @@ def _send(run: _Run, group: list[Enrolment], step: g.SendStep) -> None:
         template_id=step.template_id,
         content=step.content.model_dump() if step.content else None,
     )
+
+
+def _send_decided(run: _Run, group: list[Enrolment], step: g.SendStep) -> None:
+    """A send whose content the decision engine chooses for each customer (origin
+    `journey`, the step's channel and placement): the action's content for the channel
+    or its template, the decision's id on the message (its opens and clicks are the
+    action's impressions and clicks). A customer given nothing (a control customer,
+    nothing eligible, no consent) gets the step's own content when it has some, else
+    nothing: logged `no_action`, and on to the next step. A step run again (a batch
+    retried) finds its messages by their idempotency keys and decides nothing more."""
+    from rapport.channels.models import Message, Template
+    from rapport.channels.services import messages_create_many
+    from rapport.decisions.messages import decide_content
+
+    sending = [e for e in group if not e.holdout]
+    for e in group:
+        if e.holdout:
+            run.log(e, "held_out")
+    if not sending:
+        return
+    keys = {e.pk: f"journey:{e.pk}:{e.step}:{e.visit}" for e in sending}
+    made = dict(
+        Message.objects.filter(
+            workspace_id=run.workspace_id, idempotency_key__in=list(keys.values())
+        ).values_list("idempotency_key", "pk")
+    )
+    fallback: dict[str, Any] = {}
+    if step.template_id:
+        fallback["template"] = Template.objects.filter(
+            workspace_id=run.workspace_id, pk=step.template_id
+        ).first()
+    elif step.content is not None:
+        fallback["content"] = step.content.model_dump()
+    workspace = Workspace(pk=run.workspace_id)
+    items: list[dict] = []
+    details: dict[Any, dict] = {}
+    for e in sending:
+        key = keys[e.pk]
+        if key in made:
+            continue
+        result, candidate, template, content = decide_content(
+            workspace=workspace,
+            profile=run.profile(e.profile_id),
+            channel=step.channel,
+            placement=step.placement,
+            origin="journey",
+            context={"journey_id": str(e.journey_id), "step": e.step},
+            now=run.now,
+        )
+        # No decision id: the customer was erased meanwhile (the send is skipped too).
+        detail = {
+            "decision_id": str(result.decision_id) if result.decision_id else None,
+            "control": result.control,
+        }
+        item: dict[str, Any] = {
+            "profile_id": e.profile_id,
+            "idempotency_key": key,
+            "decision_id": result.decision_id,
+        }
+        if candidate is not None:
+            detail["action"] = candidate.key
+            item["decision_action"] = candidate.key
+            item.update({"template": template} if template is not None else {"content": content})
+        elif fallback.get("template") or fallback.get("content"):
+            item.update(fallback)
+        else:
+            run.log(e, "no_action", detail)
+            continue
+        details[e.pk] = detail
+        items.append(item)
+
+    def create(batch: list[dict]) -> dict:
+        return messages_create_many(
+            workspace=workspace,
+            channel=step.channel,
+            purpose=step.purpose or "marketing",
+            items=batch,
+        )
+
+    errors: dict[str, str] = {}
+    try:
+        created = create(items) if items else {}
+    except RapportError:
+        # One action's content refused (an email action with no subject...): the others
+        # are sent, that customer's step fails.
+        created = {}
+        for item in items:
+            try:
+                created.update(create([item]))
+            except RapportError as error:
+                errors[item["idempotency_key"]] = error.message
+    for e in sending:
+        key = keys[e.pk]
+        if key in made:
+            run.log(e, "sent", {"message_id": str(made[key]), "channel": step.channel})
+            run.counts["sent"] += 1
+            continue
+        if e.pk not in details:
+            continue  # logged `no_action`
+        message = created.get(key)
+        if message is None:
+            run.log(e, "failed", {**details[e.pk], "error": errors.get(key, "")})
+            continue
+        run.counts["sent"] += 1
+        run.log(
+            e, "sent", {"message_id": str(message.pk), "channel": step.channel, **details[e.pk]}
+        )
 
 
 def _webhook(run: _Run, group: list[Enrolment], step: g.WebhookStep, journey_name: str) -> None:

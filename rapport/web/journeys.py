@@ -173,7 +173,8 @@ def _texts() -> dict:
         "write_content": _("Written here"),
         "decided": _("Chosen by the decision engine"),
         "decide_help": _(
-            "The decision engine is not built yet: a journey with this step cannot start."
+            "Each customer gets the content of the next best action the decision engine "
+            "gives them on this channel; a customer given nothing goes on without a message."
         ),
         "template": _("Template"),
         "written": _("written here"),
