@@ -198,3 +198,27 @@ def send_verdict(*, message: Message, profile, address: str | None, now: datetim
     """The rules for one message (the batch path's, for a batch of one)."""
     facts = facts_read([(message, profile, address)], now=now)
     return verdict(message=message, profile=profile, address=address, facts=facts)
+
+
+def profile_verdict(*, workspace_id, profile, channel: str, purpose: str, now: datetime) -> Verdict:
+    """The send-time rules for a message on `channel` that has not been written yet: what
+    the decision engine asks before it offers an outbound action. The customer's
+    address is looked up as a send would (traits, then identifiers)."""
+    from rapport.channels import dispatch
+    from rapport.channels.services import _identifiers_attach
+
+    message = Message(workspace_id=workspace_id, channel=channel, purpose=purpose)
+    if profile is not None:
+        message.profile_id = profile.pk
+    address = None
+    transport = dispatch.transport_for(channel)
+    if profile is not None and transport is not None:
+        address = transport.address(profile)
+        if address is None:
+            _identifiers_attach([profile])
+            address = transport.address(profile)
+    if channel == "webhook" and profile is not None:
+        # A webhook's receiver is the message's, not the customer's: nothing to check.
+        address = address or "webhook"
+    facts = facts_read([(message, profile, address)], now=now)
+    return verdict(message=message, profile=profile, address=address, facts=facts)

@@ -1,0 +1,546 @@
+"""The decision: for one customer, now, on one channel and placement, which actions of
+the catalogue to give, in which order, and why.
+
+1. **Candidates**: the workspace's enabled actions offered on the channel (and the
+   placement, when the action names placements), within their dates, with budget and
+   today's capacity left.
+2. **Eligibility**: each candidate's rule (the segment rule language) is evaluated for
+   this one customer, all of them in one query (one boolean column per rule), with the
+   customer's stage, RFM cell, churn band and CLV read by the same query.
+3. **Rules of contact**, for outbound channels (email, SMS, push, webhook): consent for
+   the channel's marketing purpose, suppression of the address and the contact policy's
+   caps, as the channels app checks them when it sends (`profile_verdict`). They apply
+   to every action alike: a customer who may not be written to gets nothing.
+4. **Arbitration** (as Pega's): priority = propensity x channel weight x placement
+   weight x value x lever x channel lever. The propensity is a Thompson sample from the
+   action's model (learner.py) for a decision, and its posterior mean for a simulation.
+   Ties go to the key that sorts first.
+5. **Control group**: a stable share of customers (`control_percent`, by a hash of the
+   workspace and the customer) gets a random eligible action, or nothing; never a
+   model-chosen one. Their rows are marked `control`, so uplift is measured.
+6. **Budgets and capacity** are taken when an action is given, by a conditional UPDATE
+   (`given < budget`), so concurrent decisions never give more than the budget: an
+   action whose budget ran out in between is passed over for the next one.
+
+Everything a decision needs that changes slowly (the actions, their parsed rules and
+their models, stacked for scoring) is cached per process and reloaded when an action
+or a model changes (one aggregate query per decision checks that).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    F,
+    Max,
+    OuterRef,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from rapport.decisions import learner
+from rapport.decisions.models import (
+    OUTBOUND,
+    Action,
+    ActionModel,
+    ActionUsage,
+    Decision,
+    DecisionAction,
+    DecisionSettings,
+)
+from rapport.decisions.predictors import predictor_names
+from rapport.journeys.services import stable_share
+
+MAX_LIMIT = 20
+
+
+@dataclass
+class Candidate:
+    action: Action
+    key: str
+    priority: float
+    propensity: float
+    value: Decimal
+    eligible: bool
+    reasons: list[str] = field(default_factory=list)
+    control: bool = False
+    # The factors of the priority, for the simulator and the API.
+    factors: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class DecisionResult:
+    decision_id: Any
+    control: bool
+    actions: list[Candidate]
+
+
+@dataclass
+class Simulation:
+    control: bool
+    candidates: list[Candidate]
+    blocked: str = ""
+
+
+# --- the per-process catalogue ---------------------------------------------------------
+
+
+@dataclass
+class _Catalogue:
+    signature: tuple
+    actions: list[Action]
+    rules: dict[Any, Any]  # action id -> parsed rule (None: everyone)
+    stack: learner.Stack
+    rows: dict[Any, int]  # action id -> row of the stack
+
+
+_catalogues: dict[Any, _Catalogue] = {}
+_lock = threading.Lock()
+_rng = np.random.default_rng()
+
+
+def _signature(workspace_id: Any) -> tuple:
+    found = Action.objects.filter(workspace_id=workspace_id).aggregate(
+        n=Count("pk"), changed=Max("updated_at"), versions=Sum("model__version")
+    )
+    return (found["n"], found["changed"], found["versions"])
+
+
+def catalogue_forget(workspace_id: Any | None = None) -> None:
+    """Drop the cached catalogue (of one workspace, or all): tests, and after a change
+    made in this process that the signature might not show (same microsecond)."""
+    with _lock:
+        if workspace_id is None:
+            _catalogues.clear()
+        else:
+            _catalogues.pop(workspace_id, None)
+
+
+def _catalogue(workspace_id: Any) -> _Catalogue:
+    from rapport.segments.rules import rule_parse
+
+    signature = _signature(workspace_id)
+    cached = _catalogues.get(workspace_id)
+    if cached is not None and cached.signature == signature:
+        return cached
+    actions = list(Action.objects.filter(workspace_id=workspace_id).order_by("key"))
+    models = {m.action_id: m for m in ActionModel.objects.filter(workspace_id=workspace_id)}
+    means, variances, rows, rules = [], [], {}, {}
+    for action in actions:
+        model = models.get(action.pk)
+        if model is not None and model.dims == learner.DIMS:
+            mean, variance = learner.from_bytes(model.mean), learner.from_bytes(model.variance)
+        else:
+            mean, variance = learner.model_new(prior_propensity=action.prior_propensity)
+        rows[action.pk] = len(means)
+        means.append(mean)
+        variances.append(variance)
+        try:
+            rules[action.pk] = rule_parse(action.eligibility) if action.eligibility else None
+        except Exception:
+            rules[action.pk] = False  # never eligible until it is fixed
+    catalogue = _Catalogue(signature, actions, rules, learner.Stack(means, variances), rows)
+    with _lock:
+        _catalogues[workspace_id] = catalogue
+    return catalogue
+
+
+def settings_of(workspace_id: Any) -> DecisionSettings:
+    return DecisionSettings.objects.filter(workspace_id=workspace_id).first() or DecisionSettings(
+        workspace_id=workspace_id
+    )
+
+
+def in_control(*, workspace_id: Any, profile_id: Any, settings: DecisionSettings) -> bool:
+    """Whether the customer is in the workspace's control group: stable per customer."""
+    return stable_share("decisions-control", workspace_id, profile_id) < settings.control_percent
+
+
+# --- the customer's facts --------------------------------------------------------------
+
+
+def _facts(profile, rules: dict[Any, Any], workspace_id: Any, now: datetime) -> tuple[dict, dict]:
+    """Each rule's verdict for the customer, and what the predictors need, in one query
+    (plus one for the segments)."""
+    from rapport.predictions.models import ChurnScore, ClvScore
+    from rapport.profiles.models import Profile
+    from rapport.segments.compiler import Context, rule_q
+    from rapport.segments.models import LifecycleState, RfmScore, SegmentMembership
+
+    ctx = Context(workspace_id=workspace_id, now=now, profile_ids=[profile.pk])
+    annotations: dict[str, Any] = {
+        "stage": Subquery(
+            LifecycleState.objects.filter(profile=OuterRef("pk")).values("stage")[:1]
+        ),
+        "rfm": Subquery(RfmScore.objects.filter(profile=OuterRef("pk")).values("cell")[:1]),
+        "churn": Subquery(ChurnScore.objects.filter(profile=OuterRef("pk")).values("band")[:1]),
+        "clv": Subquery(ClvScore.objects.filter(profile=OuterRef("pk")).values("clv")[:1]),
+    }
+    names = {}
+    for n, (action_id, rule) in enumerate(rules.items()):
+        if rule is None or rule is False:
+            continue
+        name = f"e{n}"
+        names[name] = action_id
+        annotations[name] = Case(
+            When(rule_q(rule, ctx), then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        )
+    row = Profile.objects.filter(pk=profile.pk).annotate(**annotations).values(*annotations).first()
+    row = row or {}
+    verdicts = {action_id: bool(row.get(name)) for name, action_id in names.items()}
+    for action_id, rule in rules.items():
+        if rule is None:
+            verdicts[action_id] = True
+        elif rule is False:
+            verdicts[action_id] = False
+    segments = list(
+        SegmentMembership.objects.filter(
+            workspace_id=workspace_id, profile_id=profile.pk, left_at__isnull=True
+        )
+        .order_by("segment_id")
+        .values_list("segment_id", flat=True)[:50]
+    )
+    clv = row.get("clv")
+    return verdicts, {
+        "stage": row.get("stage"),
+        "rfm_cell": row.get("rfm"),
+        "churn_band": row.get("churn"),
+        "clv": float(clv) if clv is not None else None,
+        "segment_ids": segments,
+    }
+
+
+def _usage_today(actions: list[Action], now: datetime) -> dict[Any, int]:
+    capped = [a.pk for a in actions if a.daily_capacity is not None]
+    if not capped:
+        return {}
+    return dict(
+        ActionUsage.objects.filter(action_id__in=capped, day=now.date()).values_list(
+            "action_id", "given"
+        )
+    )
+
+
+# --- the decision ----------------------------------------------------------------------
+
+
+def _describe(rule) -> str:
+    from rapport.segments.rules import rule_describe
+
+    try:
+        return rule_describe(rule)
+    except Exception:
+        return _("the rule")
+
+
+def _candidates(
+    *,
+    workspace_id: Any,
+    profile,
+    channel: str,
+    placement: str,
+    context: dict,
+    now: datetime,
+    draw: bool,
+) -> tuple[list[Candidate], list[int], str]:
+    """Every action considered, eligible or not, with its reasons and numbers; the
+    customer's predictor index; and why nothing may be given at all (or "")."""
+    catalogue = _catalogue(workspace_id)
+    settings = settings_of(workspace_id)
+    considered: list[tuple[Action, list[str]]] = []
+    failed: dict[Any, list[str]] = {}
+    usage = _usage_today(catalogue.actions, now)
+    for action in catalogue.actions:
+        reasons: list[str] = []
+        why_not: list[str] = []
+        if not action.enabled:
+            continue
+        if channel not in (action.channels or []):
+            continue
+        if action.placements and placement not in action.placements:
+            why_not.append(
+                _("placement %(placement)s is not one of %(placements)s")
+                % {"placement": placement or "-", "placements": ", ".join(action.placements)}
+            )
+        if action.starts_at and now < action.starts_at:
+            why_not.append(_("starts on %(when)s") % {"when": action.starts_at.date().isoformat()})
+        if action.ends_at and now >= action.ends_at:
+            why_not.append(_("ended on %(when)s") % {"when": action.ends_at.date().isoformat()})
+        if action.budget is not None:
+            if action.given >= action.budget:
+                why_not.append(
+                    _("budget spent: %(given)s of %(budget)s given")
+                    % {"given": action.given, "budget": action.budget}
+                )
+            else:
+                reasons.append(
+                    _("budget: %(given)s of %(budget)s given")
+                    % {"given": action.given, "budget": action.budget}
+                )
+        if action.daily_capacity is not None:
+            today = usage.get(action.pk, 0)
+            if today >= action.daily_capacity:
+                why_not.append(
+                    _("today's capacity is used: %(given)s of %(capacity)s")
+                    % {"given": today, "capacity": action.daily_capacity}
+                )
+            else:
+                reasons.append(
+                    _("capacity today: %(given)s of %(capacity)s")
+                    % {"given": today, "capacity": action.daily_capacity}
+                )
+        considered.append((action, reasons))
+        if why_not:
+            failed[action.pk] = why_not
+    rules = {a.pk: catalogue.rules.get(a.pk) for a, _ in considered if a.pk not in failed}
+    verdicts, facts = _facts(profile, rules, workspace_id, now) if considered else ({}, {})
+    for action, reasons in considered:
+        if action.pk in failed:
+            continue
+        rule = catalogue.rules.get(action.pk)
+        if rule is None:
+            reasons.append(_("eligibility: everyone"))
+        elif rule is False:
+            failed[action.pk] = [_("eligibility: the rule cannot be read; fix it in the catalogue")]
+        elif verdicts.get(action.pk):
+            reasons.append(_("eligibility holds: %(rule)s") % {"rule": _describe(rule)})
+        else:
+            failed[action.pk] = [_("eligibility fails: %(rule)s") % {"rule": _describe(rule)}]
+    blocked = ""
+    if channel in OUTBOUND and considered:
+        from rapport.channels.rules import profile_verdict
+
+        verdict = profile_verdict(
+            workspace_id=workspace_id,
+            profile=profile,
+            channel=channel,
+            purpose="marketing",
+            now=now,
+        )
+        if verdict.skip:
+            blocked = {
+                "no_consent": _("no consent to %(channel)s marketing") % {"channel": channel},
+                "suppressed": _("the %(channel)s address is suppressed") % {"channel": channel},
+                "contact_policy": _("the contact policy's cap for %(channel)s is reached")
+                % {"channel": channel},
+                "no_address": _("no %(channel)s address") % {"channel": channel},
+                "erased": _("the customer was erased"),
+            }.get(verdict.skip, verdict.skip)
+    names = predictor_names(
+        traits=profile.traits or {},
+        stage=facts.get("stage"),
+        rfm_cell=facts.get("rfm_cell"),
+        segment_ids=facts.get("segment_ids") or [],
+        churn_band=facts.get("churn_band"),
+        clv=facts.get("clv"),
+        channel=channel,
+        placement=placement,
+        context=context,
+    )
+    index = learner.predictor_index(names)
+    rows = np.fromiter(
+        (catalogue.rows[a.pk] for a, _ in considered), dtype=np.int64, count=len(considered)
+    )
+    propensities = (
+        catalogue.stack.propensities(index, rng=_rng if draw else None, rows=rows)
+        if len(rows)
+        else np.zeros(0)
+    )
+    channel_weight = float((settings.channel_weights or {}).get(channel, 1.0))
+    placement_weight = (
+        float((settings.placement_weights or {}).get(placement, 1.0)) if placement else 1.0
+    )
+    out = []
+    for (action, reasons), p in zip(considered, propensities, strict=True):
+        lever = float(action.lever)
+        channel_lever = float((action.channel_levers or {}).get(channel, 1.0))
+        value = float(action.value)
+        priority = float(p) * channel_weight * placement_weight * value * lever * channel_lever
+        eligible = action.pk not in failed and not blocked
+        reasons = list(reasons) + failed.get(action.pk, []) + ([blocked] if blocked else [])
+        reasons.append(
+            _(
+                "priority %(priority).4g = propensity %(propensity).3f x channel weight "
+                "%(channel_weight)g x placement weight %(placement_weight)g x value "
+                "%(value)g x lever %(lever)g x channel lever %(channel_lever)g"
+            )
+            % {
+                "priority": priority,
+                "propensity": float(p),
+                "channel_weight": channel_weight,
+                "placement_weight": placement_weight,
+                "value": value,
+                "lever": lever,
+                "channel_lever": channel_lever,
+            }
+        )
+        out.append(
+            Candidate(
+                action=action,
+                key=action.key,
+                priority=priority if eligible else 0.0,
+                propensity=float(p),
+                value=action.value,
+                eligible=eligible,
+                reasons=reasons,
+                factors={
+                    "propensity": float(p),
+                    "channel_weight": channel_weight,
+                    "placement_weight": placement_weight,
+                    "value": value,
+                    "lever": lever,
+                    "channel_lever": channel_lever,
+                },
+            )
+        )
+    out.sort(key=lambda c: (not c.eligible, -c.priority, c.key))
+    return out, [int(i) for i in index], blocked
+
+
+def decision_simulate(
+    *,
+    workspace,
+    profile,
+    channel: str,
+    placement: str = "",
+    context: dict | None = None,
+    now: datetime | None = None,
+) -> Simulation:
+    """What the customer would get now, and why: every action offered on the channel,
+    the eligible ones ranked by priority with each model's estimate (no random draw),
+    then the others with the rules they fail. Writes nothing."""
+    now = now or timezone.now()
+    settings = settings_of(workspace.pk)
+    candidates, _index, blocked = _candidates(
+        workspace_id=workspace.pk,
+        profile=profile,
+        channel=channel,
+        placement=placement or "",
+        context=context or {},
+        now=now,
+        draw=False,
+    )
+    control = in_control(workspace_id=workspace.pk, profile_id=profile.pk, settings=settings)
+    return Simulation(control=control, candidates=candidates, blocked=blocked)
+
+
+def _take(action: Action, now: datetime) -> bool:
+    """Use one of the action's budget and of today's capacity; False if either ran out
+    (in another decision since this one read them)."""
+    if action.budget is not None:
+        taken = Action.objects.filter(pk=action.pk, given__lt=action.budget).update(
+            given=F("given") + 1
+        )
+        if not taken:
+            return False
+    if action.daily_capacity is not None:
+        ActionUsage.objects.bulk_create(
+            [ActionUsage(workspace_id=action.workspace_id, action=action, day=now.date(), given=0)],
+            ignore_conflicts=True,
+        )
+        taken = ActionUsage.objects.filter(
+            action=action, day=now.date(), given__lt=action.daily_capacity
+        ).update(given=F("given") + 1)
+        if not taken:
+            if action.budget is not None:
+                Action.objects.filter(pk=action.pk).update(given=F("given") - 1)
+            return False
+    return True
+
+
+def decision_make(
+    *,
+    workspace,
+    profile,
+    channel: str,
+    placement: str = "",
+    limit: int = 1,
+    context: dict | None = None,
+    origin: str = "api",
+    now: datetime | None = None,
+) -> DecisionResult:
+    """Decide, record the decision and what it gave, and answer the actions in order."""
+    now = now or timezone.now()
+    limit = max(1, min(int(limit), MAX_LIMIT))
+    settings = settings_of(workspace.pk)
+    control = in_control(workspace_id=workspace.pk, profile_id=profile.pk, settings=settings)
+    candidates, index, _blocked = _candidates(
+        workspace_id=workspace.pk,
+        profile=profile,
+        channel=channel,
+        placement=placement or "",
+        context=context or {},
+        now=now,
+        draw=not control,
+    )
+    eligible = [c for c in candidates if c.eligible]
+    if control:
+        if settings.control_mode == DecisionSettings.ControlMode.RANDOM and eligible:
+            order = _rng.permutation(len(eligible))
+            eligible = [eligible[i] for i in order]
+        else:
+            eligible = []
+        for candidate in eligible:
+            candidate.control = True
+            candidate.reasons.append(
+                _("control group: a random eligible action, not the model's choice")
+            )
+    given: list[Candidate] = []
+    with transaction.atomic():
+        decision = Decision.objects.create(
+            workspace_id=workspace.pk,
+            profile_id=profile.pk,
+            channel=channel,
+            placement=placement or "",
+            context=context or {},
+            control=control,
+            origin=origin,
+            features=index,
+            created_at=now,
+        )
+        for candidate in eligible:
+            if len(given) >= limit:
+                break
+            if (
+                candidate.action.budget is not None or candidate.action.daily_capacity is not None
+            ) and not _take(candidate.action, now):
+                continue
+            given.append(candidate)
+        DecisionAction.objects.bulk_create(
+            [
+                DecisionAction(
+                    workspace_id=workspace.pk,
+                    decision=decision,
+                    action=c.action,
+                    rank=rank,
+                    priority=c.priority,
+                    propensity=c.propensity,
+                    value=c.value,
+                    control=control,
+                    created_at=now,
+                )
+                for rank, c in enumerate(given, start=1)
+            ]
+        )
+    if any(c.action.budget is not None for c in given):
+        # The catalogue's `given` moved: the cached copy's budget checks must see it.
+        for c in given:
+            if c.action.budget is not None:
+                c.action.given += 1
+    return DecisionResult(decision_id=decision.pk, control=control, actions=given)
