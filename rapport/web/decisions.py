@@ -637,6 +637,8 @@ def simulator_context(request: HttpRequest, profile, data=None) -> dict[str, Any
     )
     chosen = next((c for c in candidates if c.eligible), None)
     panel["control"] = simulation.control
+    # Why nobody gets anything here (no consent, suppressed, the contact policy...).
+    panel["blocked"] = str(getattr(simulation, "blocked", "") or "")
     panel["candidates"] = [
         {
             "key": c.key,
@@ -649,6 +651,7 @@ def simulator_context(request: HttpRequest, profile, data=None) -> dict[str, Any
             "currency": getattr(c.action, "currency", ""),
             "lever": getattr(c.action, "lever", 1.0),
             "channel_lever": (getattr(c.action, "channel_levers", None) or {}).get(channel),
+            "weight": _context_weight(getattr(c, "factors", None) or {}),
             "reasons": [str(r) for r in c.reasons],
         }
         for c in candidates
@@ -656,6 +659,13 @@ def simulator_context(request: HttpRequest, profile, data=None) -> dict[str, Any
     panel["chosen"] = panel["candidates"][0] if chosen and not simulation.control else None
     panel["channel_label"] = labels.get(channel, channel)
     return {"show_next_action": True, "nba": panel}
+
+
+def _context_weight(factors: dict) -> float | None:
+    """The channel's weight times the placement's (the settings' context weights)."""
+    if "channel_weight" not in factors:
+        return None
+    return factors["channel_weight"] * factors.get("placement_weight", 1.0)
 
 
 @workspace_page("profiles.read")
