@@ -367,7 +367,6 @@ def test_the_pages_speak_russian(shop):
         "is",
         "how",
         "home_banner",
-        "cart",
         "EUR",
         "eur",
     }
