@@ -25,6 +25,7 @@ from rapport.core.errors import (
 from rapport.core.middleware import NUL_MESSAGE, status_code_name
 from rapport.core.openapi import errors_documented
 from rapport.core.pydantic_messages import pydantic_message
+from rapport.decisions.api_decisions import ROUTERS as DECISION_ROUTERS
 from rapport.identity.api import ROUTERS as IDENTITY_ROUTERS
 from rapport.ingest.api import ROUTERS as INGEST_ROUTERS
 from rapport.ingest.spec import nul_path
@@ -85,6 +86,7 @@ for prefix, router in [
     *ANALYTICS_ROUTERS,
     *CHANNEL_ROUTERS,
     *JOURNEY_ROUTERS,
+    *DECISION_ROUTERS,
     *SEARCH_ROUTERS,
 ]:
     api.add_router(prefix, router)

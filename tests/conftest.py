@@ -206,6 +206,7 @@ class Tenant:
                 Journey.objects.filter(workspace=self.workspace).order_by("created_at").first().pk
             ),
             **_audience_objects(self.workspace),
+            **_decision_objects(self.workspace),
             "view_id": str(
                 SavedView.objects.filter(workspace=self.workspace, shared=True)
                 .order_by("created_at")
@@ -232,6 +233,12 @@ def _channel_objects(workspace) -> dict[str, str]:
         "broadcast_id": str(Broadcast.objects.filter(workspace=workspace).first().pk),
         "message_id": str(Message.objects.filter(workspace=workspace).first().pk),
     }
+
+
+def _decision_objects(workspace) -> dict[str, str]:
+    from rapport.decisions.models import Decision
+
+    return {"decision_id": str(Decision.objects.filter(workspace=workspace).first().pk)}
 
 
 def tenant_create(name: str, *, sample_data: bool = True) -> Tenant:
@@ -479,6 +486,31 @@ def _sample_data(tenant: Tenant, actor: Actor) -> None:
         rule={"profile": "first_seen_at", "op": "within_last_days", "value": 7},
     )
     _sample_models(tenant)
+    _sample_decisions(tenant, first)
+
+
+def _sample_decisions(tenant: Tenant, profile) -> None:
+    """An action of the catalogue, and a decision that gave it to a customer."""
+    from rapport.decisions import engine, learner
+    from rapport.decisions.models import Action, ActionModel
+
+    workspace = tenant.workspace
+    action = Action.objects.create(
+        workspace=workspace,
+        key="welcome-offer",
+        name="Welcome offer",
+        channels=["web", "email"],
+        content={"web": {"title": "10% off your first bag"}},
+    )
+    mean, variance = learner.model_new(prior_propensity=action.prior_propensity)
+    ActionModel.objects.create(
+        action=action,
+        workspace=workspace,
+        dims=learner.DIMS,
+        mean=learner.to_bytes(mean),
+        variance=learner.to_bytes(variance),
+    )
+    engine.decision_make(workspace=workspace, profile=profile, channel="web")
 
 
 def _sample_models(tenant: Tenant) -> None:

@@ -10,7 +10,10 @@ class DecisionsConfig(AppConfig):
         from django.conf import settings
 
         from rapport.core.schedule import schedule_register
-        from rapport.decisions import tasks
+        from rapport.decisions import (
+            permissions,  # noqa: F401 - registers permissions
+            tasks,
+        )
 
         schedule_register(
             "decisions.learn",

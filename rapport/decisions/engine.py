@@ -64,6 +64,7 @@ from rapport.decisions.models import (
 )
 from rapport.decisions.predictors import predictor_names
 from rapport.journeys.services import stable_share
+from rapport.profiles.models import Profile
 
 MAX_LIMIT = 20
 
@@ -202,7 +203,8 @@ def _facts(profile, rules: dict[Any, Any], workspace_id: Any, now: datetime) -> 
             output_field=BooleanField(),
         )
     row = Profile.objects.filter(pk=profile.pk).annotate(**annotations).values(*annotations).first()
-    row = row or {}
+    if row is None:
+        return {}, {"erased": True}
     verdicts = {action_id: bool(row.get(name)) for name, action_id in names.items()}
     for action_id, rule in rules.items():
         if rule is None:
@@ -323,7 +325,10 @@ def _candidates(
         else:
             failed[action.pk] = [_("eligibility fails: %(rule)s") % {"rule": _describe(rule)}]
     blocked = ""
-    if channel in OUTBOUND and considered:
+    if facts.get("erased"):
+        # The customer was erased since the caller read them: nothing, on every channel.
+        blocked = _("the customer was erased")
+    elif channel in OUTBOUND and considered:
         from rapport.channels.rules import profile_verdict
 
         verdict = profile_verdict(
@@ -501,6 +506,9 @@ def decision_make(
             candidate.reasons.append(
                 _("control group: a random eligible action, not the model's choice")
             )
+    if _blocked and not eligible and not Profile.objects.filter(pk=profile.pk).exists():
+        # Erased: there is no one to record a decision for.
+        return DecisionResult(decision_id=None, control=control, actions=[])
     given: list[Candidate] = []
     with transaction.atomic():
         decision = Decision.objects.create(

@@ -3,6 +3,7 @@ import uuid
 from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext
 
+from rapport.core.errors import NotFoundError
 from rapport.core.selectors import object_get
 from rapport.identity.models import DuplicateCandidate, Identifier, ProfileMerge
 from rapport.identity.normalize import normalize_email, normalize_phone
@@ -123,3 +124,36 @@ def merge_timeline_entries(
                     )
                 )
     return entries
+
+
+def customer_resolve(
+    *,
+    workspace: Workspace,
+    profile_id: uuid.UUID | None = None,
+    user_id: str | None = None,
+    anonymous_id: str | None = None,
+) -> Profile:
+    """The customer a request names by profile id, user id or anonymous id (one of
+    them), as they are now: after a merge, the survivor. 404 when none holds it."""
+    from rapport.profiles.selectors import profile_get
+
+    if profile_id is not None:
+        profile = profile_get(workspace=workspace, profile_id=profile_id)
+    else:
+        kind, value = (
+            ("user_id", user_id) if user_id is not None else ("anonymous_id", anonymous_id)
+        )
+        holder = (
+            Identifier.objects.filter(workspace=workspace, kind=kind, value=value)
+            .values_list("profile_id", flat=True)
+            .first()
+        )
+        if holder is None:
+            raise NotFoundError(
+                gettext("No customer with %(kind)s %(value)r in this workspace")
+                % {"kind": kind, "value": value}
+            )
+        profile = profile_get(workspace=workspace, profile_id=holder)
+    while profile.merged_into_id is not None:
+        profile = profile_get(workspace=workspace, profile_id=profile.merged_into_id)
+    return profile

@@ -216,6 +216,16 @@ EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/v1/journeys/{journey_id}"): {"name": "Renamed journey"},
     ("POST", "/api/v1/journeys/{journey_id}/migrate"): {"from_version": 1},
     ("POST", "/api/v1/journeys/{journey_id}/enrolments"): {"profile_id": "{profile_id}"},
+    ("POST", "/api/v1/decisions"): {
+        "profile_id": "{profile_id}",
+        "channel": "web",
+        "placement": "home_banner",
+        "context": {"device": "mobile"},
+    },
+    ("POST", "/api/v1/decisions/{decision_id}/outcomes"): {
+        "action": "welcome-offer",
+        "outcome": "clicked",
+    },
     ("POST", "/api/v1/pipeline/replay"): {
         "consumer": "analytics",
         "since": "2020-01-01T00:00:00Z",

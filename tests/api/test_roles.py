@@ -173,6 +173,8 @@ EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/journeys/{journey_id}/pause"): JOURNEY_WRITERS,
     ("POST", "/api/v1/journeys/{journey_id}/stop"): JOURNEY_WRITERS,
     ("POST", "/api/v1/journeys/{journey_id}/migrate"): JOURNEY_WRITERS,
+    ("POST", "/api/v1/decisions"): ALL,
+    ("POST", "/api/v1/decisions/{decision_id}/outcomes"): ALL,
     ("POST", "/api/v1/journeys/{journey_id}/enrolments"): JOURNEY_WRITERS,
 }
 

@@ -92,6 +92,7 @@ RULES_BEYOND_THE_SCHEMA = {
     ("PUT", "/api/v1/journeys/{journey_id}"): JOURNEY_RULES,
     ("PATCH", "/api/v1/journeys/{journey_id}"): JOURNEY_RULES,
     ("POST", "/api/v1/journeys/{journey_id}/enrolments"): "profile_id or user_id (one of them)",
+    ("POST", "/api/v1/decisions"): "profile_id, user_id or anonymous_id (one of them)",
     ("POST", "/api/v1/journeys/{journey_id}/migrate"): "strict integers; step keys of the graph",
 }
 

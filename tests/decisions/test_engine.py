@@ -186,3 +186,21 @@ def test_the_catalogue_cache_sees_changes(shop):
     a.enabled = False
     a.save()
     assert decision_make(workspace=shop.workspace, profile=p, channel="web").actions == []
+
+
+def test_an_erased_customer_gets_nothing_on_any_channel(shop):
+    from rapport.identity.services import profile_erase
+    from tests.decisions.conftest import ACTOR
+
+    action_add(shop, "offer", channels=["web", "app", "email"])
+    settings_set(shop, control_percent=0)
+    p = not_in_control(shop, plan="gold")
+    stale = Profile.objects.get(pk=p.pk)
+    profile_erase(profile=p, actor=ACTOR)
+    for channel in ("web", "app", "email"):
+        result = decision_make(workspace=shop.workspace, profile=stale, channel=channel)
+        assert result.actions == [] and result.decision_id is None
+        sim = decision_simulate(workspace=shop.workspace, profile=stale, channel=channel)
+        assert not any(c.eligible for c in sim.candidates)
+        assert any("erased" in r for c in sim.candidates for r in c.reasons)
+    assert not Decision.objects.filter(profile_id=p.pk).exists()
