@@ -309,6 +309,11 @@ def test_the_person_page_simulates_the_next_best_action(shop, monkeypatch):
     assert 'data-chosen="call-back"' in text
     assert 'data-control="false"' in text
 
+    # Email reaches out: without consent nobody can be given anything there, and the
+    # panel says why.
+    text = client.get(f"/customers/{person.pk}/next-best-action/?nba_channel=email").content
+    assert b"data-blocked" in text and b"data-chosen" not in text
+
     from rapport.decisions import engine
 
     real = engine.decision_simulate
