@@ -30,13 +30,14 @@ or a model changes (one aggregate query per decision checks that).
 from __future__ import annotations
 
 import threading
+import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
     Case,
@@ -107,6 +108,7 @@ class _Catalogue:
     rules: dict[Any, Any]  # action id -> parsed rule (None: everyone)
     stack: learner.Stack
     rows: dict[Any, int]  # action id -> row of the stack
+    facts: dict[str, Any] = field(default_factory=dict)  # channel -> _FactsQuery
 
 
 _catalogues: dict[Any, _Catalogue] = {}
@@ -174,15 +176,41 @@ def in_control(*, workspace_id: Any, profile_id: Any, settings: DecisionSettings
 # --- the customer's facts --------------------------------------------------------------
 
 
-def _facts(profile, rules: dict[Any, Any], workspace_id: Any, now: datetime) -> tuple[dict, dict]:
-    """Each rule's verdict for the customer, and what the predictors need, in one query
-    (plus one for the segments)."""
-    from rapport.predictions.models import ChurnScore, ClvScore
-    from rapport.profiles.models import Profile
-    from rapport.segments.compiler import Context, rule_q
-    from rapport.segments.models import LifecycleState, RfmScore, SegmentMembership
+# The customer and the time a facts query is compiled for, to be replaced by the real
+# ones in its parameters; a second pair checks that the replacement is exact.
+_SENTINELS = (
+    (
+        uuid.UUID("5e5e5e5e-5e5e-4e5e-8e5e-5e5e5e5e5e5e"),
+        datetime(2222, 2, 22, 22, 22, 22, 222222, UTC),
+    ),
+    (
+        uuid.UUID("7b7b7b7b-7b7b-4b7b-8b7b-7b7b7b7b7b7b"),
+        datetime(2244, 4, 4, 4, 44, 44, 444444, UTC),
+    ),
+)
+_NOW_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
 
-    ctx = Context(workspace_id=workspace_id, now=now, profile_ids=[profile.pk])
+
+@dataclass
+class _FactsQuery:
+    """One channel's facts query: each rule's verdict (a boolean column per action) and
+    the predictors' facts, for one customer. Compiled by the ORM once per catalogue and
+    channel, then run as SQL with the customer and the time put in its parameters;
+    `sql` is None when a rule's SQL cannot be rebound that way (it is then compiled
+    for every decision)."""
+
+    rules: dict[Any, Any]
+    names: dict[str, Any]  # column -> action id
+    sql: str | None = None
+    params: tuple = ()
+
+
+def _facts_queryset(profile_id: Any, rules: dict[Any, Any], workspace_id: Any, now: datetime):
+    from rapport.predictions.models import ChurnScore, ClvScore
+    from rapport.segments.compiler import Context, rule_q
+    from rapport.segments.models import LifecycleState, RfmScore
+
+    ctx = Context(workspace_id=workspace_id, now=now, profile_ids=[profile_id])
     annotations: dict[str, Any] = {
         "stage": Subquery(
             LifecycleState.objects.filter(profile=OuterRef("pk")).values("stage")[:1]
@@ -202,11 +230,99 @@ def _facts(profile, rules: dict[Any, Any], workspace_id: Any, now: datetime) -> 
             default=Value(False),
             output_field=BooleanField(),
         )
-    row = Profile.objects.filter(pk=profile.pk).annotate(**annotations).values(*annotations).first()
+    queryset = Profile.objects.filter(pk=profile_id).annotate(**annotations).values(*annotations)
+    return queryset, names
+
+
+def _rebind(value: Any, old: tuple, new: tuple) -> Any:
+    """A parameter of a query compiled for `old` (customer, now), for `new`."""
+    from rapport.core.lookups import ValuesArray
+
+    old_id, old_now = old
+    new_id, new_now = new
+    if isinstance(value, uuid.UUID):
+        return new_id if value == old_id else value
+    if isinstance(value, datetime):
+        if value.tzinfo is not None and abs(value - old_now) < timedelta(days=36600):
+            return new_now + (value - old_now)
+        return value
+    if isinstance(value, date):
+        if abs(value - old_now.date()) < timedelta(days=36600):
+            return new_now.date() + (value - old_now.date())
+        return value
+    if isinstance(value, str):
+        for form in (str(old_id), old_id.hex):
+            if form in value:
+                value = value.replace(form, str(new_id) if "-" in form else new_id.hex)
+        for form in _NOW_FORMATS:
+            if old_now.strftime(form) in value:
+                value = value.replace(old_now.strftime(form), new_now.strftime(form))
+        return value
+    if isinstance(value, ValuesArray):
+        return ValuesArray([_rebind(v, old, new) for v in value.values])
+    if isinstance(value, list | tuple):
+        return type(value)(_rebind(v, old, new) for v in value)
+    return value
+
+
+def _comparable(value: Any) -> Any:
+    from rapport.core.lookups import ValuesArray
+
+    if isinstance(value, ValuesArray):
+        return ("values", tuple(value.values))
+    if isinstance(value, list | tuple):
+        return tuple(_comparable(v) for v in value)
+    return value
+
+
+def _facts_query(catalogue: _Catalogue, channel: str, workspace_id: Any) -> _FactsQuery:
+    found = catalogue.facts.get(channel)
+    if found is not None:
+        return found
+    rules = {
+        a.pk: catalogue.rules.get(a.pk)
+        for a in catalogue.actions
+        if a.enabled and channel in (a.channels or [])
+    }
+    one, two = _SENTINELS
+    queryset, names = _facts_queryset(one[0], rules, workspace_id, one[1])
+    built = _FactsQuery(rules=rules, names=names)
+    try:
+        sql, params = queryset.query.sql_with_params()
+        check_sql, check_params = _facts_queryset(two[0], rules, workspace_id, two[1])[
+            0
+        ].query.sql_with_params()
+        if sql == check_sql and _comparable([_rebind(p, one, two) for p in params]) == _comparable(
+            list(check_params)
+        ):
+            built.sql, built.params = sql, tuple(params)
+    except Exception:  # noqa: S110 - compiled per decision instead
+        pass
+    with _lock:
+        catalogue.facts[channel] = built
+    return built
+
+
+def _facts(profile, query: _FactsQuery, workspace_id: Any, now: datetime) -> tuple[dict, dict]:
+    """Each rule's verdict for the customer, and what the predictors need, in one query
+    (plus one for the segments)."""
+    from rapport.segments.models import SegmentMembership
+
+    if query.sql is not None:
+        params = [_rebind(p, _SENTINELS[0], (profile.pk, now)) for p in query.params]
+        with connection.cursor() as cursor:
+            cursor.execute(query.sql, params)
+            found = cursor.fetchone()
+            row = (
+                dict(zip([c[0] for c in cursor.description], found, strict=True)) if found else None
+            )
+    else:
+        queryset, _names = _facts_queryset(profile.pk, query.rules, workspace_id, now)
+        row = next(iter(queryset), None)
     if row is None:
         return {}, {"erased": True}
-    verdicts = {action_id: bool(row.get(name)) for name, action_id in names.items()}
-    for action_id, rule in rules.items():
+    verdicts = {action_id: bool(row.get(name)) for name, action_id in query.names.items()}
+    for action_id, rule in query.rules.items():
         if rule is None:
             verdicts[action_id] = True
         elif rule is False:
@@ -310,8 +426,11 @@ def _candidates(
         considered.append((action, reasons))
         if why_not:
             failed[action.pk] = why_not
-    rules = {a.pk: catalogue.rules.get(a.pk) for a, _ in considered if a.pk not in failed}
-    verdicts, facts = _facts(profile, rules, workspace_id, now) if considered else ({}, {})
+    verdicts, facts = (
+        _facts(profile, _facts_query(catalogue, channel, workspace_id), workspace_id, now)
+        if considered
+        else ({}, {})
+    )
     for action, reasons in considered:
         if action.pk in failed:
             continue
