@@ -49,6 +49,7 @@ from rapport.web.lists import (
 )
 from rapport.web.merge_reasons import merges_shown
 from rapport.web.pages import (
+    decisions_pages_on,
     error_text,
     identifier_shown,
     traits_shown,
@@ -472,6 +473,7 @@ def customer_detail(request: HttpRequest, profile_id) -> HttpResponse:
         "kind": request.GET.get("kind", ""),
         **_timeline_context(request, profile.pk, profile),
         **_journeys_context(principal, profile),
+        **_next_action_context(request, profile),
     }
     return render(request, "web/customers/detail.html", context)
 
@@ -483,6 +485,15 @@ def _journeys_context(principal, profile) -> dict:
     from rapport.web.journeys import person_journeys
 
     return {"show_journeys": True, "journeys": person_journeys(principal, profile)}
+
+
+def _next_action_context(request: HttpRequest, profile) -> dict:
+    """The "Next best action" simulator (when the decisions app is installed)."""
+    if not decisions_pages_on():
+        return {"show_next_action": False}
+    from rapport.web.decisions import simulator_context
+
+    return simulator_context(request, profile)
 
 
 COMMON_FIELDS = ("name", "email", "phone", "company")

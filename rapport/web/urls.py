@@ -19,6 +19,7 @@ from rapport.web import (
     views,
     workspace_settings,
 )
+from rapport.web.pages import decisions_pages_on
 
 app_name = "web"
 
@@ -255,4 +256,33 @@ if apps.is_installed("rapport.journeys"):
         path("journeys/<uuid:journey_id>/start/", journeys.journey_start, name="journey_start"),
         path("journeys/<uuid:journey_id>/pause/", journeys.journey_pause, name="journey_pause"),
         path("journeys/<uuid:journey_id>/stop/", journeys.journey_stop, name="journey_stop"),
+    ]
+
+if decisions_pages_on():
+    from rapport.web import decisions
+
+    urlpatterns += [
+        path("decisions/actions/", decisions.action_list, name="decision_action_list"),
+        path("decisions/new/", decisions.action_new, name="decision_action_new"),
+        path(
+            "decisions/actions/<slug:key>/",
+            decisions.action_detail,
+            name="decision_action_detail",
+        ),
+        path(
+            "decisions/actions/<slug:key>/edit/",
+            decisions.action_edit,
+            name="decision_action_edit",
+        ),
+        path(
+            "decisions/actions/<slug:key>/delete/",
+            decisions.action_delete,
+            name="decision_action_delete",
+        ),
+        path("decisions/settings/", decisions.decision_settings, name="decision_settings"),
+        path(
+            "customers/<uuid:profile_id>/next-best-action/",
+            decisions.customer_next_action,
+            name="decision_customer_simulate",
+        ),
     ]
