@@ -130,6 +130,7 @@ def block_decide(*, message_id: uuid.UUID, placement: str, now: datetime | None 
             context={"message_id": str(message_id)},
             origin="email_open",
             now=now,
+            in_message=True,
         )
         if result.decision_id is None:
             return None  # the customer was erased meanwhile: no decision, nothing shown

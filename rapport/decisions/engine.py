@@ -421,6 +421,7 @@ def _candidates(
     context: dict,
     now: datetime,
     draw: bool,
+    in_message: bool = False,
     explain: bool = True,
     settings: DecisionSettings | None = None,
 ) -> tuple[list[Candidate], list[int], str]:
@@ -510,7 +511,9 @@ def _candidates(
             purpose="marketing",
             now=now,
         )
-        if verdict.skip:
+        # A block in a message already sent (an email opened) sends nothing new: the
+        # contact policy's caps count messages, so they do not apply to it.
+        if verdict.skip and not (in_message and verdict.skip == "contact_policy"):
             blocked = {
                 "no_consent": _("no consent to %(channel)s marketing") % {"channel": channel},
                 "suppressed": _("the %(channel)s address is suppressed") % {"channel": channel},
@@ -669,8 +672,11 @@ def decision_make(
     context: dict | None = None,
     origin: str = "api",
     now: datetime | None = None,
+    in_message: bool = False,
 ) -> DecisionResult:
-    """Decide, record the decision and what it gave, and answer the actions in order."""
+    """Decide, record the decision and what it gave, and answer the actions in order.
+    `in_message`: the answer fills a message already sent (a block decided when the
+    email is opened): consent and suppression still apply, the caps do not."""
     now = now or timezone.now()
     limit = max(1, min(int(limit), MAX_LIMIT))
     settings = settings_of(workspace.pk)
@@ -685,6 +691,7 @@ def decision_make(
         now=now,
         draw=not control,
         explain=False,
+        in_message=in_message,
     )
     eligible = [c for c in candidates if c.eligible]
     if control:

@@ -199,3 +199,28 @@ def test_a_proof_and_a_template_check_take_the_tag(shop):
     out = render(subject="S", html=HTML, text="", context={"customer": {"first_name": "A"}})
     assert "/m/nba/" not in out.html and "Hello A" in out.html
     assert not Decision.objects.exists()
+
+
+def test_the_contact_policys_cap_does_not_empty_the_block_of_the_mail_it_counted(shop, smtp):
+    from rapport.channels.models import ContactPolicy
+
+    settings_set(shop, control_percent=0)
+    ContactPolicy.objects.update_or_create(
+        workspace=shop.workspace, defaults={"caps": {"email": {"max": 1, "days": 7}}}
+    )
+    action_add(
+        shop,
+        "spring-sale",
+        channels=["email"],
+        content={"email": {"title": "Spring sale", "link_url": "https://shop.example.com/spring"}},
+    )
+    ann = customer(shop, "ann", email="ann@example.com", first_name="Ann")
+    _message, mail = _send(shop, smtp, ann, purpose="marketing")
+    image, _click = _block_urls(mail)
+    # The week's one marketing email is sent: a new email would be capped...
+    from rapport.decisions.engine import decision_make
+
+    assert decision_make(workspace=shop.workspace, profile=ann, channel="email").actions == []
+    # ...but the block of the email sent is still decided.
+    assert Client().get(image).status_code in (200, 302)
+    assert BlockDecision.objects.get().action.key == "spring-sale"

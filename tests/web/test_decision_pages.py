@@ -292,6 +292,10 @@ def test_the_report_shows_uplift_with_its_interval_and_the_learning_curve(shop):
 
 
 def test_the_person_page_simulates_the_next_best_action(shop, monkeypatch):
+    # No control group: one customer in twenty would get a random action.
+    services.decision_settings_update(
+        workspace=shop.workspace, actor=Actor.system("tests"), data={"control_percent": 0}
+    )
     person = Profile.objects.create(workspace=shop.workspace, traits={"plan": "gold"})
     make(shop, key="spring-sale")
     make(shop, key="call-back", name="Call back", channels=["assisted"])
