@@ -18,10 +18,9 @@ from pydantic import AwareDatetime, ConfigDict, StrictInt, field_validator, mode
 
 from rapport.channels import selectors, services
 from rapport.channels.models import Broadcast
-from rapport.core.errors import InvalidInputError, NotFoundError
+from rapport.core.errors import InvalidInputError
 from rapport.core.pagination import LimitOffsetPagination, paginate
-from rapport.identity.models import Identifier
-from rapport.profiles import selectors as profile_selectors
+from rapport.identity.selectors import customer_resolve
 from rapport.profiles.models import Profile
 from rapport.segments import selectors as segment_selectors
 
@@ -241,26 +240,10 @@ router = Router(tags=["messages"])
 
 
 def _profile_of(request: HttpRequest, payload: MessageIn) -> Profile:
-    workspace = request.auth.workspace
-    if payload.profile_id is not None:
-        profile = profile_selectors.profile_get(workspace=workspace, profile_id=payload.profile_id)
-    else:
-        holder = (
-            Identifier.objects.filter(workspace=workspace, kind="user_id", value=payload.user_id)
-            .values_list("profile_id", flat=True)
-            .first()
-        )
-        if holder is None:
-            raise NotFoundError(
-                gettext("No customer with user_id %(user_id)r in this workspace")
-                % {"user_id": payload.user_id}
-            )
-        profile = profile_selectors.profile_get(workspace=workspace, profile_id=holder)
-    while profile.merged_into_id is not None:
-        profile = profile_selectors.profile_get(
-            workspace=workspace, profile_id=profile.merged_into_id
-        )
-    return profile
+    """The customer named by profile id or user id (after a merge, the survivor)."""
+    return customer_resolve(
+        workspace=request.auth.workspace, profile_id=payload.profile_id, user_id=payload.user_id
+    )
 
 
 @router.post(

@@ -53,6 +53,7 @@ from django.db.models import (
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from rapport.core.shares import stable_share
 from rapport.decisions import learner
 from rapport.decisions.models import (
     OUTBOUND,
@@ -64,7 +65,6 @@ from rapport.decisions.models import (
     DecisionSettings,
 )
 from rapport.decisions.predictors import predictor_names
-from rapport.journeys.services import stable_share
 from rapport.profiles.models import Profile
 
 MAX_LIMIT = 20

@@ -16,13 +16,12 @@ from django.utils.translation import gettext
 from ninja import Body, Field, Router, Schema, Status
 from pydantic import ConfigDict, StrictInt, model_validator
 
-from rapport.core.errors import InvalidInputError, NotFoundError
+from rapport.core.errors import InvalidInputError
 from rapport.core.pagination import LimitOffsetPagination, paginate
-from rapport.identity.models import Identifier
+from rapport.identity.selectors import customer_resolve
 from rapport.journeys import selectors, services
 from rapport.journeys.graph import JourneyGraph, journey_validate
 from rapport.journeys.models import Journey
-from rapport.profiles import selectors as profile_selectors
 from rapport.profiles.models import Profile
 
 router = Router(tags=["journeys"])
@@ -280,26 +279,9 @@ def journey_migrate(request: HttpRequest, journey_id: uuid.UUID, payload: Journe
 
 def _profile_of(request: HttpRequest, payload: EnrolmentIn) -> Profile:
     """The customer named by profile id or user id (after a merge, the survivor)."""
-    workspace = request.auth.workspace
-    if payload.profile_id is not None:
-        profile = profile_selectors.profile_get(workspace=workspace, profile_id=payload.profile_id)
-    else:
-        holder = (
-            Identifier.objects.filter(workspace=workspace, kind="user_id", value=payload.user_id)
-            .values_list("profile_id", flat=True)
-            .first()
-        )
-        if holder is None:
-            raise NotFoundError(
-                gettext("No customer with user_id %(user_id)r in this workspace")
-                % {"user_id": payload.user_id}
-            )
-        profile = profile_selectors.profile_get(workspace=workspace, profile_id=holder)
-    while profile.merged_into_id is not None:
-        profile = profile_selectors.profile_get(
-            workspace=workspace, profile_id=profile.merged_into_id
-        )
-    return profile
+    return customer_resolve(
+        workspace=request.auth.workspace, profile_id=payload.profile_id, user_id=payload.user_id
+    )
 
 
 @router.post(

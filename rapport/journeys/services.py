@@ -15,7 +15,6 @@ branch is one query for all the customers at it, a segment step one list write),
 a batch costs a few statements per step of the graph, not per customer.
 """
 
-import hashlib
 import logging
 import random
 from collections import defaultdict
@@ -32,6 +31,7 @@ from django.utils.translation import gettext
 
 from rapport.core.bulk import rows_insert, rows_update
 from rapport.core.errors import ConflictError, InvalidInputError, RapportError
+from rapport.core.shares import stable_share
 from rapport.journeys import graph as g
 from rapport.journeys.models import Enrolment, Journey, JourneyVersion, StepRun
 from rapport.profiles.models import Profile
@@ -254,12 +254,6 @@ def journey_stop(*, journey: Journey, actor: Actor) -> Journey:
 
 
 # --- enrolment --------------------------------------------------------------------------
-
-
-def stable_share(*parts: Any) -> int:
-    """0-99 from the parts, the same on every run and machine (not Python's `hash`)."""
-    digest = hashlib.blake2b(":".join(str(p) for p in parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % 100
 
 
 def held_out(journey: Journey, profile_id: Any) -> bool:
