@@ -1401,11 +1401,12 @@ def _plan_page(broadcast: Broadcast, profile_ids: list) -> list:
                 WITH made AS (
                   INSERT INTO {table} (id, workspace_id, profile_id, broadcast_id, channel,
                          purpose, template_id, content, subject, status, skip_reason,
-                         attempts, error, provider_id, claimed_by, created_at, updated_at)
+                         attempts, error, provider_id, claimed_by, decision_action,
+                         created_at, updated_at)
                   SELECT u.id, %s, u.profile_id, %s, %s, %s, %s, '{{}}'::jsonb, '',
                          CASE WHEN u.held THEN 'skipped' ELSE 'queued' END,
                          CASE WHEN u.held THEN 'holdout' ELSE '' END,
-                         0, '', '', '', %s, %s
+                         0, '', '', '', '', %s, %s
                     FROM unnest(%s::uuid[], %s::uuid[], %s::boolean[]) AS u(id, profile_id, held)
                   ON CONFLICT (broadcast_id, profile_id) WHERE broadcast_id IS NOT NULL
                   DO NOTHING

@@ -3,6 +3,7 @@ personal data hides in every odd place: none of it is shown in clear. The pages 
 from the URL configuration, so a new page is swept the day it lands."""
 
 import json
+import re
 
 import pytest
 from django.urls import URLPattern
@@ -28,6 +29,8 @@ WITH_QUERIES = {
 
 def _page_arguments(tenant) -> dict[str, dict[str, str]]:
     values = tenant.path_objects()
+    # The decisions pages name an action by its key.
+    values["key"] = values["action_key"]
     profile_merges = ProfileMerge.objects.filter(workspace=tenant.workspace)
     account_merges = AccountMerge.objects.filter(workspace=tenant.workspace)
     return {
@@ -51,7 +54,7 @@ def _pages(tenant, role: str) -> dict[str, str]:
         kwargs = {name: given.get(name) or arguments["*"][name] for name in names}
         path = "/" + str(pattern.pattern).format(**kwargs)
         for name in names:
-            path = path.replace(f"<uuid:{name}>", kwargs[name])
+            path = re.sub(rf"<\w+:{name}>", kwargs[name], path)
         for query in WITH_QUERIES.get(pattern.name, [{}]):
             for htmx in ({}, {"HTTP_HX_REQUEST": "true"}):
                 response = client.get(path, query, **htmx)
