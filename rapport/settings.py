@@ -232,6 +232,10 @@ RAPPORT_AUDIENCE_CHECK_SECONDS = int(os.environ.get("RAPPORT_AUDIENCE_CHECK_SECO
 # How often each workspace's due journey steps are looked for (rapport/journeys); an
 # enrolment or an awaited event wakes the runner at once besides.
 RAPPORT_JOURNEYS_RUN_SECONDS = int(os.environ.get("RAPPORT_JOURNEYS_RUN_SECONDS", "5"))
+# Next best action: how often the learning job runs, and how long a process trusts its
+# cached catalogue, models and settings before it checks them again.
+RAPPORT_DECISIONS_LEARN_SECONDS = int(os.environ.get("RAPPORT_DECISIONS_LEARN_SECONDS", "60"))
+RAPPORT_DECISIONS_CACHE_SECONDS = float(os.environ.get("RAPPORT_DECISIONS_CACHE_SECONDS", "1"))
 # Enrolments the runner takes in one transaction.
 RAPPORT_JOURNEYS_BATCH = int(os.environ.get("RAPPORT_JOURNEYS_BATCH", "2000"))
 RAPPORT_AUDIENCE_RUNS_KEPT = int(os.environ.get("RAPPORT_AUDIENCE_RUNS_KEPT", "7"))

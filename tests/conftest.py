@@ -49,6 +49,8 @@ def _test_settings(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Uploaded files and other local state go to a folder of the test's own.
     settings.DATA_DIR = tmp_path
+    # Decisions see a catalogue changed by hand at once (in production, within a second).
+    settings.RAPPORT_DECISIONS_CACHE_SECONDS = 0
     settings.RAPPORT_EXPORT_DIR = str(tmp_path / "exports")
     # A cache of the test's own (sign-in throttle counts), not the machine's data folder.
     settings.CACHES = {

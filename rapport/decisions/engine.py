@@ -29,7 +29,9 @@ or a model changes (one aggregate query per decision checks that).
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -37,6 +39,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+from django.conf import settings as django_settings
 from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
@@ -68,6 +71,9 @@ from rapport.decisions.predictors import predictor_names
 from rapport.profiles.models import Profile
 
 MAX_LIMIT = 20
+# Eligible actions kept beyond the limit, for those whose budget another decision took
+# meanwhile.
+KEEP_SPARE = 20
 
 
 @dataclass
@@ -112,10 +118,22 @@ class _Catalogue:
     rules: dict[Any, Any]  # action id -> parsed rule (None: everyone)
     stack: learner.Stack
     rows: dict[Any, int]  # action id -> row of the stack
-    facts: dict[str, Any] = field(default_factory=dict)  # channel -> _FactsQuery
+    # channel -> _FactsQuery, and "weights:<channel>" -> {action id: static weight}
+    facts: dict[str, Any] = field(default_factory=dict)
+    checked_at: float = 0.0  # time.monotonic() of the last signature check
 
 
 _catalogues: dict[Any, _Catalogue] = {}
+_settings: dict[Any, tuple[float, DecisionSettings]] = {}
+
+
+def _cache_seconds() -> float:
+    """How long a process trusts its cached catalogue and settings before it checks
+    them again (one aggregate query): a change made in another process is seen within
+    this; one made through the services in this process at once."""
+    return float(getattr(django_settings, "RAPPORT_DECISIONS_CACHE_SECONDS", 1.0))
+
+
 _lock = threading.Lock()
 _rng = np.random.default_rng()
 
@@ -133,16 +151,22 @@ def catalogue_forget(workspace_id: Any | None = None) -> None:
     with _lock:
         if workspace_id is None:
             _catalogues.clear()
+            _settings.clear()
         else:
             _catalogues.pop(workspace_id, None)
+            _settings.pop(workspace_id, None)
 
 
 def _catalogue(workspace_id: Any) -> _Catalogue:
     from rapport.segments.rules import rule_parse
 
-    signature = _signature(workspace_id)
     cached = _catalogues.get(workspace_id)
+    moment = time.monotonic()
+    if cached is not None and moment - cached.checked_at < _cache_seconds():
+        return cached
+    signature = _signature(workspace_id)
     if cached is not None and cached.signature == signature:
+        cached.checked_at = moment
         return cached
     actions = list(Action.objects.filter(workspace_id=workspace_id).order_by("key"))
     models = {m.action_id: m for m in ActionModel.objects.filter(workspace_id=workspace_id)}
@@ -160,16 +184,39 @@ def _catalogue(workspace_id: Any) -> _Catalogue:
             rules[action.pk] = rule_parse(action.eligibility) if action.eligibility else None
         except Exception:
             rules[action.pk] = False  # never eligible until it is fixed
-    catalogue = _Catalogue(signature, actions, rules, learner.Stack(means, variances), rows)
+    catalogue = _Catalogue(
+        signature, actions, rules, learner.Stack(means, variances), rows, checked_at=moment
+    )
     with _lock:
         _catalogues[workspace_id] = catalogue
     return catalogue
 
 
+def _weights_of(catalogue: _Catalogue, channel: str) -> dict[Any, float]:
+    """Each action's value x lever x channel lever on a channel, once per catalogue."""
+    key = f"weights:{channel}"
+    found = catalogue.facts.get(key)
+    if found is None:
+        found = {
+            a.pk: float(a.value) * float(a.lever) * float((a.channel_levers or {}).get(channel, 1))
+            for a in catalogue.actions
+        }
+        with _lock:
+            catalogue.facts[key] = found
+    return found
+
+
 def settings_of(workspace_id: Any) -> DecisionSettings:
-    return DecisionSettings.objects.filter(workspace_id=workspace_id).first() or DecisionSettings(
+    moment = time.monotonic()
+    cached = _settings.get(workspace_id)
+    if cached is not None and moment - cached[0] < _cache_seconds():
+        return cached[1]
+    found = DecisionSettings.objects.filter(workspace_id=workspace_id).first() or DecisionSettings(
         workspace_id=workspace_id
     )
+    with _lock:
+        _settings[workspace_id] = (moment, found)
+    return found
 
 
 def in_control(*, workspace_id: Any, profile_id: Any, settings: DecisionSettings) -> bool:
@@ -204,12 +251,19 @@ class _FactsQuery:
     for every decision)."""
 
     rules: dict[Any, Any]
-    names: dict[str, Any]  # column -> action id
+    names: dict[str, list]  # column -> the actions whose rule it answers
+    raw: dict[Any, Any] = field(default_factory=dict)  # action id -> its rule as stored
     sql: str | None = None
     params: tuple = ()
 
 
-def _facts_queryset(profile_id: Any, rules: dict[Any, Any], workspace_id: Any, now: datetime):
+def _facts_queryset(
+    profile_id: Any,
+    rules: dict[Any, Any],
+    workspace_id: Any,
+    now: datetime,
+    raw: dict[Any, Any] | None = None,
+):
     from rapport.predictions.models import ChurnScore, ClvScore
     from rapport.segments.compiler import Context, rule_q
     from rapport.segments.models import LifecycleState, RfmScore
@@ -223,17 +277,26 @@ def _facts_queryset(profile_id: Any, rules: dict[Any, Any], workspace_id: Any, n
         "churn": Subquery(ChurnScore.objects.filter(profile=OuterRef("pk")).values("band")[:1]),
         "clv": Subquery(ClvScore.objects.filter(profile=OuterRef("pk")).values("clv")[:1]),
     }
-    names = {}
-    for n, (action_id, rule) in enumerate(rules.items()):
+    # One column per distinct rule: actions that share a rule (the same segment, the
+    # same plan) share its verdict, so a catalogue of 200 offers on a handful of
+    # audiences asks the database a handful of questions.
+    names: dict[str, list] = {}
+    columns: dict[str, str] = {}
+    for action_id, rule in rules.items():
         if rule is None or rule is False:
             continue
-        name = f"e{n}"
-        names[name] = action_id
-        annotations[name] = Case(
-            When(rule_q(rule, ctx), then=Value(True)),
-            default=Value(False),
-            output_field=BooleanField(),
-        )
+        same = (raw or {}).get(action_id)
+        text = json.dumps(same, sort_keys=True, default=str) if same else f"action:{action_id}"
+        name = columns.get(text)
+        if name is None:
+            name = columns[text] = f"e{len(columns)}"
+            names[name] = []
+            annotations[name] = Case(
+                When(rule_q(rule, ctx), then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            )
+        names[name].append(action_id)
     queryset = Profile.objects.filter(pk=profile_id).annotate(**annotations).values(*annotations)
     return queryset, names
 
@@ -288,12 +351,13 @@ def _facts_query(catalogue: _Catalogue, channel: str, workspace_id: Any) -> _Fac
         for a in catalogue.actions
         if a.enabled and channel in (a.channels or [])
     }
+    raw = {a.pk: a.eligibility for a in catalogue.actions if a.pk in rules}
     one, two = _SENTINELS
-    queryset, names = _facts_queryset(one[0], rules, workspace_id, one[1])
-    built = _FactsQuery(rules=rules, names=names)
+    queryset, names = _facts_queryset(one[0], rules, workspace_id, one[1], raw)
+    built = _FactsQuery(rules=rules, names=names, raw=raw)
     try:
         sql, params = queryset.query.sql_with_params()
-        check_sql, check_params = _facts_queryset(two[0], rules, workspace_id, two[1])[
+        check_sql, check_params = _facts_queryset(two[0], rules, workspace_id, two[1], raw)[
             0
         ].query.sql_with_params()
         if sql == check_sql and _comparable([_rebind(p, one, two) for p in params]) == _comparable(
@@ -347,11 +411,13 @@ def _facts(profile, query: _FactsQuery, workspace_id: Any, now: datetime) -> tup
                 dict(zip([c[0] for c in cursor.description], found, strict=True)) if found else None
             )
     else:
-        queryset, _names = _facts_queryset(profile.pk, query.rules, workspace_id, now)
+        queryset, _names = _facts_queryset(profile.pk, query.rules, workspace_id, now, query.raw)
         row = next(iter(queryset), None)
     if row is None:
         return {}, {"erased": True}
-    verdicts = {action_id: bool(row.get(name)) for name, action_id in query.names.items()}
+    verdicts = {
+        action_id: bool(row.get(name)) for name, ids in query.names.items() for action_id in ids
+    }
     for action_id, rule in query.rules.items():
         if rule is None:
             verdicts[action_id] = True
@@ -424,6 +490,7 @@ def _candidates(
     in_message: bool = False,
     explain: bool = True,
     settings: DecisionSettings | None = None,
+    keep: int | None = None,
 ) -> tuple[list[Candidate], list[int], str]:
     """Every action considered, eligible or not, with its reasons and numbers; the
     customer's predictor index; and why nothing may be given at all (or "")."""
@@ -546,6 +613,52 @@ def _candidates(
     placement_weight = (
         float((settings.placement_weights or {}).get(placement, 1.0)) if placement else 1.0
     )
+    if not explain and considered:
+        # A decision needs only the eligible actions, best first, and only the first
+        # `keep` of them as objects: the priorities are computed as arrays.
+        static = _weights_of(catalogue, channel)
+        weights = np.fromiter(
+            (static[a.pk] for a, _ in considered), dtype=float, count=len(considered)
+        )
+        priorities = propensities * (channel_weight * placement_weight) * weights
+        allowed = np.fromiter(
+            (not blocked and a.pk not in failed for a, _ in considered),
+            dtype=bool,
+            count=len(considered),
+        )
+        chosen = np.flatnonzero(allowed)
+        # Stable: the catalogue is in key order, so ties go to the key that sorts first.
+        chosen = chosen[np.argsort(-priorities[chosen], kind="stable")]
+        if keep is not None:
+            chosen = chosen[:keep]
+        out = []
+        for i in chosen:
+            action, reasons = considered[i]
+            p = float(propensities[i])
+            lever = float(action.lever)
+            channel_lever = float((action.channel_levers or {}).get(channel, 1.0))
+            out.append(
+                Candidate(
+                    action=action,
+                    key=action.key,
+                    priority=float(priorities[i]),
+                    propensity=p,
+                    value=action.value,
+                    eligible=True,
+                    reasons=list(reasons),
+                    factors={
+                        "propensity": p,
+                        "channel_weight": channel_weight,
+                        "placement_weight": placement_weight,
+                        "value": float(action.value),
+                        "lever": lever,
+                        "channel_lever": channel_lever,
+                    },
+                    rule=catalogue.rules.get(action.pk),
+                    explained=False,
+                )
+            )
+        return out, [int(i) for i in index], blocked
     out = []
     for (action, reasons), p in zip(considered, propensities, strict=True):
         lever = float(action.lever)
@@ -692,6 +805,8 @@ def decision_make(
         draw=not control,
         explain=False,
         in_message=in_message,
+        # A control customer's random pick is among every eligible action.
+        keep=None if control else limit + KEEP_SPARE,
     )
     eligible = [c for c in candidates if c.eligible]
     if control:

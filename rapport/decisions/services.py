@@ -51,6 +51,15 @@ EDITABLE = (
 )
 
 
+def _forget_on_commit(workspace_id: Any) -> None:
+    """This process's decisions see the change at once (others within
+    RAPPORT_DECISIONS_CACHE_SECONDS)."""
+    from rapport.decisions.engine import catalogue_forget
+
+    catalogue_forget(workspace_id)
+    transaction.on_commit(lambda: catalogue_forget(workspace_id))
+
+
 def _text(value: Any, *, field: str, limit: int, required: bool = False) -> str:
     if value is None:
         value = ""
@@ -308,6 +317,7 @@ def action_create(*, workspace: Workspace, actor: Actor, data: dict) -> Action:
                 action="action.create",
                 details={"key": action.key},
             )
+            _forget_on_commit(workspace.pk)
     except IntegrityError:
         raise _key_taken(fields["key"]) from None
     return action
@@ -342,6 +352,7 @@ def action_update(*, action: Action, actor: Actor, data: dict) -> Action:
                 action="action.update",
                 details={"key": locked.key, "fields": sorted(fields)},
             )
+            _forget_on_commit(locked.workspace_id)
     except IntegrityError:
         raise _key_taken(fields.get("key", action.key)) from None
     return locked
@@ -356,6 +367,7 @@ def action_delete(*, action: Action, actor: Actor) -> None:
         audit_log_record(
             workspace=action.workspace, actor=actor, action="action.delete", details={"key": key}
         )
+        _forget_on_commit(action.workspace_id)
 
 
 SETTINGS_EDITABLE = (
@@ -434,4 +446,5 @@ def decision_settings_update(*, workspace: Workspace, actor: Actor, data: dict) 
             action="decisions.settings",
             details={"fields": sorted(fields)},
         )
+        _forget_on_commit(workspace.pk)
     return settings

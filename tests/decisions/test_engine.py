@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from rapport.decisions import engine
 from rapport.decisions.engine import decision_make, decision_simulate, in_control
-from rapport.decisions.models import Decision, DecisionAction
+from rapport.decisions.models import Action, Decision, DecisionAction
 from rapport.profiles.models import Profile
 from tests.decisions.conftest import action_add, settings_set
 
@@ -207,3 +207,44 @@ def test_an_erased_customer_gets_nothing_on_any_channel(shop):
         assert not any(c.eligible for c in sim.candidates)
         assert any("erased" in r for c in sim.candidates for r in c.reasons)
     assert not Decision.objects.filter(profile_id=p.pk).exists()
+
+
+def test_a_process_trusts_its_catalogue_for_a_moment_but_sees_its_own_changes(shop, settings):
+    from rapport.decisions import services
+    from tests.decisions.conftest import ACTOR
+
+    settings.RAPPORT_DECISIONS_CACHE_SECONDS = 60
+    a = action_add(shop, "one")
+    settings_set(shop, control_percent=0)
+    p = not_in_control(shop)
+    assert decision_make(workspace=shop.workspace, profile=p, channel="web").actions[0].key == "one"
+    # Changed behind the engine's back (as another process would): not seen yet...
+    Action.objects.filter(pk=a.pk).update(enabled=False)
+    assert decision_make(workspace=shop.workspace, profile=p, channel="web").actions[0].key == "one"
+    # ...a change through the services is seen at once.
+    services.action_update(action=a, actor=ACTOR, data={"enabled": False})
+    assert decision_make(workspace=shop.workspace, profile=p, channel="web").actions == []
+
+
+def test_actions_that_share_a_rule_share_its_verdict(shop):
+    rule = {"trait": "plan", "op": "eq", "value": "gold"}
+    for n in range(5):
+        action_add(shop, f"gold-{n}", eligibility=dict(rule))
+    action_add(shop, "silver", eligibility={"trait": "plan", "op": "eq", "value": "silver"})
+    settings_set(shop, control_percent=0)
+    gold = person(shop, plan="gold")
+    keys = {
+        c.key
+        for c in decision_make(
+            workspace=shop.workspace, profile=gold, channel="web", limit=10
+        ).actions
+    }
+    assert keys == {f"gold-{n}" for n in range(5)}
+    silver = person(shop, plan="silver")
+    keys = {
+        c.key
+        for c in decision_make(
+            workspace=shop.workspace, profile=silver, channel="web", limit=10
+        ).actions
+    }
+    assert keys == {"silver"}
