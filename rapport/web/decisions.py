@@ -299,13 +299,13 @@ def _data_of(request: HttpRequest, values: dict, action: Action | None) -> dict[
     if values["template"]:
         template_id = uuid_or_none(values["template"])
         try:
-            if template_id is None:
-                raise NotFoundError("")
-            channel_selectors.template_get(workspace=workspace, template_id=template_id)
+            found = template_id is not None and channel_selectors.template_get(
+                workspace=workspace, template_id=template_id
+            )
         except NotFoundError:
-            raise InvalidInputError(
-                _("not a template of this workspace"), field="template"
-            ) from None
+            found = None
+        if not found:
+            raise InvalidInputError(_("not a template of this workspace"), field="template")
     levers = {}
     for channel, raw in values["channel_levers"].items():
         levers[channel] = _number(raw, field=f"channel_levers.{channel}")
