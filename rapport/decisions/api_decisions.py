@@ -67,7 +67,9 @@ class WriteKeyAuth(HttpBasicAuth):
         return WriteKeyPrincipal(workspace=workspace, source_id=grant.source_id)
 
 
-AUTH = [ApiTokenAuth(), WorkspaceSessionAuth(), WriteKeyAuth()]
+# The write key before the session: a session auth checks CSRF first, and a site's
+# request with a write key carries no CSRF token.
+AUTH = [ApiTokenAuth(), WriteKeyAuth(), WorkspaceSessionAuth()]
 router = Router(tags=["decisions"])
 
 

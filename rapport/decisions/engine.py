@@ -82,6 +82,10 @@ class Candidate:
     control: bool = False
     # The factors of the priority, for the simulator and the API.
     factors: dict[str, float] = field(default_factory=dict)
+    # The eligibility rule (parsed) and whether `reasons` says why it holds and what
+    # the priority is made of yet: a decision writes that only for what it gives.
+    rule: Any = field(default=None, repr=False)
+    explained: bool = True
 
 
 @dataclass
@@ -295,12 +299,38 @@ def _facts_query(catalogue: _Catalogue, channel: str, workspace_id: Any) -> _Fac
         if sql == check_sql and _comparable([_rebind(p, one, two) for p in params]) == _comparable(
             list(check_params)
         ):
-            built.sql, built.params = sql, tuple(params)
+            built.sql, built.params = _inline_constants(sql, list(params), one, two)
     except Exception:  # noqa: S110 - compiled per decision instead
         pass
     with _lock:
         catalogue.facts[channel] = built
     return built
+
+
+def _inline_constants(sql: str, params: list, one: tuple, two: tuple) -> tuple[str, tuple]:
+    """On PostgreSQL, the parameters that do not depend on the customer or the time
+    written into the SQL once (psycopg's own quoting, `mogrify`), so that a decision
+    binds a handful of values, not one per rule's constant; elsewhere, as it was."""
+    variable = [
+        i for i, p in enumerate(params) if _comparable(_rebind(p, one, two)) != _comparable(p)
+    ]
+    if connection.vendor != "postgresql":
+        return sql, tuple(params)
+    marker = uuid.uuid4().hex
+    tokens = {i: f"rapport-rebind-{marker}-{i}" for i in variable}
+    with connection.cursor() as cursor:
+        mogrify = getattr(cursor.cursor, "mogrify", None)
+        if mogrify is None:
+            return sql, tuple(params)
+        text = mogrify(sql, [tokens.get(i, p) for i, p in enumerate(params)]).replace("%", "%%")
+    for i in variable:
+        quoted = f"'{tokens[i]}'"
+        if text.count(quoted) != 1:
+            return sql, tuple(params)
+        text = text.replace(quoted, "%s")
+    if marker in text:
+        return sql, tuple(params)
+    return text, tuple(params[i] for i in variable)
 
 
 def _facts(profile, query: _FactsQuery, workspace_id: Any, now: datetime) -> tuple[dict, dict]:
@@ -358,13 +388,28 @@ def _usage_today(actions: list[Action], now: datetime) -> dict[Any, int]:
 # --- the decision ----------------------------------------------------------------------
 
 
+_descriptions: dict[tuple, tuple] = {}
+
+
 def _describe(rule) -> str:
+    """The rule in words (in the request's language), kept per process: describing 200
+    rules for every decision would cost more than deciding."""
+    from django.utils.translation import get_language
+
     from rapport.segments.rules import rule_describe
 
+    key = (id(rule), get_language())
+    found = _descriptions.get(key)
+    if found is not None and found[0] is rule:
+        return found[1]
     try:
-        return rule_describe(rule)
+        text = rule_describe(rule)
     except Exception:
-        return _("the rule")
+        text = _("the rule")
+    if len(_descriptions) > 10000:
+        _descriptions.clear()
+    _descriptions[key] = (rule, text)
+    return text
 
 
 def _candidates(
@@ -376,11 +421,13 @@ def _candidates(
     context: dict,
     now: datetime,
     draw: bool,
+    explain: bool = True,
+    settings: DecisionSettings | None = None,
 ) -> tuple[list[Candidate], list[int], str]:
     """Every action considered, eligible or not, with its reasons and numbers; the
     customer's predictor index; and why nothing may be given at all (or "")."""
     catalogue = _catalogue(workspace_id)
-    settings = settings_of(workspace_id)
+    settings = settings or settings_of(workspace_id)
     considered: list[tuple[Action, list[str]]] = []
     failed: dict[Any, list[str]] = {}
     usage = _usage_today(catalogue.actions, now)
@@ -431,18 +478,24 @@ def _candidates(
         if considered
         else ({}, {})
     )
+    everyone, holds, fails = (
+        _("eligibility: everyone"),
+        _("eligibility holds: %(rule)s"),
+        _("eligibility fails: %(rule)s"),
+    )
     for action, reasons in considered:
         if action.pk in failed:
             continue
         rule = catalogue.rules.get(action.pk)
         if rule is None:
-            reasons.append(_("eligibility: everyone"))
+            reasons.append(everyone)
         elif rule is False:
             failed[action.pk] = [_("eligibility: the rule cannot be read; fix it in the catalogue")]
         elif verdicts.get(action.pk):
-            reasons.append(_("eligibility holds: %(rule)s") % {"rule": _describe(rule)})
+            if explain:
+                reasons.append(holds % {"rule": _describe(rule)})
         else:
-            failed[action.pk] = [_("eligibility fails: %(rule)s") % {"rule": _describe(rule)}]
+            failed[action.pk] = [fails % {"rule": _describe(rule)}]
     blocked = ""
     if facts.get("erased"):
         # The customer was erased since the caller read them: nothing, on every channel.
@@ -498,22 +551,6 @@ def _candidates(
         priority = float(p) * channel_weight * placement_weight * value * lever * channel_lever
         eligible = action.pk not in failed and not blocked
         reasons = list(reasons) + failed.get(action.pk, []) + ([blocked] if blocked else [])
-        reasons.append(
-            _(
-                "priority %(priority).4g = propensity %(propensity).3f x channel weight "
-                "%(channel_weight)g x placement weight %(placement_weight)g x value "
-                "%(value)g x lever %(lever)g x channel lever %(channel_lever)g"
-            )
-            % {
-                "priority": priority,
-                "propensity": float(p),
-                "channel_weight": channel_weight,
-                "placement_weight": placement_weight,
-                "value": value,
-                "lever": lever,
-                "channel_lever": channel_lever,
-            }
-        )
         out.append(
             Candidate(
                 action=action,
@@ -531,10 +568,43 @@ def _candidates(
                     "lever": lever,
                     "channel_lever": channel_lever,
                 },
+                rule=catalogue.rules.get(action.pk),
+                explained=False,
             )
         )
+    if explain:
+        for candidate in out:
+            _explain(candidate, eligibility=False)
     out.sort(key=lambda c: (not c.eligible, -c.priority, c.key))
     return out, [int(i) for i in index], blocked
+
+
+def _explain(candidate: Candidate, *, eligibility: bool = True) -> None:
+    """Add why the rule holds (when `eligibility`) and the numbers behind the priority."""
+    if candidate.explained:
+        return
+    candidate.explained = True
+    if eligibility and candidate.rule is not None and candidate.rule is not False:
+        candidate.reasons.append(
+            _("eligibility holds: %(rule)s") % {"rule": _describe(candidate.rule)}
+        )
+    f = candidate.factors
+    candidate.reasons.append(
+        _(
+            "priority %(priority).4g = propensity %(propensity).3f x channel weight "
+            "%(channel_weight)g x placement weight %(placement_weight)g x value "
+            "%(value)g x lever %(lever)g x channel lever %(channel_lever)g"
+        )
+        % {
+            "priority": f["propensity"]
+            * f["channel_weight"]
+            * f["placement_weight"]
+            * f["value"]
+            * f["lever"]
+            * f["channel_lever"],
+            **f,
+        }
+    )
 
 
 def decision_simulate(
@@ -552,6 +622,7 @@ def decision_simulate(
     now = now or timezone.now()
     settings = settings_of(workspace.pk)
     candidates, _index, blocked = _candidates(
+        settings=settings,
         workspace_id=workspace.pk,
         profile=profile,
         channel=channel,
@@ -605,6 +676,7 @@ def decision_make(
     settings = settings_of(workspace.pk)
     control = in_control(workspace_id=workspace.pk, profile_id=profile.pk, settings=settings)
     candidates, index, _blocked = _candidates(
+        settings=settings,
         workspace_id=workspace.pk,
         profile=profile,
         channel=channel,
@@ -612,6 +684,7 @@ def decision_make(
         context=context or {},
         now=now,
         draw=not control,
+        explain=False,
     )
     eligible = [c for c in candidates if c.eligible]
     if control:
@@ -622,9 +695,6 @@ def decision_make(
             eligible = []
         for candidate in eligible:
             candidate.control = True
-            candidate.reasons.append(
-                _("control group: a random eligible action, not the model's choice")
-            )
     if _blocked and not eligible and not Profile.objects.filter(pk=profile.pk).exists():
         # Erased: there is no one to record a decision for.
         return DecisionResult(decision_id=None, control=control, actions=[])
@@ -670,4 +740,10 @@ def decision_make(
         for c in given:
             if c.action.budget is not None:
                 c.action.given += 1
+    for candidate in given:
+        _explain(candidate)
+        if control:
+            candidate.reasons.append(
+                _("control group: a random eligible action, not the model's choice")
+            )
     return DecisionResult(decision_id=decision.pk, control=control, actions=given)

@@ -50,6 +50,9 @@ def test_the_highest_priority_eligible_action_is_given_and_recorded(shop):
     result = decision_make(workspace=shop.workspace, profile=gold, channel="web", limit=3)
     assert result.actions[0].key == "big"
     assert {c.key for c in result.actions} == {"big", "gold-only", "small"}
+    gold_only = next(c for c in result.actions if c.key == "gold-only")
+    assert any(r.startswith("eligibility holds") for r in gold_only.reasons)
+    assert all(any(r.startswith("priority ") for r in c.reasons) for c in result.actions)
 
 
 def test_every_priority_is_explained(shop):
