@@ -38,3 +38,42 @@ def settings_set(tenant, **fields) -> DecisionSettings:
         workspace=tenant.workspace, defaults=fields
     )
     return found
+
+
+def given_plant(
+    workspace,
+    action: Action,
+    *,
+    at,
+    control: bool = False,
+    outcomes=(),
+    shown: bool = True,
+    value=None,
+    propensity: float = 0.1,
+):
+    """A decision that gave `action` to a new customer at `at` (shown, or not), with
+    these outcomes: history for the reports, written directly."""
+    from rapport.decisions.models import Decision, DecisionAction, Outcome
+    from rapport.profiles.models import Profile
+
+    profile = Profile.objects.create(workspace=workspace)
+    decision = Decision.objects.create(
+        workspace=workspace, profile=profile, channel="web", control=control, created_at=at
+    )
+    DecisionAction.objects.create(
+        workspace=workspace,
+        decision=decision,
+        action=action,
+        rank=1,
+        priority=0.1,
+        propensity=propensity,
+        value=action.value if value is None else value,
+        control=control,
+        impression_at=at if shown else None,
+        created_at=at,
+    )
+    for outcome in outcomes:
+        Outcome.objects.create(
+            workspace=workspace, decision=decision, action=action, outcome=outcome, at=at
+        )
+    return decision

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from rapport.decisions.models import Action, Decision, DecisionAction, Outcome
+from rapport.decisions.models import Action
 from rapport.decisions.reports import (
     action_learning_curve,
     action_report,
@@ -15,8 +15,8 @@ from rapport.decisions.reports import (
     difference_interval,
     wilson_interval,
 )
-from rapport.profiles.models import Profile
 from tests.conftest import tenant_create
+from tests.decisions.conftest import given_plant
 
 # Newcombe (1998), "Two-sided confidence intervals for the single proportion:
 # comparison of seven methods", Statistics in Medicine 17, table I (Wilson, method 3).
@@ -93,27 +93,15 @@ def _action(workspace, key="spring", **extra) -> Action:
 
 
 def _give(workspace, action, *, control=False, at=NOW, outcomes=(), shown=True, value=10):
-    profile = Profile.objects.create(workspace=workspace)
-    decision = Decision.objects.create(
-        workspace=workspace, profile=profile, channel="web", control=control, created_at=at
-    )
-    DecisionAction.objects.create(
-        workspace=workspace,
-        decision=decision,
-        action=action,
-        rank=1,
-        priority=0.1,
-        propensity=0.1,
-        value=Decimal(value),
+    return given_plant(
+        workspace,
+        action,
         control=control,
-        impression_at=at if shown else None,
-        created_at=at,
+        at=at,
+        outcomes=outcomes,
+        shown=shown,
+        value=Decimal(value),
     )
-    for outcome in outcomes:
-        Outcome.objects.create(
-            workspace=workspace, decision=decision, action=action, outcome=outcome, at=at
-        )
-    return decision
 
 
 def test_the_report_counts_each_group_and_the_uplift(shop):

@@ -11,11 +11,11 @@ import pytest
 from django.utils import timezone
 
 from rapport.decisions import services
-from rapport.decisions.models import Decision, DecisionAction, Outcome
 from rapport.profiles.models import Profile
 from rapport.tenancy.services import Actor
 from tests.chromium import CHROMIUM, chromium_launched
 from tests.conftest import tenant_create
+from tests.decisions.conftest import given_plant
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI") == "true":
@@ -61,31 +61,18 @@ def _shot(page, name: str) -> None:
 
 
 def _history(workspace, action) -> None:
-    """Twenty days of impressions, model-chosen and control, some accepted."""
+    """Twenty days of impressions, model-chosen and control, some clicked."""
     now = timezone.now()
     for i in range(60):
         at = now - timedelta(days=i % 20, hours=1)
-        control = i % 4 == 0
-        profile = Profile.objects.create(workspace=workspace)
-        decision = Decision.objects.create(
-            workspace=workspace, profile=profile, channel="web", control=control, created_at=at
-        )
-        DecisionAction.objects.create(
-            workspace=workspace,
-            decision=decision,
-            action=action,
-            rank=1,
-            priority=1,
+        given_plant(
+            workspace,
+            action,
+            at=at,
+            control=i % 4 == 0,
+            outcomes=["clicked"] if i % 3 == 0 else [],
             propensity=0.2,
-            value=action.value,
-            control=control,
-            impression_at=at,
-            created_at=at,
         )
-        if i % 3 == 0:
-            Outcome.objects.create(
-                workspace=workspace, decision=decision, action=action, outcome="clicked", at=at
-            )
 
 
 def test_the_simulator_and_a_report_chart(_sync_orm_beside_playwright, live_server):

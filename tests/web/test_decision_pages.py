@@ -11,11 +11,12 @@ import pytest
 from django.utils import timezone
 
 from rapport.decisions import selectors, services
-from rapport.decisions.models import Action, Decision, DecisionAction, Outcome
+from rapport.decisions.models import Action
 from rapport.profiles.models import Profile
 from rapport.tenancy.permissions import Role, role_has_permission
 from rapport.tenancy.services import Actor
 from tests.conftest import tenant_create
+from tests.decisions.conftest import given_plant
 from tests.web.clients import signed_in
 from tests.web.test_russian_pages import VisibleText, english_words, json_texts
 
@@ -242,29 +243,8 @@ def test_a_reader_reads_and_writes_nothing(shop):
 
 
 def _given(workspace, action, *, control, accepted, at):
-    profile = Profile.objects.create(workspace=workspace)
-    decision = Decision.objects.create(
-        workspace=workspace, profile=profile, channel="web", control=control, created_at=at
-    )
-    DecisionAction.objects.create(
-        workspace=workspace,
-        decision=decision,
-        action=action,
-        rank=1,
-        priority=1,
-        propensity=0.1,
-        value=action.value,
-        control=control,
-        impression_at=at,
-        created_at=at,
-    )
-    Outcome.objects.create(
-        workspace=workspace, decision=decision, action=action, outcome="impression", at=at
-    )
-    if accepted:
-        Outcome.objects.create(
-            workspace=workspace, decision=decision, action=action, outcome="accepted", at=at
-        )
+    outcomes = ["impression", "accepted"] if accepted else ["impression"]
+    given_plant(workspace, action, control=control, at=at, outcomes=outcomes)
 
 
 def test_the_report_shows_uplift_with_its_interval_and_the_learning_curve(shop):
