@@ -10,7 +10,6 @@ class WebConfig(AppConfig):
         from django.apps import apps
 
         from rapport.web import channel_settings, messages
-        from rapport.web.pages import decisions_pages_on
 
         # Act: what a marketer makes first (journeys, broadcasts, templates), then the
         # upkeep.
@@ -19,7 +18,7 @@ class WebConfig(AppConfig):
             from rapport.web import journeys
 
             journeys.nav_register()
-        if decisions_pages_on():
+        if apps.is_installed("rapport.decisions"):
             from rapport.web import decisions
 
             decisions.nav_register()

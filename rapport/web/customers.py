@@ -49,7 +49,6 @@ from rapport.web.lists import (
 )
 from rapport.web.merge_reasons import merges_shown
 from rapport.web.pages import (
-    decisions_pages_on,
     error_text,
     identifier_shown,
     traits_shown,
@@ -489,7 +488,7 @@ def _journeys_context(principal, profile) -> dict:
 
 def _next_action_context(request: HttpRequest, profile) -> dict:
     """The "Next best action" simulator (when the decisions app is installed)."""
-    if not decisions_pages_on():
+    if not apps.is_installed("rapport.decisions"):
         return {"show_next_action": False}
     from rapport.web.decisions import simulator_context
 

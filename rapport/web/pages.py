@@ -115,16 +115,3 @@ def page_query(request: HttpRequest) -> str:
     query.pop("scan", None)
     encoded = query.urlencode()
     return f"{encoded}&" if encoded else ""
-
-
-def decisions_pages_on() -> bool:
-    """The decisions pages are served when the app is installed and its services,
-    selectors and engine are there (they land from branches of their own)."""
-    from importlib.util import find_spec
-
-    from django.apps import apps
-
-    return apps.is_installed("rapport.decisions") and all(
-        find_spec(f"rapport.decisions.{name}") is not None
-        for name in ("services", "selectors", "engine")
-    )

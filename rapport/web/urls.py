@@ -19,7 +19,6 @@ from rapport.web import (
     views,
     workspace_settings,
 )
-from rapport.web.pages import decisions_pages_on
 
 app_name = "web"
 
@@ -258,7 +257,7 @@ if apps.is_installed("rapport.journeys"):
         path("journeys/<uuid:journey_id>/stop/", journeys.journey_stop, name="journey_stop"),
     ]
 
-if decisions_pages_on():
+if apps.is_installed("rapport.decisions"):
     from rapport.web import decisions
 
     urlpatterns += [
