@@ -20,7 +20,6 @@ a token changed by one character is refused (404).
 
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import datetime
 from typing import Any
@@ -30,10 +29,6 @@ from django.core import signing
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.html import format_html
-
-from rapport.core.errors import RapportError
-
-logger = logging.getLogger(__name__)
 
 SALT = "rapport.decisions.nba"
 PREFIX = "/m/nba/"
@@ -163,25 +158,19 @@ def block_decide(*, message_id: uuid.UUID, placement: str, now: datetime | None 
 
 def block_clicked(block: Any, *, now: datetime | None = None) -> str | None:
     """Record the click on the block's action; the action's link, or None."""
-    from rapport.decisions.outcomes import outcome_record
-    from rapport.tenancy.models import Workspace
+    from rapport.decisions.outcomes import outcomes_record_quietly
 
     action = block.action
     if action is None:
         return None
-    now = now or timezone.now()
-    workspace = Workspace(pk=block.workspace_id)
-    for outcome in ("impression", "clicked"):
-        try:
-            outcome_record(
-                workspace=workspace,
-                decision_id=block.decision_id,
-                action_key=action.key,
-                outcome=outcome,
-                at=now,
-            )
-        except RapportError as error:
-            logger.info("outcome %s of block %s not recorded: %s", outcome, block.pk, error)
+    outcomes_record_quietly(
+        workspace_id=block.workspace_id,
+        decision_id=block.decision_id,
+        action_key=action.key,
+        outcomes=("impression", "clicked"),
+        at=now or timezone.now(),
+        about=f"block {block.pk}",
+    )
     content = (action.content or {}).get("email") or {}
     link = str(content.get("link_url") or content.get("url") or "")
     return link if link.startswith(("https://", "http://")) else None

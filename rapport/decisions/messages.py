@@ -18,16 +18,11 @@ The block of an email decided when it is opened is in blocks.py.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.utils.html import escape
-
-from rapport.core.errors import RapportError
-
-logger = logging.getLogger(__name__)
 
 # What a customer's answer to a message says about the action it carried.
 ANSWERS = {
@@ -81,22 +76,16 @@ def message_answered(*, message: Any, answer: str, at: datetime | None = None) -
         return
     if answer == "delivered" and message.channel not in SEEN_ON_DELIVERY:
         return
-    from rapport.decisions.outcomes import outcome_record
-    from rapport.tenancy.models import Workspace
+    from rapport.decisions.outcomes import outcomes_record_quietly
 
-    workspace = Workspace(pk=message.workspace_id)
-    for outcome in ANSWERS.get(answer, ()):
-        try:
-            outcome_record(
-                workspace=workspace,
-                decision_id=message.decision_id,
-                action_key=message.decision_action,
-                outcome=outcome,
-                at=at,
-            )
-        except RapportError as error:
-            # The action or the decision deleted since: nothing to learn from.
-            logger.info("outcome %s of message %s not recorded: %s", outcome, message.pk, error)
+    outcomes_record_quietly(
+        workspace_id=message.workspace_id,
+        decision_id=message.decision_id,
+        action_key=message.decision_action,
+        outcomes=ANSWERS.get(answer, ()),
+        at=at,
+        about=f"message {message.pk}",
+    )
 
 
 def decide_content(

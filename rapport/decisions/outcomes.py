@@ -11,6 +11,7 @@ labels as failures the impressions whose response window closed with no success.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from rapport.core.errors import InvalidInputError, NotFoundError
+from rapport.core.errors import InvalidInputError, NotFoundError, RapportError
 from rapport.decisions import learner
 from rapport.decisions.models import (
     POSITIVE,
@@ -35,6 +36,7 @@ from rapport.decisions.models import (
 )
 
 LEARN_BATCH = 5000
+logger = logging.getLogger(__name__)
 
 
 def outcome_record(
@@ -77,6 +79,28 @@ def outcome_record(
                 label=label, labelled_at=at
             )
     return record, True
+
+
+def outcomes_record_quietly(
+    *, workspace_id: Any, decision_id: Any, action_key: str, outcomes, at: datetime, about: str
+) -> None:
+    """Record what a message or an email block saw (an open, a click) as outcomes of the
+    decision it carries; one whose decision or action was deleted since is logged and
+    skipped: there is nothing left to learn from."""
+    from rapport.tenancy.models import Workspace
+
+    workspace = Workspace(pk=workspace_id)
+    for outcome in outcomes:
+        try:
+            outcome_record(
+                workspace=workspace,
+                decision_id=decision_id,
+                action_key=action_key,
+                outcome=outcome,
+                at=at,
+            )
+        except RapportError as error:
+            logger.info("outcome %s of %s not recorded: %s", outcome, about, error)
 
 
 def _settings(workspace_id: Any) -> DecisionSettings:
