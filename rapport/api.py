@@ -33,6 +33,7 @@ from rapport.ingest.spec import nul_path
 from rapport.journeys.api import ROUTERS as JOURNEY_ROUTERS
 from rapport.predictions.api import ROUTERS as PREDICTION_ROUTERS
 from rapport.profiles.api import ROUTERS as PROFILE_ROUTERS
+from rapport.sales.api import ROUTERS as SALES_ROUTERS
 from rapport.segments.api import ROUTERS as SEGMENT_ROUTERS
 from rapport.tenancy.api import ROUTERS as TENANCY_ROUTERS
 from rapport.tenancy.auth import ApiTokenAuth, WorkspaceSessionAuth
@@ -89,6 +90,7 @@ for prefix, router in [
     *JOURNEY_ROUTERS,
     *ACTION_ROUTERS,
     *DECISION_ROUTERS,
+    *SALES_ROUTERS,
     *SEARCH_ROUTERS,
 ]:
     api.add_router(prefix, router)

@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "rapport.channels",
     "rapport.journeys",
     "rapport.decisions",
+    "rapport.sales",
     "rapport.web",
 ]
 

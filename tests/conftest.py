@@ -209,6 +209,7 @@ class Tenant:
             ),
             **_audience_objects(self.workspace),
             **_decision_objects(self.workspace),
+            **_sales_objects(self.workspace),
             "view_id": str(
                 SavedView.objects.filter(workspace=self.workspace, shared=True)
                 .order_by("created_at")
@@ -234,6 +235,23 @@ def _channel_objects(workspace) -> dict[str, str]:
         "template_id": str(Template.objects.filter(workspace=workspace).first().pk),
         "broadcast_id": str(Broadcast.objects.filter(workspace=workspace).first().pk),
         "message_id": str(Message.objects.filter(workspace=workspace).first().pk),
+    }
+
+
+def _sales_objects(workspace) -> dict[str, str]:
+    from rapport.sales.models import Deal, Note, Pipeline, Task
+
+    deal = Deal.objects.filter(workspace=workspace).select_related("pipeline").first()
+    return {
+        # An empty pipeline (one with deals cannot be deleted), and the deal's own.
+        "pipeline_id": str(
+            Pipeline.objects.filter(workspace=workspace).exclude(pk=deal.pipeline_id).first().pk
+        ),
+        "deal_pipeline_id": str(deal.pipeline_id),
+        "deal_id": str(deal.pk),
+        "deal_stage_id": str(deal.pipeline.stages.exclude(pk=deal.stage_id).first().pk),
+        "task_id": str(Task.objects.filter(workspace=workspace).first().pk),
+        "note_id": str(Note.objects.filter(workspace=workspace).first().pk),
     }
 
 
@@ -493,6 +511,31 @@ def _sample_data(tenant: Tenant, actor: Actor) -> None:
     )
     _sample_models(tenant)
     _sample_decisions(tenant, first)
+    _sample_sales(tenant, first, actor)
+
+
+def _sample_sales(tenant: Tenant, profile, actor: Actor) -> None:
+    """Two pipelines (one empty), a deal on a customer, a task and a note."""
+    from rapport.sales import services as sales
+
+    workspace = tenant.workspace
+    pipeline = sales.pipeline_create(workspace=workspace, actor=actor, name="Office plans")
+    sales.pipeline_create(workspace=workspace, actor=actor, name="Wholesale", currency="EUR")
+    deal = sales.deal_create(
+        workspace=workspace,
+        actor=actor,
+        data={"name": "Acme office plan", "pipeline_id": pipeline.pk, "profile_id": profile.pk},
+    )
+    sales.task_create(
+        workspace=workspace,
+        actor=actor,
+        data={"title": "Send the quote", "profile_id": profile.pk, "deal_id": deal.pk},
+    )
+    sales.note_create(
+        workspace=workspace,
+        actor=actor,
+        data={"kind": "call", "body": "Asked for a quote", "profile_id": profile.pk},
+    )
 
 
 def _sample_decisions(tenant: Tenant, profile) -> None:

@@ -228,7 +228,14 @@ class TaskStep(Strict):
     type: Literal["create_task"]
     title: Annotated[StrictStr, Field(min_length=1, max_length=500)]
     due_in_days: Annotated[StrictInt, Field(ge=0, le=3660)] = 0
+    # A member's id; left out: the customer's owner, else unassigned.
+    assignee_id: Id | None = None
     next: Target = None
+
+    @field_validator("assignee_id")
+    @classmethod
+    def _check_assignee(cls, value):
+        return None if value is None else _uuid(value)
 
 
 class WebhookStep(Strict):
@@ -536,6 +543,15 @@ def journey_validate(*, workspace: Any, graph: JourneyGraph | dict) -> list[dict
                 webhook_url_check(step.url, field=f"steps.{key}.url")
             except InvalidInputError as error:
                 add(error.field, error.message)
+        if isinstance(step, TaskStep) and step.assignee_id is not None:
+            from rapport.tenancy.models import Membership
+
+            if not Membership.objects.filter(workspace=workspace, pk=step.assignee_id).exists():
+                add(
+                    f"steps.{key}.assignee_id",
+                    gettext("No member with id %(pk)s in this workspace")
+                    % {"pk": step.assignee_id},
+                )
         if isinstance(step, SegmentStep):
             kind = segments.get(step.segment_id)
             if kind is None:

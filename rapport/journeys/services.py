@@ -46,7 +46,6 @@ BATCH = 2000
 # (`journey_validate`), so this is only a guard against a graph that slipped through.
 MAX_STEPS_AT_ONCE = 100
 LEASE_SECONDS = 120
-TASK_NOTE = "task pending sales app"
 
 
 def _system() -> Actor:
@@ -793,20 +792,41 @@ def _step_group(run: _Run, key: tuple, group: list[Enrolment]) -> list[Enrolment
             run.log(e, outcome, {"segment_id": step.segment_id})
             then(e, step.next)
     elif kind == "create_task":
+        _tasks(run, group, step)
         for e in group:
-            # The sales app (tasks, their owners) has not landed: the task is recorded
-            # here, with its title and due date, for the sales app to take over.
-            run.log(
-                e,
-                "task_pending",
-                {
-                    "title": _render_title(step.title, run.profile(e.profile_id))[:500],
-                    "due_at": (run.now + timedelta(days=step.due_in_days)).isoformat(),
-                    "note": TASK_NOTE,
-                },
-            )
             then(e, step.next)
     return going
+
+
+def _tasks(run: _Run, group: list[Enrolment], step) -> None:
+    """A task per customer in the sales app: for the member the step names, else the
+    customer's owner, else nobody yet (the team's unassigned tasks). A step run again
+    after a crash finds its task by its key instead of making a second."""
+    from rapport.sales import selectors as sales_selectors
+    from rapport.sales import services as sales
+
+    workspace = Workspace.objects.get(pk=run.workspace_id)
+    journey_name = run.journeys[group[0].journey_id].name
+    actor = Actor.system(f"journey: {journey_name}"[:200])
+    for e in group:
+        profile = run.profile(e.profile_id)
+        assignee = step.assignee_id
+        if assignee is None:
+            owner = sales_selectors.owner_of(workspace=workspace, profile_id=e.profile_id)
+            assignee = owner.pk if owner else None
+        due = run.now + timedelta(days=step.due_in_days)
+        task = sales.task_create(
+            workspace=workspace,
+            actor=actor,
+            data={
+                "title": _render_title(step.title, profile)[:200],
+                "due_at": due,
+                "profile_id": e.profile_id,
+                "assignee_id": assignee,
+            },
+            journey_key=f"{e.pk}:{e.step}:{e.visit}",
+        )
+        run.log(e, "task_created", {"task_id": str(task.pk), "title": task.title})
 
 
 _MOVING = ("state", "step", "visit", "visits", "resume", "due_at", "waiting_for", "path")

@@ -52,7 +52,7 @@ def enrolment_entries(workspace, profile, wanted: set, channel: str | None) -> l
     runs = StepRun.objects.filter(
         workspace=workspace,
         enrolment_id__in=list(names),
-        outcome__in=("sent", "failed", "task_pending"),
+        outcome__in=("sent", "failed", "task_pending", "task_created"),
     ).order_by("-at")[:LIMIT]
     for run in runs:
         entries.append(
@@ -96,7 +96,7 @@ def enrolment_sentence(entry):
         wording = _("A message was sent by the journey")
     elif what == "failed":
         wording = _("A step of the journey failed")
-    elif what == "task_pending":
+    elif what in ("task_pending", "task_created"):
         wording = _("A task was noted by the journey")
     else:
         wording = _("Moved in the journey")

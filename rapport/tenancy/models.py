@@ -54,6 +54,9 @@ class User(AbstractUser):
     name = models.CharField(max_length=150, blank=True)
     # The UI's language for this person ("" = the browser's).
     language = models.CharField(max_length=8, blank=True, choices=settings.LANGUAGES)
+    # Where this person works (an IANA name, "" = the workspace's reporting zone): their
+    # "today" and "overdue" for tasks.
+    time_zone = models.CharField(max_length=64, blank=True)
     # The workspace this person last chose, opened first at their next sign-in.
     last_workspace = models.ForeignKey(
         Workspace, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

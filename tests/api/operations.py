@@ -253,6 +253,42 @@ EXAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+EXAMPLE_BODIES.update(
+    {
+        ("POST", "/api/v1/pipelines"): {"name": "Partnerships", "currency": "EUR"},
+        ("PATCH", "/api/v1/pipelines/{pipeline_id}"): {"name": "Renamed pipeline"},
+        ("POST", "/api/v1/deals"): {
+            "name": "Office plan for 40 seats",
+            "pipeline_id": "{deal_pipeline_id}",
+            "amount": "4800.00",
+            "currency": "GBP",
+            "profile_id": "{profile_id}",
+        },
+        ("PATCH", "/api/v1/deals/{deal_id}"): {"amount": "5200", "expected_close": "2027-03-31"},
+        ("POST", "/api/v1/deals/{deal_id}/move"): {"stage_id": "{deal_stage_id}"},
+        ("POST", "/api/v1/tasks"): {
+            "title": "Call about the renewal",
+            "due_at": "2027-01-15T10:00:00+00:00",
+            "profile_id": "{profile_id}",
+        },
+        ("PATCH", "/api/v1/tasks/{task_id}"): {"due_date": "2027-01-20"},
+        ("POST", "/api/v1/tasks/{task_id}/complete"): {"done": True},
+        ("POST", "/api/v1/notes"): {
+            "kind": "call",
+            "body": "<p>Wants a <b>quote</b> for 40 seats.</p>",
+            "profile_id": "{profile_id}",
+            "mentions": ["{member_id}"],
+        },
+        ("PUT", "/api/v1/profiles/{profile_id}/owner"): {"member_id": "{member_id}"},
+        ("PUT", "/api/v1/accounts/{account_id}/owner"): {"member_id": "{member_id}"},
+        ("POST", "/api/v1/owners/assign"): {
+            "member_ids": ["{member_id}"],
+            "profile_ids": ["{profile_id}", "{other_profile_id}"],
+        },
+        ("POST", "/api/v1/notifications/read"): {},
+    }
+)
+
 # Multipart operations (file uploads): their form fields, and a file.
 EXAMPLE_FORMS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/imports"): {"kind": "customers", "id_column": "id"},
@@ -276,10 +312,15 @@ def example_body(
     body = EXAMPLE_BODIES[operation.key]
     if values is None:
         return body
-    return {
-        key: value.format(**values) if isinstance(value, str) and "{" in value else value
-        for key, value in body.items()
-    }
+
+    def filled(value):
+        if isinstance(value, str) and "{" in value:
+            return value.format(**values)
+        if isinstance(value, list):
+            return [filled(v) for v in value]
+        return value
+
+    return {key: filled(value) for key, value in body.items()}
 
 
 def operation_call(client, operation: Operation, path_values: dict[str, str]):

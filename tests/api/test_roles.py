@@ -16,6 +16,8 @@ SEGMENT_MANAGERS = {"admin", "marketer", "analyst"}
 VIEW_SHARERS = {"admin", "marketer", "analyst", "sales"}
 MESSAGE_SENDERS = {"admin", "marketer"}
 JOURNEY_WRITERS = {"admin", "marketer"}
+SELLERS = {"admin", "sales"}
+ACTIVITY_WRITERS = {"admin", "marketer", "sales", "agent"}
 EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/me"): ALL,
     ("GET", "/api/v1/workspace"): ALL,
@@ -183,6 +185,35 @@ EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     ("PATCH", "/api/v1/decision-settings"): JOURNEY_WRITERS,
     ("POST", "/api/v1/decisions/{decision_id}/outcomes"): ALL,
     ("POST", "/api/v1/journeys/{journey_id}/enrolments"): JOURNEY_WRITERS,
+    ("GET", "/api/v1/pipelines"): ALL,
+    ("POST", "/api/v1/pipelines"): ADMIN,
+    ("GET", "/api/v1/pipelines/{pipeline_id}"): ALL,
+    ("PATCH", "/api/v1/pipelines/{pipeline_id}"): ADMIN,
+    ("DELETE", "/api/v1/pipelines/{pipeline_id}"): ADMIN,
+    ("GET", "/api/v1/deals"): ALL,
+    ("POST", "/api/v1/deals"): SELLERS,
+    ("GET", "/api/v1/deals/{deal_id}"): ALL,
+    ("PATCH", "/api/v1/deals/{deal_id}"): SELLERS,
+    ("DELETE", "/api/v1/deals/{deal_id}"): SELLERS,
+    ("POST", "/api/v1/deals/{deal_id}/move"): SELLERS,
+    ("GET", "/api/v1/deals/{deal_id}/history"): ALL,
+    ("GET", "/api/v1/forecast"): ALL,
+    ("GET", "/api/v1/tasks"): ALL,
+    ("POST", "/api/v1/tasks"): ACTIVITY_WRITERS,
+    ("GET", "/api/v1/tasks/{task_id}"): ALL,
+    ("PATCH", "/api/v1/tasks/{task_id}"): ACTIVITY_WRITERS,
+    ("DELETE", "/api/v1/tasks/{task_id}"): ACTIVITY_WRITERS,
+    ("POST", "/api/v1/tasks/{task_id}/complete"): ACTIVITY_WRITERS,
+    ("GET", "/api/v1/notes"): ALL,
+    ("POST", "/api/v1/notes"): ACTIVITY_WRITERS,
+    ("GET", "/api/v1/notes/{note_id}"): ALL,
+    ("DELETE", "/api/v1/notes/{note_id}"): ACTIVITY_WRITERS,
+    ("PUT", "/api/v1/profiles/{profile_id}/owner"): SELLERS,
+    ("PUT", "/api/v1/accounts/{account_id}/owner"): SELLERS,
+    ("POST", "/api/v1/owners/assign"): SELLERS,
+    # Each person's own notifications (a token has none).
+    ("GET", "/api/v1/notifications"): ALL,
+    ("POST", "/api/v1/notifications/read"): ALL,
 }
 
 

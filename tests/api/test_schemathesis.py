@@ -103,6 +103,24 @@ RULES_BEYOND_THE_SCHEMA = {
     ("PATCH", "/api/v1/actions/{action_key}"): ACTION_RULES,
     ("PATCH", "/api/v1/decision-settings"): "strict integers (91.0 is refused)",
     ("POST", "/api/v1/journeys/{journey_id}/migrate"): "strict integers; step keys of the graph",
+    **{
+        key: "ids of this workspace's members, customers, accounts, deals, pipelines and "
+        "stages; strict integers (5.0 is refused); " + rule
+        for key, rule in [
+            (("POST", "/api/v1/pipelines"), "an open, a won and a lost stage, named once each"),
+            (("PATCH", "/api/v1/pipelines/{pipeline_id}"), "stages of this pipeline"),
+            (("POST", "/api/v1/deals"), "a pipeline or a stage"),
+            (("PATCH", "/api/v1/deals/{deal_id}"), "the version read"),
+            (("POST", "/api/v1/deals/{deal_id}/move"), "the version read"),
+            (("POST", "/api/v1/tasks"), "due_at or due_date, not both"),
+            (("PATCH", "/api/v1/tasks/{task_id}"), "due_at or due_date, not both"),
+            (("POST", "/api/v1/notes"), "about a customer, an account or a deal; text in it"),
+            (("POST", "/api/v1/owners/assign"), "customers or accounts named"),
+            (("GET", "/api/v1/tasks"), "assignee is me or a member's id"),
+            (("PUT", "/api/v1/profiles/{profile_id}/owner"), "a member"),
+            (("PUT", "/api/v1/accounts/{account_id}/owner"), "a member"),
+        ]
+    },
 }
 
 # Read at collection (the document needs no database): one test per operation.

@@ -394,7 +394,11 @@ def test_a_step_logged_already_is_not_run_again(shop):
     assert Enrolment.objects.get().step == "hi"
 
 
-def test_a_task_step_is_recorded_until_the_sales_app_lands(shop):
+def test_a_task_step_gives_the_customers_owner_a_task_once(shop):
+    from rapport.sales.models import Task
+    from rapport.sales.services import owner_set
+    from rapport.tenancy.models import Membership
+
     j = journey(
         shop,
         {
@@ -405,13 +409,24 @@ def test_a_task_step_is_recorded_until_the_sales_app_lands(shop):
             }
         },
     )
-    (ann,) = customers(shop, 1, first_name="Ann")
-    services.enrolments_create_many(journey=j, profile_ids=[ann.pk])
+    ann, bob = customers(shop, 2, first_name="Ann")
+    seller = Membership.objects.filter(workspace=shop.workspace).first()
+    owner_set(workspace=shop.workspace, actor=ACTOR, member_id=seller.pk, profile=ann)
+    services.enrolments_create_many(journey=j, profile_ids=[ann.pk, bob.pk])
+    from django.utils import timezone
+
+    before = timezone.now()
     advance(shop)
-    run = StepRun.objects.get(step="task")
-    assert run.outcome == "task_pending"
-    assert run.detail["title"] == "Call Ann"
-    assert run.detail["note"] == "task pending sales app"
+    advance(shop)
+    tasks = {t.profile_id: t for t in Task.objects.filter(workspace=shop.workspace)}
+    assert set(tasks) == {ann.pk, bob.pk}
+    assert tasks[ann.pk].title == "Call Ann"
+    assert tasks[ann.pk].assignee == seller
+    assert tasks[bob.pk].assignee is None  # no owner: the team's unassigned tasks
+    assert abs((tasks[ann.pk].due_at - before).total_seconds() - 2 * 86400) < 60
+    run = StepRun.objects.get(step="task", enrolment__profile=ann)
+    assert run.outcome == "task_created"
+    assert run.detail["task_id"] == str(tasks[ann.pk].pk)
 
 
 def test_the_timeline_shows_the_journey(shop):
