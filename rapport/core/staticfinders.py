@@ -19,6 +19,8 @@ NPM_STATIC_FILES = {
     "vendor/drawflow/drawflow.min.js": "drawflow/dist/drawflow.min.js",
     "vendor/drawflow/drawflow.min.css": "drawflow/dist/drawflow.min.css",
     "vendor/drawflow/LICENSE": "drawflow/LICENSE",
+    "vendor/sortablejs/Sortable.min.js": "sortablejs/Sortable.min.js",
+    "vendor/sortablejs/LICENSE": "sortablejs/LICENSE",
 }
 
 

@@ -425,7 +425,11 @@ class TaskOut(Schema):
     @staticmethod
     def resolve_overdue(obj: Task, context) -> bool:
         request = context["request"]
-        zone = selectors.zone_of(workspace=request.auth.workspace, user=request.auth.user)
+        # Read once a request, not once a task.
+        zone = getattr(request, "_sales_zone", None)
+        if zone is None:
+            zone = selectors.zone_of(workspace=request.auth.workspace, user=request.auth.user)
+            request._sales_zone = zone
         return selectors.task_is_overdue(obj, zone=zone)
 
     @staticmethod

@@ -85,6 +85,8 @@ class Deal(WorkspaceOwnedModel):
             models.Index(
                 fields=["workspace", "pipeline", "status", "stage"], name="sales_deal_board"
             ),
+            # A column of the board: a stage's most recently moved deals first.
+            models.Index(fields=["stage", "-stage_changed_at"], name="sales_deal_column"),
             models.Index(fields=["workspace", "owner", "status"], name="sales_deal_owner"),
             models.Index(fields=["profile"], name="sales_deal_profile"),
             models.Index(fields=["account"], name="sales_deal_account"),

@@ -229,7 +229,7 @@ def task_list(
     """Tasks in a view, read in `zone` (the reader's): overdue (due before now, or due
     on a day that has passed there), today (due later today there), upcoming (after
     today), open, done or all."""
-    tasks = Task.objects.filter(workspace=workspace).select_related("assignee__user", "deal")
+    tasks = Task.objects.filter(workspace=workspace).select_related("assignee__user")
     for field, value in (
         ("assignee_id", assignee_id),
         ("profile_id", profile_id),

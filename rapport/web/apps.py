@@ -23,3 +23,8 @@ class WebConfig(AppConfig):
 
             decisions.nav_register()
         channel_settings.nav_register()
+        # Work: the sales team's deals and tasks.
+        if apps.is_installed("rapport.sales"):
+            from rapport.web import sales
+
+            sales.nav_register()

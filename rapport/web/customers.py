@@ -461,8 +461,6 @@ def customer_detail(request: HttpRequest, profile_id) -> HttpResponse:
         "clv_order_text": money(predictions.clv.expected_order_value, predictions.clv.currency)
         if predictions.clv is not None and predictions.clv.expected_order_value is not None
         else "",
-        # Sales (deals, owners) is not built yet: the header keeps a place for it.
-        "owner": None,
         "stage_name": scores.stage_names.get(stage, stage),
         "sub_stage_name": scores.stage_names.get(sub_stage, sub_stage),
         "can_merge": principal.has_perm("profiles.merge"),
@@ -473,8 +471,20 @@ def customer_detail(request: HttpRequest, profile_id) -> HttpResponse:
         **_timeline_context(request, profile.pk, profile),
         **_journeys_context(principal, profile),
         **_next_action_context(request, profile),
+        **_sales_context(principal, profile),
     }
     return render(request, "web/customers/detail.html", context)
+
+
+def _sales_context(principal, profile) -> dict:
+    """The owner in the header and the sales panel (when the sales app is installed)."""
+    if not apps.is_installed("rapport.sales"):
+        return {"show_sales": False, "owner": None}
+    from rapport.web.sales import person_sales
+
+    context = person_sales(principal, profile)
+    context["owner"] = context["sales"]["owner_label"] if context["show_sales"] else None
+    return context
 
 
 def _journeys_context(principal, profile) -> dict:

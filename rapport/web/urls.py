@@ -285,3 +285,26 @@ if apps.is_installed("rapport.decisions"):
             name="decision_customer_simulate",
         ),
     ]
+
+if apps.is_installed("rapport.sales"):
+    from rapport.web import sales
+
+    urlpatterns += [
+        path("deals/", sales.deal_board, name="deal_board"),
+        path("deals/list/", sales.deal_list, name="deal_list"),
+        path("deals/forecast/", sales.deal_forecast, name="deal_forecast"),
+        path("deals/new/", sales.deal_new, name="deal_new"),
+        path("deals/pipelines/new/", sales.pipeline_new, name="deal_pipeline_new"),
+        path("deals/<uuid:deal_id>/", sales.deal_detail, name="deal_detail"),
+        path("deals/<uuid:deal_id>/edit/", sales.deal_edit, name="deal_edit"),
+        path("deals/<uuid:deal_id>/move/", sales.deal_move, name="deal_move"),
+        path("notes/new/", sales.note_new, name="note_new"),
+        path("tasks/", sales.task_list, name="task_list"),
+        path("tasks/new/", sales.task_new, name="task_new"),
+        path("tasks/<uuid:task_id>/complete/", sales.task_complete, name="task_complete"),
+        path(
+            "customers/<uuid:profile_id>/owner/",
+            sales.customer_owner_set,
+            name="customer_owner_set",
+        ),
+    ]
