@@ -141,10 +141,10 @@ def actor_member(workspace: Workspace, actor: Actor) -> Membership | None:
 def _name(value: Any, *, field: str, max_length: int) -> str:
     text = str(value or "").strip()
     if not text:
-        raise InvalidInputError(_("%(field)s may not be empty") % {"field": field}, field=field)
+        raise InvalidInputError(_("may not be empty"), field=field)
     if len(text) > max_length:
         raise InvalidInputError(
-            _("%(field)s is longer than %(max)s characters") % {"field": field, "max": max_length},
+            _("at most %(max)s characters") % {"max": max_length},
             field=field,
         )
     return text

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from rapport.core.errors import RapportError
+from rapport.core.errors import InvalidInputError, RapportError
 from rapport.profiles import selectors as profile_selectors
 from rapport.sales import selectors, services
 from rapport.sales.models import NoteKind, StageKind
@@ -157,25 +157,15 @@ def deal_new(request: HttpRequest) -> HttpResponse:
         try:
             data["expected_close"] = date.fromisoformat(post["expected_close"])
         except ValueError:
-            return _form_error(request, _("The expected close is not a date"), "expected_close")
+            raise InvalidInputError(
+                _("The expected close is not a date"), field="expected_close"
+            ) from None
     if post.get("profile"):
         data["profile_id"] = uuid_or_none(post["profile"]) or post["profile"]
     if post.get("owner"):
         data["owner_id"] = uuid_or_none(post["owner"]) or post["owner"]
-    try:
-        deal = services.deal_create(workspace=principal.workspace, actor=principal.actor, data=data)
-    except RapportError as error:
-        return _form_error(request, error_text(error), getattr(error, "field", ""))
+    deal = services.deal_create(workspace=principal.workspace, actor=principal.actor, data=data)
     return redirect("web:deal_detail", deal_id=deal.pk)
-
-
-def _form_error(request: HttpRequest, message: str, field: str, status: int = 422):
-    return render(
-        request,
-        "web/error.html",
-        {"message": f"{field}: {message}" if field else message},
-        status=status,
-    )
 
 
 @workspace_page(WRITE)
@@ -300,7 +290,9 @@ def deal_edit(request: HttpRequest, deal_id) -> HttpResponse:
             date.fromisoformat(post["expected_close"]) if post.get("expected_close") else None
         )
     except ValueError:
-        return _form_error(request, _("The expected close is not a date"), "expected_close")
+        raise InvalidInputError(
+            _("The expected close is not a date"), field="expected_close"
+        ) from None
     version = post.get("version", "")
     services.deal_update(
         deal=deal,
@@ -333,10 +325,7 @@ def note_new(request: HttpRequest) -> HttpResponse:
         "account_id": uuid_or_none(post.get("account")),
         "mentions": [m for m in (uuid_or_none(v) for v in post.getlist("mentions")) if m],
     }
-    try:
-        services.note_create(workspace=principal.workspace, actor=principal.actor, data=data)
-    except RapportError as error:
-        return _form_error(request, error_text(error), getattr(error, "field", ""))
+    services.note_create(workspace=principal.workspace, actor=principal.actor, data=data)
     return redirect(_back(request, reverse("web:task_list")))
 
 
@@ -412,13 +401,10 @@ def task_new(request: HttpRequest) -> HttpResponse:
         try:
             day = date.fromisoformat(post["due"])
         except ValueError:
-            return _form_error(request, _("The due date is not a date"), "due")
+            raise InvalidInputError(_("The due date is not a date"), field="due") from None
         data["due_at"] = selectors.all_day_due(day)
         data["all_day"] = True
-    try:
-        services.task_create(workspace=principal.workspace, actor=principal.actor, data=data)
-    except RapportError as error:
-        return _form_error(request, error_text(error), getattr(error, "field", ""))
+    services.task_create(workspace=principal.workspace, actor=principal.actor, data=data)
     return redirect(_back(request, reverse("web:task_list")))
 
 

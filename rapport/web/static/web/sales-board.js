@@ -70,6 +70,8 @@
     Sortable.create(list, {
       group: "deals",
       animation: 120,
+      // Pointer events rather than the browser's drag and drop: the same on touch screens.
+      forceFallback: true,
       filter: "select, button, a",
       preventOnFilter: false,
       onEnd: moved,
