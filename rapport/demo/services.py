@@ -123,6 +123,11 @@ def demo_load(
         say(f"next best action: the catalogue, and {count:,} decisions on the home page")
         decided = demo_decisions(workspace=workspace, actor=actor, end=end, count=count, seed=seed)
     decided_at = time.perf_counter()
+    from rapport.demo.sales import demo_sales
+
+    say("sales: the team, its pipelines, deals over the months and open tasks")
+    sold = demo_sales(workspace=workspace, actor=actor, end=end, seed=seed)
+    sold_at = time.perf_counter()
     days = DEMO_SNAPSHOT_DAYS if snapshot_days is None else snapshot_days
     if days:
         say(f"KPI snapshots: the last {days} days")
@@ -136,6 +141,7 @@ def demo_load(
         "predictions": predictions,
         "journeys": journeys,
         "decisions": decided,
+        "sales": sold,
         "kpi_snapshots": snapshots,
         "seconds": {
             "ingest": round(ingested - started, 1),
@@ -145,7 +151,8 @@ def demo_load(
             "predictions": round(predicted - scored, 1),
             "journeys": round(journeyed - predicted, 1),
             "decisions": round(decided_at - journeyed, 1),
-            "snapshots": round(time.perf_counter() - decided_at, 1),
+            "sales": round(sold_at - decided_at, 1),
+            "snapshots": round(time.perf_counter() - sold_at, 1),
         },
     }
 

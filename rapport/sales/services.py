@@ -121,6 +121,8 @@ def _deal(workspace: Workspace, deal_id: Any, *, field: str = "deal_id") -> Deal
 
 
 def _stage(workspace: Workspace, stage_id: Any, *, field: str = "stage_id") -> Stage:
+    if stage_id is None:
+        raise InvalidInputError(_("Choose a stage"), field=field)
     stage = (
         Stage.objects.filter(workspace=workspace, pk=stage_id).select_related("pipeline").first()
     )
@@ -361,6 +363,8 @@ def deal_create(*, workspace: Workspace, actor: Actor, data: dict) -> Deal:
         ):
             raise InvalidInputError(_("The stage is not one of the pipeline's"), field="stage_id")
     else:
+        if data.get("pipeline_id") is None:
+            raise InvalidInputError(_("Choose a pipeline or a stage"), field="pipeline_id")
         pipeline = Pipeline.objects.filter(workspace=workspace, pk=data.get("pipeline_id")).first()
         if pipeline is None:
             raise InvalidInputError(

@@ -180,7 +180,7 @@ def deal_move(request: HttpRequest, deal_id) -> HttpResponse:
         moved = services.deal_move(
             deal=deal,
             actor=principal.actor,
-            stage_id=uuid_or_none(request.POST.get("stage")),
+            stage_id=uuid_or_none(request.POST.get("stage")),  # none: "Choose a stage"
             version=int(version) if version.isdigit() else None,
         )
     except RapportError as error:

@@ -287,3 +287,34 @@ def test_the_demo_asks_its_next_best_actions_and_learns(loaded):
     # Every answer was learned (the replay ends with a learning run).
     learned = sum(ActionModel.objects.filter(workspace=workspace).values_list("learned", flat=True))
     assert learned == sum(decided["given"].values())
+
+
+def test_the_demo_has_a_sales_team_with_deals_over_its_months(loaded):
+    from rapport.sales.models import Deal, DealStageChange, Owner, Pipeline, Task
+    from rapport.tenancy.models import Membership
+
+    workspace, summary = loaded
+    sold = summary["sales"]
+    assert Membership.objects.filter(workspace=workspace, role="sales").count() == 2
+    assert {p.name for p in Pipeline.objects.filter(workspace=workspace)} == {
+        "Office subscriptions",
+        "Wholesale",
+    }
+    assert (
+        Owner.objects.filter(workspace=workspace, account__isnull=False).count()
+        == sold["offices_owned"]
+    )
+    deals = Deal.objects.filter(workspace=workspace)
+    assert deals.count() == sold["deals"] == sold["won"] + sold["lost"] + sold["open"]
+    assert sold["won"] > 0 and sold["lost"] > 0 and sold["open"] > 0
+    # Spread over the story's months, each with its moves in order.
+    opened = sorted(deals.values_list("created_at", flat=True))
+    assert (opened[-1] - opened[0]).days > 120
+    for deal in deals.filter(status="won")[:20]:
+        moves = list(DealStageChange.objects.filter(deal=deal).order_by("at"))
+        assert moves[0].from_name == "" and moves[-1].to_name == "Won"
+        assert deal.closed_at == moves[-1].at
+    # The follow-ups of open deals (the win-back journey's calls are tasks too).
+    open_tasks = Task.objects.filter(workspace=workspace, done_at__isnull=True, deal__isnull=False)
+    assert open_tasks.count() == sold["tasks"] > 0
+    assert open_tasks.filter(assignee__role="sales").exists()
