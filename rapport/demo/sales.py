@@ -177,14 +177,23 @@ def demo_sales(*, workspace: Workspace, actor: Actor, end: datetime, seed: int) 
             )
             Note.objects.filter(pk=note.pk).update(occurred_at=moves[0], created_at=moves[0])
     tasks = 0
+    # Whoever signs in as an admin has one overdue, one due later today and the rest
+    # upcoming.
+    late_today = max(end.replace(hour=22, minute=0, second=0, microsecond=0), end) - end
+    admin_due = [timedelta(days=-2), late_today + timedelta(minutes=10), timedelta(days=4)]
     for n, (deal, owner, members) in enumerate(follow_ups):
-        for member in [owner, *(admins if n % 3 == 0 else [])]:
+        for member in [owner, *(admins if n < len(admin_due) else [])]:
+            due = (
+                admin_due[n]
+                if member in admins
+                else timedelta(days=rng.randint(-3, 7), hours=rng.randint(0, 8))
+            )
             services.task_create(
                 workspace=workspace,
                 actor=actor,
                 data={
                     "title": f"Follow up: {deal.name}",
-                    "due_at": end + timedelta(days=rng.randint(-3, 7), hours=rng.randint(0, 8)),
+                    "due_at": end + due,
                     "assignee_id": member.pk,
                     "deal_id": deal.pk,
                     "profile_id": members[0] if members else None,
