@@ -200,6 +200,13 @@ def demo_sales(*, workspace: Workspace, actor: Actor, end: datetime, seed: int) 
                 },
             )
             tasks += 1
+    # The lead score learns from the closed deals (a small demo may have too few).
+    from rapport.core.errors import ConflictError
+
+    try:
+        lead_model = services.lead_model_train(workspace=workspace, actor=actor).metrics
+    except ConflictError:
+        lead_model = None
     # The notifications of the demo's own tasks are not news to anyone.
     Notification.objects.filter(workspace=workspace).delete()
     return {
@@ -208,4 +215,5 @@ def demo_sales(*, workspace: Workspace, actor: Actor, end: datetime, seed: int) 
         "deals": sum(counts.values()),
         **counts,
         "tasks": tasks,
+        "lead_model": lead_model,
     }

@@ -349,6 +349,9 @@ class ForecastRow(Schema):
     deals: int
     amount: str
     weighted: str = Field(description="The amount weighted by each deal's stage probability")
+    model_weighted: str = Field(
+        description="Weighted by the customer's lead score (by the stage where unscored)"
+    )
 
     @staticmethod
     def resolve_amount(obj) -> str:
@@ -357,6 +360,10 @@ class ForecastRow(Schema):
     @staticmethod
     def resolve_weighted(obj) -> str:
         return str(round(obj["weighted"], 2))
+
+    @staticmethod
+    def resolve_model_weighted(obj) -> str:
+        return str(round(obj["model_weighted"], 2))
 
 
 @router.get(
@@ -741,6 +748,69 @@ def notifications_read(request: HttpRequest, payload: NotificationsRead):
             workspace=request.auth.workspace, member=member, notification_ids=payload.ids
         )
     return Status(204, None)
+
+
+# --- Lead scoring ---------------------------------------------------------------------------
+
+
+class LeadModelQueuedOut(Schema):
+    task_id: str
+
+
+class LeadModelOut(Schema):
+    version: int
+    deals: int = Field(description="Won and lost deals it learnt from")
+    won: int
+    metrics: dict = Field(
+        description="Cross-validated roc_auc and brier, beside the prior-only baseline's"
+    )
+    created_at: datetime
+
+
+class LeadScoreOut(Schema):
+    profile_id: uuid.UUID
+    probability: float | None = Field(description="Chance a deal with them is won; null: unscored")
+    reasons: list[dict]
+    model_version: int | None
+    scored_at: datetime | None
+
+
+@router.post(
+    "/lead-models/train",
+    response={202: LeadModelQueuedOut},
+    summary="Train the lead score on won and lost deals, and score the leads (a worker)",
+)
+def lead_model_train(request: HttpRequest):
+    request.auth.require("sales.write")
+    from rapport.sales import tasks
+
+    result = tasks.lead_model_train.enqueue(
+        workspace_id=str(request.auth.workspace.pk), actor_label=request.auth.actor.label
+    )
+    return Status(202, {"task_id": str(result.id)})
+
+
+@router.get("/lead-models", response=list[LeadModelOut], summary="The lead score's versions")
+@paginate(LimitOffsetPagination)
+def lead_model_list(request: HttpRequest):
+    request.auth.require("sales.read")
+    return selectors.lead_model_list(workspace=request.auth.workspace)
+
+
+@router.get(
+    "/profiles/{profile_id}/lead-score", response=LeadScoreOut, summary="A customer's lead score"
+)
+def lead_score_get(request: HttpRequest, profile_id: uuid.UUID):
+    request.auth.require("sales.read")
+    profile = profile_selectors.profile_get(workspace=request.auth.workspace, profile_id=profile_id)
+    score = selectors.lead_score_of(workspace=request.auth.workspace, profile_id=profile.pk)
+    return {
+        "profile_id": profile.pk,
+        "probability": score.probability if score else None,
+        "reasons": score.reasons if score else [],
+        "model_version": score.model.version if score else None,
+        "scored_at": score.scored_at if score else None,
+    }
 
 
 ROUTERS = [("v1", router)]

@@ -23,3 +23,13 @@ class SalesConfig(AppConfig):
             every_seconds=lambda: 60,
             enqueue=lambda workspace_id: tasks.tasks_remind.enqueue(workspace_id=str(workspace_id)),
         )
+        schedule_register(
+            "sales.leads",
+            every_seconds=lambda: 24 * 3600,
+            enqueue=lambda workspace_id: tasks.lead_model_train.enqueue(
+                workspace_id=str(workspace_id)
+            ),
+        )
+        from rapport.sales import conditions
+
+        conditions.register()

@@ -238,3 +238,46 @@ class Owner(WorkspaceOwnedModel):
                 name="sales_owner_one_subject",
             )
         ]
+
+
+class LeadModel(WorkspaceOwnedModel):
+    """A trained lead score: a logistic regression on the customers of won and lost
+    deals, as they were when each deal opened. `params` holds what scoring needs (the
+    features' means and scales, the industries, the coefficients); `metrics` its
+    cross-validated ROC AUC against the prior-only baseline."""
+
+    version = models.PositiveIntegerField()
+    deals = models.PositiveIntegerField()
+    won = models.PositiveIntegerField()
+    params = models.JSONField()
+    metrics = models.JSONField()
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "version"], name="sales_leadmodel_version_unique"
+            )
+        ]
+
+
+class LeadScore(models.Model):
+    """A customer's current lead score: the chance that a deal with them is won, and
+    the features that move it most."""
+
+    profile = models.OneToOneField(
+        "profiles.Profile", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    workspace = models.ForeignKey(
+        "tenancy.Workspace", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    model = models.ForeignKey(LeadModel, on_delete=models.CASCADE, related_name="+")
+    probability = models.FloatField()
+    reasons = models.JSONField(default=list)
+    scored_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "probability"], name="sales_leadscore_ranked")]
+
+    def __str__(self) -> str:
+        return f"{self.profile_id}: {self.probability:.2f}"

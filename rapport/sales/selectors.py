@@ -20,6 +20,8 @@ from rapport.core.selectors import object_get
 from rapport.sales.models import (
     Deal,
     DealStageChange,
+    LeadModel,
+    LeadScore,
     Note,
     Notification,
     Owner,
@@ -169,7 +171,11 @@ def forecast(*, workspace: Workspace, pipeline_id: uuid.UUID | None = None) -> l
     if pipeline_id is not None:
         deals = deals.filter(pipeline_id=pipeline_id)
     rows: dict[tuple, dict] = {}
-    for deal in deals.select_related("stage", "owner__user").order_by("expected_close"):
+    deals = list(deals.select_related("stage", "owner__user").order_by("expected_close"))
+    scores = lead_scores_of(
+        workspace=workspace, profile_ids=[d.profile_id for d in deals if d.profile_id]
+    )
+    for deal in deals:
         month = deal.expected_close.replace(day=1)
         key = (deal.owner_id, month, deal.currency)
         row = rows.setdefault(
@@ -182,11 +188,20 @@ def forecast(*, workspace: Workspace, pipeline_id: uuid.UUID | None = None) -> l
                 "deals": 0,
                 "amount": Decimal(0),
                 "weighted": Decimal(0),
+                "model_weighted": Decimal(0),
             },
         )
         row["deals"] += 1
         row["amount"] += deal.amount
         row["weighted"] += deal.amount * deal.stage.probability / 100
+        # By the lead score where the customer has one, else by the stage.
+        score = scores.get(deal.profile_id)
+        chance = (
+            Decimal(str(round(score.probability, 4)))
+            if score
+            else Decimal(deal.stage.probability) / 100
+        )
+        row["model_weighted"] += deal.amount * chance
     return sorted(rows.values(), key=lambda r: (r["month"], r["owner"], r["currency"]))
 
 
@@ -372,3 +387,25 @@ def owned_account_ids(*, workspace: Workspace, member_id: Any) -> QuerySet:
     return Owner.objects.filter(
         workspace=workspace, member_id=member_id, account__isnull=False
     ).values("account_id")
+
+
+# --- Lead scoring -----------------------------------------------------------------------------
+
+
+def lead_model_list(*, workspace: Workspace) -> QuerySet[LeadModel]:
+    return LeadModel.objects.filter(workspace=workspace).order_by("-version")
+
+
+def lead_score_of(*, workspace: Workspace, profile_id: Any) -> LeadScore | None:
+    return (
+        LeadScore.objects.filter(workspace=workspace, profile_id=profile_id)
+        .select_related("model")
+        .first()
+    )
+
+
+def lead_scores_of(*, workspace: Workspace, profile_ids: list) -> dict:
+    return {
+        s.profile_id: s
+        for s in LeadScore.objects.filter(workspace=workspace, profile_id__in=profile_ids)
+    }

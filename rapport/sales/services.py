@@ -15,7 +15,7 @@ from typing import Any
 
 import nh3
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,6 +25,8 @@ from rapport.profiles.models import Account, Profile
 from rapport.sales.models import (
     Deal,
     DealStageChange,
+    LeadModel,
+    LeadScore,
     Note,
     Notification,
     Owner,
@@ -866,3 +868,105 @@ def owners_assign(
             },
         )
     return {"profiles": len(profile_ids), "accounts": len(account_ids), "members": len(members)}
+
+
+# --- Lead scoring -----------------------------------------------------------------------
+
+
+SCORE_LIMIT = 200_000
+
+
+def lead_model_train(*, workspace: Workspace, actor: Actor) -> LeadModel:
+    """Learn the lead score from the won and lost deals (each customer as they were
+    when their deal opened), judge it by cross-validation against the prior-only
+    baseline, keep it as the next version, and score the leads with it."""
+    from rapport.sales import leads
+
+    closed = list(
+        Deal.objects.filter(workspace=workspace, status__in=(StageKind.WON, StageKind.LOST))
+        .filter(Q(profile__isnull=False) | Q(account__isnull=False))
+        .values_list("profile_id", "account_id", "created_at", "status")
+        .order_by("created_at", "id")
+    )
+    rows = leads.lead_rows(workspace=workspace, subjects=[(p, a, t) for p, a, t, _s in closed])
+    won = [1 if status == StageKind.WON else 0 for *_rest, status in closed]
+    try:
+        params = leads.lead_fit(rows, won)
+        metrics = leads.lead_cross_validate(rows, won)
+    except leads.LeadTrainError as error:
+        raise ConflictError(str(error), code="too_few_deals") from None
+    with transaction.atomic():
+        latest = LeadModel.objects.filter(workspace=workspace).order_by("-version").first()
+        model = LeadModel.objects.create(
+            workspace=workspace,
+            version=(latest.version + 1) if latest else 1,
+            deals=len(won),
+            won=sum(won),
+            params=params,
+            metrics=metrics,
+        )
+        audit_log_record(
+            workspace=workspace,
+            actor=actor,
+            action="lead_model.train",
+            target=model,
+            details={"roc_auc": metrics["roc_auc"], "deals": len(won)},
+        )
+    leads_score(workspace=workspace, model=model)
+    return model
+
+
+def leads_score(*, workspace: Workspace, model: LeadModel | None = None) -> int:
+    """Score the leads (the customers with a deal, an owner or a company) with the
+    latest model, now; a customer no longer among them keeps no score."""
+    from rapport.sales import leads
+
+    model = model or LeadModel.objects.filter(workspace=workspace).order_by("-version").first()
+    if model is None:
+        return 0
+    from rapport.profiles.models import AccountMember
+
+    ids = set(
+        Deal.objects.filter(workspace=workspace, profile__isnull=False).values_list(
+            "profile_id", flat=True
+        )
+    )
+    ids |= set(
+        Owner.objects.filter(workspace=workspace, profile__isnull=False).values_list(
+            "profile_id", flat=True
+        )
+    )
+    ids |= set(
+        AccountMember.objects.filter(workspace=workspace).values_list("profile_id", flat=True)[
+            :SCORE_LIMIT
+        ]
+    )
+    live = list(
+        Profile.objects.filter(
+            workspace=workspace, pk__in=ids, merged_into__isnull=True
+        ).values_list("pk", flat=True)[:SCORE_LIMIT]
+    )
+    now = timezone.now()
+    rows = leads.lead_rows(workspace=workspace, subjects=[(p, None, now) for p in live])
+    probabilities = leads.lead_predict(model.params, rows)
+    scores = [
+        LeadScore(
+            profile_id=profile_id,
+            workspace=workspace,
+            model=model,
+            probability=float(probability),
+            reasons=leads.lead_reasons(model.params, row),
+            scored_at=now,
+        )
+        for profile_id, row, probability in zip(live, rows, probabilities, strict=True)
+    ]
+    with transaction.atomic():
+        LeadScore.objects.filter(workspace=workspace).exclude(profile_id__in=live).delete()
+        LeadScore.objects.bulk_create(
+            scores,
+            batch_size=2000,
+            update_conflicts=True,
+            unique_fields=["profile"],
+            update_fields=["model", "probability", "reasons", "scored_at"],
+        )
+    return len(scores)

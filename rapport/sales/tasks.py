@@ -51,3 +51,19 @@ def notification_email(*, notification_id: str) -> bool:
 def tasks_remind(*, workspace_id: str) -> int:
     """Notify assignees of tasks whose reminder time has come."""
     return services.tasks_remind(workspace_id=workspace_id)
+
+
+@task()
+def lead_model_train(*, workspace_id: str, actor_label: str = "sales.leads") -> dict:
+    """Train the lead score and score the leads; too few won or lost deals is an answer,
+    not a failure (the next run tries again)."""
+    from rapport.core.errors import ConflictError
+    from rapport.tenancy.models import Workspace
+    from rapport.tenancy.services import Actor
+
+    workspace = Workspace.objects.get(pk=workspace_id)
+    try:
+        model = services.lead_model_train(workspace=workspace, actor=Actor.system(actor_label))
+    except ConflictError as error:
+        return {"trained": False, "reason": error.message}
+    return {"trained": True, "version": model.version, **model.metrics}

@@ -197,6 +197,19 @@ def deal_move(request: HttpRequest, deal_id) -> HttpResponse:
 # --- The list and the forecast ------------------------------------------------------------
 
 
+def _reason_text(reason: dict) -> dict:
+    """A lead score's reason: what (translated), its value (data), and how much it moves
+    the log-odds, with its sign."""
+    from rapport.sales.leads import LABELS
+
+    sign = "+" if reason["contribution"] > 0 else "\u2212"
+    return {
+        "label": str(LABELS.get(reason["feature"], reason["feature"])),
+        "value": reason["value"],
+        "effect": f"{sign}{abs(reason['contribution']):.2f}",
+    }
+
+
 @workspace_page(READ)
 def deal_list(request: HttpRequest) -> HttpResponse:
     principal = request.principal
@@ -214,14 +227,25 @@ def deal_list(request: HttpRequest) -> HttpResponse:
         q=q,
     )
     page = Paginator(deals, LIST_PAGE).get_page(request.GET.get("page"))
+    shown = list(page.object_list)
+    scores = selectors.lead_scores_of(
+        workspace=workspace, profile_ids=[d.profile_id for d in shown if d.profile_id]
+    )
     return render(
         request,
         "web/sales/list.html",
         {
             "page": page,
             "rows": [
-                {"deal": d, "amount": _money(d.amount, d.currency), "owner": _member_label(d.owner)}
-                for d in page.object_list
+                {
+                    "deal": d,
+                    "amount": _money(d.amount, d.currency),
+                    "owner": _member_label(d.owner),
+                    "lead_pct": round(scores[d.profile_id].probability * 100)
+                    if d.profile_id in scores
+                    else None,
+                }
+                for d in shown
             ],
             "query": page_query(request),
             "status": status,
@@ -237,11 +261,36 @@ def deal_list(request: HttpRequest) -> HttpResponse:
 
 @workspace_page(READ)
 def deal_forecast(request: HttpRequest) -> HttpResponse:
-    rows = selectors.forecast(workspace=request.principal.workspace)
+    principal = request.principal
+    rows = selectors.forecast(workspace=principal.workspace)
     for row in rows:
         row["amount_text"] = _money(row["amount"], row["currency"])
         row["weighted_text"] = _money(row["weighted"], row["currency"])
-    return render(request, "web/sales/forecast.html", {"rows": rows})
+        row["model_weighted_text"] = _money(row["model_weighted"], row["currency"])
+    model = selectors.lead_model_list(workspace=principal.workspace).first()
+    return render(
+        request,
+        "web/sales/forecast.html",
+        {
+            "rows": rows,
+            "model": model,
+            "auc": model.metrics.get("roc_auc") if model else None,
+            "prior_auc": model.metrics.get("prior_roc_auc") if model else None,
+            "can_train": principal.has_perm(WRITE),
+            "queued": request.GET.get("queued") == "1",
+        },
+    )
+
+
+@workspace_page(WRITE)
+@require_POST
+def lead_model_train(request: HttpRequest) -> HttpResponse:
+    from rapport.sales import tasks
+
+    tasks.lead_model_train.enqueue(
+        workspace_id=str(request.principal.workspace.pk), actor_label=request.principal.actor.label
+    )
+    return redirect(f"{reverse('web:deal_forecast')}?queued=1")
 
 
 # --- A deal ----------------------------------------------------------------------------------
@@ -426,10 +475,14 @@ def person_sales(principal, profile) -> dict:
         return {"show_sales": False}
     workspace = principal.workspace
     owner = selectors.owner_of(workspace=workspace, profile_id=profile.pk)
+    score = selectors.lead_score_of(workspace=workspace, profile_id=profile.pk)
     return {
         "show_sales": True,
         "sales": {
             "owner": owner,
+            "lead_score": score,
+            "lead_pct": round(score.probability * 100) if score else None,
+            "lead_reasons": [_reason_text(r) for r in score.reasons] if score else [],
             "owner_label": _member_label(owner),
             "deals": [
                 {"deal": d, "amount": _money(d.amount, d.currency)}

@@ -293,6 +293,7 @@ if apps.is_installed("rapport.sales"):
         path("deals/", sales.deal_board, name="deal_board"),
         path("deals/list/", sales.deal_list, name="deal_list"),
         path("deals/forecast/", sales.deal_forecast, name="deal_forecast"),
+        path("deals/lead-model/train/", sales.lead_model_train, name="deal_lead_model_train"),
         path("deals/new/", sales.deal_new, name="deal_new"),
         path("deals/pipelines/new/", sales.pipeline_new, name="deal_pipeline_new"),
         path("deals/<uuid:deal_id>/", sales.deal_detail, name="deal_detail"),

@@ -214,6 +214,9 @@ EXPECTED_ACCESS: dict[tuple[str, str], set[str]] = {
     # Each person's own notifications (a token has none).
     ("GET", "/api/v1/notifications"): ALL,
     ("POST", "/api/v1/notifications/read"): ALL,
+    ("POST", "/api/v1/lead-models/train"): SELLERS,
+    ("GET", "/api/v1/lead-models"): ALL,
+    ("GET", "/api/v1/profiles/{profile_id}/lead-score"): ALL,
 }
 
 
