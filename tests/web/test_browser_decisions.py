@@ -11,6 +11,7 @@ import pytest
 from django.utils import timezone
 
 from rapport.decisions import services
+from rapport.decisions.models import DecisionSettings
 from rapport.profiles.models import Profile
 from rapport.tenancy.services import Actor
 from tests.chromium import CHROMIUM, chromium_launched
@@ -89,6 +90,9 @@ def test_the_simulator_and_a_report_chart(_sync_orm_beside_playwright, live_serv
         data={"key": "call-back", "name": "Call back", "channels": ["assisted"], "value": 5},
     )
     _history(workspace, web)
+    # No control group: a customer in it (5 % by default, by the hash of a random id)
+    # is shown "in the control group" instead of the model's choice.
+    DecisionSettings.objects.update_or_create(workspace=workspace, defaults={"control_percent": 0})
     person = Profile.objects.create(workspace=workspace, traits={"name": "Ada"})
     base = live_server.url
     with chromium_launched() as browser:
