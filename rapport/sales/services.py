@@ -448,7 +448,9 @@ def deal_move(*, deal: Deal, actor: Actor, stage_id: Any, version: int | None = 
     stage = _stage(deal.workspace, stage_id)
     now = timezone.now()
     with transaction.atomic():
-        current = Deal.objects.select_for_update().select_related("stage").get(pk=deal.pk)
+        # The row alone: locked with a join, a row another move changed meanwhile would
+        # be re-checked against the stage it left and found missing (PostgreSQL).
+        current = Deal.objects.select_for_update().get(pk=deal.pk)
         if version is not None and current.version != version:
             raise _stale(deal)
         if current.stage_id == stage.pk:
@@ -480,7 +482,8 @@ def deal_move(*, deal: Deal, actor: Actor, stage_id: Any, version: int | None = 
             target=deal,
             details={"from": current.stage.name, "to": stage.name, "version": current.version + 1},
         )
-    return Deal.objects.select_related("stage", "pipeline", "owner__user").get(pk=deal.pk)
+    current.refresh_from_db()
+    return current
 
 
 def deal_delete(*, deal: Deal, actor: Actor) -> None:
