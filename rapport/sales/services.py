@@ -73,66 +73,66 @@ DEFAULT_STAGES = [
 # --- References named in a body ------------------------------------------------------
 
 
-def _member(workspace: Workspace, member_id: Any, *, field: str) -> Membership | None:
-    if member_id is None:
+def _named(queryset, pk: Any, *, message: str, field: str):
+    """The row a body names by id, from a workspace-scoped queryset; None for no id. An
+    unknown id (or another workspace's) is refused naming the field."""
+    if pk is None:
         return None
-    member = (
-        Membership.objects.filter(workspace=workspace, pk=member_id).select_related("user").first()
+    found = queryset.filter(pk=pk).first()
+    if found is None:
+        raise InvalidInputError(message % {"pk": pk}, field=field)
+    return found
+
+
+def _member(workspace: Workspace, member_id: Any, *, field: str) -> Membership | None:
+    return _named(
+        Membership.objects.filter(workspace=workspace).select_related("user"),
+        member_id,
+        message=_("No member with id %(pk)s in this workspace"),
+        field=field,
     )
-    if member is None:
-        raise InvalidInputError(
-            _("No member with id %(pk)s in this workspace") % {"pk": member_id}, field=field
-        )
-    return member
 
 
 def _profile(workspace: Workspace, profile_id: Any, *, field: str = "profile_id") -> Profile | None:
-    if profile_id is None:
-        return None
-    profile = Profile.objects.filter(workspace=workspace, pk=profile_id).first()
-    if profile is None:
-        raise InvalidInputError(
-            _("No profile with id %(pk)s in this workspace") % {"pk": profile_id}, field=field
-        )
+    profile = _named(
+        Profile.objects.filter(workspace=workspace),
+        profile_id,
+        message=_("No profile with id %(pk)s in this workspace"),
+        field=field,
+    )
     # A merged profile's records belong to the one it was merged into.
-    while profile.merged_into_id is not None:
+    while profile is not None and profile.merged_into_id is not None:
         profile = Profile.objects.get(pk=profile.merged_into_id)
     return profile
 
 
 def _account(workspace: Workspace, account_id: Any, *, field: str = "account_id") -> Account | None:
-    if account_id is None:
-        return None
-    account = Account.objects.filter(workspace=workspace, pk=account_id).first()
-    if account is None:
-        raise InvalidInputError(
-            _("No account with id %(pk)s in this workspace") % {"pk": account_id}, field=field
-        )
-    return account
+    return _named(
+        Account.objects.filter(workspace=workspace),
+        account_id,
+        message=_("No account with id %(pk)s in this workspace"),
+        field=field,
+    )
 
 
 def _deal(workspace: Workspace, deal_id: Any, *, field: str = "deal_id") -> Deal | None:
-    if deal_id is None:
-        return None
-    deal = Deal.objects.filter(workspace=workspace, pk=deal_id).first()
-    if deal is None:
-        raise InvalidInputError(
-            _("No deal with id %(pk)s in this workspace") % {"pk": deal_id}, field=field
-        )
-    return deal
+    return _named(
+        Deal.objects.filter(workspace=workspace),
+        deal_id,
+        message=_("No deal with id %(pk)s in this workspace"),
+        field=field,
+    )
 
 
 def _stage(workspace: Workspace, stage_id: Any, *, field: str = "stage_id") -> Stage:
     if stage_id is None:
         raise InvalidInputError(_("Choose a stage"), field=field)
-    stage = (
-        Stage.objects.filter(workspace=workspace, pk=stage_id).select_related("pipeline").first()
+    return _named(
+        Stage.objects.filter(workspace=workspace).select_related("pipeline"),
+        stage_id,
+        message=_("No stage with id %(pk)s in this workspace"),
+        field=field,
     )
-    if stage is None:
-        raise InvalidInputError(
-            _("No stage with id %(pk)s in this workspace") % {"pk": stage_id}, field=field
-        )
-    return stage
 
 
 def actor_member(workspace: Workspace, actor: Actor) -> Membership | None:
@@ -367,12 +367,12 @@ def deal_create(*, workspace: Workspace, actor: Actor, data: dict) -> Deal:
     else:
         if data.get("pipeline_id") is None:
             raise InvalidInputError(_("Choose a pipeline or a stage"), field="pipeline_id")
-        pipeline = Pipeline.objects.filter(workspace=workspace, pk=data.get("pipeline_id")).first()
-        if pipeline is None:
-            raise InvalidInputError(
-                _("No pipeline with id %(pk)s in this workspace") % {"pk": data.get("pipeline_id")},
-                field="pipeline_id",
-            )
+        pipeline = _named(
+            Pipeline.objects.filter(workspace=workspace),
+            data["pipeline_id"],
+            message=_("No pipeline with id %(pk)s in this workspace"),
+            field="pipeline_id",
+        )
         stage = pipeline.stages.order_by("position").first()
     fields = _deal_fields(workspace, data)
     if "owner" not in fields:
